@@ -1,0 +1,179 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
+import { TokenlayScopeError } from './errors.js';
+
+/** What every LLM call made in one request scope has used so far. */
+export interface TokenlayUsage {
+  /** LLM calls that were answered (blocked or failed calls are not counted). */
+  calls: number;
+  /** Cost in USD, as priced by the proxy or the embedded engine. */
+  cost: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Resolves the identity of a scope when a call needs it: sync or async. */
+export type FieldResolver = () => FieldInput | undefined | null | Promise<FieldInput | undefined | null>;
+
+/** @internal One scope in the chain; request scopes come from adapters, inner ones from `runWithTokenlay`. */
+export interface Scope {
+  readonly parent: Scope | undefined;
+  /** Fields given when the scope was opened. */
+  readonly fields: FieldRecord;
+  /** Identity read lazily at call time (adapters), so middleware order does not matter. */
+  readonly resolve: FieldResolver | undefined;
+  /** Fields added by `setTokenlayContext`; they win within the scope. */
+  readonly set: FieldRecord;
+  /** Shared with every inner scope of the same request. */
+  readonly usage: TokenlayUsage;
+  /** A settled async identity, reused by later calls and by sync reads. */
+  identity?: FieldRecord;
+}
+
+// One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
+// `tokenlay/express` (required) must be seen by a client imported as ESM.
+const STORAGE_KEY = Symbol.for('tokenlay.context.storage');
+const storage: AsyncLocalStorage<Scope> = ((globalThis as any)[STORAGE_KEY] ??= new AsyncLocalStorage<Scope>());
+
+/** @internal */
+export function currentScope(): Scope | undefined {
+  return storage.getStore();
+}
+
+/** @internal */
+export function emptyUsage(): TokenlayUsage {
+  return { calls: 0, cost: 0, inputTokens: 0, outputTokens: 0 };
+}
+
+/** @internal Opens a scope below the current one and runs `fn` in it. */
+export function runInScope<R>(
+  init: { fields?: FieldInput; resolve?: FieldResolver; usage?: TokenlayUsage },
+  fn: () => R,
+): R {
+  const parent = storage.getStore();
+  const scope: Scope = {
+    parent,
+    fields: normalizeFields(init.fields),
+    resolve: init.resolve,
+    set: {},
+    usage: init.usage ?? parent?.usage ?? emptyUsage(),
+  };
+  return storage.run(scope, fn);
+}
+
+/** @internal Runs `fn` in a given scope (re-entering it from a framework callback). */
+export function runWithScope<R>(scope: Scope | undefined, fn: () => R): R {
+  return scope ? storage.run(scope, fn) : fn();
+}
+
+function ownFields(scope: Scope, identity: FieldRecord | undefined): FieldRecord {
+  return { ...scope.fields, ...identity, ...scope.set };
+}
+
+function syncIdentity(scope: Scope): FieldRecord | undefined {
+  if (!scope.resolve) return undefined;
+  if (scope.identity) return scope.identity;
+  const value = scope.resolve();
+  if (value && typeof (value as Promise<unknown>).then === 'function') {
+    // Sync readers get what is known now; the async result is kept once it has settled.
+    void (value as Promise<FieldInput>).then(
+      (v) => keepIdentity(scope, v),
+      () => undefined,
+    );
+    return undefined;
+  }
+  return normalizeFields(value as FieldInput);
+}
+
+function keepIdentity(scope: Scope, value: FieldInput | null | undefined): FieldRecord {
+  const fields = normalizeFields(value);
+  // Only a found user is final for the request; an empty answer may come before auth has run.
+  if (fields.user !== undefined) scope.identity = fields;
+  return fields;
+}
+
+/** @internal The fields of a scope chain, innermost winning; sync identity only. */
+export function resolveScopeSync(scope: Scope | undefined): FieldRecord {
+  if (!scope) return {};
+  return { ...resolveScopeSync(scope.parent), ...ownFields(scope, syncIdentity(scope)) };
+}
+
+/** @internal The fields of a scope chain, awaiting async `identify` functions. */
+export async function resolveScope(scope: Scope | undefined): Promise<FieldRecord> {
+  if (!scope) return {};
+  const outer = await resolveScope(scope.parent);
+  let identity = scope.identity;
+  if (!identity && scope.resolve) identity = keepIdentity(scope, await scope.resolve());
+  return { ...outer, ...ownFields(scope, identity) };
+}
+
+/**
+ * Runs `fn` in a scope carrying `fields`. Scopes nest and merge: inner fields win.
+ * Every LLM call made by `fn`, however deep in awaits, timers or streams, carries them.
+ *
+ * ```ts
+ * await runWithTokenlay({ feature: 'summarize' }, () => openai.chat.completions.create(body));
+ * ```
+ */
+export function runWithTokenlay<R>(fields: TokenlayFields & FieldInput, fn: () => R): R {
+  return runInScope({ fields }, fn);
+}
+
+/**
+ * The resolved fields of the current scope (inner scopes win), or `undefined` outside any scope.
+ * An async `identify` is reflected once it has settled; LLM calls always await it.
+ */
+export function getTokenlayContext(): (TokenlayFields & FieldRecord) | undefined {
+  const scope = storage.getStore();
+  return scope ? resolveScopeSync(scope) : undefined;
+}
+
+/**
+ * Adds fields to the current scope, e.g. after a plan lookup. The fields win over identity
+ * and over outer scopes, for the rest of the scope.
+ *
+ * @throws {TokenlayScopeError} when called outside a scope.
+ */
+export function setTokenlayContext(partial: TokenlayFields & FieldInput): void {
+  const scope = storage.getStore();
+  if (!scope) {
+    throw new TokenlayScopeError(
+      'tokenlay: setTokenlayContext() was called outside a request scope. Add app.use(tokenlay()) before this route, ' +
+        'or wrap the work in runWithTokenlay(fields, fn).',
+    );
+  }
+  Object.assign(scope.set, normalizeFields(partial));
+}
+
+/**
+ * Binds `fn` to the current scope, for work that a queue, pool or event emitter runs later
+ * outside the request's async chain. Outside a scope, returns `fn` unchanged.
+ */
+export function bindTokenlay<F extends (...args: any[]) => any>(fn: F): F {
+  const scope = storage.getStore();
+  if (!scope) return fn;
+  return function tokenlayBound(this: unknown, ...args: unknown[]) {
+    return storage.run(scope, () => fn.apply(this, args));
+  } as F;
+}
+
+/**
+ * What the LLM calls of the current request scope have used so far, or `undefined` outside a scope.
+ * The same object keeps filling as calls finish; copy it to keep a snapshot.
+ */
+export function getTokenlayUsage(): TokenlayUsage | undefined {
+  return storage.getStore()?.usage;
+}
+
+/** @internal Adds one answered call to the roll-up of the scope that made it. */
+export function addUsage(
+  usage: TokenlayUsage | undefined,
+  call: { cost?: number; inputTokens?: number; outputTokens?: number },
+): void {
+  if (!usage) return;
+  usage.calls += 1;
+  // Rounded so that sums of decimal prices read as decimals (0.3, not 0.30000000000000004).
+  usage.cost = Math.round((usage.cost + (call.cost ?? 0)) * 1e12) / 1e12;
+  usage.inputTokens += call.inputTokens ?? 0;
+  usage.outputTokens += call.outputTokens ?? 0;
+}

@@ -1,0 +1,135 @@
+import { APIError, RateLimitError } from 'openai';
+
+/** Base class of the errors tokenlay itself raises before or around a call. */
+export class TokenlayError extends Error {
+  override name = 'TokenlayError';
+}
+
+/** A client option is missing or invalid: thrown at construction, naming the option and its env var. */
+export class TokenlayConfigError extends TokenlayError {
+  override name = 'TokenlayConfigError';
+}
+
+/** A field cannot be sent as a header: bad name, value over 256 characters, or over 8 KiB in all. */
+export class TokenlayHeaderError extends TokenlayError {
+  override name = 'TokenlayHeaderError';
+  /** The field that broke the limit. */
+  readonly field: string;
+  /** Which limit: the field's name, one value's length, or all headers together. */
+  readonly limit: 'name' | 'value' | 'total';
+  constructor(message: string, details: { field: string; limit: 'name' | 'value' | 'total' }) {
+    super(message);
+    this.field = details.field;
+    this.limit = details.limit;
+  }
+}
+
+/** A scope operation was used where it cannot work, e.g. `setTokenlayContext` outside a scope. */
+export class TokenlayScopeError extends TokenlayError {
+  override name = 'TokenlayScopeError';
+}
+
+/** The limit a blocked call hit, as the proxy or the embedded engine reported it. */
+export interface TokenlayLimit {
+  type: 'requests' | 'tokens' | 'cost' | 'concurrent' | (string & {});
+  window: string;
+  per: string | string[];
+  max: number;
+  current: number;
+  /** ISO 8601 time at which the window resets, when known. */
+  resets_at?: string;
+}
+
+const kLimitError = Symbol.for('tokenlay.limitError');
+
+type HeaderBag = Headers | Record<string, string | null | undefined> | undefined;
+
+/** Reads one header from a `Headers` (openai 5+) or a plain header object (openai 4). */
+export function headerOf(headers: HeaderBag, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+  return (headers as Record<string, string | null | undefined>)[name] ?? undefined;
+}
+
+interface LimitFields {
+  ruleId: string | undefined;
+  ruleAction: string;
+  limit: TokenlayLimit | undefined;
+  retryAfter: number | undefined;
+}
+
+function limitFields(error: any, headers: HeaderBag): LimitFields {
+  const detail = error?.tokenlay ?? {};
+  const retry = Number(headerOf(headers, 'retry-after'));
+  return {
+    ruleId: detail.rule_id ?? headerOf(headers, 'x-tokenlay-rule-id') ?? undefined,
+    ruleAction: headerOf(headers, 'x-tokenlay-rule-action') ?? 'block',
+    limit: detail.limit ?? undefined,
+    retryAfter: Number.isFinite(retry) && headerOf(headers, 'retry-after') !== undefined ? retry : undefined,
+  };
+}
+
+/**
+ * Thrown when a proxy or the embedded engine blocks a call (PROTOCOL.md §3). It is an
+ * `OpenAI.APIError`, and for a 429 also an `OpenAI.RateLimitError`, so code written for the
+ * OpenAI SDK keeps working; it adds the rule and the limit that was hit.
+ *
+ * ```ts
+ * try { await openai.chat.completions.create(body) }
+ * catch (err) { if (err instanceof TokenlayLimitError) res.status(429).set('retry-after', String(err.retryAfter)) }
+ * ```
+ */
+export class TokenlayLimitError extends APIError {
+  /** The id of the rule that blocked the call. */
+  declare readonly ruleId: string | undefined;
+  /** `block`, or `queue` when a queued call timed out. */
+  declare readonly ruleAction: string;
+  /** The limit hit, with its window, current value and reset time, when the proxy said. */
+  declare readonly limit: TokenlayLimit | undefined;
+  /** Seconds after which the call may succeed, from `retry-after`, when known. */
+  declare readonly retryAfter: number | undefined;
+
+  constructor(status: number, error: any, message: string | undefined, headers: any) {
+    super(status, error, message, headers);
+    markLimitError(this, error, headers);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as any)[kLimitError] === true;
+  }
+}
+
+/** The 429 form, so that `err instanceof OpenAI.RateLimitError` holds as well. */
+class TokenlayRateLimitError extends RateLimitError {
+  constructor(status: number, error: any, message: string | undefined, headers: any) {
+    super(status as 429, error, message, headers);
+    markLimitError(this, error, headers);
+  }
+}
+
+function markLimitError(target: any, error: any, headers: HeaderBag): void {
+  Object.assign(target, limitFields(error, headers));
+  target.name = 'TokenlayLimitError';
+  Object.defineProperty(target, kLimitError, { value: true });
+}
+
+/** Whether an error answer is a tokenlay enforcement block rather than a provider error. */
+export function isEnforcementAnswer(error: any, headers: HeaderBag): boolean {
+  return (
+    error?.type === 'tokenlay_limit_exceeded' ||
+    headerOf(headers, 'x-tokenlay-rule-action') === 'block' ||
+    headerOf(headers, 'x-tokenlay-rule-action') === 'queue'
+  );
+}
+
+/** Builds the typed error for a blocked call; `body` is the parsed error JSON (`{ error: {...} }`). */
+export function createLimitError(
+  status: number,
+  body: any,
+  message: string | undefined,
+  headers: HeaderBag,
+): TokenlayLimitError {
+  const error = body?.error ?? body;
+  if (status === 429) return new TokenlayRateLimitError(status, error, message, headers) as unknown as TokenlayLimitError;
+  return new TokenlayLimitError(status, error, message, headers);
+}

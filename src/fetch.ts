@@ -1,0 +1,92 @@
+import { currentScope, resolveScope } from './context.js';
+import { normalizeFields, type FieldRecord } from './fields.js';
+import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
+import { observeResponse } from './observe.js';
+import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
+import { addProviderHeaders, createTransport, innerFetchOf } from './transport.js';
+
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Headers of the call with the scope's fields added; fields the caller set explicitly win. */
+async function withScopeHeaders(input: string | URL | Request, init: RequestInit | undefined, base: FieldRecord): Promise<Headers> {
+  const headers = new Headers(input instanceof Request ? input.headers : undefined);
+  new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
+  const explicit: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    if (name.startsWith(HEADER_PREFIX)) explicit[name] = value;
+  });
+  const fields = { ...base, ...(await resolveScope(currentScope())), ...headersToFields(explicit) };
+  for (const name of Object.keys(explicit)) if (!name.startsWith('x-tokenlay-provider-')) headers.delete(name);
+  for (const [name, value] of Object.entries(fieldsToHeaders(fields))) headers.set(name, value);
+  return headers;
+}
+
+/**
+ * A drop-in `fetch` that adds the current scope's `x-tokenlay-*` headers and records the answer's
+ * usage in the request's roll-up. For any fetch-based SDK that already points at a Tokenlay proxy:
+ *
+ * ```ts
+ * const openai = createOpenAI({ baseURL: 'https://api.tokenlay.com/v1', fetch: tokenlayFetch }); // Vercel AI SDK
+ * ```
+ */
+export async function tokenlayFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const usage = currentScope()?.usage;
+  const headers = await withScopeHeaders(input, init, {});
+  const response = await globalThis.fetch(input, { ...init, headers });
+  return observeResponse(response, usage, init?.signal);
+}
+
+/** Options of {@link createTokenlayFetch}. */
+export interface TokenlayFetchOptions extends TokenlayConnectionOptions {
+  /** The fetch that sends the call. Default: the global `fetch`. */
+  fetch?: Fetch;
+}
+
+/** The path of a provider URL below its `/v1` (or below `providerApiBase`). */
+function providerPath(url: string, providerApiBase: string): string {
+  if (url.startsWith(providerApiBase + '/')) return url.slice(providerApiBase.length);
+  const at = url.indexOf('/v1/');
+  if (at === -1) {
+    throw new TypeError(`tokenlay: cannot route ${new URL(url).origin}${new URL(url).pathname} through the proxy: its path has no /v1/ and it is not under providerApiBase ${providerApiBase}.`);
+  }
+  return url.slice(at + 3);
+}
+
+/**
+ * A `fetch` for any fetch-based SDK (Vercel AI SDK `createOpenAI({ fetch })`, LangChain
+ * `configuration.fetch`) that routes its calls through a Tokenlay proxy, or the embedded engine
+ * when `policy` is given, with the scope's fields, the Tokenlay key and the provider headers.
+ * The provider key is taken from `providerApiKey`, else from the SDK's own `Authorization`.
+ */
+export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
+  const connection = resolveConnection(options, 'fetch');
+  const inner = innerFetchOf(options.fetch);
+  const base = normalizeFields(connection.fields);
+
+  if (connection.mode === 'embedded') {
+    const transport = createTransport(connection, inner).fetch;
+    return async function tokenlayEmbeddedFetch(input, init) {
+      const headers = await withScopeHeaders(input, init, base);
+      return transport(input instanceof Request ? input.url : input, { ...init, headers });
+    };
+  }
+
+  return async function tokenlayProxyFetch(input, init) {
+    const usage = currentScope()?.usage;
+    const headers = await withScopeHeaders(input, init, base);
+    const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '');
+    addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
+    headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
+    for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
+    const url = input instanceof Request ? input.url : String(input);
+    const target = connection.tokenlayUrl + providerPath(url, connection.providerApiBase);
+    const request: RequestInit = { ...init, headers };
+    if (input instanceof Request && init?.body === undefined) {
+      request.method ??= input.method;
+      request.body = input.body;
+      (request as any).duplex = 'half';
+    }
+    const response = await inner(target, request);
+    return observeResponse(response, usage, init?.signal);
+  };
+}

@@ -1,0 +1,51 @@
+import type { FieldInput } from './fields.js';
+
+const USER_KEYS = ['id', 'sub', 'userId', 'user_id', '_id'] as const;
+const ORG_KEYS = ['org', 'orgId', 'org_id', 'organization', 'organizationId', 'tenant', 'tenantId'] as const;
+const PLAN_KEYS = ['plan', 'tier', 'subscription'] as const;
+// When an org or plan is an object (`{ id, name }`), these name it.
+const NESTED_KEYS = ['id', '_id', 'slug', 'name', 'plan', 'tier'] as const;
+
+function scalar(value: unknown, depth = 0): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value !== 'object' || depth > 1) return undefined;
+  // Mongo ObjectIds and similar id objects print themselves.
+  if (typeof (value as any).toHexString === 'function') return (value as any).toHexString();
+  for (const key of NESTED_KEYS) {
+    const nested = scalar((value as any)[key], depth + 1);
+    if (nested !== undefined) return nested;
+  }
+  return undefined;
+}
+
+function firstOf(source: any, keys: readonly string[]): string | undefined {
+  for (const key of keys) {
+    const value = scalar(source[key]);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+/**
+ * Reads `user`, `org` and `plan` from an authenticated principal: a passport `req.user`, a JWT
+ * payload, a session user. The id comes from `id`, `sub`, `userId`, `user_id` or `_id`; the org
+ * from `org`, `orgId`, `org_id`, `organization`, `organizationId`, `tenant` or `tenantId`; the
+ * plan from `plan`, `tier` or `subscription`.
+ */
+export function fieldsFromPrincipal(principal: unknown): FieldInput | undefined {
+  if (!principal || typeof principal !== 'object') return undefined;
+  const user = firstOf(principal, USER_KEYS);
+  if (user === undefined) return undefined;
+  return { user, org: firstOf(principal, ORG_KEYS), plan: firstOf(principal, PLAN_KEYS) };
+}
+
+/** The first principal in `candidates` that names a user. */
+export function firstPrincipal(...candidates: unknown[]): FieldInput | undefined {
+  for (const candidate of candidates) {
+    const fields = fieldsFromPrincipal(candidate);
+    if (fields) return fields;
+  }
+  return undefined;
+}

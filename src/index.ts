@@ -1,0 +1,28 @@
+export { TokenlayOpenAI, type TokenlayOpenAIOptions } from './client.js';
+export {
+  runWithTokenlay,
+  getTokenlayContext,
+  setTokenlayContext,
+  bindTokenlay,
+  getTokenlayUsage,
+  type TokenlayUsage,
+} from './context.js';
+export { tokenlayFetch, createTokenlayFetch, type TokenlayFetchOptions } from './fetch.js';
+export { getTokenlayMetadata, type TokenlayMetadata } from './response.js';
+export {
+  TokenlayError,
+  TokenlayConfigError,
+  TokenlayHeaderError,
+  TokenlayScopeError,
+  TokenlayLimitError,
+  type TokenlayLimit,
+} from './errors.js';
+export type { TokenlayFields, FieldInput } from './fields.js';
+export {
+  DEFAULT_TOKENLAY_BASE_URL,
+  DEFAULT_PROVIDER_API_BASE,
+  type TokenlayConnectionOptions,
+  type EmbeddedOptions,
+} from './options.js';
+export { encodeHeaderValue, decodeHeaderValue, fieldsToHeaders, headersToFields } from './headers.js';
+export type { TokenlayMiddlewareOptions, Identify } from './request-scope.js';

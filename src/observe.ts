@@ -1,0 +1,136 @@
+import { addUsage, type TokenlayUsage } from './context.js';
+import {
+  BODY_KEY,
+  linkMetadata,
+  metadataFromHeaders,
+  metadataFromTrailer,
+  type MetadataHolder,
+} from './response.js';
+
+const TRAILER_PREFIX = ': x-tokenlay ';
+
+interface BodyUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Token counts from an OpenAI body's `usage`, for answers that came without Tokenlay headers. */
+function usageOf(body: any): BodyUsage | undefined {
+  const usage = body?.usage ?? body?.response?.usage;
+  if (!usage || typeof usage !== 'object') return undefined;
+  return {
+    inputTokens: Number(usage.prompt_tokens ?? usage.input_tokens ?? 0) || 0,
+    outputTokens: Number(usage.completion_tokens ?? usage.output_tokens ?? 0) || 0,
+  };
+}
+
+function addTokens(usage: TokenlayUsage | undefined, tokens: BodyUsage): void {
+  if (!usage) return;
+  usage.inputTokens += tokens.inputTokens;
+  usage.outputTokens += tokens.outputTokens;
+}
+
+/**
+ * Scans an SSE stream for the `: x-tokenlay {json}` trailer (and, failing that, the provider's
+ * usage chunk) while passing every byte through untouched.
+ */
+function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined) {
+  const decoder = new TextDecoder();
+  let carry = '';
+  let trailer = false;
+  let fallback: BodyUsage | undefined;
+
+  const line = (text: string) => {
+    if (text.startsWith(TRAILER_PREFIX)) {
+      try {
+        const parsed = JSON.parse(text.slice(TRAILER_PREFIX.length));
+        holder.metadata = metadataFromTrailer(parsed, holder.metadata);
+        trailer = true;
+      } catch {
+        // A malformed trailer leaves the header metadata in place.
+      }
+    } else if (text.startsWith('data:') && text.includes('"usage"') && !text.includes('"usage":null')) {
+      try {
+        fallback = usageOf(JSON.parse(text.slice(5))) ?? fallback;
+      } catch {
+        // Not JSON: not a usage chunk.
+      }
+    }
+  };
+  const scan = (text: string) => {
+    carry += text;
+    let nl: number;
+    while ((nl = carry.indexOf('\n')) !== -1) {
+      line(carry.slice(0, nl).replace(/\r$/, ''));
+      carry = carry.slice(nl + 1);
+    }
+  };
+  const finish = () => {
+    if (carry) line(carry.replace(/\r$/, ''));
+    holder.ended = true;
+    if (trailer && holder.metadata) {
+      addCost(usage, holder.metadata.cost);
+      addTokens(usage, { inputTokens: holder.metadata.inputTokens, outputTokens: holder.metadata.outputTokens });
+    } else if (fallback) {
+      addTokens(usage, fallback);
+    }
+  };
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      scan(decoder.decode(chunk, { stream: true }));
+      controller.enqueue(chunk);
+    },
+    flush() {
+      scan(decoder.decode());
+      finish();
+    },
+  });
+}
+
+function addCost(usage: TokenlayUsage | undefined, cost: number): void {
+  if (usage && cost) usage.cost = Math.round((usage.cost + cost) * 1e12) / 1e12;
+}
+
+/**
+ * @internal Reads what an answer says about the call, rolls it up on the request scope, and links
+ * it so that `getTokenlayMetadata` finds it from the parsed body, the `Stream` or the `Response`.
+ */
+export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null): Response {
+  const metadata = metadataFromHeaders(response.headers);
+  const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
+  const holder: MetadataHolder = { metadata, streaming, ended: !streaming };
+  if (signal) linkMetadata(signal, holder);
+  if (!response.ok) {
+    linkMetadata(response, holder);
+    return response;
+  }
+  // The call counts once it is answered; a stream's cost and tokens arrive with its trailer.
+  addUsage(usage, streaming ? {} : (metadata ?? {}));
+
+  if (streaming && response.body) {
+    const observed = new Response(response.body.pipeThrough(trailerScanner(holder, usage)), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    linkMetadata(observed, holder);
+    return observed;
+  }
+
+  linkMetadata(response, holder);
+  const json = response.json.bind(response);
+  // The OpenAI SDK parses the body with `json()`: link the parsed object, and take token counts
+  // from the body when no proxy reported them.
+  (response as any).json = async () => {
+    const body = await json();
+    if (body && typeof body === 'object') {
+      Object.defineProperty(body, BODY_KEY, { value: holder, enumerable: false, configurable: true });
+      if (!metadata) {
+        const tokens = usageOf(body);
+        if (tokens) addTokens(usage, tokens);
+      }
+    }
+    return body;
+  };
+  return response;
+}

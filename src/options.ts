@@ -1,0 +1,148 @@
+import { TokenlayConfigError } from './errors.js';
+import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
+import { headersToFields, HEADER_PREFIX } from './headers.js';
+import type { TokenlayStore } from './store/types.js';
+
+/** The hosted Tokenlay proxy. */
+export const DEFAULT_TOKENLAY_BASE_URL = 'https://api.tokenlay.com';
+/** OpenAI's API. */
+export const DEFAULT_PROVIDER_API_BASE = 'https://api.openai.com/v1';
+
+/** Embedded mode: the policy engine runs in-process and calls go straight to the provider. */
+export interface EmbeddedOptions {
+  /** Rules in the `@tokenlay/rules` format: a path to a `.json`/`.yaml` file, or the rules object. Turns on embedded mode. */
+  policy?: string | object;
+  /** Where counters and the usage ledger live: `'memory'`, `'sqlite:./.tokenlay/usage.db'`, or a store. Default `'memory'`. */
+  store?: string | TokenlayStore;
+  /** Prices in USD per million tokens for models the price database does not know, or to override it. */
+  prices?: Record<string, { input: number; output: number; cachedInput?: number }>;
+  /** What to do with a model that has no price: cost 0 with a warning (default), or refuse the call. */
+  unknownModels?: 'zero' | 'refuse';
+  /** The clock, for tests of window roll-over. */
+  now?: () => number;
+}
+
+/** How calls reach the provider, shared by `TokenlayOpenAI` and `createTokenlayFetch`. */
+export interface TokenlayConnectionOptions extends EmbeddedOptions {
+  /** The provider's API key, forwarded to the provider. Default: env `PROVIDER_API_KEY`. */
+  providerApiKey?: string;
+  /** The provider's base URL. Default: env `PROVIDER_API_BASE`, else `https://api.openai.com/v1`. */
+  providerApiBase?: string;
+  /** Your Tokenlay key; needed to go through a proxy. Default: env `TOKENLAY_KEY`. */
+  tokenlayKey?: string;
+  /** The proxy: the hosted one or your `tokenlay gateway`. Default: env `TOKENLAY_BASE_URL`, else `https://api.tokenlay.com`. */
+  tokenlayBaseUrl?: string;
+  /** Fields every call of this client carries; request scopes win over them. */
+  metadata?: TokenlayFields & FieldInput;
+  /** Headers every call carries. `x-tokenlay-<field>` and bare `user`/`org`/`plan`/`project`/`feature` are read as fields. */
+  extraHeaders?: Record<string, string>;
+  /** @deprecated spelling of the first SDK; use `providerApiKey`. */
+  provider_api_key?: string;
+  /** @deprecated spelling of the first SDK; use `providerApiBase`. */
+  provider_api_base?: string;
+  /** @deprecated spelling of the first SDK; use `tokenlayKey`. */
+  tokenlay_key?: string;
+  /** @deprecated spelling of the first SDK; use `tokenlayBaseUrl`. */
+  tokenlay_base_url?: string;
+  /** @deprecated spelling of the first SDK; use `extraHeaders`. */
+  extra_headers?: Record<string, string>;
+}
+
+/** @internal */
+export interface ResolvedConnection {
+  mode: 'remote' | 'embedded';
+  providerApiKey: string;
+  providerApiBase: string;
+  tokenlayKey: string | undefined;
+  /** The proxy's `/v1` URL (remote mode). */
+  tokenlayUrl: string;
+  /** Client-level fields: metadata, then field-like extra headers over it. */
+  fields: FieldRecord;
+  /** Extra headers that are not fields. */
+  headers: Record<string, string>;
+  engine: EmbeddedOptions;
+}
+
+function env(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function checkUrl(value: string, option: string, envName: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TokenlayConfigError(
+      `tokenlay: ${option} ${JSON.stringify(value)} is not a URL. Pass an absolute http(s) URL as \`${option}\` or in env ${envName}.`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TokenlayConfigError(`tokenlay: ${option} must be an http(s) URL, got ${JSON.stringify(url.protocol)}.`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+/** `<base>/v1`, unless the base already ends in `/v1` (PROTOCOL.md §1). */
+export function proxyV1Url(base: string): string {
+  return /\/v1$/.test(base) ? base : `${base}/v1`;
+}
+
+function splitExtraHeaders(extra: Record<string, string> | undefined): { fields: FieldRecord; headers: Record<string, string> } {
+  const fields: FieldRecord = {};
+  const headers: Record<string, string> = {};
+  if (!extra) return { fields, headers };
+  const fieldLike: Record<string, string> = {};
+  for (const [name, value] of Object.entries(extra)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith(HEADER_PREFIX) || (WELL_KNOWN_FIELDS as readonly string[]).includes(lower)) fieldLike[lower] = value;
+    else headers[name] = value;
+  }
+  Object.assign(fields, headersToFields(fieldLike, { bare: true }));
+  return { fields, headers };
+}
+
+/** @internal Applies spellings, env defaults and checks; throws naming the option and its env var. */
+export function resolveConnection(options: TokenlayConnectionOptions, kind: 'client' | 'fetch' = 'client'): ResolvedConnection {
+  const embedded = options.policy !== undefined || options.store !== undefined;
+  const providerApiKey = options.providerApiKey ?? options.provider_api_key ?? env('PROVIDER_API_KEY');
+  const providerApiBase = checkUrl(
+    options.providerApiBase ?? options.provider_api_base ?? env('PROVIDER_API_BASE') ?? DEFAULT_PROVIDER_API_BASE,
+    'providerApiBase',
+    'PROVIDER_API_BASE',
+  );
+  const tokenlayKey = options.tokenlayKey ?? options.tokenlay_key ?? env('TOKENLAY_KEY');
+  const tokenlayBase = checkUrl(
+    options.tokenlayBaseUrl ?? options.tokenlay_base_url ?? env('TOKENLAY_BASE_URL') ?? DEFAULT_TOKENLAY_BASE_URL,
+    'tokenlayBaseUrl',
+    'TOKENLAY_BASE_URL',
+  );
+  if (!providerApiKey && kind === 'client') {
+    throw new TokenlayConfigError(
+      'tokenlay: providerApiKey is missing. Pass `providerApiKey` (your OpenAI or other provider key) or set env PROVIDER_API_KEY.',
+    );
+  }
+  if (!embedded && !tokenlayKey) {
+    throw new TokenlayConfigError(
+      'tokenlay: tokenlayKey is missing. Pass `tokenlayKey` or set env TOKENLAY_KEY to go through a Tokenlay proxy, ' +
+        'or pass `policy` (a rules file or object) to run the policy engine in-process without a proxy.',
+    );
+  }
+  const extra = splitExtraHeaders(options.extraHeaders ?? options.extra_headers);
+  return {
+    mode: embedded ? 'embedded' : 'remote',
+    providerApiKey: providerApiKey ?? '',
+    providerApiBase,
+    tokenlayKey,
+    tokenlayUrl: proxyV1Url(tokenlayBase),
+    fields: { ...normalizeFields(options.metadata), ...extra.fields },
+    headers: extra.headers,
+    engine: {
+      policy: options.policy,
+      store: options.store,
+      prices: options.prices,
+      unknownModels: options.unknownModels,
+      now: options.now,
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { emptyUsage, type Scope, type TokenlayUsage } from './context.js';
+import { normalizeFields, type FieldInput, type FieldRecord } from './fields.js';
+import { headersToFields, type HeaderSource } from './headers.js';
+
+/** What the identity of a request may be read as: sync, or async (a session or database lookup). */
+export type Identify<Req> = (req: Req) => FieldInput | undefined | null | Promise<FieldInput | undefined | null>;
+
+/** Options every framework adapter takes. */
+export interface TokenlayMiddlewareOptions<Req> {
+  /**
+   * Reads the fields of a request. Runs when an LLM call is made, not when the request arrives,
+   * so it sees what auth middleware set later. Defaults to the framework's usual place for the
+   * authenticated user. An async result that names a user is reused for the rest of the request.
+   */
+  identify?: Identify<Req>;
+  /** Fields every request carries, e.g. `{ project: 'support-bot' }`. Identity wins over them. */
+  fields?: FieldInput;
+  /** Called once when the response has finished or the connection closed, with the request's roll-up. */
+  onFinish?: (usage: TokenlayUsage, req: Req) => void;
+  /**
+   * Reads `x-tokenlay-*` headers sent by the caller as fields. Off by default: a caller must never
+   * choose whose budget it spends. Turn it on only behind a trusted upstream that sets them
+   * (`true`, or the list of field names to accept). The app's own identity still wins.
+   */
+  trustHeaders?: boolean | string[];
+}
+
+function trustedFields(headers: HeaderSource | undefined, trust: boolean | string[] | undefined): FieldRecord {
+  if (!trust || !headers) return {};
+  const all = headersToFields(headers);
+  if (trust === true) return all;
+  const allowed = new Set(Object.keys(normalizeFields(Object.fromEntries(trust.map((n) => [n, 'x'])))));
+  const picked: FieldRecord = {};
+  for (const [name, value] of Object.entries(all)) if (allowed.has(name)) picked[name] = value;
+  return picked;
+}
+
+/**
+ * @internal Builds the scope of one incoming request. The adapter enters it around the rest of its
+ * framework's pipeline and re-enters it at the framework's async seams.
+ */
+export function createRequestScope<Req>(
+  req: Req,
+  options: TokenlayMiddlewareOptions<Req>,
+  defaultIdentify: Identify<Req>,
+  headers: HeaderSource | undefined,
+  parent?: Scope,
+): Scope {
+  const identify = options.identify ?? defaultIdentify;
+  return {
+    parent,
+    fields: { ...normalizeFields(options.fields), ...trustedFields(headers, options.trustHeaders) },
+    resolve: () => identify(req),
+    set: {},
+    usage: emptyUsage(),
+  };
+}
+
+/** @internal Calls `onFinish` at most once, never letting a logging error escape into the server. */
+export function finisher<Req>(options: TokenlayMiddlewareOptions<Req>, scope: Scope, req: Req): () => void {
+  let done = false;
+  return () => {
+    if (done || !options.onFinish) return;
+    done = true;
+    try {
+      options.onFinish(scope.usage, req);
+    } catch (err) {
+      process.emitWarning(`tokenlay: onFinish threw: ${(err as Error)?.message ?? err}`);
+    }
+  };
+}

@@ -1,0 +1,134 @@
+/** What a Tokenlay proxy (or the embedded engine) answered about one call, with the official SDK's names. */
+export interface TokenlayMetadata {
+  /** The rule that matched, if any. */
+  ruleId?: string;
+  ruleAction: 'allow' | 'block' | 'warn' | 'queue';
+  limitExceeded: boolean;
+  /** Cost of this call in USD. */
+  cost: number;
+  tokensUsed: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Milliseconds spent by the proxy and the provider. */
+  duration: number;
+  warnings?: string[];
+  /** The model actually used, when a rule changed it. */
+  model?: string;
+}
+
+/** @internal Where one call's metadata lands: at once from headers, or later from a stream's trailer. */
+export interface MetadataHolder {
+  metadata: TokenlayMetadata | null;
+  /** A streamed answer's metadata is final only once the stream has ended. */
+  streaming: boolean;
+  ended: boolean;
+}
+
+const ACTIONS = new Set(['allow', 'block', 'warn', 'queue']);
+
+function num(value: unknown): number {
+  const n = typeof value === 'number' ? value : Number.parseFloat(String(value ?? ''));
+  return Number.isFinite(n) ? n : 0;
+}
+
+function warningsOf(value: unknown): string[] | undefined {
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value !== 'string' || value === '') return undefined;
+  try {
+    const parsed = JSON.parse(value);
+    return Array.isArray(parsed) ? parsed.map(String) : [String(parsed)];
+  } catch {
+    return [value];
+  }
+}
+
+function build(get: (name: string) => unknown): TokenlayMetadata {
+  const action = String(get('rule_action') ?? 'allow');
+  const input = num(get('input_tokens'));
+  const output = num(get('output_tokens'));
+  const used = get('tokens_used');
+  const metadata: TokenlayMetadata = {
+    ruleAction: (ACTIONS.has(action) ? action : 'allow') as TokenlayMetadata['ruleAction'],
+    limitExceeded: String(get('limit_exceeded')) === 'true',
+    cost: num(get('cost')),
+    tokensUsed: used === undefined || used === null ? input + output : num(used),
+    inputTokens: input,
+    outputTokens: output,
+    duration: num(get('duration')),
+  };
+  const ruleId = get('rule_id');
+  if (ruleId !== undefined && ruleId !== null && ruleId !== '') metadata.ruleId = String(ruleId);
+  const warnings = warningsOf(get('warnings'));
+  if (warnings) metadata.warnings = warnings;
+  const model = get('model');
+  if (typeof model === 'string' && model) metadata.model = model;
+  return metadata;
+}
+
+/** @internal Metadata from the `x-tokenlay-*` answer headers, or `null` when there are none. */
+export function metadataFromHeaders(headers: Headers): TokenlayMetadata | null {
+  let any = false;
+  headers.forEach((_value, name) => {
+    if (name.startsWith('x-tokenlay-')) any = true;
+  });
+  if (!any) return null;
+  return build((key) => headers.get('x-tokenlay-' + key.replace(/_/g, '-')) ?? undefined);
+}
+
+/** @internal Metadata from a stream's `: x-tokenlay {json}` trailer, over what the headers said. */
+export function metadataFromTrailer(trailer: Record<string, unknown>, fromHeaders: TokenlayMetadata | null): TokenlayMetadata {
+  return build((key) => trailer[key] ?? (fromHeaders ? headerView(fromHeaders, key) : undefined));
+}
+
+function headerView(m: TokenlayMetadata, key: string): unknown {
+  switch (key) {
+    case 'rule_id':
+      return m.ruleId;
+    case 'rule_action':
+      return m.ruleAction;
+    case 'limit_exceeded':
+      return m.limitExceeded;
+    case 'warnings':
+      return m.warnings;
+    case 'model':
+      return m.model;
+    default:
+      return undefined;
+  }
+}
+
+// Shared by the ESM and CJS builds, so either one reads what the other recorded.
+const REGISTRY_KEY = Symbol.for('tokenlay.metadata.registry');
+const registry: WeakMap<object, MetadataHolder> = ((globalThis as any)[REGISTRY_KEY] ??= new WeakMap());
+/** @internal Property under which a parsed body points to its call's metadata. */
+export const BODY_KEY = Symbol.for('tokenlay.metadata');
+
+/** @internal Links an object (response, abort signal, parsed body) to its call's metadata. */
+export function linkMetadata(target: object, holder: MetadataHolder): void {
+  registry.set(target, holder);
+}
+
+function holderOf(value: any): MetadataHolder | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  return (
+    registry.get(value) ??
+    (value[BODY_KEY] as MetadataHolder | undefined) ??
+    // A streamed OpenAI call returns a `Stream` whose abort controller is the one fetch was given.
+    (value.controller?.signal ? registry.get(value.controller.signal) : undefined) ??
+    // `.withResponse()` gives `{ data, response }`.
+    (value.response && value.data !== undefined ? holderOf(value.response) : undefined)
+  );
+}
+
+/**
+ * What the proxy answered for a call: the completion returned by `TokenlayOpenAI`, its `Stream`,
+ * the `{ data, response }` of `.withResponse()`, or a `Response` from `tokenlayFetch`.
+ * For a stream the metadata is complete once the stream has ended; before that, `null`.
+ * Returns `null` when the answer carried no Tokenlay metadata.
+ */
+export function getTokenlayMetadata(responseOrStream: unknown): TokenlayMetadata | null {
+  const holder = holderOf(responseOrStream);
+  if (holder) return holder.streaming && !holder.ended ? null : holder.metadata;
+  if (responseOrStream instanceof Response) return metadataFromHeaders(responseOrStream.headers);
+  return null;
+}

@@ -1,0 +1,201 @@
+/**
+ * The one test double: a small OpenAI-compatible provider on 127.0.0.1. It answers chat
+ * completions (JSON and SSE), responses, embeddings, completions and models, records every
+ * request it receives, and can be told per request to fail, stall or answer 429. With
+ * `proxyAnswers` it also answers like a Tokenlay proxy (x-tokenlay-* headers and SSE trailer).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: any;
+  /** 1 for the first time this exact body arrived, 2 for its first retry, … */
+  attempt: number;
+  at: number;
+}
+
+/** What to do with one request: answer normally, or fail in some way. */
+export type Behavior =
+  | { kind: 'ok' }
+  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: unknown }
+  | { kind: 'stall' }
+  | { kind: 'delay'; ms: number };
+
+export interface ProviderOptions {
+  /** Chooses a behaviour per request; default: answer normally. */
+  behavior?: (req: Recorded) => Behavior | undefined;
+  /** Also answer with Tokenlay proxy metadata (headers, and the SSE trailer). */
+  proxyAnswers?: boolean;
+  /** Tokens the stand-in reports. */
+  usage?: { prompt: number; completion: number };
+}
+
+export interface Provider {
+  url: string;
+  /** `url + '/v1'` */
+  base: string;
+  requests: Recorded[];
+  options: ProviderOptions;
+  close(): Promise<void>;
+  reset(): void;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The text the stand-in answers with: it names the user it saw, so tests can check the pairing. */
+export function answerText(headers: Recorded['headers']): string {
+  return `hello ${headers['x-tokenlay-user'] ?? 'anonymous'}`;
+}
+
+export async function startProvider(options: ProviderOptions = {}): Promise<Provider> {
+  const requests: Recorded[] = [];
+  const seen = new Map<string, number>();
+  const sockets = new Set<import('node:net').Socket>();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const raw = await readBody(req);
+    let body: any;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      body = raw;
+    }
+    const key = `${req.url}|${raw}`;
+    const attempt = (seen.get(key) ?? 0) + 1;
+    seen.set(key, attempt);
+    const record: Recorded = { method: req.method ?? 'GET', path: req.url ?? '/', headers: { ...req.headers }, body, attempt, at: Date.now() };
+    requests.push(record);
+
+    const behavior = provider.options.behavior?.(record) ?? { kind: 'ok' };
+    if (behavior.kind === 'stall') return; // never answers; the client's timeout must act
+    if (behavior.kind === 'delay') await sleep(behavior.ms);
+    if (behavior.kind === 'status') {
+      res.writeHead(behavior.status, { 'content-type': 'application/json', ...behavior.headers });
+      res.end(JSON.stringify(behavior.body ?? { error: { message: `stand-in failure ${behavior.status}`, type: 'server_error', code: null, param: null } }));
+      return;
+    }
+    answer(record, res);
+  };
+
+  const usage = () => provider.options.usage ?? { prompt: 10, completion: 5 };
+  const proxyHeaders = (): Record<string, string> =>
+    provider.options.proxyAnswers
+      ? {
+          'x-tokenlay-rule-id': 'stand-in-rule',
+          'x-tokenlay-rule-action': 'allow',
+          'x-tokenlay-limit-exceeded': 'false',
+          'x-tokenlay-cost': '0.0015',
+          'x-tokenlay-tokens-used': String(usage().prompt + usage().completion),
+          'x-tokenlay-input-tokens': String(usage().prompt),
+          'x-tokenlay-output-tokens': String(usage().completion),
+          'x-tokenlay-duration': '12',
+        }
+      : {};
+
+  const answer = (r: Recorded, res: ServerResponse) => {
+    const path = r.path.split('?')[0];
+    const model = r.body?.model ?? 'gpt-4o-mini';
+    const text = answerText(r.headers);
+    const u = usage();
+    if (r.method === 'GET' && path === '/v1/models') {
+      return json(res, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'stand-in' }] });
+    }
+    if (r.method === 'GET' && path === '/v1/health') return json(res, { status: 'ok' });
+    if (path === '/v1/embeddings') {
+      const vector = [0.1, 0.2, 0.3];
+      // The OpenAI SDK asks for base64 unless told otherwise, and decodes it itself.
+      const embedding = r.body?.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+      return json(res, { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding }], usage: { prompt_tokens: u.prompt, total_tokens: u.prompt } });
+    }
+    if (path === '/v1/completions') {
+      return json(res, { id: 'cmpl-1', object: 'text_completion', created: 0, model, choices: [{ index: 0, text, finish_reason: 'stop', logprobs: null }], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } });
+    }
+    if (path === '/v1/responses') {
+      const response = { id: 'resp_1', object: 'response', created_at: 0, model, status: 'completed', output: [{ type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] }], usage: { input_tokens: u.prompt, output_tokens: u.completion, total_tokens: u.prompt + u.completion } };
+      return json(res, response);
+    }
+    if (path === '/v1/chat/completions') {
+      if (r.body?.stream) return stream(res, r, model, text);
+      return json(res, {
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        created: 0,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null }],
+        usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion },
+      });
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: `stand-in has no ${r.method} ${path}`, type: 'invalid_request_error', code: null, param: null } }));
+  };
+
+  const json = (res: ServerResponse, body: unknown) => {
+    res.writeHead(200, { 'content-type': 'application/json', ...proxyHeaders() });
+    res.end(JSON.stringify(body));
+  };
+
+  const stream = async (res: ServerResponse, r: Recorded, model: string, text: string) => {
+    const headers = proxyHeaders();
+    delete headers['x-tokenlay-cost'];
+    delete headers['x-tokenlay-input-tokens'];
+    delete headers['x-tokenlay-output-tokens'];
+    delete headers['x-tokenlay-tokens-used'];
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+    const chunk = (delta: object, extra: object = {}) =>
+      `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model, choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
+    res.write(chunk({ role: 'assistant', content: '' }));
+    for (const word of text.split(' ')) {
+      res.write(chunk({ content: word + ' ' }));
+      await sleep(1);
+    }
+    const u = usage();
+    if (r.body?.stream_options?.include_usage) {
+      res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model, choices: [], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } })}\n\n`);
+    }
+    if (provider.options.proxyAnswers) {
+      res.write(`: x-tokenlay ${JSON.stringify({ cost: 0.0015, input_tokens: u.prompt, output_tokens: u.completion, tokens_used: u.prompt + u.completion, rule_action: 'allow', rule_id: 'stand-in-rule', limit_exceeded: false, warnings: [] })}\n\n`);
+    }
+    res.end('data: [DONE]\n\n');
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      res.writeHead(500);
+      res.end(String(err));
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  const provider: Provider = {
+    url,
+    base: `${url}/v1`,
+    requests,
+    options,
+    reset() {
+      requests.length = 0;
+      seen.clear();
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return provider;
+}

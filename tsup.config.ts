@@ -1,0 +1,18 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    express: 'adapters/express.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  shims: true,
+  // Adapters and the core share one copy of the scope code through common chunks.
+  splitting: true,
+  sourcemap: false,
+  target: 'node20',
+  // Peers and optional stores are the app's own copies: never bundle them.
+  external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis'],
+});
