@@ -16,6 +16,7 @@ export interface TokenlayOpenAIOptions extends Omit<ClientOptions, 'apiKey' | 'b
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 const kConfig = Symbol('tokenlay.config');
+const KEY_PLACEHOLDER = 'set-by-tokenlay';
 
 /** Header entries of a per-call `headers` option, whatever shape it came in. */
 function headerEntries(headers: unknown): Array<[string, unknown]> {
@@ -77,7 +78,9 @@ export class TokenlayOpenAI extends OpenAI {
     const remote = connection.mode === 'remote';
     super({
       ...(options as ClientOptions),
-      apiKey: remote ? connection.tokenlayKey : connection.providerApiKey,
+      // The real key is set by the transport after the SDK has logged the request: openai 4
+      // logs headers unredacted with DEBUG=true, and `apiKey` shows in the client's own fields.
+      apiKey: KEY_PLACEHOLDER,
       baseURL: remote ? connection.tokenlayUrl : connection.providerApiBase,
       defaultHeaders: { ...connection.headers, ...(options as ClientOptions).defaultHeaders },
       fetch: transport as ClientOptions['fetch'],

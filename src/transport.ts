@@ -38,11 +38,17 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       },
       inner,
     );
-    send = embedded;
+    send = (input, init) => {
+      if (!connection.providerApiKey) return embedded(input, init);
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${connection.providerApiKey}`);
+      return embedded(input, { ...init, headers });
+    };
     close = async () => embedded.close?.();
   } else {
     send = (input, init) => {
       const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
       addProviderHeaders(headers, connection);
       return inner(input, { ...init, headers });
     };

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
+import { VERSION } from 'openai/version';
 import { inspect } from 'node:util';
 import {
   TokenlayOpenAI,
@@ -32,8 +33,9 @@ function client(extra: Record<string, unknown> = {}) {
 const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hi' }] };
 
 describe('construction', () => {
-  it('is an OpenAI client', () => {
+  it('is an OpenAI client of the major under test', () => {
     expect(client()).toBeInstanceOf(OpenAI);
+    expect(VERSION.split('.')[0]).toBe(process.env.EXPECT_OPENAI_MAJOR);
   });
 
   it('names the option and the env var when the tokenlay key is missing', () => {
@@ -322,8 +324,20 @@ describe('errors keep secrets out', () => {
 
   it('does not log a key at debug level', async () => {
     const lines: string[] = [];
-    const logger = { debug: (...a: unknown[]) => lines.push(inspect(a, { depth: 6 })), info: () => {}, warn: () => {}, error: () => {} };
-    await client({ logLevel: 'debug', logger }).chat.completions.create(chat);
+    const capture = (...a: unknown[]) => lines.push(inspect(a, { depth: 6 }));
+    const logger = { debug: capture, info: capture, warn: capture, error: capture };
+    // openai 5+ logs through `logger`; openai 4 prints to console.log when DEBUG=true.
+    const savedLog = console.log;
+    const savedDebug = process.env.DEBUG;
+    console.log = capture;
+    process.env.DEBUG = 'true';
+    try {
+      await client({ logLevel: 'debug', logger }).chat.completions.create(chat);
+    } finally {
+      console.log = savedLog;
+      if (savedDebug === undefined) delete process.env.DEBUG;
+      else process.env.DEBUG = savedDebug;
+    }
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) {
       expect(line).not.toContain(PROVIDER_KEY);

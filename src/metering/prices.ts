@@ -1,0 +1,236 @@
+import { createRequire } from 'node:module';
+import { estimateRequestTokens } from './estimate.js';
+import type { MeteredUsage } from './usage.js';
+
+/** A price in USD per million tokens. */
+export interface ModelPrice {
+  input: number;
+  output: number;
+  /** Cached input tokens; the input price when absent. */
+  cachedInput?: number;
+}
+
+/** Options of {@link createPricer}. */
+export interface PricerOptions {
+  /** Prices by model name (matched case-insensitively); they win over the price table. */
+  overrides?: Record<string, ModelPrice>;
+  /** A model with no price costs 0 with a warning (`'zero'`, default) or is reported for refusal (`'refuse'`). */
+  unknownModel?: 'zero' | 'refuse';
+}
+
+/** The price of one call. */
+export interface PriceResult {
+  /** USD. */
+  cost: number;
+  /**
+   * False when the call must be refused: the model has no price and `unknownModel` is `'refuse'`.
+   * Under `'zero'` an unpriced model is `known` (at cost 0, with a warning); see `priced`.
+   */
+  known: boolean;
+  /** Whether a price was found, in the overrides or the price table. */
+  priced: boolean;
+  /** Where the price came from. */
+  source: 'override' | 'genai-prices' | 'none';
+  /** Set when the model has no price: names the model and how to add one. */
+  warning?: string;
+}
+
+/** Prices calls by model and token usage. */
+export interface Pricer {
+  /**
+   * The cost of `usage` on `model`. `providerHint` is a genai-prices provider id (`openai`,
+   * `azure`, `groq`, …) or the provider's base URL; without it OpenAI's prices are tried first.
+   */
+  price(model: string, usage: Pick<MeteredUsage, 'inputTokens' | 'outputTokens' | 'cachedTokens'>, providerHint?: string): PriceResult;
+  /** The model's context window from the price table, when it is known. */
+  contextWindow(model: string, providerHint?: string): number | undefined;
+}
+
+interface GenaiPrices {
+  calcPrice(
+    usage: Record<string, number>,
+    model: string,
+    options?: { providerId?: string; providerApiUrl?: string },
+  ): { total_price: number; model: { context_window?: number } } | null;
+}
+
+type Lookup = { providerId?: string; providerApiUrl?: string; model: string };
+
+const require = createRequire(import.meta.url);
+let genai: GenaiPrices | undefined;
+// The bundled table is ~0.5 MB of JS: load it on the first price, not on import. The package
+// reaches the network only through updatePrices(), which tokenlay never calls: prices are the
+// ones bundled with the installed version.
+function table(): GenaiPrices {
+  return (genai ??= require('@pydantic/genai-prices') as GenaiPrices);
+}
+
+const MTOK = 1_000_000;
+// Model names come from requests, so the lookup cache must not grow without bound.
+const CACHE_LIMIT = 1000;
+
+function normalize(model: string): string {
+  return model.trim().toLowerCase();
+}
+
+/** Names to try for an override: as given, without an OpenAI-style date snapshot, without a vendor prefix. */
+function overrideNames(model: string): string[] {
+  const name = normalize(model);
+  const undated = name.replace(/-\d{4}-\d{2}-\d{2}$/, '');
+  const bare = name.includes('/') ? name.slice(name.lastIndexOf('/') + 1) : name;
+  return [...new Set([name, undated, bare, bare.replace(/-\d{4}-\d{2}-\d{2}$/, '')])];
+}
+
+function validateOverrides(overrides: Record<string, ModelPrice>): Map<string, ModelPrice> {
+  const map = new Map<string, ModelPrice>();
+  for (const [model, price] of Object.entries(overrides)) {
+    for (const field of ['input', 'output', 'cachedInput'] as const) {
+      const value = price?.[field];
+      if (field === 'cachedInput' && value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new TypeError(
+          `tokenlay: prices override for ${JSON.stringify(model)}: ${field} must be a number >= 0 in USD per 1M tokens, got ${JSON.stringify(value)}.`,
+        );
+      }
+    }
+    map.set(normalize(model), price);
+  }
+  return map;
+}
+
+function unknownWarning(model: string, refuse: boolean): string {
+  const example = `prices: { ${JSON.stringify(model)}: { input: 0.5, output: 1.5 } } (USD per 1M tokens)`;
+  return refuse
+    ? `No price is known for model ${JSON.stringify(model)} and unknown models are refused (unknownModel: 'refuse'). Add a price with ${example}.`
+    : `No price is known for model ${JSON.stringify(model)}; it is metered at $0. Add a price with ${example}.`;
+}
+
+/**
+ * Creates a pricer over the price table of `@pydantic/genai-prices` (offline, bundled data) and
+ * your overrides. Cached input tokens are priced at the cached rate.
+ *
+ * @throws TypeError when an override is not a set of non-negative numbers.
+ */
+export function createPricer(opts: PricerOptions = {}): Pricer {
+  const overrides = validateOverrides(opts.overrides ?? {});
+  const refuse = opts.unknownModel === 'refuse';
+  // model + hint → the lookup that found a price, or null when none did.
+  const lookups = new Map<string, Lookup | null>();
+
+  function candidates(model: string, hint: string | undefined): Lookup[] {
+    const list: Lookup[] = [];
+    if (hint) list.push(hint.includes('://') ? { providerApiUrl: hint, model } : { providerId: hint, model });
+    list.push({ providerId: 'openai', model }, { model });
+    const slash = model.indexOf('/');
+    if (slash > 0) list.push({ providerId: model.slice(0, slash), model: model.slice(slash + 1) });
+    return list;
+  }
+
+  function calc(lookup: Lookup, usage: Record<string, number>) {
+    const { model, ...options } = lookup;
+    return table().calcPrice(usage, model, options);
+  }
+
+  function find(model: string, hint: string | undefined): Lookup | null {
+    const cacheKey = `${hint ?? ''}\u0000${model}`;
+    const cached = lookups.get(cacheKey);
+    if (cached !== undefined) return cached;
+    let found: Lookup | null = null;
+    for (const lookup of candidates(model, hint)) {
+      try {
+        if (calc(lookup, { input_tokens: 0 })) {
+          found = lookup;
+          break;
+        }
+      } catch {
+        // A malformed entry in the table is the same as no entry for this model.
+      }
+    }
+    if (lookups.size >= CACHE_LIMIT) lookups.clear();
+    lookups.set(cacheKey, found);
+    return found;
+  }
+
+  function fromOverride(model: string): ModelPrice | undefined {
+    for (const name of overrideNames(model)) {
+      const price = overrides.get(name);
+      if (price) return price;
+    }
+    return undefined;
+  }
+
+  return {
+    price(model, usage, providerHint) {
+      const input = Math.max(0, usage.inputTokens);
+      const cached = Math.min(Math.max(0, usage.cachedTokens), input);
+      const output = Math.max(0, usage.outputTokens);
+      const override = fromOverride(model);
+      if (override) {
+        const cost =
+          ((input - cached) * override.input + cached * (override.cachedInput ?? override.input) + output * override.output) / MTOK;
+        return { cost, known: true, priced: true, source: 'override' };
+      }
+      const lookup = find(model, providerHint);
+      if (lookup) {
+        const result = calc(lookup, { input_tokens: input, cache_read_tokens: cached, output_tokens: output });
+        if (result) return { cost: result.total_price, known: true, priced: true, source: 'genai-prices' };
+      }
+      return { cost: 0, known: !refuse, priced: false, source: 'none', warning: unknownWarning(model, refuse) };
+    },
+    contextWindow(model, providerHint) {
+      const lookup = find(model, providerHint);
+      return lookup ? (calc(lookup, { input_tokens: 0 })?.model.context_window ?? undefined) : undefined;
+    },
+  };
+}
+
+/**
+ * Output tokens reserved for a call that sets no `max_tokens` / `max_completion_tokens` /
+ * `max_output_tokens`: the price table has context windows but no output limits. Settling replaces
+ * the reservation with the real count, so this only bounds how many calls may be in flight at once.
+ */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+
+/** What {@link reservationEstimate} returns. */
+export interface ReservationEstimate {
+  /** Input plus the most output the call may produce. */
+  tokens: number;
+  /** USD for `tokens` at the model's price, input assumed uncached. 0 for an unpriced model. */
+  cost: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+function positive(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/**
+ * The most a call can use, to reserve before it runs: estimated input tokens plus its output cap
+ * (`max_completion_tokens`, `max_tokens` or `max_output_tokens`, times `n`); without a cap,
+ * {@link DEFAULT_MAX_OUTPUT_TOKENS}, further bounded by what the model's context window leaves.
+ * Embeddings produce no output tokens.
+ */
+export function reservationEstimate(
+  model: string,
+  requestBody: unknown,
+  pricer: Pricer,
+  opts: { endpoint?: string; providerHint?: string; defaultMaxOutputTokens?: number } = {},
+): ReservationEstimate {
+  const body = (typeof requestBody === 'object' && requestBody !== null ? requestBody : {}) as Record<string, unknown>;
+  const inputTokens = estimateRequestTokens(model, body);
+  const embeddings = opts.endpoint ? /embeddings/.test(opts.endpoint) : /embedding/i.test(model);
+  let outputTokens = 0;
+  if (!embeddings) {
+    const cap = positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens);
+    if (cap !== undefined) outputTokens = cap;
+    else {
+      const window = pricer.contextWindow(model, opts.providerHint);
+      const fallback = opts.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
+      outputTokens = window !== undefined ? Math.max(0, Math.min(fallback, window - inputTokens)) : fallback;
+    }
+    outputTokens *= Math.floor(positive(body.n) ?? 1);
+  }
+  const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
+  return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens };
+}

@@ -1,0 +1,58 @@
+import { createRequire } from 'node:module';
+
+/** The byte-pair encodings tokenlay estimates with. */
+export type EncodingName = 'o200k_base' | 'cl100k_base';
+
+interface Encoding {
+  countTokens(text: string, options?: { disallowedSpecial?: Set<string> }): number;
+}
+
+const require = createRequire(import.meta.url);
+const loaded = new Map<EncodingName, Encoding>();
+// Literal specifiers, so bundlers and `npm ls`-style tools can see what is loaded.
+const loaders: Record<EncodingName, () => Encoding> = {
+  o200k_base: () => require('gpt-tokenizer/encoding/o200k_base') as Encoding,
+  cl100k_base: () => require('gpt-tokenizer/encoding/cl100k_base') as Encoding,
+};
+// User text may contain "<|endoftext|>"; count it as text instead of throwing.
+const TEXT_ONLY = { disallowedSpecial: new Set<string>() };
+// Tokenizing costs about 60 µs per KB. Past this many characters, count a prefix and scale: an
+// estimate that is a few percent off is fine for a reservation, a 100 ms stall is not.
+const EXACT_CHARS = 64 * 1024;
+
+/**
+ * The encoding of a model family: o200k for GPT-4o, GPT-4.1, GPT-4.5, GPT-5, the o-series and
+ * gpt-oss; cl100k for GPT-3.5, GPT-4 and the text-embedding models; o200k for anything else
+ * (other vendors' models included, for which any modern BPE is as close as we can get).
+ */
+export function encodingForModel(model: string | undefined): EncodingName {
+  const name = (model ?? '').toLowerCase().split('/').pop() ?? '';
+  if (/^(gpt-4o|gpt-4\.[1-9]|gpt-[5-9]|chatgpt-4o|o[1-9]|gpt-oss|codex|omni-)/.test(name)) return 'o200k_base';
+  if (/^(gpt-3\.5|gpt-35|gpt-4|text-embedding-|davinci-002|babbage-002)/.test(name)) return 'cl100k_base';
+  return 'o200k_base';
+}
+
+// gpt-tokenizer's rank tables are megabytes and take ~150 ms to load: only on first use, and only
+// the encoding asked for.
+function load(encoding: EncodingName): Encoding {
+  let api = loaded.get(encoding);
+  if (!api) {
+    api = loaders[encoding]();
+    loaded.set(encoding, api);
+  }
+  return api;
+}
+
+/** Loads the encoding of `model` now, so the first estimate on a request path does not pay for it. */
+export function warmTokenizer(model?: string): void {
+  load(encodingForModel(model));
+}
+
+/** Counts the tokens of `text` in the encoding of `model`; very long text is counted by sampling. */
+export function countTextTokens(text: string, model: string | undefined): number {
+  if (text.length === 0) return 0;
+  const api = load(encodingForModel(model));
+  if (text.length <= EXACT_CHARS) return api.countTokens(text, TEXT_ONLY);
+  const prefix = api.countTokens(text.slice(0, EXACT_CHARS), TEXT_ONLY);
+  return Math.ceil((prefix * text.length) / EXACT_CHARS);
+}

@@ -1,0 +1,58 @@
+import { createMemoryStore } from './memory.js';
+import { createSqliteStore } from './sqlite.js';
+import type { TokenlayStore } from './types.js';
+
+export type * from './types.js';
+export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
+export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+
+/**
+ * The store used when none is configured and `TOKENLAY_STORE` is unset. Memory, because writing a
+ * file into the app's working directory is not something to do unasked; configure
+ * `'sqlite:<path>'` for counters that survive restarts.
+ */
+export const DEFAULT_STORE_SPEC = 'memory';
+
+const ACCEPTED = `"memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db") or "sqlite::memory:"`;
+
+function redact(spec: string): string {
+  // A connection URL may carry a password; error messages must not.
+  return spec.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}
+
+function isStore(value: unknown): value is TokenlayStore {
+  const store = value as Partial<TokenlayStore> | null;
+  return typeof store === 'object' && store !== null && typeof store.reserve === 'function' && typeof store.settle === 'function';
+}
+
+/**
+ * Resolves a store option to a store.
+ *
+ * - a {@link TokenlayStore} object: used as it is;
+ * - `'memory'`: {@link createMemoryStore};
+ * - `'sqlite:<path>'` (also `'sqlite://<path>'`) and `'sqlite::memory:'`: {@link createSqliteStore};
+ *   a relative path is relative to the working directory;
+ * - `undefined`: env `TOKENLAY_STORE`, else {@link DEFAULT_STORE_SPEC}.
+ *
+ * @throws an Error naming the value and the accepted forms when the spec is not one of these.
+ */
+export function createStore(spec: string | TokenlayStore | undefined): TokenlayStore {
+  if (spec !== undefined && typeof spec !== 'string') {
+    if (isStore(spec)) return spec;
+    throw new TypeError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
+  }
+  const text = (spec ?? process.env.TOKENLAY_STORE ?? DEFAULT_STORE_SPEC).trim();
+  if (text === 'memory') return createMemoryStore();
+  if (/^sqlite:/i.test(text)) {
+    let path = text.slice('sqlite:'.length);
+    if (path.startsWith('//')) path = path.slice(2); // sqlite:///abs/file.db, sqlite://./rel.db
+    if (path === '') throw new Error(`tokenlay: store "${text}" names no file; use ${ACCEPTED}.`);
+    return createSqliteStore({ path });
+  }
+  if (/^rediss?:/i.test(text)) {
+    throw new Error(
+      `tokenlay: store "${redact(text)}": Redis stores arrive with the distributed store; use memory or sqlite: for now (${ACCEPTED}).`,
+    );
+  }
+  throw new Error(`tokenlay: unknown store "${redact(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
+}

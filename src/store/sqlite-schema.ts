@@ -1,0 +1,77 @@
+import type BetterSqlite3 from 'better-sqlite3';
+
+/**
+ * The SQLite schema as an append-only list of migrations: migration `i` brings a database from
+ * `PRAGMA user_version = i` to `i + 1`. Never edit a released migration; add a new one.
+ */
+export const migrations: readonly string[] = [
+  // v1: counters and leased reservations.
+  `CREATE TABLE counters (
+     key TEXT NOT NULL,
+     metric TEXT NOT NULL,
+     bucket INTEGER NOT NULL,
+     used REAL NOT NULL DEFAULT 0,
+     expires_at INTEGER,
+     PRIMARY KEY (key, metric, bucket)
+   ) WITHOUT ROWID;
+   CREATE INDEX counters_expiry ON counters (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE holds (
+     id TEXT NOT NULL,
+     idx INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     metric TEXT NOT NULL,
+     bucket INTEGER NOT NULL,
+     amount REAL NOT NULL,
+     lease_until INTEGER NOT NULL,
+     expires_at INTEGER,
+     PRIMARY KEY (id, idx)
+   ) WITHOUT ROWID;
+   CREATE INDEX holds_by_counter ON holds (key, metric, bucket, lease_until, amount);
+   CREATE INDEX holds_by_lease ON holds (lease_until);`,
+  // v2: the usage ledger.
+  `CREATE TABLE ledger (
+     id INTEGER PRIMARY KEY,
+     time INTEGER NOT NULL,
+     fields TEXT NOT NULL,
+     model_requested TEXT,
+     model_used TEXT,
+     endpoint TEXT NOT NULL,
+     input_tokens INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     cost REAL NOT NULL,
+     rule_id TEXT,
+     action TEXT,
+     status INTEGER NOT NULL,
+     latency_ms REAL NOT NULL,
+     estimated INTEGER NOT NULL
+   );
+   CREATE INDEX ledger_by_time ON ledger (time);`,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = migrations.length;
+
+/**
+ * Brings `db` up to {@link SCHEMA_VERSION}, one transaction per step so that a crash mid-way
+ * leaves a database at a consistent earlier version. `BEGIN IMMEDIATE` keeps two processes
+ * opening the same new file from both running a step.
+ */
+export function migrate(db: BetterSqlite3.Database, path: string): void {
+  const step = db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version >= migrations.length) return false;
+    db.exec(migrations[version]);
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
+  });
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `tokenlay: SQLite store ${path} has schema version ${current}, newer than this tokenlay understands (${SCHEMA_VERSION}). Upgrade tokenlay, or point the store at another file.`,
+    );
+  }
+  while (step.immediate()) {
+    // each step re-reads the version inside its own transaction
+  }
+}

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import { storeClosedError } from './closed-error.js';
+import { settledAmount } from './settle-amount.js';
+import { openDatabase } from './sqlite-driver.js';
+import { flushAtExit } from './sqlite-exit.js';
+import { createLedgerWriter } from './sqlite-ledger.js';
+import { migrate } from './sqlite-schema.js';
+import type { Actual, CounterCheck, Metric, ReserveResult, TokenlayStore } from './types.js';
+import { assertValidChecks } from './validate.js';
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Database file (parent directories are created), or `':memory:'`. Relative to the working directory. */
+  path: string;
+  /** Queued ledger rows that trigger a write. Default 100; 1 writes every row at once. */
+  batchSize?: number;
+  /** Longest a ledger row waits in memory before it is written. Default 1000 ms. */
+  flushIntervalMs?: number;
+  /** How long a write waits for another process's transaction before failing. Default 5000 ms. */
+  busyTimeoutMs?: number;
+  /**
+   * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
+   * which counters to charge. It no longer counts against limits during that time. Default 24 h.
+   */
+  settleGraceMs?: number;
+  /** Told about a background ledger write that failed (its rows are retried). Default: `console.warn`. */
+  onError?: (error: unknown) => void;
+}
+
+interface HoldRow {
+  key: string;
+  metric: Metric;
+  bucket: number;
+  amount: number;
+  expires_at: number | null;
+}
+
+const DAY_MS = 86_400_000;
+// Sweeping deletes across whole tables, so do it at most this often (in the callers' clock).
+const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * A store on one SQLite file, the embedded default. Several processes may share the file: reserve
+ * and settle run in `BEGIN IMMEDIATE` transactions, which take the write lock before reading, so
+ * no two processes can both see room under a limit and both take it.
+ */
+export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
+  const path = opts.path;
+  const settleGraceMs = opts.settleGraceMs ?? DAY_MS;
+  const db = openDatabase(path, opts.busyTimeoutMs ?? 5000);
+  try {
+    migrate(db, path);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+
+  const ledger = createLedgerWriter(db, {
+    batchSize: Math.max(1, opts.batchSize ?? 100),
+    flushIntervalMs: opts.flushIntervalMs ?? 1000,
+    onError: opts.onError ?? ((error) => console.warn(`tokenlay: writing the usage ledger to ${path} failed; will retry:`, error)),
+  });
+  const stopExitFlush = flushAtExit(() => ledger.flushSync());
+
+  const readUsed = db.prepare<[string, string, number, number], { used: number }>(
+    'SELECT used FROM counters WHERE key = ? AND metric = ? AND bucket = ? AND (expires_at IS NULL OR expires_at > ?)',
+  );
+  const readReserved = db.prepare<[string, string, number, number], { reserved: number }>(
+    'SELECT COALESCE(SUM(amount), 0) AS reserved FROM holds WHERE key = ? AND metric = ? AND bucket = ? AND lease_until > ?',
+  );
+  const insertHold = db.prepare(
+    'INSERT INTO holds (id, idx, key, metric, bucket, amount, lease_until, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const selectHolds = db.prepare<[string], HoldRow>('SELECT key, metric, bucket, amount, expires_at FROM holds WHERE id = ?');
+  const deleteHolds = db.prepare<[string]>('DELETE FROM holds WHERE id = ?');
+  const addUsage = db.prepare(
+    `INSERT INTO counters (key, metric, bucket, used, expires_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (key, metric, bucket) DO UPDATE SET used = used + excluded.used`,
+  );
+  const renewHolds = db.prepare<[number, string]>('UPDATE holds SET lease_until = MAX(lease_until, ?) WHERE id = ?');
+  const sweepHolds = db.prepare<[number]>('DELETE FROM holds WHERE lease_until <= ?');
+  const sweepCounters = db.prepare<[number]>('DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?');
+
+  function current(key: string, metric: string, bucket: number, now: number) {
+    const used = readUsed.get(key, metric, bucket, now)?.used ?? 0;
+    const reserved = readReserved.get(key, metric, bucket, now)?.reserved ?? 0;
+    return { used, reserved };
+  }
+
+  let nextSweepAt = -Infinity;
+  function sweep(now: number): void {
+    if (now < nextSweepAt) return;
+    nextSweepAt = now + SWEEP_EVERY_MS;
+    sweepHolds.run(now - settleGraceMs);
+    sweepCounters.run(now);
+  }
+
+  const reserveTx = db.transaction((checks: CounterCheck[], now: number, leaseMs: number): ReserveResult => {
+    sweep(now);
+    for (let index = 0; index < checks.length; index++) {
+      const { key, metric, bucket, max } = checks[index];
+      const { used, reserved } = current(key, metric, bucket, now);
+      if (used + reserved >= max) return { ok: false, index, current: used + reserved, used, reserved };
+    }
+    const id = randomUUID();
+    checks.forEach((c, idx) => insertHold.run(id, idx, c.key, c.metric, c.bucket, c.amount, now + leaseMs, c.expiresAt));
+    return { ok: true, id };
+  });
+
+  const settleTx = db.transaction((id: string, actual: Actual) => {
+    for (const hold of selectHolds.all(id)) {
+      const amount = settledAmount(hold.metric, actual);
+      if (amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, amount, hold.expires_at);
+    }
+    deleteHolds.run(id);
+  });
+
+  let closed = false;
+  function ensureOpen(method: string): void {
+    if (closed) throw storeClosedError('SQLite', method);
+  }
+
+  return {
+    async reserve(checks, { now, leaseMs }) {
+      ensureOpen('reserve');
+      assertValidChecks(checks);
+      return reserveTx.immediate(checks, now, leaseMs);
+    },
+    async settle(id, actual) {
+      ensureOpen('settle');
+      settleTx.immediate(id, actual);
+    },
+    async release(id) {
+      ensureOpen('release');
+      deleteHolds.run(id);
+    },
+    async renew(id, { now, leaseMs }) {
+      ensureOpen('renew');
+      renewHolds.run(now + leaseMs, id);
+    },
+    async read(key, metric, bucket, now) {
+      ensureOpen('read');
+      return current(key, metric, bucket, now);
+    },
+    record(row) {
+      ensureOpen('record');
+      ledger.record(row);
+    },
+    async ledger(query = {}) {
+      ensureOpen('ledger');
+      ledger.flushSync();
+      return ledger.query(query);
+    },
+    async flush() {
+      ensureOpen('flush');
+      ledger.flushSync();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      ledger.stop();
+      stopExitFlush();
+      try {
+        ledger.flushSync();
+      } finally {
+        db.close();
+      }
+    },
+  };
+}

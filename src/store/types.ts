@@ -1,0 +1,103 @@
+/**
+ * The storage contract behind the policy engine: counters with leased reservations, and the
+ * usage ledger. Memory, SQLite and (later) Redis stores implement it; the engine knows nothing else.
+ */
+
+/** What a limit counts. */
+export type Metric = 'requests' | 'tokens' | 'cost' | 'concurrent';
+
+/** The window a counter covers; `total` never resets. */
+export type WindowName = 'minute' | 'hour' | 'day' | 'month' | 'year' | 'total';
+
+/** One limit to check and reserve against, already resolved to a concrete counter. */
+export interface CounterCheck {
+  /** Counter identity, e.g. `'rule-id|cost|month|user=alice'` (built by the engine). */
+  key: string;
+  metric: Metric;
+  /** Window start, ms since epoch (0 for `total`). */
+  bucket: number;
+  /** Window end in ms (null for `total`): the counter may be dropped after it. */
+  expiresAt: number | null;
+  /** Admit while current (used + live reservations) < max. */
+  max: number;
+  /** What this call reserves (1 for requests/concurrent; an estimate for tokens/cost). */
+  amount: number;
+}
+
+/**
+ * The outcome of {@link TokenlayStore.reserve}. On refusal, `index` points into the checks at the
+ * first one exceeded and `current = used + reserved` is its state at that moment.
+ */
+export type ReserveResult =
+  | { ok: true; id: string }
+  | { ok: false; index: number; current: number; used: number; reserved: number };
+
+/** Usage a call actually incurred, applied by {@link TokenlayStore.settle}. */
+export interface Actual {
+  requests: number;
+  tokens: number;
+  cost: number;
+}
+
+/** One metered call in the usage ledger. Never holds prompts, responses or keys. */
+export interface LedgerRow {
+  /** ms since epoch. */
+  time: number;
+  /** Attribution fields (canonical names). */
+  fields: Record<string, string>;
+  modelRequested: string | null;
+  modelUsed: string | null;
+  endpoint: string;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  /** USD. */
+  cost: number;
+  ruleId: string | null;
+  action: string | null;
+  status: number;
+  latencyMs: number;
+  /** True when tokens were estimated because the provider reported none. */
+  estimated: boolean;
+}
+
+/** Filter for {@link TokenlayStore.ledger}. Rows come back oldest first. */
+export interface LedgerQuery {
+  /** Inclusive lower bound on `time`. */
+  since?: number;
+  /** Exclusive upper bound on `time`. */
+  until?: number;
+  /** Every given field must equal the row's field. */
+  fields?: Record<string, string>;
+  /** At most this many rows (the most recent ones when more match). */
+  limit?: number;
+}
+
+/** Counters, reservations and the usage ledger behind one interface. */
+export interface TokenlayStore {
+  /**
+   * Atomically: if any check has used + live reserved >= max, reserve nothing and report the first;
+   * else add `amount` to each as a reservation leased until `now + leaseMs`.
+   */
+  reserve(checks: CounterCheck[], opts: { now: number; leaseMs: number }): Promise<ReserveResult>;
+  /**
+   * Replace the reservation with actual usage (`requests` += actual.requests, `tokens` += tokens,
+   * `cost` += cost; `concurrent` is just released). Idempotent: a second settle of the same id is a
+   * no-op. A lease that expired still has its usage counted; an id the store never saw is a no-op.
+   */
+  settle(id: string, actual: Actual): Promise<void>;
+  /** Drop a reservation without usage (the call failed before the provider billed anything). */
+  release(id: string): Promise<void>;
+  /** Extend a lease (long streams). */
+  renew(id: string, opts: { now: number; leaseMs: number }): Promise<void>;
+  /** Current state of one counter: settled usage and live (unexpired) reservations. */
+  read(key: string, metric: Metric, bucket: number, now: number): Promise<{ used: number; reserved: number }>;
+  /** Queue a ledger row (batched writes; never prompts, responses or keys). */
+  record(row: LedgerRow): void;
+  /** Read ledger rows, oldest first; queued rows are flushed first. */
+  ledger(query?: LedgerQuery): Promise<LedgerRow[]>;
+  /** Write queued ledger rows now. */
+  flush(): Promise<void>;
+  /** Flush and release resources; the store is unusable afterwards. */
+  close(): Promise<void>;
+}

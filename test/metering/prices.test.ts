@@ -1,0 +1,131 @@
+import { findProvider } from '@pydantic/genai-prices';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { estimateRequestTokens } from '../../src/metering/estimate.js';
+import { createPricer, DEFAULT_MAX_OUTPUT_TOKENS, reservationEstimate } from '../../src/metering/prices.js';
+
+/** gpt-4o-mini's per-million-token prices as the installed genai-prices data states them. */
+function gpt4oMiniData() {
+  const model = findProvider({ providerId: 'openai' })?.models.find((m) => m.id === 'gpt-4o-mini');
+  const prices = model?.prices as { input_mtok: number; output_mtok: number; cache_read_mtok: number };
+  if (!prices || Array.isArray(prices)) throw new Error('gpt-4o-mini is missing from the genai-prices data');
+  return prices;
+}
+
+describe('createPricer', () => {
+  const pricer = createPricer();
+
+  it('prices gpt-4o-mini exactly as the genai-prices data says, cached input at the cached rate', () => {
+    const { input_mtok, output_mtok, cache_read_mtok } = gpt4oMiniData();
+    const expected = ((1_000_000 - 200_000) * input_mtok + 200_000 * cache_read_mtok + 50_000 * output_mtok) / 1e6;
+    const result = pricer.price('gpt-4o-mini', { inputTokens: 1_000_000, cachedTokens: 200_000, outputTokens: 50_000 });
+    expect(result.cost).toBeCloseTo(expected, 12);
+    expect(result).toMatchObject({ known: true, priced: true, source: 'genai-prices' });
+    expect(result.warning).toBeUndefined();
+    expect(cache_read_mtok).toBeLessThan(input_mtok); // else the cached-rate half of this test proves nothing
+  });
+
+  it('prices the dated snapshot a response names like its alias', () => {
+    const usage = { inputTokens: 1000, cachedTokens: 0, outputTokens: 1000 };
+    expect(pricer.price('gpt-4o-mini-2024-07-18', usage).cost).toBe(pricer.price('gpt-4o-mini', usage).cost);
+  });
+
+  it('uses the provider hint, as an id or as a base URL', () => {
+    const usage = { inputTokens: 1_000_000, cachedTokens: 0, outputTokens: 0 };
+    const groq = findProvider({ providerId: 'groq' })?.models.find((m) => m.id === 'llama-3.3-70b-versatile');
+    const groqInput = (groq?.prices as { input_mtok: number }).input_mtok;
+    expect(pricer.price('llama-3.3-70b-versatile', usage, 'groq').cost).toBeCloseTo(groqInput, 12);
+    expect(pricer.price('llama-3.3-70b-versatile', usage, 'https://api.groq.com/openai/v1').cost).toBeCloseTo(groqInput, 12);
+  });
+
+  it('lets an override win over the database, with its own cached rate', () => {
+    const custom = createPricer({ overrides: { 'GPT-4o-mini': { input: 1, output: 2, cachedInput: 0.5 } } });
+    const result = custom.price('gpt-4o-mini-2024-07-18', { inputTokens: 3_000_000, cachedTokens: 1_000_000, outputTokens: 1_000_000 });
+    expect(result).toEqual({ cost: 2 * 1 + 1 * 0.5 + 1 * 2, known: true, priced: true, source: 'override' });
+  });
+
+  it('prices cached input at the input rate when an override gives no cached rate', () => {
+    const custom = createPricer({ overrides: { 'my-llama': { input: 0.2, output: 0.6 } } });
+    expect(custom.price('my-llama', { inputTokens: 1_000_000, cachedTokens: 500_000, outputTokens: 0 }).cost).toBeCloseTo(0.2, 12);
+  });
+
+  it('meters an unknown model at $0 with a warning that names it and shows the override to add', () => {
+    const result = pricer.price('acme-llm-9000', { inputTokens: 10, cachedTokens: 0, outputTokens: 10 });
+    expect(result).toMatchObject({ cost: 0, known: true, priced: false, source: 'none' });
+    expect(result.warning).toBe(
+      'No price is known for model "acme-llm-9000"; it is metered at $0. Add a price with prices: { "acme-llm-9000": { input: 0.5, output: 1.5 } } (USD per 1M tokens).',
+    );
+  });
+
+  it("reports an unknown model as not known under unknownModel: 'refuse'", () => {
+    const strict = createPricer({ unknownModel: 'refuse' });
+    const result = strict.price('acme-llm-9000', { inputTokens: 10, cachedTokens: 0, outputTokens: 10 });
+    expect(result).toMatchObject({ cost: 0, known: false, priced: false });
+    expect(result.warning).toMatch(/"acme-llm-9000" and unknown models are refused .*prices: \{ "acme-llm-9000"/);
+    expect(strict.price('gpt-4o-mini', { inputTokens: 10, cachedTokens: 0, outputTokens: 10 }).known).toBe(true);
+  });
+
+  it('rejects an override that is not a price, naming the model and the field', () => {
+    expect(() => createPricer({ overrides: { 'my-model': { input: '0.5' as unknown as number, output: 1 } } })).toThrow(
+      'prices override for "my-model": input must be a number >= 0 in USD per 1M tokens, got "0.5"',
+    );
+  });
+
+  describe('offline', () => {
+    const realFetch = globalThis.fetch;
+    const calls: unknown[] = [];
+    beforeEach(() => {
+      globalThis.fetch = (async (...args: unknown[]) => {
+        calls.push(args);
+        throw new Error('no network in this test');
+      }) as typeof fetch;
+    });
+    afterEach(() => {
+      globalThis.fetch = realFetch;
+    });
+
+    it('prices from the bundled data without touching the network', async () => {
+      const fresh = createPricer();
+      fresh.price('gpt-5', { inputTokens: 1, cachedTokens: 0, outputTokens: 1 });
+      fresh.price('unknown-model-x', { inputTokens: 1, cachedTokens: 0, outputTokens: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(calls).toEqual([]);
+    });
+  });
+});
+
+describe('reservationEstimate', () => {
+  const pricer = createPricer({ overrides: { 'flat-model': { input: 1, output: 10 } } });
+  const messages = [{ role: 'user', content: 'Write a haiku about rate limits' }];
+
+  it('reserves estimated input plus max_completion_tokens, priced at the model rate', () => {
+    const input = estimateRequestTokens('flat-model', { messages });
+    const estimate = reservationEstimate('flat-model', { model: 'flat-model', messages, max_completion_tokens: 200 }, pricer);
+    expect(estimate).toEqual({ tokens: input + 200, inputTokens: input, outputTokens: 200, cost: (input * 1 + 200 * 10) / 1e6 });
+  });
+
+  it('reads max_tokens and max_output_tokens too, and multiplies by n', () => {
+    expect(reservationEstimate('flat-model', { messages, max_tokens: 50, n: 3 }, pricer).outputTokens).toBe(150);
+    expect(reservationEstimate('flat-model', { input: 'hi', max_output_tokens: 70 }, pricer).outputTokens).toBe(70);
+  });
+
+  it('falls back to the documented default when the call sets no cap and the model has no known window', () => {
+    expect(reservationEstimate('flat-model', { messages }, pricer).outputTokens).toBe(DEFAULT_MAX_OUTPUT_TOKENS);
+    expect(DEFAULT_MAX_OUTPUT_TOKENS).toBe(4096);
+  });
+
+  it('never reserves more output than the context window leaves', () => {
+    const table = createPricer();
+    const window = table.contextWindow('gpt-4');
+    if (window === undefined) throw new Error('gpt-4 has no context window in the genai-prices data');
+    const body = { messages: [{ role: 'user', content: 'word '.repeat(window - 1000) }] };
+    const estimate = reservationEstimate('gpt-4', body, table);
+    expect(estimate.outputTokens).toBe(window - estimate.inputTokens);
+    expect(estimate.outputTokens).toBeLessThan(DEFAULT_MAX_OUTPUT_TOKENS);
+  });
+
+  it('reserves no output tokens for embeddings', () => {
+    const estimate = reservationEstimate('text-embedding-3-small', { input: ['a', 'b'] }, createPricer(), { endpoint: '/v1/embeddings' });
+    expect(estimate.outputTokens).toBe(0);
+    expect(estimate.tokens).toBe(estimate.inputTokens);
+  });
+});
