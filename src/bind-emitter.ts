@@ -32,9 +32,8 @@ export function bindEmitter(emitter: EventEmitter, scope: Scope): void {
   const single = (add: Listener) =>
     function boundOnce(this: EventEmitter, event: string | symbol, listener: Listener) {
       if (typeof listener !== 'function') return add.call(this, event, listener);
-      const self = this;
-      const wrapped = function (this: unknown, ...args: unknown[]) {
-        self.removeListener(event, wrapped);
+      const wrapped = (...args: unknown[]) => {
+        this.removeListener(event, wrapped);
         return runWithScope(scope, () => listener.apply(this, args));
       };
       (wrapped as any).listener = listener;

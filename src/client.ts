@@ -69,12 +69,12 @@ function mergeCallHeaders(fields: FieldRecord, explicit: unknown): Record<string
  * @throws {TokenlayConfigError} at construction when a key is missing, naming the option and its env var.
  */
 export class TokenlayOpenAI extends OpenAI {
-  private readonly [kConfig]: { options: TokenlayOpenAIOptions; connection: ResolvedConnection; fields: FieldRecord; inner: Fetch };
+  private readonly [kConfig]: { options: TokenlayOpenAIOptions; connection: ResolvedConnection; fields: FieldRecord; inner: Fetch; close: () => Promise<void> };
 
   constructor(options: TokenlayOpenAIOptions = {}) {
     const connection = resolveConnection(options);
     const inner = innerFetchOf((options as ClientOptions).fetch as Fetch | undefined);
-    const { fetch: transport } = createTransport(connection, inner);
+    const { fetch: transport, close } = createTransport(connection, inner);
     const remote = connection.mode === 'remote';
     super({
       ...(options as ClientOptions),
@@ -85,7 +85,7 @@ export class TokenlayOpenAI extends OpenAI {
       defaultHeaders: { ...connection.headers, ...(options as ClientOptions).defaultHeaders },
       fetch: transport as ClientOptions['fetch'],
     });
-    this[kConfig] = { options, connection, fields: connection.fields, inner };
+    this[kConfig] = { options, connection, fields: connection.fields, inner, close };
   }
 
   /** Where calls go: `remote` (through a proxy) or `embedded` (the policy engine in-process). */
@@ -101,6 +101,14 @@ export class TokenlayOpenAI extends OpenAI {
   /** Adds fields that every later call of this client carries (below request scopes). */
   updateMetadata(metadata: TokenlayFields & FieldInput): void {
     this[kConfig].fields = { ...this[kConfig].fields, ...normalizeFields(metadata) };
+  }
+
+  /**
+   * Embedded mode: waits for calls in flight to settle, writes the usage ledger and closes the
+   * store. Call it on shutdown. Remote mode: nothing to do.
+   */
+  async close(): Promise<void> {
+    await this[kConfig].close();
   }
 
   /** Asks the proxy whether it is up and accepts the key (`GET /v1/health`). */

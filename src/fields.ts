@@ -66,7 +66,8 @@ export const RESERVED_NAMES = new Set([
 /** The canonical name of a field (`tier` → `plan`, `user_id` → `user`), lower-cased. */
 export function canonicalField(name: string): string {
   const lower = name.toLowerCase();
-  return ALIASES[lower] ?? lower;
+  // `hasOwn`: a field named `constructor` must not find Object.prototype's.
+  return Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : lower;
 }
 
 /** Whether `name` may be used as a field name on the wire. */

@@ -26,3 +26,6 @@ export {
 } from './options.js';
 export { encodeHeaderValue, decodeHeaderValue, fieldsToHeaders, headersToFields } from './headers.js';
 export type { TokenlayMiddlewareOptions, Identify } from './request-scope.js';
+export { loadRules, validateRules, TokenlayRulesError } from './policy/index.js';
+export { createEngine, createEmbeddedFetch } from './engine/index.js';
+export { createStore, createMemoryStore, createSqliteStore, type TokenlayStore } from './store/index.js';

@@ -12,7 +12,11 @@ export const DEFAULT_PROVIDER_API_BASE = 'https://api.openai.com/v1';
 export interface EmbeddedOptions {
   /** Rules in the `@tokenlay/rules` format: a path to a `.json`/`.yaml` file, or the rules object. Turns on embedded mode. */
   policy?: string | object;
-  /** Where counters and the usage ledger live: `'memory'`, `'sqlite:./.tokenlay/usage.db'`, or a store. Default `'memory'`. */
+  /**
+   * Where counters and the usage ledger live: `'memory'`, `'sqlite:<path>'`, or a store object.
+   * Default: env `TOKENLAY_STORE`, else `'sqlite:./.tokenlay/usage.db'` (memory, with a warning,
+   * when better-sqlite3 is not installed).
+   */
   store?: string | TokenlayStore;
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */
   prices?: Record<string, { input: number; output: number; cachedInput?: number }>;

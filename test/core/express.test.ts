@@ -8,7 +8,7 @@ import { Strategy as LocalStrategy } from 'passport-local';
 import multer from 'multer';
 import request from 'supertest';
 import { EventEmitter } from 'node:events';
-import { Agent } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import {
   TokenlayOpenAI,
   bindTokenlay,
@@ -111,7 +111,7 @@ describe.each([
     try {
       const body = JSON.stringify({ user: 'slow-sam', pad: 'x'.repeat(2000) });
       const out = await new Promise<string>((resolve, reject) => {
-        const req = (require('node:http') as typeof import('node:http')).request(
+        const req = httpRequest(
           server.url + '/chat',
           { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
           (res) => {
@@ -246,7 +246,7 @@ describe.each([
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const send = (method: string, path: string, headers: Record<string, string> = {}) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = (require('node:http') as typeof import('node:http')).request(server.url + path, { method, agent, headers }, (res) => {
+        const req = httpRequest(server.url + path, { method, agent, headers }, (res) => {
           let body = '';
           res.on('data', (c) => (body += c));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));

@@ -5,7 +5,7 @@
  * `proxyAnswers` it also answers like a Tokenlay proxy (x-tokenlay-* headers and SSE trailer).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface Recorded {
   method: string;
@@ -62,7 +62,7 @@ export function answerText(headers: Recorded['headers']): string {
 export async function startProvider(options: ProviderOptions = {}): Promise<Provider> {
   const requests: Recorded[] = [];
   const seen = new Map<string, number>();
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const raw = await readBody(req);

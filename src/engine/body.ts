@@ -1,0 +1,69 @@
+/** Reading and rewriting OpenAI-style JSON bodies: what the engine needs of them, no more. */
+
+export type JsonBody = Record<string, unknown>;
+
+/** The body as a JSON object, or undefined when it is absent, not a string, or not an object. */
+export function parseJsonBody(body: unknown): JsonBody | undefined {
+  if (typeof body !== 'string' || body.length === 0) return undefined;
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonBody) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The OpenAI REST path of a provider URL, from its last `/v1/` on: `/v1/chat/completions`. */
+export function endpointOf(url: string): string {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    path = url.split('?')[0] ?? url;
+  }
+  const at = path.lastIndexOf('/v1/');
+  return at >= 0 ? path.slice(at) : path;
+}
+
+/** Whether the call is a streamed chat completion, the one stream that must ask for usage. */
+export function isStreamedChat(endpoint: string, body: JsonBody | undefined): boolean {
+  return body?.stream === true && /\/chat\/completions$/.test(endpoint);
+}
+
+/** Whether the caller asked for the usage chunk itself. */
+export function callerAskedForUsage(body: JsonBody | undefined): boolean {
+  const options = body?.stream_options;
+  return typeof options === 'object' && options !== null && (options as JsonBody).include_usage === true;
+}
+
+/**
+ * The body sent to the provider: the rule's `model_params` over the caller's, the model the
+ * engine chose, and for a streamed chat call `stream_options.include_usage`.
+ */
+export function providerBody(body: JsonBody, params: JsonBody | undefined, model: string | undefined, askUsage: boolean): JsonBody {
+  const out: JsonBody = { ...body, ...params };
+  if (model !== undefined) out.model = model;
+  if (askUsage) out.stream_options = { ...(body.stream_options as JsonBody | undefined), include_usage: true };
+  return out;
+}
+
+/** The generated text of a JSON answer, to estimate output tokens when the provider reports none. */
+export function answerText(json: unknown): string {
+  const parts: string[] = [];
+  const body = json as { choices?: unknown; output?: unknown } | null;
+  if (Array.isArray(body?.choices)) {
+    for (const choice of body.choices as Array<{ text?: unknown; message?: { content?: unknown; tool_calls?: unknown } }>) {
+      if (typeof choice?.text === 'string') parts.push(choice.text);
+      if (typeof choice?.message?.content === 'string') parts.push(choice.message.content);
+      if (Array.isArray(choice?.message?.tool_calls)) parts.push(JSON.stringify(choice.message.tool_calls));
+    }
+  }
+  if (Array.isArray(body?.output)) {
+    for (const item of body.output as Array<{ content?: unknown; arguments?: unknown }>) {
+      if (typeof item?.arguments === 'string') parts.push(item.arguments);
+      if (!Array.isArray(item?.content)) continue;
+      for (const c of item.content as Array<{ text?: unknown }>) if (typeof c?.text === 'string') parts.push(c.text);
+    }
+  }
+  return parts.join('\n');
+}

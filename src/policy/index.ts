@@ -1,0 +1,10 @@
+export { loadRules } from './load.js';
+export { validateRules } from './validate.js';
+export { TokenlayRulesError } from './errors.js';
+export { matchCondition, looseEquals, type MatchContext } from './match.js';
+export { evaluateRules, rulesInOrder, matchContext, type CallFacts, type Decision } from './evaluate.js';
+export { resolveLimit, resolveLimits, escapeKeyPart, MISSING_VALUE, type ResolvedLimit } from './limits.js';
+export { windowBounds, secondsUntil, type WindowBounds } from './windows.js';
+export { usageReadouts, usageObject, DEFAULT_USAGE_WINDOW, type UsageReadout } from './usage.js';
+export { canonicalPath, readPath } from './paths.js';
+export type * from './types.js';

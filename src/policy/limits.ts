@@ -1,0 +1,64 @@
+import { readPath } from './paths.js';
+import { windowBounds } from './windows.js';
+import type { MatchContext } from './match.js';
+import type { Limit, Rule } from './types.js';
+
+/** The value a call without the `per` field is counted under: all such calls share one counter. */
+export const MISSING_VALUE = '(none)';
+
+/** A limit of the matched rule, resolved to the concrete counter this call counts against. */
+export interface ResolvedLimit {
+  limit: Limit;
+  /** Position in the rule's `limits`. */
+  index: number;
+  /** Counter identity: `<rule id>|<type>|<window>|<per>=<value>[,…]`, values escaped. */
+  key: string;
+  /** Who is counted, readable: `user=alice`, `org=acme,user=(none)`. */
+  scope: string;
+  /** Window start (ms; 0 for `total`). */
+  bucket: number;
+  /** Window end (ms), or null for `total`. */
+  resetsAt: number | null;
+}
+
+/** Escapes what would make a counter key ambiguous: `|`, `,`, `=`, and the parentheses of `(none)`. */
+export function escapeKeyPart(value: string): string {
+  return encodeURIComponent(value).replace(/[()!'*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+}
+
+function valueOf(context: MatchContext, path: string): string | undefined {
+  const v = readPath(context, path);
+  if (v === undefined || v === null || v === '') return undefined;
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * Resolves one limit for a call. The counter is keyed by the rule id, the limit's type and
+ * window, and the value of each `per` field (the value read from `tracking_key` when given).
+ * A call that lacks a `per` field is counted under `(none)`: anonymous calls share one counter
+ * rather than escaping the limit. A `concurrent` limit always uses the `total` window: calls in
+ * flight do not restart at a window boundary.
+ */
+export function resolveLimit(rule: Rule, limit: Limit, index: number, context: MatchContext, now: number): ResolvedLimit {
+  const pairs = limit.per.map((name) => {
+    const value = valueOf(context, limit.tracking_key ?? name);
+    return { name, value };
+  });
+  const scope = pairs.map((p) => `${p.name}=${p.value ?? MISSING_VALUE}`).join(',');
+  const keyScope = pairs.map((p) => `${escapeKeyPart(p.name)}=${p.value === undefined ? MISSING_VALUE : escapeKeyPart(p.value)}`).join(',');
+  const window = limit.type === 'concurrent' ? 'total' : limit.window;
+  const bounds = windowBounds(window, now);
+  return {
+    limit,
+    index,
+    key: `${escapeKeyPart(rule.id)}|${limit.type}|${window}|${keyScope}`,
+    scope,
+    bucket: bounds.start,
+    resetsAt: bounds.resetsAt,
+  };
+}
+
+/** Resolves all of a rule's limits; see {@link resolveLimit}. */
+export function resolveLimits(rule: Rule, context: MatchContext, now: number): ResolvedLimit[] {
+  return (rule.then.limits ?? []).map((limit, i) => resolveLimit(rule, limit, i, context, now));
+}

@@ -1,0 +1,59 @@
+/** What the engine tests share: a stand-in provider, an OpenAI client on the embedded fetch, a clock. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterEach } from 'vitest';
+import { createEmbeddedFetch, type EmbeddedFetch, type EngineConfig } from '../../src/engine/index.js';
+import { fieldsToHeaders } from '../../src/headers.js';
+import { startProvider, type Provider, type ProviderOptions } from '../support/provider.js';
+
+export const PROVIDER_KEY = 'sk-test-provider-key-7f3a9c';
+
+/** A clock the test moves by hand. */
+export function manualClock(iso: string): { now: () => number; set(iso: string): void; advance(ms: number): void } {
+  let t = Date.parse(iso);
+  return { now: () => t, set: (s) => void (t = Date.parse(s)), advance: (ms) => void (t += ms) };
+}
+
+/** Request options that attribute one call, as the tokenlay client would send them. */
+export function as(fields: Record<string, string>): { headers: Record<string, string> } {
+  return { headers: fieldsToHeaders(fields) };
+}
+
+export interface Rig {
+  provider: Provider;
+  fetch: EmbeddedFetch;
+  openai: OpenAI;
+  /** Calls that reached the provider's chat endpoint. */
+  chatCalls(): number;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** Starts a stand-in provider and an OpenAI client whose fetch is the embedded engine. */
+export async function rig(config: Omit<EngineConfig, 'fetch'>, providerOptions: ProviderOptions = {}): Promise<Rig> {
+  const provider = await startProvider(providerOptions);
+  cleanups.push(() => provider.close());
+  const embedded = createEmbeddedFetch(config);
+  cleanups.push(() => embedded.close());
+  const openai = new OpenAI({ apiKey: PROVIDER_KEY, baseURL: provider.base, fetch: embedded, maxRetries: 0 });
+  return { provider, fetch: embedded, openai, chatCalls: () => provider.requests.filter((r) => r.path === '/v1/chat/completions').length };
+}
+
+/** A fresh directory, removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenlay-engine-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Registers something to close after the test. */
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+
+export const hello = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello.' }] };
