@@ -90,7 +90,11 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
   for (const l of limits) {
     if (l.limit.warn_at === undefined) continue;
     const { used, reserved } = await req.store.read(l.key, l.limit.type, l.bucket, now);
-    const current = used + reserved;
+    // Counted limits reserve exactly what a call uses, so in-flight calls (this one included)
+    // count. Token and cost reservations are worst-case estimates: warning on them would cry wolf
+    // on the first call, so those warn on what has been spent.
+    const exact = l.limit.type === 'requests' || l.limit.type === 'concurrent';
+    const current = exact ? used + reserved : used;
     if (current >= l.limit.warn_at * l.limit.max) {
       const pct = Math.floor((current / l.limit.max) * 100);
       const resets = l.resetsAt === null ? '' : `; resets at ${new Date(l.resetsAt).toISOString()}`;
@@ -111,8 +115,8 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
  * - `downgrade`: admits on `downgrade_to`, counted but not checked against the rule's limits
  *   (the downgrade is the rule's answer to being over them), with a warning.
  *
- * An admitted call gets a warning for each limit with `warn_at` whose counter, this call's
- * reservation included, has reached that fraction of its max.
+ * An admitted call gets a warning for each limit with `warn_at` that has reached that fraction of
+ * its max: requests and concurrency counting this call, tokens and cost counting settled spend.
  */
 export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> {
   let now = req.now();
