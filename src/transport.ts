@@ -19,6 +19,11 @@ export function addProviderHeaders(headers: Headers, connection: ResolvedConnect
   headers.set('x-tokenlay-provider-base', connection.providerApiBase);
 }
 
+/** The SDK builds a fresh `Headers` per attempt (openai 5+): set on it rather than copy it. */
+function ownHeaders(init: RequestInit | undefined): Headers {
+  return init?.headers instanceof Headers ? init.headers : new Headers(init?.headers);
+}
+
 /**
  * @internal The fetch under a `TokenlayOpenAI`. Remote: adds the provider headers at the last
  * moment (after the SDK has logged the request, so the provider key is never logged). Embedded:
@@ -40,14 +45,14 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
     );
     send = (input, init) => {
       if (!connection.providerApiKey) return embedded(input, init);
-      const headers = new Headers(init?.headers);
+      const headers = ownHeaders(init);
       headers.set('authorization', `Bearer ${connection.providerApiKey}`);
       return embedded(input, { ...init, headers });
     };
     close = async () => embedded.close?.();
   } else {
     send = (input, init) => {
-      const headers = new Headers(init?.headers);
+      const headers = ownHeaders(init);
       headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
       addProviderHeaders(headers, connection);
       return inner(input, { ...init, headers });

@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
+import { createOpenAI } from '@ai-sdk/openai';
+import { generateText, streamText } from 'ai';
 import { createTokenlayFetch, getTokenlayMetadata, getTokenlayUsage, runWithTokenlay, tokenlayFetch, TokenlayHeaderError } from '../../src/index.js';
 import { startProvider, type Provider } from '../support/provider.js';
 
@@ -78,5 +80,34 @@ describe('createTokenlayFetch', () => {
     } finally {
       if (saved !== undefined) process.env.TOKENLAY_KEY = saved;
     }
+  });
+});
+
+describe('the Vercel AI SDK', () => {
+  it('carries the scope with tokenlayFetch through generateText and streamText', async () => {
+    const provider2 = createOpenAI({ apiKey: 'tl-key', baseURL: provider.base, fetch: tokenlayFetch });
+    await runWithTokenlay({ user: 'ai-sdk-user', feature: 'summarize' }, async () => {
+      const { text } = await generateText({ model: provider2.chat('gpt-4o-mini'), prompt: 'hi' });
+      expect(text).toBe('hello ai-sdk-user');
+      const stream = streamText({ model: provider2.chat('gpt-4o-mini'), prompt: 'hi' });
+      let streamed = '';
+      for await (const part of stream.textStream) streamed += part;
+      expect(streamed.trim()).toBe('hello ai-sdk-user');
+      expect(getTokenlayUsage()?.calls).toBe(2);
+    });
+    expect(provider.requests).toHaveLength(2);
+    for (const r of provider.requests) {
+      expect(r.headers['x-tokenlay-user']).toBe('ai-sdk-user');
+      expect(r.headers['x-tokenlay-feature']).toBe('summarize');
+    }
+  });
+
+  it('routes through the proxy with createTokenlayFetch', async () => {
+    const sdk = createOpenAI({ apiKey: 'sk-provider-for-ai-sdk', fetch: createTokenlayFetch({ tokenlayKey: 'tl-key', tokenlayBaseUrl: provider.url }) });
+    const { text } = await runWithTokenlay({ user: 'routed' }, () => generateText({ model: sdk.chat('gpt-4o-mini'), prompt: 'hi' }));
+    expect(text).toBe('hello routed');
+    const seen = provider.requests[0].headers;
+    expect(seen.authorization).toBe('Bearer tl-key');
+    expect(seen['x-tokenlay-provider-key']).toBe('sk-provider-for-ai-sdk');
   });
 });
