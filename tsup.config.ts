@@ -4,6 +4,10 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     express: 'adapters/express.ts',
+    koa: 'adapters/koa.ts',
+    fastify: 'adapters/fastify.ts',
+    hono: 'adapters/hono.ts',
+    next: 'adapters/next.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,4 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+// Tests may import the package by its public names; they get the sources, not a stale build.
+const self = [
+  { find: /^tokenlay$/, replacement: `${root}src/index.ts` },
+  { find: /^tokenlay\/(express|koa|fastify|hono|next)$/, replacement: `${root}adapters/$1.ts` },
+];
 
 const shared = {
   testTimeout: 30_000,
@@ -9,11 +17,11 @@ const shared = {
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...shared, name: 'default', include: ['test/**/*.test.ts'], env: { EXPECT_OPENAI_MAJOR: '6' } } },
+      { test: { ...shared, name: 'default', include: ['test/**/*.test.ts'], env: { EXPECT_OPENAI_MAJOR: '6' } }, resolve: { alias: self } },
       {
         // The same client and isolation tests against openai 4.x, through the `openai4` npm alias.
         test: { ...shared, name: 'openai4', include: ['test/core/client.test.ts', 'test/core/isolation.test.ts'], env: { EXPECT_OPENAI_MAJOR: '4' } },
-        resolve: { alias: [{ find: /^openai(\/.*)?$/, replacement: 'openai4$1' }] },
+        resolve: { alias: [...self, { find: /^openai(\/.*)?$/, replacement: 'openai4$1' }] },
       },
     ],
   },

@@ -78,7 +78,7 @@ function checkUrl(value: string, option: string, envName: string): string {
     url = new URL(value);
   } catch {
     throw new TokenlayConfigError(
-      `tokenlay: ${option} ${JSON.stringify(value)} is not a URL. Pass an absolute http(s) URL as \`${option}\` or in env ${envName}.`,
+      `tokenlay: ${option} ${JSON.stringify(value.replace(/\/\/[^/@]*@/, '//***@'))} is not a URL. Pass an absolute http(s) URL as \`${option}\` or in env ${envName}.`,
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {

@@ -1,0 +1,82 @@
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import { runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
+import { firstPrincipal } from '../src/identity.js';
+import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The roll-up of every LLM call made while serving this request (set by `tokenlay`). */
+    tokenlay: TokenlayUsage | null;
+  }
+}
+
+/** Options of the Fastify plugin, given to `app.register(tokenlay, options)`. */
+export type TokenlayFastifyOptions<Req extends FastifyRequest = FastifyRequest> = TokenlayMiddlewareOptions<Req>;
+
+const kScope = Symbol.for('tokenlay.fastify.scope');
+type Scoped = FastifyRequest & { [kScope]?: Scope };
+type Done = (err?: Error) => void;
+
+/** @fastify/jwt's and @fastify/passport's `request.user`. */
+export function fastifyIdentity(request: FastifyRequest) {
+  return firstPrincipal((request as { user?: unknown }).user);
+}
+
+// A hook that calls `done` from outside the request (a callback from a shared queue or pool, a
+// body parser that loses the context) hands the rest of the pipeline to that outside context.
+// Each later phase therefore re-enters the scope: calling `done` inside it runs the hooks after
+// ours, and finally the handler, in the scope.
+function reenter(request: FastifyRequest, _reply: FastifyReply, done: Done): void {
+  runWithScope((request as Scoped)[kScope], done);
+}
+
+/**
+ * Fastify 4/5 plugin: every LLM call made while serving a request carries its authenticated user,
+ * org and plan. Registered on the root instance, it applies to the whole app, the routes of
+ * encapsulated child plugins included (like a `fastify-plugin`); before or after auth, since
+ * identity is read when a call is made. The scope survives every hook, body parsing and multipart,
+ * through the handler. The request's roll-up is `request.tokenlay`.
+ *
+ * ```ts
+ * await app.register(tokenlay);
+ * await app.register(tokenlay, { identify: (request) => ({ user: request.session.userId }) });
+ * ```
+ */
+export const tokenlay: FastifyPluginCallback<TokenlayFastifyOptions> = function tokenlay(
+  fastify: FastifyInstance,
+  options: TokenlayFastifyOptions,
+  done: Done,
+) {
+  // Registered twice: the request decorator exists once, and the first hook's scope stays.
+  if (!fastify.hasRequestDecorator('tokenlay')) fastify.decorateRequest('tokenlay', null);
+
+  fastify.addHook('onRequest', function tokenlayOnRequest(request, reply, next) {
+    if ((request as Scoped)[kScope]) return next();
+    const scope = createRequestScope(request, options, fastifyIdentity, request.headers);
+    (request as Scoped)[kScope] = scope;
+    request.tokenlay = scope.usage;
+    if (options.onFinish) {
+      const finish = finisher(options, scope, request);
+      reply.raw.once('finish', finish);
+      reply.raw.once('close', finish);
+    }
+    runWithScope(scope, next);
+  });
+  fastify.addHook('preValidation', function tokenlayPreValidation(request, reply, next) {
+    reenter(request, reply, next);
+  });
+  fastify.addHook('preHandler', function tokenlayPreHandler(request, reply, next) {
+    reenter(request, reply, next);
+  });
+  done();
+};
+
+// What fastify-plugin would set, without loading it: no encapsulation (the hooks apply to the
+// whole app), a name for `hasPlugin` and `dependencies`, and a name in logs.
+Object.assign(tokenlay, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'tokenlay',
+  [Symbol.for('plugin-meta')]: { name: 'tokenlay', fastify: '4.x || 5.x' },
+});
+
+export default tokenlay;

@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { bindEmitter } from '../src/bind-emitter.js';
+import { runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
+import { firstPrincipal } from '../src/identity.js';
+import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { scopeNodeReadable, scopeResponse, scopeWebStream } from '../src/scoped-body.js';
+
+/** The parts of a Koa context the middleware reads; no Koa types needed, Koa 2 and 3 alike. */
+export interface KoaLikeContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** koa-jwt and koa-passport put the user in `ctx.state.user`; the roll-up goes in `ctx.state.tokenlay`. */
+  state: any;
+  body?: unknown;
+}
+
+/** What `ctx.state` holds once `tokenlay()` has run; add it to your app's state type. */
+export interface TokenlayKoaState {
+  /** The roll-up of every LLM call made while serving this request. */
+  tokenlay: TokenlayUsage;
+}
+
+/** Options of the Koa middleware. */
+export type TokenlayKoaOptions<Ctx extends KoaLikeContext = KoaLikeContext> = TokenlayMiddlewareOptions<Ctx>;
+
+const kScoped = Symbol.for('tokenlay.koa.scoped');
+
+/** koa-jwt's and koa-passport's `ctx.state.user`. */
+export function koaIdentity(ctx: KoaLikeContext) {
+  return firstPrincipal(ctx.state?.user);
+}
+
+function isNodeReadable(body: unknown): body is Readable {
+  return !!body && typeof (body as Readable).pipe === 'function' && typeof (body as Readable)._read === 'function';
+}
+
+// Koa writes `ctx.body` after every middleware has returned, from outside the scope: a body that
+// produces its data lazily must do so in the request's scope.
+function scopeBody(ctx: KoaLikeContext, scope: Scope): void {
+  const body = ctx.body;
+  if (isNodeReadable(body)) scopeNodeReadable(body, scope);
+  else if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream && !body.locked) {
+    ctx.body = scopeWebStream(body, scope); // Koa 3
+  } else if (typeof Response !== 'undefined' && body instanceof Response) {
+    ctx.body = scopeResponse(body, scope); // Koa 3
+  }
+}
+
+/**
+ * Koa 2/3 middleware: every LLM call made while serving the request carries its authenticated
+ * user, org and plan. Mount it anywhere, before or after koa-jwt, body parsers and routers;
+ * identity is read when a call is made. The scope covers the middleware after it, the code they
+ * run after `await next()`, and a streamed `ctx.body` while Koa writes it. The request's roll-up is
+ * `ctx.state.tokenlay`.
+ *
+ * ```ts
+ * app.use(tokenlay());
+ * app.use(tokenlay({ identify: (ctx) => ({ user: ctx.session.userId }), onFinish: (usage) => log(usage) }));
+ * ```
+ */
+export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: TokenlayKoaOptions<Ctx> = {}) {
+  return async function tokenlayMiddleware(ctx: Ctx, next: () => Promise<unknown>): Promise<void> {
+    // Mounted twice (app and router): the first scope stays.
+    if ((ctx as any)[kScoped]) {
+      await next();
+      return;
+    }
+    (ctx as any)[kScoped] = true;
+    const scope = createRequestScope(ctx, options, koaIdentity as TokenlayKoaOptions<Ctx>['identify'] & {}, ctx.req.headers);
+    ctx.state.tokenlay = scope.usage;
+    // The streams' events come from the socket, outside the scope: a callback-style body reader,
+    // or work started when the response has finished, must still run in it.
+    bindEmitter(ctx.req, scope);
+    bindEmitter(ctx.res, scope);
+    if (options.onFinish) {
+      const finish = finisher(options, scope, ctx);
+      ctx.res.once('finish', finish);
+      ctx.res.once('close', finish);
+    }
+    try {
+      await runWithScope(scope, next);
+    } finally {
+      scopeBody(ctx, scope);
+    }
+  };
+}
+
+export default tokenlay;
