@@ -202,6 +202,33 @@ describe('the wire', () => {
   });
 });
 
+describe('client methods', () => {
+  it('checks the proxy with healthCheck() and GET /v1/health', async () => {
+    expect(await client().healthCheck()).toEqual({ status: 'ok' });
+    expect(provider.requests[0]).toMatchObject({ method: 'GET', path: '/v1/health' });
+    expect(provider.requests[0].headers.authorization).toBe(`Bearer ${TOKENLAY_KEY}`);
+    const down = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://127.0.0.1:9' });
+    const result = await down.healthCheck();
+    expect(result.status).toBe('error');
+    expect(result.message).not.toContain(TOKENLAY_KEY);
+  });
+
+  it('keeps the Tokenlay options through withOptions()', async () => {
+    const copy = client({ metadata: { project: 'p1' } }).withOptions({ timeout: 5_000 });
+    expect(copy).toBeInstanceOf(TokenlayOpenAI);
+    await runWithTokenlay({ user: 'copied' }, () => copy.chat.completions.create(chat));
+    const h = provider.requests[0].headers;
+    expect([h.authorization, h['x-tokenlay-provider-key'], h['x-tokenlay-user'], h['x-tokenlay-project']]).toEqual([`Bearer ${TOKENLAY_KEY}`, PROVIDER_KEY, 'copied', 'p1']);
+  });
+
+  it('adds client-wide fields with updateMetadata()', async () => {
+    const openai = client();
+    openai.updateMetadata({ feature: 'later' });
+    await openai.chat.completions.create(chat);
+    expect(provider.requests[0].headers['x-tokenlay-feature']).toBe('later');
+  });
+});
+
 describe('fields on the wire', () => {
   it('puts explicit per-call headers over the innermost scope, over outer scopes, over client metadata', async () => {
     const openai = client({ metadata: { user: 'client', org: 'client-org', plan: 'client-plan', project: 'client-project' }, extraHeaders: { 'x-tokenlay-project': 'extra-project' } });
