@@ -68,6 +68,16 @@ function table(): GenaiPrices {
 const MTOK = 1_000_000;
 // Model names come from requests, so the lookup cache must not grow without bound.
 const CACHE_LIMIT = 1000;
+// Date- and time-of-day-dependent prices must be re-read now and then.
+const RATES_TTL_MS = 5 * 60_000;
+
+/** USD per token for input, cached input and output, when a model's price is linear. */
+interface Rates {
+  input: number;
+  cached: number;
+  output: number;
+  until: number;
+}
 
 function normalize(model: string): string {
   return model.trim().toLowerCase();
@@ -151,6 +161,40 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
     return found;
   }
 
+  // calcPrice walks the whole table on every call; most models are priced linearly, so their
+  // per-token rates are read once and checked against calcPrice on probes, tiered ones excepted.
+  const rates = new Map<string, Rates | null>();
+  const windows = new Map<string, number | undefined>();
+  function linearRates(lookup: Lookup, key: string): Rates | null {
+    const now = Date.now();
+    const known = rates.get(key);
+    if (known !== undefined && (known === null || known.until > now)) return known;
+    const total = (usage: Record<string, number>) => calc(lookup, usage)?.total_price;
+    let found: Rates | null = null;
+    try {
+      const input = total({ input_tokens: MTOK });
+      const cachedAll = total({ input_tokens: MTOK, cache_read_tokens: MTOK });
+      const output = total({ output_tokens: MTOK });
+      if (input !== undefined && cachedAll !== undefined && output !== undefined) {
+        const candidate = { input: input / MTOK, cached: cachedAll / MTOK, output: output / MTOK, until: now + RATES_TTL_MS };
+        const linear = [
+          { input_tokens: 1234, cache_read_tokens: 567, output_tokens: 89 },
+          { input_tokens: 987_654, cache_read_tokens: 12_345, output_tokens: 345_678 },
+        ].every((u) => {
+          const expected = total(u) ?? NaN;
+          const got = (u.input_tokens - u.cache_read_tokens) * candidate.input + u.cache_read_tokens * candidate.cached + u.output_tokens * candidate.output;
+          return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
+        });
+        if (linear) found = candidate;
+      }
+    } catch {
+      found = null;
+    }
+    if (rates.size >= CACHE_LIMIT) rates.clear();
+    rates.set(key, found);
+    return found;
+  }
+
   function fromOverride(model: string): ModelPrice | undefined {
     for (const name of overrideNames(model)) {
       const price = overrides.get(name);
@@ -172,14 +216,21 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
       }
       const lookup = find(model, providerHint);
       if (lookup) {
+        const r = linearRates(lookup, `${providerHint ?? ''}\u0000${model}`);
+        if (r) return { cost: (input - cached) * r.input + cached * r.cached + output * r.output, known: true, priced: true, source: 'genai-prices' };
         const result = calc(lookup, { input_tokens: input, cache_read_tokens: cached, output_tokens: output });
         if (result) return { cost: result.total_price, known: true, priced: true, source: 'genai-prices' };
       }
       return { cost: 0, known: !refuse, priced: false, source: 'none', warning: unknownWarning(model, refuse) };
     },
     contextWindow(model, providerHint) {
+      const key = `${providerHint ?? ''}\u0000${model}`;
+      if (windows.has(key)) return windows.get(key);
       const lookup = find(model, providerHint);
-      return lookup ? (calc(lookup, { input_tokens: 0 })?.model.context_window ?? undefined) : undefined;
+      const value = lookup ? (calc(lookup, { input_tokens: 0 })?.model.context_window ?? undefined) : undefined;
+      if (windows.size >= CACHE_LIMIT) windows.clear();
+      windows.set(key, value);
+      return value;
     },
   };
 }

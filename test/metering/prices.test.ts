@@ -1,4 +1,4 @@
-import { findProvider } from '@pydantic/genai-prices';
+import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { estimateRequestTokens } from '../../src/metering/estimate.js';
 import { createPricer, DEFAULT_MAX_OUTPUT_TOKENS, reservationEstimate } from '../../src/metering/prices.js';
@@ -127,5 +127,31 @@ describe('reservationEstimate', () => {
     const estimate = reservationEstimate('text-embedding-3-small', { input: ['a', 'b'] }, createPricer(), { endpoint: '/v1/embeddings' });
     expect(estimate.outputTokens).toBe(0);
     expect(estimate.tokens).toBe(estimate.inputTokens);
+  });
+});
+
+describe('price cache', () => {
+  it('prices exactly as genai-prices does, for linear and tiered models alike, call after call', () => {
+    const pricer = createPricer();
+    const models: Array<[string, string]> = [
+      ['gpt-4o-mini', 'openai'],
+      ['gpt-4o', 'openai'],
+      ['claude-3-5-sonnet-latest', 'anthropic'],
+      ['gemini-1.5-pro', 'google'], // tiered above 128k input tokens
+    ];
+    const usages = [
+      { inputTokens: 10, cachedTokens: 0, outputTokens: 5 },
+      { inputTokens: 100_000, cachedTokens: 20_000, outputTokens: 3_000 },
+      { inputTokens: 300_000, cachedTokens: 0, outputTokens: 1_000 },
+      { inputTokens: 1_000, cachedTokens: 1_000, outputTokens: 0 },
+    ];
+    for (const [model, provider] of models) {
+      for (let round = 0; round < 2; round++) {
+        for (const u of usages) {
+          const expected = calcPrice({ input_tokens: u.inputTokens, cache_read_tokens: u.cachedTokens, output_tokens: u.outputTokens }, model, { providerId: provider })!.total_price;
+          expect(pricer.price(model, { ...u, totalTokens: u.inputTokens + u.outputTokens, estimated: false }, provider).cost).toBeCloseTo(expected, 12);
+        }
+      }
+    }
   });
 });
