@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bindEmitter } from '../src/bind-emitter.js';
-import { runWithScope } from '../src/context.js';
+import { bindHttpListeners } from '../src/bind-emitter.js';
+import { currentScope, runWithScope } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
 import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 
@@ -14,8 +14,6 @@ export interface ExpressLikeRequest extends IncomingMessage {
 
 /** Options of the Express middleware. */
 export type TokenlayExpressOptions<Req extends ExpressLikeRequest = ExpressLikeRequest> = TokenlayMiddlewareOptions<Req>;
-
-const kScoped = Symbol.for('tokenlay.express.scoped');
 
 /** passport's `req.user`, express-jwt's `req.auth`, or express-oauth2-jwt-bearer's `req.auth.payload`. */
 export function expressIdentity(req: ExpressLikeRequest) {
@@ -33,15 +31,13 @@ export function expressIdentity(req: ExpressLikeRequest) {
  * ```
  */
 export function tokenlay<Req extends ExpressLikeRequest = ExpressLikeRequest>(options: TokenlayExpressOptions<Req> = {}) {
+  // Body parsers and multipart continue the chain from the request stream's own events.
+  bindHttpListeners();
   return function tokenlayMiddleware(req: Req, res: ServerResponse & { locals?: Record<string, unknown> }, next: (err?: unknown) => void): void {
     // Mounted twice (app and router): the first scope stays.
-    if ((req as any)[kScoped]) return next();
-    (req as any)[kScoped] = true;
+    if (currentScope()?.owner === req) return next();
     const scope = createRequestScope(req, options, expressIdentity as TokenlayMiddlewareOptions<Req>['identify'] & {}, req.headers);
     if (res.locals) res.locals.tokenlay = scope.usage;
-    // Body parsers and multipart continue the chain from the request stream's own events.
-    bindEmitter(req, scope);
-    bindEmitter(res, scope);
     if (options.onFinish) {
       const finish = finisher(options, scope, req);
       res.once('finish', finish);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { bindEmitter } from '../src/bind-emitter.js';
-import { runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
+import { bindHttpListeners } from '../src/bind-emitter.js';
+import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
 import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 import { scopeNodeReadable, scopeResponse, scopeWebStream } from '../src/scoped-body.js';
@@ -24,7 +24,6 @@ export interface TokenlayKoaState {
 /** Options of the Koa middleware. */
 export type TokenlayKoaOptions<Ctx extends KoaLikeContext = KoaLikeContext> = TokenlayMiddlewareOptions<Ctx>;
 
-const kScoped = Symbol.for('tokenlay.koa.scoped');
 
 /** koa-jwt's and koa-passport's `ctx.state.user`. */
 export function koaIdentity(ctx: KoaLikeContext) {
@@ -60,19 +59,17 @@ function scopeBody(ctx: KoaLikeContext, scope: Scope): void {
  * ```
  */
 export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: TokenlayKoaOptions<Ctx> = {}) {
+  // The streams' events come from the socket, outside the scope: a callback-style body reader,
+  // or work started when the response has finished, must still run in it.
+  bindHttpListeners();
   return async function tokenlayMiddleware(ctx: Ctx, next: () => Promise<unknown>): Promise<void> {
     // Mounted twice (app and router): the first scope stays.
-    if ((ctx as any)[kScoped]) {
+    if (currentScope()?.owner === ctx) {
       await next();
       return;
     }
-    (ctx as any)[kScoped] = true;
     const scope = createRequestScope(ctx, options, koaIdentity as TokenlayKoaOptions<Ctx>['identify'] & {}, ctx.req.headers);
     ctx.state.tokenlay = scope.usage;
-    // The streams' events come from the socket, outside the scope: a callback-style body reader,
-    // or work started when the response has finished, must still run in it.
-    bindEmitter(ctx.req, scope);
-    bindEmitter(ctx.res, scope);
     if (options.onFinish) {
       const finish = finisher(options, scope, ctx);
       ctx.res.once('finish', finish);

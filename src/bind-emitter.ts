@@ -1,11 +1,11 @@
-import type { EventEmitter } from 'node:events';
-import { runWithScope, type Scope } from './context.js';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { currentScope, runWithScope, type Scope } from './context.js';
 
 type Listener = (...args: any[]) => any;
-const kScope = Symbol('tokenlay.emitterScope');
+type AddListener = (this: any, event: string | symbol, listener: Listener) => any;
+const kPatched = Symbol.for('tokenlay.httpListeners');
 
-function wrap(emitter: any, listener: Listener): Listener {
-  const scope: Scope = emitter[kScope];
+function wrap(scope: Scope, listener: Listener): Listener {
   const wrapped = function (this: unknown, ...args: unknown[]) {
     return runWithScope(scope, () => listener.apply(this, args));
   };
@@ -14,47 +14,50 @@ function wrap(emitter: any, listener: Listener): Listener {
   return wrapped;
 }
 
-// `once` is rebuilt on `on`, so that a single wrapper carries `.listener = original`.
-function wrapOnce(emitter: any, event: string | symbol, listener: Listener): Listener {
-  const scope: Scope = emitter[kScope];
-  const wrapped = function (this: unknown, ...args: unknown[]) {
-    emitter.removeListener(event, wrapped);
-    return runWithScope(scope, () => listener.apply(this, args));
+function persistent(add: AddListener): AddListener {
+  return function tokenlayOn(event, listener) {
+    const scope = currentScope();
+    return add.call(this, event, scope && typeof listener === 'function' ? wrap(scope, listener) : listener);
   };
-  (wrapped as any).listener = listener;
-  return wrapped;
 }
 
-// Shared functions, assigned per instance: no closures are made per request.
-function on(this: any, event: string | symbol, listener: Listener) {
-  const add = Object.getPrototypeOf(this).on;
-  return add.call(this, event, typeof listener === 'function' ? wrap(this, listener) : listener);
-}
-function prependListener(this: any, event: string | symbol, listener: Listener) {
-  const add = Object.getPrototypeOf(this).prependListener;
-  return add.call(this, event, typeof listener === 'function' ? wrap(this, listener) : listener);
-}
-function once(this: any, event: string | symbol, listener: Listener) {
-  const add = Object.getPrototypeOf(this).on;
-  return add.call(this, event, typeof listener === 'function' ? wrapOnce(this, event, listener) : listener);
-}
-function prependOnceListener(this: any, event: string | symbol, listener: Listener) {
-  const add = Object.getPrototypeOf(this).prependListener;
-  return add.call(this, event, typeof listener === 'function' ? wrapOnce(this, event, listener) : listener);
+// `once` is rebuilt on `on`, so that one wrapper carries `.listener = original`: the stock
+// `once` would wrap our wrapper, and `removeListener(original)` would no longer find it.
+function single(add: AddListener, stock: AddListener): AddListener {
+  return function tokenlayOnce(event, listener) {
+    const scope = currentScope();
+    if (!scope || typeof listener !== 'function') return stock.call(this, event, listener);
+    const wrapped = (...args: unknown[]) => {
+      this.removeListener(event, wrapped);
+      return runWithScope(scope, () => listener.apply(this, args));
+    };
+    (wrapped as any).listener = listener;
+    return add.call(this, event, wrapped);
+  };
 }
 
 /**
- * @internal Makes listeners added to `emitter` from now on run in `scope`. A request's stream
- * emits `data` and `end` from the socket's context, which belongs to no request, so a body reader
- * that runs after `tokenlay()` would otherwise continue the request outside its scope. Only this
- * one instance is changed.
+ * @internal Makes a listener added to an incoming request or its response run in the scope it was
+ * added in. A request's stream emits `data` and `end` from the socket's context, which belongs to
+ * no request, so a body reader mounted after `tokenlay()` would otherwise continue the request
+ * outside its scope. Installed once, on first use of an adapter; a listener added outside any
+ * scope is left exactly as it was. Patching the prototypes, rather than each request, keeps the
+ * per-request cost at nothing: a property written on a live request object costs microseconds.
  */
-export function bindEmitter(emitter: EventEmitter, scope: Scope): void {
-  const target = emitter as any;
-  if (target[kScope]) return;
-  target[kScope] = scope;
-  target.on = target.addListener = on;
-  target.prependListener = prependListener;
-  target.once = once;
-  target.prependOnceListener = prependOnceListener;
+export function bindHttpListeners(): void {
+  for (const proto of [IncomingMessage.prototype, ServerResponse.prototype] as any[]) {
+    if (Object.hasOwn(proto, kPatched)) continue;
+    const on: AddListener = proto.on;
+    const prepend: AddListener = proto.prependListener;
+    const onceStock: AddListener = proto.once;
+    const prependOnceStock: AddListener = proto.prependOnceListener;
+    Object.defineProperties(proto, {
+      [kPatched]: { value: true },
+      on: { value: persistent(on), writable: true, configurable: true },
+      addListener: { value: persistent(on), writable: true, configurable: true },
+      prependListener: { value: persistent(prepend), writable: true, configurable: true },
+      once: { value: single(on, onceStock), writable: true, configurable: true },
+      prependOnceListener: { value: single(prepend, prependOnceStock), writable: true, configurable: true },
+    });
+  }
 }

@@ -28,6 +28,8 @@ export interface Scope {
   readonly usage: TokenlayUsage;
   /** A settled async identity, reused by later calls and by sync reads. */
   identity?: FieldRecord;
+  /** The request (or context) an adapter opened this scope for. */
+  readonly owner?: unknown;
 }
 
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by

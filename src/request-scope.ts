@@ -53,6 +53,7 @@ export function createRequestScope<Req>(
     resolve: () => identify(req),
     set: {},
     usage: emptyUsage(),
+    owner: req,
   };
 }
 
