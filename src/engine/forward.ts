@@ -75,7 +75,11 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
     const last = i === req.models.length - 1;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Timeout()), req.timeoutMs);
-    const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
+    // Linked by hand: AbortSignal.any would make one more signal per attempt, and each costs
+    // tens of microseconds on Node 20.
+    const onAbort = () => controller.abort(req.signal!.reason);
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const signal = controller.signal;
     try {
       const body = req.bodyFor(model);
       const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers: req.headers, body, signal };
@@ -88,11 +92,13 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
       }
       const text = await response.text();
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
       answer = { kind: 'read', status: response.status, headers: response.headers, text, model };
       if (response.status < 500) return { answer, failures };
       failures.push(`provider answered ${response.status} for model ${model ?? '(none)'}`);
     } catch (err) {
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
       if (req.signal?.aborted) throw req.signal.reason ?? err;
       const timedOut = controller.signal.aborted;
       const detail = timedOut ? `no answer within ${req.timeoutMs} ms` : reasonOf(err);
