@@ -4,8 +4,8 @@
  */
 import { request as httpRequest, Agent, type IncomingHttpHeaders } from 'node:http';
 import jwt from 'jsonwebtoken';
-import { afterAll, afterEach, beforeAll } from 'vitest';
-import { TokenlayOpenAI } from '../../src/index.js';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { TokenlayOpenAI, type TokenlayUsage } from '../../src/index.js';
 import { startProvider, type Provider } from '../support/provider.js';
 
 export const SECRET = 'test-jwt-secret';
@@ -93,4 +93,26 @@ export async function eventually(check: () => boolean, ms = 2000): Promise<void>
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** The roll-up of two calls to the stand-in. */
+export const TWO_CALLS: TokenlayUsage = { calls: 2, cost: 0, inputTokens: 20, outputTokens: 10 };
+
+/**
+ * The options scenario every adapter runs: `identify` wins over static `fields`, and
+ * `setTokenlayContext` over both; the request's two calls are rolled up in the framework's place,
+ * in `getTokenlayUsage()` and, once finished, in `onFinish`.
+ */
+export async function expectOptionStrength(
+  stack: Stack,
+  user: string,
+  rollups: { framework: unknown; usage: unknown },
+  finished: Array<{ usage: TokenlayUsage }>,
+): Promise<void> {
+  const h = stack.provider.requests[0].headers;
+  expect([h['x-tokenlay-user'], h['x-tokenlay-project'], h['x-tokenlay-feature'], h['x-tokenlay-plan']]).toEqual([user, 'support-bot', 'from-identify', 'looked-up']);
+  expect(rollups.framework).toEqual(TWO_CALLS);
+  expect(rollups.usage).toEqual(TWO_CALLS);
+  await eventually(() => finished.length === 1);
+  expect(finished[0].usage).toEqual(TWO_CALLS);
 }
