@@ -8,7 +8,7 @@ import multipart4 from 'fastify-multipart-v8';
 import { EventEmitter } from 'node:events';
 import { getTokenlayContext, getTokenlayUsage, setTokenlayContext, type TokenlayUsage } from '../../src/index.js';
 import { tokenlay } from '../../adapters/fastify.js';
-import { bearer, chat, eventually, oneSocket, postJson, send, SECRET, useStack, expectOptionStrength } from './helpers.js';
+import { bearer, chat, eventually, postJson, SECRET, useStack, expectOptionStrength, failThenReadContext } from './helpers.js';
 
 const stack = useStack();
 
@@ -292,22 +292,11 @@ describe.each([
     });
     app.post('/context', async () => ({ context: getTokenlayContext() ?? null }));
     const server = await serve(app);
-    const agent = oneSocket();
     try {
-      const auth = bearer({ sub: 'kim' });
-      expect((await send(server.url + '/boom', { headers: auth, agent })).status).toBe(500);
-      expect((await send(server.url + '/missing', { headers: auth, agent })).status).toBe(404);
-      const body = JSON.stringify({ pad: 'x'.repeat(50_000) });
-      await send(server.url + '/slow', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body, halfBody: true, abortAfter: 30 });
-      stack.provider.options.behavior = () => ({ kind: 'delay', ms: 100 });
-      await send(server.url + '/slow', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}', abortAfter: 30 });
-      const last = await send(server.url + '/context', { method: 'POST', agent });
-      expect(last.json().context).toEqual({});
+      expect(await failThenReadContext(stack, server.url, bearer({ sub: 'kim' }))).toEqual({});
       expect(outside).toEqual([undefined, undefined, undefined, undefined, undefined]);
       await eventually(() => finished.length === 5);
     } finally {
-      stack.provider.options.behavior = undefined;
-      agent.destroy();
       await server.close();
     }
   });

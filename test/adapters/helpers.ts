@@ -116,3 +116,24 @@ export async function expectOptionStrength(
   await eventually(() => finished.length === 1);
   expect(finished[0].usage).toEqual(TWO_CALLS);
 }
+
+/**
+ * The failure sequence of the keep-alive leak tests: a thrown error and a 404 on one keep-alive
+ * socket, a request aborted while its body arrives and one aborted while its handler waits on an
+ * LLM call, then `POST /context` on the same socket. Returns what `/context` saw of a scope.
+ */
+export async function failThenReadContext(stack: Stack, url: string, auth: Record<string, string>): Promise<unknown> {
+  const agent = oneSocket();
+  try {
+    expect((await send(url + '/boom', { headers: auth, agent })).status).toBe(500);
+    expect((await send(url + '/missing', { headers: auth, agent })).status).toBe(404);
+    const body = JSON.stringify({ pad: 'x'.repeat(50_000) });
+    await send(url + '/slow', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body, halfBody: true, abortAfter: 30 });
+    stack.provider.options.behavior = () => ({ kind: 'delay', ms: 100 });
+    await send(url + '/slow', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}', abortAfter: 30 });
+    return (await send(url + '/context', { method: 'POST', agent })).json().context;
+  } finally {
+    stack.provider.options.behavior = undefined;
+    agent.destroy();
+  }
+}

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { getTokenlayContext, getTokenlayUsage, setTokenlayContext, type TokenlayUsage } from '../../src/index.js';
 import { tokenlay } from '../../adapters/koa.js';
 import { listen } from '../support/http.js';
-import { bearer, chat, eventually, oneSocket, postJson, send, SECRET, useStack, expectOptionStrength } from './helpers.js';
+import { bearer, chat, eventually, postJson, SECRET, useStack, expectOptionStrength, failThenReadContext } from './helpers.js';
 
 const stack = useStack();
 
@@ -262,23 +262,11 @@ describe.each([
     });
     app.use(router.routes());
     const server = await serve(app);
-    const agent = oneSocket();
     try {
-      const auth = bearer({ sub: 'ivan' });
-      expect((await send(server.url + '/boom', { headers: auth, agent })).status).toBe(500);
-      expect((await send(server.url + '/missing', { headers: auth, agent })).status).toBe(404);
-      // Aborted while the body is still arriving, and while the handler waits on an LLM call.
-      const body = JSON.stringify({ pad: 'x'.repeat(50_000) });
-      await send(server.url + '/slow', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body, halfBody: true, abortAfter: 30 });
-      stack.provider.options.behavior = () => ({ kind: 'delay', ms: 100 });
-      await send(server.url + '/slow', { method: 'POST', headers: auth, body: '{}', abortAfter: 30 });
-      const last = await send(server.url + '/context', { method: 'POST', agent });
-      expect(last.json().context).toEqual({});
+      expect(await failThenReadContext(stack, server.url, bearer({ sub: 'ivan' }))).toEqual({});
       expect(outside).toEqual([undefined, undefined, undefined, undefined, undefined]);
       await eventually(() => finished.length === 5);
     } finally {
-      stack.provider.options.behavior = undefined;
-      agent.destroy();
       await server.close();
     }
   });
