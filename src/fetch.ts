@@ -42,6 +42,17 @@ export interface TokenlayFetchOptions extends TokenlayConnectionOptions {
   fetch?: Fetch;
 }
 
+/** A `Request` taken apart into its URL and init, so the call can be re-addressed. */
+function unpack(input: string | URL | Request, init: RequestInit | undefined): [string, RequestInit] {
+  if (!(input instanceof Request)) return [String(input), { ...init }];
+  const request: RequestInit & { duplex?: 'half' } = { method: input.method, signal: input.signal, ...init };
+  if (init?.body === undefined && input.body) {
+    request.body = input.body;
+    request.duplex = 'half';
+  }
+  return [input.url, request];
+}
+
 /** The path of a provider URL below its `/v1` (or below `providerApiBase`). */
 function providerPath(url: string, providerApiBase: string): string {
   if (url.startsWith(providerApiBase + '/')) return url.slice(providerApiBase.length);
@@ -67,7 +78,8 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
     const transport = createTransport(connection, inner).fetch;
     return async function tokenlayEmbeddedFetch(input, init) {
       const headers = await withScopeHeaders(input, init, base);
-      return transport(input instanceof Request ? input.url : input, { ...init, headers });
+      const [url, request] = unpack(input, init);
+      return transport(url, { ...request, headers });
     };
   }
 
@@ -78,15 +90,9 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
     addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
     headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
     for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
-    const url = input instanceof Request ? input.url : String(input);
+    const [url, request] = unpack(input, init);
     const target = connection.tokenlayUrl + providerPath(url, connection.providerApiBase);
-    const request: RequestInit = { ...init, headers };
-    if (input instanceof Request && init?.body === undefined) {
-      request.method ??= input.method;
-      request.body = input.body;
-      (request as any).duplex = 'half';
-    }
-    const response = await inner(target, request);
+    const response = await inner(target, { ...request, headers });
     return observeResponse(response, usage, init?.signal);
   };
 }

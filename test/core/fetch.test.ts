@@ -72,6 +72,27 @@ describe('createTokenlayFetch', () => {
     expect(seen.headers['x-tokenlay-provider-base']).toBe('https://llm.internal/openai');
   });
 
+  it('takes a Request object, keeping its method and body', async () => {
+    const fetch = createTokenlayFetch({ tokenlayKey: 'tl-key', tokenlayBaseUrl: provider.url, providerApiKey: 'sk-x' });
+    const request = new Request('https://api.openai.com/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await runWithTokenlay({ user: 'req-object' }, () => fetch(request));
+    expect((await res.json()).choices[0].message.content).toBe('hello req-object');
+    expect(provider.requests[0]).toMatchObject({ method: 'POST', path: '/v1/chat/completions', body: JSON.parse(body) });
+  });
+
+  it('runs the embedded engine when given a policy: the SDK talks to its provider, limits apply', async () => {
+    const fetch = createTokenlayFetch({ policy: { rules: [{ id: 'one-a-day', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }] } }] }, store: 'memory' });
+    const sdk = new OpenAI({ apiKey: 'sk-sdk', baseURL: provider.base, fetch, maxRetries: 0 });
+    await runWithTokenlay({ user: 'embedded-fetch' }, async () => {
+      const first = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+      expect(getTokenlayMetadata(first)).toMatchObject({ ruleId: 'one-a-day', inputTokens: 10 });
+      const second = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e);
+      expect(second).toBeInstanceOf(OpenAI.RateLimitError);
+    });
+    expect(provider.requests).toHaveLength(1);
+    expect(provider.requests[0].headers.authorization).toBe('Bearer sk-sdk');
+  });
+
   it('needs a tokenlay key to route through a proxy', () => {
     const saved = process.env.TOKENLAY_KEY;
     delete process.env.TOKENLAY_KEY;
