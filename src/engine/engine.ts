@@ -1,4 +1,5 @@
-import { headersToFields } from '../headers.js';
+import { TokenlayHeaderError } from '../errors.js';
+import { fieldsToHeaders, headersToFields } from '../headers.js';
 import { createPricer, reservationEstimate, type MeteredUsage } from '../metering/index.js';
 import { evaluateRules, type Decision } from '../policy/evaluate.js';
 import { loadRules } from '../policy/load.js';
@@ -22,6 +23,17 @@ function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
     out[model] = p.cached_input === undefined ? { input: p.input, output: p.output } : { input: p.input, output: p.output, cachedInput: p.cached_input };
   }
   return out;
+}
+
+/** The limits of PROTOCOL.md §1 (256 characters a value, 8 KiB in all), as a proxy enforces them. */
+function checkFieldLimits(fields: Record<string, string | undefined>): TokenlayHeaderError | undefined {
+  try {
+    fieldsToHeaders(fields);
+    return undefined;
+  } catch (err) {
+    if (err instanceof TokenlayHeaderError) return err;
+    throw err;
+  }
 }
 
 function cleanFields(fields: Record<string, string | undefined>): Record<string, string> {
@@ -78,6 +90,11 @@ export function createEngine(config: EngineConfig = {}): Engine {
     const endpoint = endpointOf(call.url);
     const hint = providerBase(call.url);
     const fields = headersToFields(call.headers, { bare: true });
+    const oversized = checkFieldLimits(fields);
+    if (oversized) {
+      const blank: CallReport = { ruleId: null, ruleAction: 'allow', limitExceeded: false, cost: 0, inputTokens: 0, outputTokens: 0, durationMs: 0, warnings: [] };
+      return errorAnswer(400, { message: oversized.message, type: 'invalid_request_error', code: 'invalid_attribution_header', param: oversized.field }, blank, { 'x-should-retry': 'false' });
+    }
     const body = parseJsonBody(call.body);
     const requestedModel = typeof body?.model === 'string' ? body.model : undefined;
     const usage = readouts.length > 0 ? await readUsage(store, readouts, fields.user, startedAt) : undefined;

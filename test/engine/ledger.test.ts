@@ -102,3 +102,19 @@ describe('rules at startup', () => {
     expect((error as { status: number }).status).toBe(403);
   });
 });
+
+describe('attribution headers over the limits', () => {
+  it('answers 400 naming the field for a value over 256 characters, as a proxy must, without reaching the provider', async () => {
+    const r = await rig({ store: 'memory' });
+    const response = await r.fetch(`${r.provider.base}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk', 'x-tokenlay-user': 'u'.repeat(300) },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.status).toBe(400);
+    const body = await response.json();
+    expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_attribution_header', param: 'user' });
+    expect(body.error.message).toMatch(/field "user" is 300 characters long; the limit is 256/);
+    expect(r.provider.requests).toHaveLength(0);
+  });
+});
