@@ -167,13 +167,17 @@ export function getTokenlayUsage(): TokenlayUsage | undefined {
   return storage.getStore()?.usage;
 }
 
-/** @internal Adds one answered call to the roll-up of the scope that made it. */
+/**
+ * @internal Adds what a call used to the roll-up of the scope that made it. `newCall` is false for
+ * usage that arrives after the answer was counted (a stream's trailer, a body's token counts).
+ */
 export function addUsage(
   usage: TokenlayUsage | undefined,
   call: { cost?: number; inputTokens?: number; outputTokens?: number },
+  newCall = true,
 ): void {
   if (!usage) return;
-  usage.calls += 1;
+  if (newCall) usage.calls += 1;
   // Rounded so that sums of decimal prices read as decimals (0.3, not 0.30000000000000004).
   usage.cost = Math.round((usage.cost + (call.cost ?? 0)) * 1e12) / 1e12;
   usage.inputTokens += call.inputTokens ?? 0;

@@ -1,4 +1,5 @@
 import { addUsage, type TokenlayUsage } from './context.js';
+import { usageFromJson } from './metering/usage.js';
 import {
   BODY_KEY,
   linkMetadata,
@@ -14,20 +15,10 @@ interface BodyUsage {
   outputTokens: number;
 }
 
-/** Token counts from an OpenAI body's `usage`, for answers that came without Tokenlay headers. */
+/** Token counts from an OpenAI body or stream event, for answers that came without Tokenlay headers. */
 function usageOf(body: any): BodyUsage | undefined {
-  const usage = body?.usage ?? body?.response?.usage;
-  if (!usage || typeof usage !== 'object') return undefined;
-  return {
-    inputTokens: Number(usage.prompt_tokens ?? usage.input_tokens ?? 0) || 0,
-    outputTokens: Number(usage.completion_tokens ?? usage.output_tokens ?? 0) || 0,
-  };
-}
-
-function addTokens(usage: TokenlayUsage | undefined, tokens: BodyUsage): void {
-  if (!usage) return;
-  usage.inputTokens += tokens.inputTokens;
-  usage.outputTokens += tokens.outputTokens;
+  // A Responses API stream event carries its usage under `response`.
+  return usageFromJson('', body?.usage ? body : body?.response);
 }
 
 /**
@@ -68,12 +59,8 @@ function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined
   const finish = () => {
     if (carry) line(carry.replace(/\r$/, ''));
     holder.ended = true;
-    if (trailer && holder.metadata) {
-      addCost(usage, holder.metadata.cost);
-      addTokens(usage, { inputTokens: holder.metadata.inputTokens, outputTokens: holder.metadata.outputTokens });
-    } else if (fallback) {
-      addTokens(usage, fallback);
-    }
+    if (trailer && holder.metadata) addUsage(usage, holder.metadata, false);
+    else if (fallback) addUsage(usage, fallback, false);
   };
   return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
@@ -85,10 +72,6 @@ function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined
       finish();
     },
   });
-}
-
-function addCost(usage: TokenlayUsage | undefined, cost: number): void {
-  if (usage && cost) usage.cost = Math.round((usage.cost + cost) * 1e12) / 1e12;
 }
 
 /**
@@ -127,7 +110,7 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
       Object.defineProperty(body, BODY_KEY, { value: holder, enumerable: false, configurable: true });
       if (!metadata) {
         const tokens = usageOf(body);
-        if (tokens) addTokens(usage, tokens);
+        if (tokens) addUsage(usage, tokens, false);
       }
     }
     return body;
