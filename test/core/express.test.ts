@@ -266,6 +266,27 @@ describe.each([
   });
 });
 
+describe('Connect-style servers', () => {
+  it('works as plain (req, res, next) middleware on a bare Node server, with onFinish', async () => {
+    const finished: TokenlayUsage[] = [];
+    const middleware = tokenlay({ identify: (req) => ({ user: String(req.headers['x-user']) }), onFinish: (usage) => finished.push({ ...usage }) });
+    const server = await listen((req, res) =>
+      middleware(req, res, async () => {
+        const r = await openai.chat.completions.create(chat());
+        res.end(r.choices[0].message.content);
+      }),
+    );
+    try {
+      const res = await fetch(server.url, { headers: { 'x-user': 'connect-user' } });
+      expect(await res.text()).toBe('hello connect-user');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(finished).toEqual([{ calls: 1, cost: 0, inputTokens: 10, outputTokens: 5 }]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('scope functions', () => {
   it('setTokenlayContext throws outside a scope, saying how to open one', () => {
     expect(() => setTokenlayContext({ user: 'x' })).toThrow(/outside a request scope.*app\.use\(tokenlay\(\)\).*runWithTokenlay/);
