@@ -1,6 +1,6 @@
 import { TokenlayConfigError } from './errors.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
-import { headersToFields, HEADER_PREFIX } from './headers.js';
+import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
 import type { TokenlayStore } from './store/types.js';
 
 /** The hosted Tokenlay proxy. */
@@ -133,13 +133,16 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
     );
   }
   const extra = splitExtraHeaders(options.extraHeaders ?? options.extra_headers);
+  const fields = { ...normalizeFields(options.metadata), ...extra.fields };
+  // Client-wide fields that can never be sent fail here, at construction, not on the first call.
+  fieldsToHeaders(fields);
   return {
     mode: embedded ? 'embedded' : 'remote',
     providerApiKey: providerApiKey ?? '',
     providerApiBase,
     tokenlayKey,
     tokenlayUrl: proxyV1Url(tokenlayBase),
-    fields: { ...normalizeFields(options.metadata), ...extra.fields },
+    fields,
     headers: extra.headers,
     engine: {
       policy: options.policy,

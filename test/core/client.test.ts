@@ -102,6 +102,11 @@ describe('construction', () => {
     expect(seen['x-custom']).toBe('1');
   });
 
+  it('refuses client metadata that can never be sent, at construction', () => {
+    expect(() => client({ metadata: { user: 'x'.repeat(300) } })).toThrow(TokenlayHeaderError);
+    expect(() => client({ metadata: { 'Not A Name': 'x' } as any })).toThrow(/field name "not a name" cannot be sent/);
+  });
+
   it('never shows a key in inspect, toString or JSON', () => {
     const openai = client();
     for (const text of [inspect(openai, { depth: 5 }), String(openai), JSON.stringify(openai), inspect(openai.chat, { depth: 5 })]) {
