@@ -56,7 +56,8 @@ export function createStore(spec: string | TokenlayStore | undefined): TokenlayS
     if (isStore(spec)) return spec;
     throw new TypeError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
   }
-  const text = (spec ?? process.env.TOKENLAY_STORE ?? defaultSpec()).trim();
+  // An empty TOKENLAY_STORE is as good as unset, as for every other env default.
+  const text = (spec ?? (process.env.TOKENLAY_STORE || undefined) ?? defaultSpec()).trim();
   if (text === 'memory') return createMemoryStore();
   if (/^sqlite:/i.test(text)) {
     let path = text.slice('sqlite:'.length);
