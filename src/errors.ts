@@ -58,14 +58,22 @@ interface LimitFields {
   retryAfter: number | undefined;
 }
 
+/** `retry-after` in seconds: delta-seconds, or an HTTP date turned into seconds from now. */
+function retryAfterOf(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
 function limitFields(error: any, headers: HeaderBag): LimitFields {
   const detail = error?.tokenlay ?? {};
-  const retry = Number(headerOf(headers, 'retry-after'));
   return {
     ruleId: detail.rule_id ?? headerOf(headers, 'x-tokenlay-rule-id') ?? undefined,
     ruleAction: headerOf(headers, 'x-tokenlay-rule-action') ?? 'block',
     limit: detail.limit ?? undefined,
-    retryAfter: Number.isFinite(retry) && headerOf(headers, 'retry-after') !== undefined ? retry : undefined,
+    retryAfter: retryAfterOf(headerOf(headers, 'retry-after')),
   };
 }
 

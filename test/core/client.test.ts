@@ -328,6 +328,15 @@ describe('enforcement answers', () => {
     expect(err.status).toBe(402);
   });
 
+  it('reads a retry-after given as an HTTP date into seconds', async () => {
+    const at = new Date(Date.now() + 120_000).toUTCString();
+    provider.options.behavior = () => ({ kind: 'status', status: 429, headers: { 'retry-after': at, 'x-should-retry': 'false', 'x-tokenlay-rule-action': 'block' }, body: blockBody });
+    const err = await client().chat.completions.create(chat).catch((e) => e);
+    expect(err).toBeInstanceOf(TokenlayLimitError);
+    expect(err.retryAfter).toBeGreaterThanOrEqual(118);
+    expect(err.retryAfter).toBeLessThanOrEqual(120);
+  });
+
   it('leaves a provider 429 as the SDK error, not a TokenlayLimitError', async () => {
     provider.options.behavior = () => ({ kind: 'status', status: 429, headers: { 'x-should-retry': 'false' } });
     const err = await client().chat.completions.create(chat).catch((e) => e);
