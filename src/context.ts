@@ -131,6 +131,15 @@ export function getTokenlayContext(): (TokenlayFields & FieldRecord) | undefined
 }
 
 /**
+ * The fields of the current scope with every async `identify` awaited, as the next LLM call will
+ * send them; `undefined` outside a scope.
+ */
+export async function resolveTokenlayContext(): Promise<(TokenlayFields & FieldRecord) | undefined> {
+  const scope = storage.getStore();
+  return scope ? resolveScope(scope) : undefined;
+}
+
+/**
  * Adds fields to the current scope, e.g. after a plan lookup. The fields win over identity
  * and over outer scopes, for the rest of the scope.
  *

@@ -2,6 +2,7 @@ export { TokenlayOpenAI, type TokenlayOpenAIOptions } from './client.js';
 export {
   runWithTokenlay,
   getTokenlayContext,
+  resolveTokenlayContext,
   setTokenlayContext,
   bindTokenlay,
   getTokenlayUsage,

@@ -14,6 +14,7 @@ import {
   bindTokenlay,
   getTokenlayContext,
   getTokenlayUsage,
+  resolveTokenlayContext,
   runWithTokenlay,
   setTokenlayContext,
   type TokenlayUsage,
@@ -290,6 +291,19 @@ describe('Connect-style servers', () => {
 describe('scope functions', () => {
   it('setTokenlayContext throws outside a scope, saying how to open one', () => {
     expect(() => setTokenlayContext({ user: 'x' })).toThrow(/outside a request scope.*app\.use\(tokenlay\(\)\).*runWithTokenlay/);
+  });
+
+  it('resolveTokenlayContext awaits an async identify that getTokenlayContext cannot yet see', async () => {
+    const app = express5();
+    app.use(tokenlay({ identify: async () => ({ user: 'late-user' }) }));
+    app.get('/', async (_req, res) => {
+      const before = getTokenlayContext();
+      const resolved = await resolveTokenlayContext();
+      res.json({ before, resolved, after: getTokenlayContext() });
+    });
+    const res = await request(app).get('/');
+    expect(res.body).toEqual({ before: {}, resolved: { user: 'late-user' }, after: { user: 'late-user' } });
+    expect(await resolveTokenlayContext()).toBeUndefined();
   });
 
   it('getTokenlayContext is undefined outside a scope and merges nested scopes inside', async () => {
