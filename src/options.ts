@@ -13,9 +13,9 @@ export interface EmbeddedOptions {
   /** Rules in the `@tokenlay/rules` format: a path to a `.json`/`.yaml` file, or the rules object. Turns on embedded mode. */
   policy?: string | object;
   /**
-   * Where counters and the usage ledger live: `'memory'`, `'sqlite:<path>'`, or a store object.
-   * Default: env `TOKENLAY_STORE`, else `'sqlite:./.tokenlay/usage.db'` (memory, with a warning,
-   * when better-sqlite3 is not installed).
+   * Where counters and the usage ledger live: `'memory'`, `'sqlite:<path>'` (needs better-sqlite3
+   * 12), or a store object. Default: env `TOKENLAY_STORE`, else `'memory'`, which resets with the
+   * process; use `'sqlite:./.tokenlay/usage.db'` for budgets that survive restarts.
    */
   store?: string | TokenlayStore;
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */

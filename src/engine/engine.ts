@@ -36,6 +36,17 @@ function checkFieldLimits(fields: Record<string, string | undefined>): TokenlayH
   }
 }
 
+let warnedMemory = false;
+
+/** Limits on the default memory store reset with the process: say so once, with the fix. */
+function warnMemoryBudgets(): void {
+  if (warnedMemory) return;
+  warnedMemory = true;
+  process.emitWarning(
+    "tokenlay: usage limits are counted in memory (no store option), so they reset when the process restarts. Pass store: 'sqlite:./.tokenlay/usage.db' (or set TOKENLAY_STORE) to keep them.",
+  );
+}
+
 function cleanFields(fields: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
@@ -61,6 +72,7 @@ function cleanFields(fields: Record<string, string | undefined>): Record<string,
 export function createEngine(config: EngineConfig = {}): Engine {
   const doc = config.rules === undefined ? undefined : loadRules(config.rules);
   const store = createStore(config.store);
+  if (config.store === undefined && !process.env.TOKENLAY_STORE && doc?.rules.some((r) => r.then.limits?.length)) warnMemoryBudgets();
   const ownsStore = typeof config.store !== 'object';
   const now = config.now ?? Date.now;
   const leaseMs = config.leaseMs ?? 60_000;

@@ -1,6 +1,5 @@
 import { createMemoryStore } from './memory.js';
 import { createSqliteStore } from './sqlite.js';
-import { sqliteAvailable } from './sqlite-driver.js';
 import type { TokenlayStore } from './types.js';
 
 export type * from './types.js';
@@ -8,25 +7,12 @@ export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 
 /**
- * The store used when none is configured and `TOKENLAY_STORE` is unset: SQLite, so that budgets
- * and the ledger survive a restart with no server to run. Without better-sqlite3 installed,
- * embedded mode falls back to memory and says so once.
+ * The store used when none is configured and `TOKENLAY_STORE` is unset: memory, like most rate
+ * limiters. A file in the working directory, picked unasked, would share budgets between every
+ * run in that folder (tests, scripts, two checkouts of one app); counters that must survive a
+ * restart are asked for with `'sqlite:<path>'`, and the engine says so when it runs limits on memory.
  */
-export const DEFAULT_STORE_SPEC = 'sqlite:./.tokenlay/usage.db';
-
-let warnedFallback = false;
-
-function defaultSpec(): string {
-  if (sqliteAvailable()) return DEFAULT_STORE_SPEC;
-  if (!warnedFallback) {
-    warnedFallback = true;
-    process.emitWarning(
-      'tokenlay: better-sqlite3 is not installed, so usage counters live in memory and reset when the process restarts. ' +
-        "Run `npm install better-sqlite3@12` for the SQLite default, or pass store: 'memory' to silence this.",
-    );
-  }
-  return 'memory';
-}
+export const DEFAULT_STORE_SPEC = 'memory';
 
 const ACCEPTED = `"memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db") or "sqlite::memory:"`;
 
@@ -47,7 +33,7 @@ function isStore(value: unknown): value is TokenlayStore {
  * - `'memory'`: {@link createMemoryStore};
  * - `'sqlite:<path>'` (also `'sqlite://<path>'`) and `'sqlite::memory:'`: {@link createSqliteStore};
  *   a relative path is relative to the working directory;
- * - `undefined`: env `TOKENLAY_STORE`, else {@link DEFAULT_STORE_SPEC} (memory when better-sqlite3 is missing).
+ * - `undefined`: env `TOKENLAY_STORE`, else {@link DEFAULT_STORE_SPEC}.
  *
  * @throws an Error naming the value and the accepted forms when the spec is not one of these.
  */
@@ -57,7 +43,7 @@ export function createStore(spec: string | TokenlayStore | undefined): TokenlayS
     throw new TypeError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
   }
   // An empty TOKENLAY_STORE is as good as unset, as for every other env default.
-  const text = (spec ?? (process.env.TOKENLAY_STORE || undefined) ?? defaultSpec()).trim();
+  const text = (spec ?? (process.env.TOKENLAY_STORE || undefined) ?? DEFAULT_STORE_SPEC).trim();
   if (text === 'memory') return createMemoryStore();
   if (/^sqlite:/i.test(text)) {
     let path = text.slice('sqlite:'.length);

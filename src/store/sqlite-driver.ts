@@ -20,16 +20,6 @@ function loadDriver(): typeof BetterSqlite3 {
   return driver;
 }
 
-/** Whether better-sqlite3 can be loaded here (it is an optional peer dependency). */
-export function sqliteAvailable(): boolean {
-  try {
-    loadDriver();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether `path` names an in-memory database rather than a file. */
 export function isMemoryPath(path: string): boolean {
   return path === ':memory:' || path === '';

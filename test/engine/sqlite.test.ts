@@ -62,3 +62,26 @@ describe('embedded mode on SQLite', () => {
     await expect(openai.chat.completions.create(hello, as({ user: 'crasher' }))).resolves.toBeDefined();
   });
 });
+
+describe('the default store', () => {
+  it('is memory, and the engine warns once that limits kept there reset with the process', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    const saved = process.env.TOKENLAY_STORE;
+    delete process.env.TOKENLAY_STORE;
+    try {
+      const rules = { rules: [{ id: 'capped', if: {}, then: { limits: [{ type: 'requests', max: 5, window: 'month', per: 'user' }] } }] };
+      const first = createEmbeddedFetch({ rules });
+      const second = createEmbeddedFetch({ rules });
+      await new Promise((r) => setImmediate(r));
+      await first.close();
+      await second.close();
+      expect(warnings.filter((w) => w.includes('counted in memory'))).toHaveLength(1);
+      expect(warnings.join(' ')).toMatch(/store: 'sqlite:\.\/\.tokenlay\/usage\.db'/);
+    } finally {
+      process.off('warning', onWarning);
+      if (saved !== undefined) process.env.TOKENLAY_STORE = saved;
+    }
+  });
+});
