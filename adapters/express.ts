@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bindHttpListeners } from '../src/bind-emitter.js';
 import { currentScope, runWithScope } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 
 /** The parts of an Express (or Connect) request the adapter reads; no Express types needed. */
 export interface ExpressLikeRequest extends IncomingMessage {
@@ -33,10 +33,11 @@ export function expressIdentity(req: ExpressLikeRequest) {
 export function tokenlay<Req extends ExpressLikeRequest = ExpressLikeRequest>(options: TokenlayExpressOptions<Req> = {}) {
   // Body parsers and multipart continue the chain from the request stream's own events.
   bindHttpListeners();
+  const openScope = requestScopes(options, expressIdentity as TokenlayMiddlewareOptions<Req>['identify'] & {});
   return function tokenlayMiddleware(req: Req, res: ServerResponse & { locals?: Record<string, unknown> }, next: (err?: unknown) => void): void {
     // Mounted twice (app and router): the first scope stays.
     if (currentScope()?.owner === req) return next();
-    const scope = createRequestScope(req, options, expressIdentity as TokenlayMiddlewareOptions<Req>['identify'] & {}, req.headers);
+    const scope = openScope(req, req.headers);
     if (res.locals) res.locals.tokenlay = scope.usage;
     if (options.onFinish) {
       const finish = finisher(options, scope, req);

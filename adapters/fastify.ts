@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -50,9 +50,10 @@ export const tokenlay: FastifyPluginCallback<TokenlayFastifyOptions> = function 
   // Registered twice: the request decorator exists once, and the first hook's scope stays.
   if (!fastify.hasRequestDecorator('tokenlay')) fastify.decorateRequest('tokenlay', null);
 
+  const openScope = requestScopes(options, fastifyIdentity);
   fastify.addHook('onRequest', function tokenlayOnRequest(request, reply, next) {
     if ((request as Scoped)[kScope]) return next();
-    const scope = createRequestScope(request, options, fastifyIdentity, request.headers);
+    const scope = openScope(request, request.headers);
     (request as Scoped)[kScope] = scope;
     request.tokenlay = scope.usage;
     if (options.onFinish) {

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { runWithScope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 import { scopeResponse } from '../src/scoped-body.js';
 
 /** The variables `tokenlay()` sets: `c.get('tokenlay')` is the request's roll-up. */
@@ -48,11 +48,12 @@ interface NodeBindings {
 export function tokenlay<C extends Context = Context>(
   options: TokenlayHonoOptions<C> = {},
 ): MiddlewareHandler<{ Variables: TokenlayHonoVariables }> {
+  const openScope = requestScopes(options, honoIdentity as TokenlayHonoOptions<C>['identify'] & {});
   return async function tokenlayMiddleware(c, next) {
     // Mounted twice (app and sub-app): the first scope stays.
     if (c.get('tokenlay')) return next();
     const ctx = c as unknown as C;
-    const scope = createRequestScope(ctx, options, honoIdentity as TokenlayHonoOptions<C>['identify'] & {}, c.req.raw.headers);
+    const scope = openScope(ctx, c.req.raw.headers);
     c.set('tokenlay', scope.usage);
     const finish = finisher(options, scope, ctx);
     // On @hono/node-server the request is finished when its response is, as with Express; elsewhere

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { bindHttpListeners } from '../src/bind-emitter.js';
 import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 import { scopeNodeReadable, scopeResponse, scopeWebStream } from '../src/scoped-body.js';
 
 /** The parts of a Koa context the middleware reads; no Koa types needed, Koa 2 and 3 alike. */
@@ -62,13 +62,14 @@ export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: T
   // The streams' events come from the socket, outside the scope: a callback-style body reader,
   // or work started when the response has finished, must still run in it.
   bindHttpListeners();
+  const openScope = requestScopes(options, koaIdentity as TokenlayKoaOptions<Ctx>['identify'] & {});
   return async function tokenlayMiddleware(ctx: Ctx, next: () => Promise<unknown>): Promise<void> {
     // Mounted twice (app and router): the first scope stays.
     if (currentScope()?.owner === ctx) {
       await next();
       return;
     }
-    const scope = createRequestScope(ctx, options, koaIdentity as TokenlayKoaOptions<Ctx>['identify'] & {}, ctx.req.headers);
+    const scope = openScope(ctx, ctx.req.headers);
     ctx.state.tokenlay = scope.usage;
     if (options.onFinish) {
       const finish = finisher(options, scope, ctx);

@@ -1,5 +1,5 @@
 import { runWithScope } from '../src/context.js';
-import { createRequestScope, finisher, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 import { scopeResponse } from '../src/scoped-body.js';
 
 /** Options of `withTokenlay`. There is no default identity: pass `identify(request)` from your session. */
@@ -26,8 +26,9 @@ export function withTokenlay<Req extends Request = Request, Ctx = any>(
   handler: RouteHandler<Req, Ctx>,
   options: TokenlayNextOptions<Req> = {},
 ): (request: Req, context: Ctx) => Promise<Response> {
+  const openScope = requestScopes(options, noIdentity);
   return async function tokenlayRouteHandler(request: Req, context: Ctx): Promise<Response> {
-    const scope = createRequestScope(request, options, noIdentity, request.headers);
+    const scope = openScope(request, request.headers);
     const finish = finisher(options, scope, request);
     let response: Response;
     try {

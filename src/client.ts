@@ -134,7 +134,8 @@ export class TokenlayOpenAI extends OpenAI {
   /** Fields are resolved when the call is made, so the scope's identity is the one at call time. */
   protected override async prepareOptions(options: any): Promise<void> {
     await super.prepareOptions(options);
-    const fields = { ...this[kConfig].fields, ...(await resolveScope(currentScope())) };
+    const resolved = resolveScope(currentScope());
+    const fields = { ...this[kConfig].fields, ...(resolved instanceof Promise ? await resolved : resolved) };
     options.headers = mergeCallHeaders(fields, options.headers);
   }
 

@@ -68,23 +68,8 @@ export function runWithScope<R>(scope: Scope | undefined, fn: () => R): R {
   return scope ? storage.run(scope, fn) : fn();
 }
 
-function ownFields(scope: Scope, identity: FieldRecord | undefined): FieldRecord {
-  return { ...scope.fields, ...identity, ...scope.set };
-}
-
-function syncIdentity(scope: Scope): FieldRecord | undefined {
-  if (!scope.resolve) return undefined;
-  if (scope.identity) return scope.identity;
-  const value = scope.resolve();
-  if (value && typeof (value as Promise<unknown>).then === 'function') {
-    // Sync readers get what is known now; the async result is kept once it has settled.
-    void (value as Promise<FieldInput>).then(
-      (v) => keepIdentity(scope, v),
-      () => undefined,
-    );
-    return undefined;
-  }
-  return normalizeFields(value as FieldInput);
+function isThenable<T>(value: unknown): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null)?.then === 'function';
 }
 
 function keepIdentity(scope: Scope, value: FieldInput | null | undefined): FieldRecord {
@@ -94,19 +79,48 @@ function keepIdentity(scope: Scope, value: FieldInput | null | undefined): Field
   return fields;
 }
 
-/** @internal The fields of a scope chain, innermost winning; sync identity only. */
-export function resolveScopeSync(scope: Scope | undefined): FieldRecord {
-  if (!scope) return {};
-  return { ...resolveScopeSync(scope.parent), ...ownFields(scope, syncIdentity(scope)) };
+/**
+ * A scope's identity now. An async one is a promise when `settle` is set; otherwise it is left
+ * to settle (and be kept) in the background, and sync readers get what is known.
+ */
+function identityOf(scope: Scope, settle: boolean): FieldRecord | Promise<FieldRecord> | undefined {
+  if (scope.identity || !scope.resolve) return scope.identity;
+  const value = scope.resolve();
+  if (!isThenable<FieldInput>(value)) return normalizeFields(value as FieldInput | null | undefined);
+  const kept = Promise.resolve(value).then((v) => keepIdentity(scope, v));
+  if (settle) return kept;
+  kept.catch(() => undefined);
+  return undefined;
 }
 
-/** @internal The fields of a scope chain, awaiting async `identify` functions. */
-export async function resolveScope(scope: Scope | undefined): Promise<FieldRecord> {
-  if (!scope) return {};
-  const outer = await resolveScope(scope.parent);
-  let identity = scope.identity;
-  if (!identity && scope.resolve) identity = keepIdentity(scope, await scope.resolve());
-  return { ...outer, ...ownFields(scope, identity) };
+/** Outer scopes first; within a scope its fields, then identity, then what was set. */
+function merge(chain: Scope[], identities: Array<FieldRecord | undefined>): FieldRecord {
+  const out: FieldRecord = {};
+  for (let i = chain.length - 1; i >= 0; i--) Object.assign(out, chain[i].fields, identities[i], chain[i].set);
+  return out;
+}
+
+function chainOf(scope: Scope | undefined): Scope[] {
+  const chain: Scope[] = [];
+  for (let s = scope; s; s = s.parent) chain.push(s);
+  return chain;
+}
+
+/** @internal The fields of a scope chain, innermost winning; sync identity only. */
+export function resolveScopeSync(scope: Scope | undefined): FieldRecord {
+  const chain = chainOf(scope);
+  return merge(chain, chain.map((s) => identityOf(s, false) as FieldRecord | undefined));
+}
+
+/**
+ * @internal The fields of a scope chain, awaiting async `identify` functions. Sync all the way
+ * (the common case) it answers without a promise, so the call path pays no extra turn.
+ */
+export function resolveScope(scope: Scope | undefined): FieldRecord | Promise<FieldRecord> {
+  const chain = chainOf(scope);
+  const identities = chain.map((s) => identityOf(s, true));
+  if (!identities.some(isThenable)) return merge(chain, identities as Array<FieldRecord | undefined>);
+  return Promise.all(identities).then((settled) => merge(chain, settled));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { emptyUsage, type Scope, type TokenlayUsage } from './context.js';
-import { normalizeFields, type FieldInput, type FieldRecord } from './fields.js';
+import { canonicalField, normalizeFields, type FieldInput, type FieldRecord } from './fields.js';
 import { headersToFields, type HeaderSource } from './headers.js';
 
 /** What the identity of a request may be read as: sync, or async (a session or database lookup). */
@@ -25,35 +25,38 @@ export interface TokenlayMiddlewareOptions<Req> {
   trustHeaders?: boolean | string[];
 }
 
-function trustedFields(headers: HeaderSource | undefined, trust: boolean | string[] | undefined): FieldRecord {
-  if (!trust || !headers) return {};
-  const all = headersToFields(headers);
-  if (trust === true) return all;
-  const allowed = new Set(Object.keys(normalizeFields(Object.fromEntries(trust.map((n) => [n, 'x'])))));
-  const picked: FieldRecord = {};
-  for (const [name, value] of Object.entries(all)) if (allowed.has(name)) picked[name] = value;
-  return picked;
-}
-
 /**
- * @internal Builds the scope of one incoming request. The adapter enters it around the rest of its
- * framework's pipeline and re-enters it at the framework's async seams.
+ * @internal Prepares, once per middleware, what every request scope of it shares (static fields,
+ * the trusted header names), and returns the function that opens the scope of one request. The
+ * adapter enters that scope around the rest of its framework's pipeline and re-enters it at the
+ * framework's async seams.
  */
-export function createRequestScope<Req>(
-  req: Req,
+export function requestScopes<Req>(
   options: TokenlayMiddlewareOptions<Req>,
   defaultIdentify: Identify<Req>,
-  headers: HeaderSource | undefined,
-  parent?: Scope,
-): Scope {
+): (req: Req, headers: HeaderSource | undefined) => Scope {
   const identify = options.identify ?? defaultIdentify;
-  return {
-    parent,
-    fields: { ...normalizeFields(options.fields), ...trustedFields(headers, options.trustHeaders) },
-    resolve: () => identify(req),
-    set: {},
-    usage: emptyUsage(),
-    owner: req,
+  const fields = normalizeFields(options.fields);
+  const trust = options.trustHeaders;
+  const allowed = Array.isArray(trust) ? new Set(trust.map(canonicalField)) : undefined;
+  const trusted = (headers: HeaderSource | undefined): FieldRecord => {
+    if (!trust || !headers) return {};
+    const all = headersToFields(headers);
+    if (!allowed) return all;
+    const picked: FieldRecord = {};
+    for (const [name, value] of Object.entries(all)) if (allowed.has(name)) picked[name] = value;
+    return picked;
+  };
+  return function openRequestScope(req, headers) {
+    return {
+      parent: undefined,
+      // Never mutated (`set` takes later additions), so requests without trusted headers share it.
+      fields: trust ? { ...fields, ...trusted(headers) } : fields,
+      resolve: () => identify(req),
+      set: {},
+      usage: emptyUsage(),
+      owner: req,
+    };
   };
 }
 

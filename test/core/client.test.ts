@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { VERSION } from 'openai/version';
 import { inspect } from 'node:util';
@@ -11,21 +11,13 @@ import {
   getTokenlayUsage,
   runWithTokenlay,
 } from '../../src/index.js';
-import { startProvider, type Provider } from '../support/provider.js';
+import { useProvider, type Provider } from '../support/provider.js';
 
 const PROVIDER_KEY = 'sk-provider-secret-0123456789';
 const TOKENLAY_KEY = 'tl-secret-key-abcdef';
 
 let provider: Provider;
-beforeAll(async () => {
-  provider = await startProvider();
-});
-afterAll(() => provider.close());
-afterEach(() => {
-  provider.reset();
-  provider.options.behavior = undefined;
-  provider.options.proxyAnswers = false;
-});
+useProvider((p) => (provider = p));
 
 function client(extra: Record<string, unknown> = {}) {
   return new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: provider.url, maxRetries: 0, ...extra });

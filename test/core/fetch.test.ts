@@ -1,19 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, streamText } from 'ai';
 import { createTokenlayFetch, getTokenlayMetadata, getTokenlayUsage, runWithTokenlay, tokenlayFetch, TokenlayHeaderError } from '../../src/index.js';
-import { startProvider, type Provider } from '../support/provider.js';
+import { useProvider, type Provider } from '../support/provider.js';
 
 let provider: Provider;
-beforeAll(async () => {
-  provider = await startProvider();
-});
-afterAll(() => provider.close());
-afterEach(() => {
-  provider.reset();
-  provider.options.proxyAnswers = false;
-});
+useProvider((p) => (provider = p));
 
 const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
 

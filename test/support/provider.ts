@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export interface Recorded {
   method: string;
@@ -40,6 +41,7 @@ export interface Provider {
   requests: Recorded[];
   options: ProviderOptions;
   close(): Promise<void>;
+  /** Forgets the requests received and puts the options back as they were at start. */
   reset(): void;
 }
 
@@ -60,6 +62,7 @@ export function answerText(headers: Recorded['headers']): string {
 }
 
 export async function startProvider(options: ProviderOptions = {}): Promise<Provider> {
+  const initial = { ...options };
   const requests: Recorded[] = [];
   const seen = new Map<string, number>();
   const sockets = new Set<Socket>();
@@ -191,6 +194,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     reset() {
       requests.length = 0;
       seen.clear();
+      provider.options = { ...initial };
     },
     async close() {
       for (const s of sockets) s.destroy();
@@ -198,4 +202,17 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     },
   };
   return provider;
+}
+
+/**
+ * One stand-in for a whole test file, reset after each test: `useProvider((p) => (provider = p))`.
+ */
+export function useProvider(assign: (provider: Provider) => void, options: ProviderOptions = {}): void {
+  let provider: Provider | undefined;
+  beforeAll(async () => {
+    provider = await startProvider(options);
+    assign(provider);
+  });
+  afterAll(() => provider?.close());
+  afterEach(() => provider?.reset());
 }
