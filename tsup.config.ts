@@ -8,6 +8,7 @@ export default defineConfig({
     fastify: 'adapters/fastify.ts',
     hono: 'adapters/hono.ts',
     next: 'adapters/next.ts',
+    cli: 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,0 +1,5 @@
+/** `tokenlay gateway`: not built yet; it says so instead of pretending. */
+export async function run(_argv: string[]): Promise<number> {
+  console.error('tokenlay gateway: this command is not available in this version of tokenlay.');
+  return 1;
+}
