@@ -1,4 +1,5 @@
 import { TokenlayRulesError } from './errors.js';
+import { numericValue } from './match.js';
 import { canonicalPath } from './paths.js';
 import {
   DEFAULT_QUEUE_DELAY_SECONDS,
@@ -147,7 +148,7 @@ function checkComparison(p: Problems, path: string, ops: Obj): void {
       case 'gte':
       case 'lt':
       case 'lte':
-        if (typeof operand !== 'number' && typeof operand !== 'string') p.add(at, `expected a number or a string, got ${show(operand)}`);
+        if (numericValue(operand) === undefined) p.add(at, `expected a number or a numeric string (gt gte lt lte compare numbers), got ${show(operand)}`);
         break;
       case 'eq':
       case 'neq':
