@@ -1,6 +1,7 @@
 import OpenAI, { type ClientOptions } from 'openai';
 import { inspect } from 'node:util';
 import { currentScope, resolveScope } from './context.js';
+import type { TokenlayChat } from './client-types.js';
 import { createLimitError, isEnforcementAnswer } from './errors.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
@@ -69,6 +70,8 @@ function mergeCallHeaders(fields: FieldRecord, explicit: unknown): Record<string
  * @throws {TokenlayConfigError} at construction when a key is missing, naming the option and its env var.
  */
 export class TokenlayOpenAI extends OpenAI {
+  /** The SDK's chat resource; `chat.completions.create` may leave out `model` for the rules to route. */
+  declare chat: TokenlayChat;
   private readonly [kConfig]: { options: TokenlayOpenAIOptions; connection: ResolvedConnection; fields: FieldRecord; inner: Fetch; close: () => Promise<void> };
 
   constructor(options: TokenlayOpenAIOptions = {}) {

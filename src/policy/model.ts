@@ -19,14 +19,6 @@ export function routeModel(callModel: string | undefined, rule: Rule | null): st
   return callModel ?? rule?.then.model;
 }
 
-/**
- * The model after admission: a downgrade moves every call, explicit models included, because the
- * rule's author asked for it when the limit is reached.
- */
-export function chooseModel(routed: string | undefined, downgradeTo: string | undefined): string | undefined {
-  return downgradeTo ?? routed;
-}
-
 function preview(value: string): string {
   return JSON.stringify(value.slice(0, 40)) + (value.length > 40 ? '…' : '');
 }
