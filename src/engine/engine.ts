@@ -3,6 +3,7 @@ import { fieldsToHeaders, headersToFields } from '../headers.js';
 import { createPricer, reservationEstimate, type MeteredUsage } from '../metering/index.js';
 import { evaluateRules, type Decision } from '../policy/evaluate.js';
 import { loadRules } from '../policy/load.js';
+import { checkModelName, modelRequired } from '../policy/model.js';
 import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
 import type { RulesDocument } from '../policy/types.js';
@@ -46,6 +47,8 @@ function warnMemoryBudgets(): void {
     "tokenlay: usage limits are counted in memory (no store option), so they reset when the process restarts. Pass store: 'sqlite:./.tokenlay/usage.db' (or set TOKENLAY_STORE) to keep them.",
   );
 }
+
+const blankReport = (): CallReport => ({ ruleId: null, ruleAction: 'allow', limitExceeded: false, cost: 0, inputTokens: 0, outputTokens: 0, durationMs: 0, warnings: [] });
 
 function cleanFields(fields: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -104,10 +107,11 @@ export function createEngine(config: EngineConfig = {}): Engine {
     const fields = headersToFields(call.headers, { bare: true });
     const oversized = checkFieldLimits(fields);
     if (oversized) {
-      const blank: CallReport = { ruleId: null, ruleAction: 'allow', limitExceeded: false, cost: 0, inputTokens: 0, outputTokens: 0, durationMs: 0, warnings: [] };
-      return errorAnswer(400, { message: oversized.message, type: 'invalid_request_error', code: 'invalid_attribution_header', param: oversized.field }, blank, { 'x-should-retry': 'false' });
+      return errorAnswer(400, { message: oversized.message, type: 'invalid_request_error', code: 'invalid_attribution_header', param: oversized.field }, blankReport(), { 'x-should-retry': 'false' });
     }
     const body = parseJsonBody(call.body);
+    const badModel = checkModelName(body?.model);
+    if (badModel) return errorAnswer(400, { ...badModel, type: 'invalid_request_error' }, blankReport(), { 'x-should-retry': 'false' });
     const requestedModel = typeof body?.model === 'string' ? body.model : undefined;
     const usage = readouts.length > 0 ? await readUsage(store, readouts, fields.user, startedAt) : undefined;
     const decision: Decision = doc
@@ -153,6 +157,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
     if (rule && decision.action === 'block') {
       return refuse(ruleBlockAnswer(rule, { ...snapshot(), ruleAction: 'block' }), 'block');
     }
+    const noModel = body ? modelRequired(endpoint, model, rule) : undefined;
+    if (noModel) return refuse(errorAnswer(400, { ...noModel, type: 'invalid_request_error' }, snapshot(), { 'x-should-retry': 'false' }), 'refuse');
     if (rule && decision.action === 'warn') {
       report.warnings.push(`rule "${rule.id}" flags this call${rule.description ? `: ${rule.description}` : ''}`);
     }
