@@ -4,9 +4,9 @@
  * overloads (a stream without model is still a stream), and still checks every other field.
  * On the plain `OpenAI` client, `model` stays required.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { Stream } from 'openai/streaming';
-import { TokenlayOpenAI } from '../../src/index.js';
+import type { TokenlayOpenAI } from '../../src/index.js';
 
 const assert = <T extends true>(): T => true as T;
 type Is<A, B> = [A] extends [B] ? true : false;
@@ -17,14 +17,14 @@ declare const plain: OpenAI;
 const messages = [{ role: 'user' as const, content: 'hi' }];
 
 export async function typed(): Promise<void> {
-  const completion = await client.chat.completions.create({ messages });
-  assert<Is<typeof completion, OpenAI.ChatCompletion>>();
-  assert<IsNot<typeof completion, Stream<OpenAI.ChatCompletionChunk>>>();
-  const stream = await client.chat.completions.create({ messages, stream: true });
-  assert<Is<typeof stream, Stream<OpenAI.ChatCompletionChunk>>>();
-  assert<IsNot<typeof stream, OpenAI.ChatCompletion>>();
-  const explicit = await client.chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
-  assert<Is<typeof explicit.data, OpenAI.ChatCompletion>>();
+  const _completion = await client.chat.completions.create({ messages });
+  assert<Is<typeof _completion, OpenAI.ChatCompletion>>();
+  assert<IsNot<typeof _completion, Stream<OpenAI.ChatCompletionChunk>>>();
+  const _stream = await client.chat.completions.create({ messages, stream: true });
+  assert<Is<typeof _stream, Stream<OpenAI.ChatCompletionChunk>>>();
+  assert<IsNot<typeof _stream, OpenAI.ChatCompletion>>();
+  const _explicit = await client.chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+  assert<Is<typeof _explicit.data, OpenAI.ChatCompletion>>();
   // @ts-expect-error other fields are still checked
   await client.chat.completions.create({ messages, temperature: 'hot' });
   // @ts-expect-error model is still a string when given
