@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { estimateRequestTokens } from './estimate.js';
+import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
 import type { MeteredUsage } from './usage.js';
 
 /** A price in USD per million tokens. */
@@ -54,7 +55,7 @@ interface GenaiPrices {
   ): { total_price: number; model: { context_window?: number } } | null;
 }
 
-type Lookup = { providerId?: string; providerApiUrl?: string; model: string };
+type Lookup = PriceLookup;
 
 const require = createRequire(import.meta.url);
 let genai: GenaiPrices | undefined;
@@ -66,6 +67,8 @@ function table(): GenaiPrices {
 }
 
 const MTOK = 1_000_000;
+// Engines refuse longer names (400 invalid_model) before pricing; this guards direct use.
+const MAX_PRICED_NAME_CHARS = 256;
 // Model names come from requests, so the lookup cache must not grow without bound.
 const CACHE_LIMIT = 1000;
 // Date- and time-of-day-dependent prices must be re-read now and then.
@@ -79,9 +82,7 @@ interface Rates {
   until: number;
 }
 
-function normalize(model: string): string {
-  return model.trim().toLowerCase();
-}
+const normalize = foldModelName;
 
 /** Names to try for an override: as given, without an OpenAI-style date snapshot, without a vendor prefix. */
 function overrideNames(model: string): string[] {
@@ -127,26 +128,19 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
   // model + hint → the lookup that found a price, or null when none did.
   const lookups = new Map<string, Lookup | null>();
 
-  function candidates(model: string, hint: string | undefined): Lookup[] {
-    const list: Lookup[] = [];
-    if (hint) list.push(hint.includes('://') ? { providerApiUrl: hint, model } : { providerId: hint, model });
-    list.push({ providerId: 'openai', model }, { model });
-    const slash = model.indexOf('/');
-    if (slash > 0) list.push({ providerId: model.slice(0, slash), model: model.slice(slash + 1) });
-    return list;
-  }
-
   function calc(lookup: Lookup, usage: Record<string, number>) {
     const { model, ...options } = lookup;
     return table().calcPrice(usage, model, options);
   }
 
   function find(model: string, hint: string | undefined): Lookup | null {
-    const cacheKey = `${hint ?? ''}\u0000${model}`;
+    // A name longer than any model's is not searched for: each search walks the whole table.
+    if (model.length > MAX_PRICED_NAME_CHARS) return null;
+    const cacheKey = `${hint ?? ''}\u0000${normalize(model)}`;
     const cached = lookups.get(cacheKey);
     if (cached !== undefined) return cached;
     let found: Lookup | null = null;
-    for (const lookup of candidates(model, hint)) {
+    for (const lookup of priceLookups(model, hint)) {
       try {
         if (calc(lookup, { input_tokens: 0 })) {
           found = lookup;
