@@ -42,7 +42,7 @@ export interface Pricer {
    * The cost of `usage` on `model`. `providerHint` is a genai-prices provider id (`openai`,
    * `azure`, `groq`, …) or the provider's base URL; without it OpenAI's prices are tried first.
    */
-  price(model: string, usage: Pick<MeteredUsage, 'inputTokens' | 'outputTokens' | 'cachedTokens'>, providerHint?: string): PriceResult;
+  price(model: string, usage: Pick<MeteredUsage, 'inputTokens' | 'outputTokens' | 'cachedTokens' | 'cacheWriteTokens'>, providerHint?: string): PriceResult;
   /** The model's context window from the price table, when it is known. */
   contextWindow(model: string, providerHint?: string): number | undefined;
 }
@@ -78,6 +78,8 @@ const RATES_TTL_MS = 5 * 60_000;
 interface Rates {
   input: number;
   cached: number;
+  /** Input written to the prompt cache (Anthropic charges more for it). */
+  cacheWrite: number;
   output: number;
   until: number;
 }
@@ -118,7 +120,8 @@ function unknownWarning(model: string, refuse: boolean): string {
 
 /**
  * Creates a pricer over the price table of `@pydantic/genai-prices` (offline, bundled data) and
- * your overrides. Cached input tokens are priced at the cached rate.
+ * your overrides. Cached input tokens are priced at the cached rate, and tokens written to the
+ * prompt cache at the cache-write rate (overrides price them as input).
  *
  * @throws TypeError when an override is not a set of non-negative numbers.
  */
@@ -168,15 +171,20 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
     try {
       const input = total({ input_tokens: MTOK });
       const cachedAll = total({ input_tokens: MTOK, cache_read_tokens: MTOK });
+      const writtenAll = total({ input_tokens: MTOK, cache_write_tokens: MTOK });
       const output = total({ output_tokens: MTOK });
-      if (input !== undefined && cachedAll !== undefined && output !== undefined) {
-        const candidate = { input: input / MTOK, cached: cachedAll / MTOK, output: output / MTOK, until: now + RATES_TTL_MS };
+      if (input !== undefined && cachedAll !== undefined && writtenAll !== undefined && output !== undefined) {
+        const candidate = { input: input / MTOK, cached: cachedAll / MTOK, cacheWrite: writtenAll / MTOK, output: output / MTOK, until: now + RATES_TTL_MS };
         const linear = [
-          { input_tokens: 1234, cache_read_tokens: 567, output_tokens: 89 },
-          { input_tokens: 987_654, cache_read_tokens: 12_345, output_tokens: 345_678 },
+          { input_tokens: 1234, cache_read_tokens: 567, cache_write_tokens: 100, output_tokens: 89 },
+          { input_tokens: 987_654, cache_read_tokens: 12_345, cache_write_tokens: 0, output_tokens: 345_678 },
         ].every((u) => {
           const expected = total(u) ?? NaN;
-          const got = (u.input_tokens - u.cache_read_tokens) * candidate.input + u.cache_read_tokens * candidate.cached + u.output_tokens * candidate.output;
+          const got =
+            (u.input_tokens - u.cache_read_tokens - u.cache_write_tokens) * candidate.input +
+            u.cache_read_tokens * candidate.cached +
+            u.cache_write_tokens * candidate.cacheWrite +
+            u.output_tokens * candidate.output;
           return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
         });
         if (linear) found = candidate;
@@ -201,6 +209,7 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
     price(model, usage, providerHint) {
       const input = Math.max(0, usage.inputTokens);
       const cached = Math.min(Math.max(0, usage.cachedTokens), input);
+      const written = Math.min(Math.max(0, usage.cacheWriteTokens ?? 0), input - cached);
       const output = Math.max(0, usage.outputTokens);
       const override = fromOverride(model);
       if (override) {
@@ -211,8 +220,11 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
       const lookup = find(model, providerHint);
       if (lookup) {
         const r = linearRates(lookup, `${providerHint ?? ''}\u0000${model}`);
-        if (r) return { cost: (input - cached) * r.input + cached * r.cached + output * r.output, known: true, priced: true, source: 'genai-prices' };
-        const result = calc(lookup, { input_tokens: input, cache_read_tokens: cached, output_tokens: output });
+        if (r) {
+          const cost = (input - cached - written) * r.input + cached * r.cached + written * r.cacheWrite + output * r.output;
+          return { cost, known: true, priced: true, source: 'genai-prices' };
+        }
+        const result = calc(lookup, { input_tokens: input, cache_read_tokens: cached, cache_write_tokens: written, output_tokens: output });
         if (result) return { cost: result.total_price, known: true, priced: true, source: 'genai-prices' };
       }
       return { cost: 0, known: !refuse, priced: false, source: 'none', warning: unknownWarning(model, refuse) };
