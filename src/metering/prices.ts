@@ -248,6 +248,15 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
  */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 
+/**
+ * The most output tokens reserved for one choice of a model whose context window is unknown,
+ * however large the call's cap: no model today writes more in one answer.
+ */
+export const MAX_OUTPUT_TOKENS = 1_048_576;
+
+/** The most choices (`n`) one call is reserved for: OpenAI's own limit. */
+export const MAX_CHOICES = 128;
+
 /** What {@link reservationEstimate} returns. */
 export interface ReservationEstimate {
   /** Input plus the most output the call may produce. */
@@ -265,8 +274,10 @@ function positive(value: unknown): number | undefined {
 /**
  * The most a call can use, to reserve before it runs: estimated input tokens plus its output cap
  * (`max_completion_tokens`, `max_tokens` or `max_output_tokens`, times `n`); without a cap,
- * {@link DEFAULT_MAX_OUTPUT_TOKENS}, further bounded by what the model's context window leaves.
- * Embeddings produce no output tokens.
+ * {@link DEFAULT_MAX_OUTPUT_TOKENS}. Either way the output is bounded by what the model's context
+ * window leaves (or {@link MAX_OUTPUT_TOKENS} when the window is unknown) and `n` by
+ * {@link MAX_CHOICES}, so `max_tokens: 1e308` reserves a finite, real amount. Embeddings produce
+ * no output tokens.
  */
 export function reservationEstimate(
   model: string,
@@ -280,13 +291,10 @@ export function reservationEstimate(
   let outputTokens = 0;
   if (!embeddings) {
     const cap = positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens);
-    if (cap !== undefined) outputTokens = cap;
-    else {
-      const window = pricer.contextWindow(model, opts.providerHint);
-      const fallback = opts.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
-      outputTokens = window !== undefined ? Math.max(0, Math.min(fallback, window - inputTokens)) : fallback;
-    }
-    outputTokens *= Math.floor(positive(body.n) ?? 1);
+    const window = pricer.contextWindow(model, opts.providerHint);
+    const limit = window !== undefined ? Math.max(0, window - inputTokens) : MAX_OUTPUT_TOKENS;
+    outputTokens = Math.min(Math.ceil(cap ?? opts.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS), limit);
+    outputTokens *= Math.min(Math.floor(positive(body.n) ?? 1), MAX_CHOICES);
   }
   const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
   return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens };
