@@ -162,10 +162,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
     if (rule && decision.action === 'warn') {
       report.warnings.push(`rule "${rule.id}" flags this call${rule.description ? `: ${rule.description}` : ''}`);
     }
-    let priceWarning: string | undefined;
     if (model !== undefined && body) {
       const priced = pricer.price(model, NO_USAGE, hint);
-      priceWarning = priced.warning;
       if (!priced.known) {
         return refuse(
           errorAnswer(400, { message: `tokenlay: ${priced.warning}`, type: 'invalid_request_error', code: 'model_not_priced', param: 'model' }, snapshot(), { 'x-should-retry': 'false' }),
@@ -202,11 +200,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     report.limitExceeded = admission.limitExceeded;
     report.warnings.push(...admission.warnings);
     action = admission.downgradeTo ? 'downgrade' : admission.ruleAction;
-    if (admission.downgradeTo) {
-      model = admission.downgradeTo;
-      priceWarning = body ? pricer.price(model, NO_USAGE, hint).warning : undefined;
-    }
-    if (priceWarning) report.warnings.push(priceWarning);
+    if (admission.downgradeTo) model = admission.downgradeTo;
 
     const reservation = admission.reservationId;
     // Long calls and streams keep their reservation alive; a crashed process stops renewing it.

@@ -1,4 +1,4 @@
-import { estimateUsage, meterEventStream, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
+import { estimateUsage, meterEventStream, plausibleUsage, priceAnswer, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
 import { reportTrailer, setReportHeaders, type CallReport } from './answers.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
 
@@ -33,27 +33,26 @@ export interface MeterContext {
   record: (status: number, used: MeteredUsage, cost: number, model: string | undefined) => void;
 }
 
-/**
- * The cost of a call: priced as the model the engine sent, which a price override names, else as
- * the (often dated) model the provider says it used.
- */
-export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string | undefined): { cost: number; model: string | undefined } {
-  if (ctx.model !== undefined) {
-    const sent = ctx.pricer.price(ctx.model, used, ctx.providerHint);
-    if (sent.priced || answered === undefined || answered === ctx.model) return { cost: sent.cost, model: answered ?? ctx.model };
-  }
-  if (answered === undefined) return { cost: 0, model: undefined };
-  return { cost: ctx.pricer.price(answered, used, ctx.providerHint).cost, model: answered };
+/** The cost of a call, see {@link priceAnswer}: a "metered at $0" warning only when no price was found. */
+export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string | undefined) {
+  return priceAnswer(ctx.pricer, ctx.model, answered, used, ctx.providerHint);
+}
+
+function warningsOf(report: CallReport, used: MeteredUsage, priced: { warning?: string | undefined }): string[] {
+  return [...report.warnings, ...(priced.warning ? [priced.warning] : []), ...(used.estimated ? [ESTIMATED] : [])];
 }
 
 /** A read 2xx answer: usage from its body (estimated when absent), priced, settled, and reported in headers. */
 export async function meterJson(ctx: MeterContext, status: number, providerHeaders: Headers, text: string): Promise<Response> {
   const json = parseJsonBody(text);
-  const used = (json ? usageFromJson(ctx.endpoint, json) : undefined) ?? (ctx.sentBody ? estimateUsage(ctx.model, ctx.sentBody, answerText(json)) : NO_USAGE);
-  const { cost, model } = priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+  const reported = json ? usageFromJson(ctx.endpoint, json) : undefined;
+  const delivered = answerText(json);
+  const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered)) : (reported ?? NO_USAGE);
+  const priced = priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+  const { cost, model } = priced;
   await ctx.settle(used, cost);
   const report = { ...ctx.report(), cost, inputTokens: used.inputTokens, outputTokens: used.outputTokens };
-  if (used.estimated) report.warnings = [...report.warnings, ESTIMATED];
+  report.warnings = warningsOf(report, used, priced);
   const headers = answerHeaders(providerHeaders);
   setReportHeaders(headers, report);
   ctx.record(status, used, cost, model);
@@ -69,7 +68,7 @@ export async function meterJson(ctx: MeterContext, status: number, providerHeade
 export function meterStream(ctx: MeterContext, response: Response, stripUsageChunk: boolean): Response {
   const headers = answerHeaders(response.headers);
   setReportHeaders(headers, ctx.report(), false);
-  let final: { used: MeteredUsage; cost: number; model: string | undefined } | undefined;
+  let final: { used: MeteredUsage; cost: number; model: string | undefined; warning?: string | undefined } | undefined;
   const conclude = (used: MeteredUsage & { model?: string }) => (final ??= { used, ...priceOf(ctx, used, used.model) });
   const stream = meterEventStream(response.body!, {
     endpoint: ctx.endpoint,
@@ -78,7 +77,7 @@ export function meterStream(ctx: MeterContext, response: Response, stripUsageChu
     beforeDone(used) {
       const f = conclude(used);
       const report = { ...ctx.report(), cost: f.cost, inputTokens: f.used.inputTokens, outputTokens: f.used.outputTokens };
-      if (f.used.estimated) report.warnings = [...report.warnings, ESTIMATED];
+      report.warnings = warningsOf(report, f.used, f);
       return `: x-tokenlay ${JSON.stringify(reportTrailer(report))}\n\n`;
     },
     onEnd(used) {
