@@ -1,3 +1,4 @@
+import { checkBounds } from './bounds.js';
 import { TokenlayRulesError } from './errors.js';
 import { numericValue } from './match.js';
 import { canonicalPath } from './paths.js';
@@ -367,6 +368,8 @@ export function validateRules(input: unknown, source = 'rules object'): RulesDoc
   if (!isObject(input)) {
     throw new TokenlayRulesError(source, [`(document): expected an object with "version" and "rules", got ${show(input)}`]);
   }
+  // Before anything recurses into it: a hostile depth must not overflow the stack.
+  checkBounds(input, source);
   checkKeys(p, '(document)', input, DOCUMENT_KEYS);
   const doc: RulesDocument = { version: '0.1', rules: [], source };
   if (input.version !== undefined) {
