@@ -20,6 +20,8 @@ export interface EmbeddedOptions {
   store?: string | TokenlayStore;
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */
   prices?: Record<string, { input: number; output: number; cachedInput?: number }>;
+  /** Custom field names your app sends (beyond user, org, plan, project, feature), so rules may use them; a name one edit from a known field is otherwise refused as a typo. */
+  customFields?: readonly string[];
   /** What to do with a model that has no price: cost 0 with a warning (default), or refuse the call. */
   unknownModels?: 'zero' | 'refuse';
   /** The clock, for tests of window roll-over. */
@@ -149,6 +151,7 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
       store: options.store,
       prices: options.prices,
       unknownModels: options.unknownModels,
+      customFields: options.customFields,
       now: options.now,
     },
   };

@@ -39,6 +39,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
         store: connection.engine.store,
         prices: connection.engine.prices,
         unknownModels: connection.engine.unknownModels,
+        customFields: connection.engine.customFields,
         now: connection.engine.now,
       },
       inner,

@@ -73,7 +73,7 @@ function cleanFields(fields: Record<string, string | undefined>): Record<string,
  * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override.
  */
 export function createEngine(config: EngineConfig = {}): Engine {
-  const doc = config.rules === undefined ? undefined : loadRules(config.rules);
+  const doc = config.rules === undefined ? undefined : loadRules(config.rules, { customFields: config.customFields });
   const store = createStore(config.store);
   if (config.store === undefined && !process.env.TOKENLAY_STORE && doc?.rules.some((r) => r.then.limits?.length)) warnMemoryBudgets();
   const ownsStore = typeof config.store !== 'object';

@@ -7,6 +7,8 @@ export type { ModelPrice };
 export interface EngineConfig {
   /** Rules in the `@tokenlay/rules` format: a `.json`/`.yaml`/`.yml` path or the document. None: every call is allowed and metered. */
   rules?: string | object;
+  /** Custom field names the app sends, declared for the rules (as a top-level `fields:` list would): a rule may use them without "did you mean" refusals. */
+  customFields?: readonly string[];
   /** `'memory'`, `'sqlite:<path>'` or a store; see `createStore`. A store object passed in is not closed by `engine.close()`. */
   store?: string | TokenlayStore;
   /** Price overrides by model name; they win over the rules file's `prices:` and the price table. */

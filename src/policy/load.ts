@@ -3,7 +3,7 @@ import { extname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { MAX_RULES_DEPTH, MAX_RULES_FILE_BYTES, MAX_YAML_ALIASES } from './bounds.js';
 import { TokenlayRulesError } from './errors.js';
-import { validateRules } from './validate.js';
+import { validateRules, type ValidateOptions } from './validate.js';
 import type { RulesDocument } from './types.js';
 
 function parseFile(path: string): unknown {
@@ -64,10 +64,10 @@ function tooDeep(path: string): TokenlayRulesError {
  * @throws {TokenlayRulesError} naming the file and listing every problem by path (for a YAML
  * syntax error, its line).
  */
-export function loadRules(source: string | object): RulesDocument {
+export function loadRules(source: string | object, options: ValidateOptions = {}): RulesDocument {
   if (typeof source === 'string') {
     const path = resolve(source);
-    return validateRules(parseFile(path), source);
+    return validateRules(parseFile(path), source, options);
   }
-  return validateRules(source, 'rules object');
+  return validateRules(source, 'rules object', options);
 }

@@ -127,6 +127,8 @@ export interface RuleDefaults {
 /** A validated rules document. */
 export interface RulesDocument {
   version: string;
+  /** Custom field names the rules use, declared (an extension of `@tokenlay/rules`). */
+  fields?: string[];
   rules: Rule[];
   /** Prices that win over the maintained price table, by model name. */
   prices?: Record<string, PriceOverride>;
