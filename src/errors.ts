@@ -10,14 +10,14 @@ export class TokenlayConfigError extends TokenlayError {
   override name = 'TokenlayConfigError';
 }
 
-/** A field cannot be sent as a header: bad name, value over 256 characters, or over 8 KiB in all. */
+/** A field cannot be sent as a header: bad name, value not well-formed Unicode or over 256 characters, or over 8 KiB in all. */
 export class TokenlayHeaderError extends TokenlayError {
   override name = 'TokenlayHeaderError';
   /** The field that broke the limit. */
   readonly field: string;
-  /** Which limit: the field's name, one value's length, or all headers together. */
-  readonly limit: 'name' | 'value' | 'total';
-  constructor(message: string, details: { field: string; limit: 'name' | 'value' | 'total' }) {
+  /** Which limit: the field's name, one value's length or its encoding (a lone surrogate), or all headers together. */
+  readonly limit: 'name' | 'value' | 'encoding' | 'total';
+  constructor(message: string, details: { field: string; limit: 'name' | 'value' | 'encoding' | 'total' }) {
     super(message);
     this.field = details.field;
     this.limit = details.limit;
