@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadRules, TokenlayRulesError, validateRules } from '../../src/policy/index.js';
 import { createEngine } from '../../src/engine/index.js';
+import { TokenlayOpenAI } from '../../src/index.js';
 
 function problemsOf(fn: () => unknown): string[] {
   try {
@@ -51,6 +52,8 @@ describe('near-miss field names', () => {
     expect(() => loadRules(rules, { customFields: ['USR'] })).not.toThrow();
     expect(() => createEngine({ rules, customFields: ['usr'] })).not.toThrow();
     expect(() => createEngine({ rules })).toThrow(TokenlayRulesError);
+    expect(() => new TokenlayOpenAI({ providerApiKey: 'sk-x', policy: rules, customFields: ['usr'] })).not.toThrow();
+    expect(() => new TokenlayOpenAI({ providerApiKey: 'sk-x', policy: rules })).toThrow(TokenlayRulesError);
   });
 
   it('catches a typo of a declared field too', () => {
