@@ -211,7 +211,7 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
       const cached = Math.min(Math.max(0, usage.cachedTokens), input);
       const written = Math.min(Math.max(0, usage.cacheWriteTokens ?? 0), input - cached);
       const output = Math.max(0, usage.outputTokens);
-      const override = fromOverride(model);
+      const override = model.length > MAX_PRICED_NAME_CHARS ? undefined : fromOverride(model);
       if (override) {
         const cost =
           ((input - cached) * override.input + cached * (override.cachedInput ?? override.input) + output * override.output) / MTOK;
