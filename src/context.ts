@@ -30,6 +30,8 @@ export interface Scope {
   identity?: FieldRecord;
   /** The request (or context) an adapter opened this scope for. */
   readonly owner?: unknown;
+  /** The `tokenlay()` middleware that opened it, to tell a nested one from the same one mounted twice. */
+  readonly opener?: unknown;
 }
 
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
