@@ -1,14 +1,8 @@
 import { APIError, RateLimitError } from 'openai';
 
-/** Base class of the errors tokenlay itself raises before or around a call. */
-export class TokenlayError extends Error {
-  override name = 'TokenlayError';
-}
+import { TokenlayConfigError, TokenlayError } from './config-error.js';
 
-/** A client option is missing or invalid: thrown at construction, naming the option and its env var. */
-export class TokenlayConfigError extends TokenlayError {
-  override name = 'TokenlayConfigError';
-}
+export { TokenlayConfigError, TokenlayError };
 
 /** A field cannot be sent as a header: bad name, value over 256 characters, or over 8 KiB in all. */
 export class TokenlayHeaderError extends TokenlayError {
