@@ -3,6 +3,7 @@
  * `x-tokenlay-*` headers, and as the `: x-tokenlay {json}` trailer of a stream) and its reader
  * (the client turns either back into {@link TokenlayMetadata}).
  */
+import { decodeHeaderValue, encodeHeaderValue } from './headers.js';
 import { HEADER_PREFIX, REPORT_HEADERS, TRAILER_PREFIX } from './names.js';
 
 /** What the engine reports about a call, as written on the wire. */
@@ -50,9 +51,13 @@ export function formatDecimal(value: number): string {
   return value.toFixed(12).replace(/\.?0+$/, '');
 }
 
-/** Writes a report as `x-tokenlay-*` headers (§2); usage headers only when `withUsage`. */
+/**
+ * Writes a report as `x-tokenlay-*` headers (§2); usage headers only when `withUsage`. Text (rule
+ * id, warnings, model) is percent-encoded as §1 encodes field values, so that no rule description,
+ * user name or model name can make a header unsendable.
+ */
 export function writeReportHeaders(headers: Headers, report: CallReport, withUsage = true): void {
-  if (report.ruleId !== null) headers.set(REPORT_HEADERS.ruleId, report.ruleId);
+  if (report.ruleId !== null) headers.set(REPORT_HEADERS.ruleId, encodeHeaderValue(report.ruleId));
   headers.set(REPORT_HEADERS.ruleAction, report.ruleAction);
   headers.set(REPORT_HEADERS.limitExceeded, String(report.limitExceeded));
   if (withUsage) {
@@ -62,8 +67,8 @@ export function writeReportHeaders(headers: Headers, report: CallReport, withUsa
     headers.set(REPORT_HEADERS.outputTokens, String(report.outputTokens));
   }
   headers.set(REPORT_HEADERS.duration, String(Math.round(report.durationMs)));
-  if (report.warnings.length > 0) headers.set(REPORT_HEADERS.warnings, JSON.stringify(report.warnings));
-  if (report.model !== undefined) headers.set(REPORT_HEADERS.model, report.model);
+  if (report.warnings.length > 0) headers.set(REPORT_HEADERS.warnings, encodeHeaderValue(JSON.stringify(report.warnings)));
+  if (report.model !== undefined) headers.set(REPORT_HEADERS.model, encodeHeaderValue(report.model));
 }
 
 /** The report as the trailer's snake_case object (§2). */
@@ -140,14 +145,17 @@ function build(get: (name: string) => unknown): TokenlayMetadata {
   return metadata;
 }
 
-/** Reads the report from answer headers, or `null` when there are no `x-tokenlay-*` headers. */
+/** Reads the report from answer headers (decoding their text), or `null` when there are no `x-tokenlay-*` headers. */
 export function readReportHeaders(headers: Headers): TokenlayMetadata | null {
   let any = false;
   headers.forEach((_value, name) => {
     if (name.startsWith(HEADER_PREFIX)) any = true;
   });
   if (!any) return null;
-  return build((key) => headers.get(HEADER_PREFIX + key.replace(/_/g, '-')) ?? undefined);
+  return build((key) => {
+    const value = headers.get(HEADER_PREFIX + key.replace(/_/g, '-'));
+    return value === null ? undefined : decodeHeaderValue(value);
+  });
 }
 
 function headerView(m: TokenlayMetadata, key: string): unknown {
