@@ -12,7 +12,7 @@ import { reportNow, type CallState } from './call.js';
 import type { EngineContext } from './context.js';
 import { decide, estimateFor } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
-import { meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
+import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
 import { openSettlement } from './settle.js';
@@ -45,6 +45,9 @@ function refuse(ctx: EngineContext, refusal: Refusal, state: CallState | undefin
   void openSettlement(ctx, state, null).settle({ status: response.status, usage: NO_USAGE, cost: 0, model: undefined, billed: false });
   return response;
 }
+
+/** The ledger status of a call whose caller went away (nginx's 499 "client closed request"). */
+const CLIENT_CLOSED = 499;
 
 /** One call through the stages: decide → admit → forward → meter → settle → answer. */
 async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
@@ -95,10 +98,17 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
       fetch: ctx.fetch,
     });
   } catch (err) {
+    // Not sent: the caller left while the call was being prepared.
     await nothing(499, state.model);
     throw err;
   }
   const { answer, failures } = result;
+  if (answer.kind === 'aborted') {
+    const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: answer.model, sentBody: sentBody(answer.model) };
+    const metered = meterAbandoned(meter);
+    await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
+    throw answer.reason;
+  }
   report.warnings.push(...failures);
   const modelUsed = answer.model ?? state.model;
   if (modelUsed !== state.requestedModel && modelUsed !== undefined) report.model = modelUsed;

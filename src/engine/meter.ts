@@ -1,5 +1,5 @@
 /** The meter stage: usage of an answered call from its JSON body or SSE stream (estimated when absent), priced. */
-import { estimateUsage, meterEventStream, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
+import { estimateUsage, meterEventStream, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
 import { writeTrailer, type CallReport } from '../protocol/report.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
 
@@ -45,6 +45,17 @@ export function meterJson(ctx: MeterContext, text: string): Metered {
   const json = parseJsonBody(text);
   const used = (json ? usageFromJson(ctx.endpoint, json) : undefined) ?? (ctx.sentBody ? estimateUsage(ctx.model, ctx.sentBody, answerText(json)) : NO_USAGE);
   return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+}
+
+/**
+ * The usage of a call the caller abandoned after it was sent: the provider may have billed all of
+ * it, so input is estimated from the request and output is what the call asked for at most.
+ */
+export function meterAbandoned(ctx: MeterContext): Metered {
+  if (ctx.model === undefined || ctx.sentBody === undefined) return { used: { ...NO_USAGE, estimated: true }, cost: 0, model: ctx.model };
+  const e = reservationEstimate(ctx.model, ctx.sentBody, ctx.pricer, { endpoint: ctx.endpoint, providerHint: ctx.providerHint });
+  const used: MeteredUsage = { inputTokens: e.inputTokens, outputTokens: e.outputTokens, cachedTokens: 0, totalTokens: e.tokens, estimated: true };
+  return { used, cost: e.cost, model: ctx.model };
 }
 
 /** The report with a metered call's usage. */
