@@ -1,4 +1,5 @@
 /** `tokenlay gateway`: serves the policy engine as a Tokenlay-compatible proxy. */
+import type { Gateway, GatewayAddress, GatewayOptions } from '../gateway/types.js';
 import type { Flag } from './flags.js';
 import { flagHelp, intFlag, readFlags } from './flags.js';
 
@@ -23,7 +24,7 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 export const HELP = flagHelp('Usage: tokenlay gateway [options]\n\nServes the policy engine as a Tokenlay-compatible proxy (docs/protocol.md).', FLAGS);
 
 export async function run(argv: string[]): Promise<number> {
-  let options: import('../gateway/types.js').GatewayOptions;
+  let options: GatewayOptions;
   let host: string;
   let port: number;
   try {
@@ -60,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const { createGateway } = await import('../gateway/gateway.js');
-  let gateway: import('../gateway/types.js').Gateway;
+  let gateway: Gateway;
   try {
     gateway = createGateway(options);
   } catch (err) {
@@ -68,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error((err as Error).message);
     return 1;
   }
-  let address: import('../gateway/types.js').GatewayAddress;
+  let address: GatewayAddress;
   try {
     address = await gateway.listen(port, host);
   } catch (err) {

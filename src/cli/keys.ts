@@ -1,4 +1,5 @@
 /** `tokenlay keys`: create, list and revoke tokenlay keys; each key is an account. */
+import type { KeyStore } from '../gateway/keys.js';
 import type { Flag } from './flags.js';
 import { flagHelp, readFlags } from './flags.js';
 
@@ -38,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   const { createSqliteKeyStore } = await import('../gateway/keys-sqlite.js');
   const { DEFAULT_KEYS_FILE } = await import('../gateway/defaults.js');
   const file = (parsed.values.keys as string | undefined) ?? DEFAULT_KEYS_FILE;
-  let keys: import('../gateway/keys.js').KeyStore | undefined;
+  let keys: KeyStore | undefined;
   try {
     keys = createSqliteKeyStore({ path: file });
     if (action === 'create') {

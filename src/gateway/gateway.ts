@@ -7,7 +7,7 @@ import { createEngine } from '../engine/engine.js';
 import type { Engine, EngineConfig } from '../engine/types.js';
 import { TokenlayRulesError } from '../policy/errors.js';
 import { createStore } from '../store/index.js';
-import type { LedgerRow, TokenlayStore } from '../store/types.js';
+import type { LedgerRow } from '../store/types.js';
 import { DEFAULT_HOST, DEFAULT_KEYS_FILE, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, DEFAULT_PROVIDER_BASE, DEFAULT_STORE } from './defaults.js';
 import { createAllowlist, DEFAULT_PROVIDER_BASES } from './allowlist.js';
 import { isJsonType, jsonProblem, readBody } from './body.js';

@@ -27,7 +27,7 @@ async function connectionCounter(): Promise<{ base: string; connections: () => n
   return { base: `http://127.0.0.1:${port}/v1`, connections: () => count };
 }
 
-const post = (url: string, headers: Record<string, string>, body: string | Buffer) => fetch(url, { method: 'POST', headers, body });
+const post = (url: string, headers: Record<string, string>, body: string | Buffer) => fetch(url, { method: 'POST', headers, body: body as BodyInit });
 
 describe('gateway security', () => {
   it('refuses a provider base outside the allowlist with 400, saying how to allow it, before any connection', async () => {
