@@ -6,6 +6,7 @@ import { TokenlayConfigError } from '../config-error.js';
 export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { combineStores } from './combine.js';
 
 /**
  * The store used when none is configured and `TOKENLAY_STORE` is unset: memory, like most rate
