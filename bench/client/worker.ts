@@ -4,9 +4,10 @@
  * were made and the CPU this process spent, µs.
  */
 import OpenAI from 'openai';
-import { TokenlayOpenAI, runWithTokenlay } from '../../src/index.js';
+import { shipped } from '../lib/shipped.js';
 import { serveParent } from '../lib/child.js';
 
+const { TokenlayOpenAI, runWithTokenlay } = await shipped('index');
 const [variant, url] = process.argv.slice(2);
 const stream = variant.endsWith('-stream');
 const messages = [{ role: 'user' as const, content: 'Summarise the quarterly report in three bullet points.' }];

@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getTokenlayContext } from '../../src/index.js';
+import { shipped } from '../lib/shipped.js';
 
 export const FRAMEWORKS = ['express', 'fastify', 'koa', 'hono'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
@@ -35,6 +35,7 @@ type Start = () => Promise<string>;
 
 const als = new AsyncLocalStorage<{ user: string }>();
 const header = (req: IncomingMessage) => req.headers['x-user'] as string;
+const { getTokenlayContext } = await shipped('index');
 const tokenlayUser = () => getTokenlayContext()?.user as string;
 
 function listenNode(handler: RequestListener): Promise<string> {
@@ -50,7 +51,7 @@ async function express(variant: string): Promise<string> {
     app.use((req, _res, next) => als.run({ user: header(req) }, next));
     read = () => als.getStore()!.user;
   } else if (variant === 'tokenlay') {
-    const { tokenlay } = await import('../../adapters/express.js');
+    const { tokenlay } = await shipped('express');
     app.use(tokenlay({ identify: (req) => ({ user: header(req) }) }));
     read = tokenlayUser;
   } else if (variant === 'express-http-context') {
@@ -76,7 +77,7 @@ async function fastify(variant: string): Promise<string> {
     app.addHook('onRequest', (req, _reply, done) => als.run({ user: header(req.raw) }, done));
     read = () => als.getStore()!.user;
   } else if (variant === 'tokenlay') {
-    const { tokenlay } = await import('../../adapters/fastify.js');
+    const { tokenlay } = await shipped('fastify');
     await app.register(tokenlay, { identify: (req) => ({ user: header(req.raw) }) });
     read = tokenlayUser;
   } else if (variant === '@fastify/request-context') {
@@ -100,7 +101,7 @@ async function koa(variant: string): Promise<string> {
     app.use((ctx, next) => als.run({ user: header(ctx.req) }, next));
     read = () => als.getStore()!.user;
   } else if (variant === 'tokenlay') {
-    const { tokenlay } = await import('../../adapters/koa.js');
+    const { tokenlay } = await shipped('koa');
     app.use(tokenlay({ identify: (ctx) => ({ user: header(ctx.req) }) }));
     read = tokenlayUser;
   } else if (variant === 'koa-als') {
@@ -125,7 +126,7 @@ async function hono(variant: string): Promise<string> {
     app.use((c, next) => als.run({ user: c.req.header('x-user')! }, next));
     read = () => als.getStore()!.user;
   } else if (variant === 'tokenlay') {
-    const { tokenlay } = await import('../../adapters/hono.js');
+    const { tokenlay } = await shipped('hono');
     app.use(tokenlay({ identify: (c) => ({ user: c.req.header('x-user') }) }));
     read = tokenlayUser;
   } else if (variant === 'hono-context-storage') {
