@@ -4,13 +4,13 @@
  * run in their own processes; variants alternate within each round; a warm-up is discarded. CPU
  * per call is the client process's own `process.cpuUsage()`, so the stand-in's work is not in it.
  *
- *   npm run bench -- --only client [--rounds 3] [--duration 2]
+ *   npm run bench -- --only client [--rounds 5] [--duration 1.5]
  */
 import { fileURLToPath } from 'node:url';
 import { startChild, type Measured } from './lib/child.js';
 import { median, settings, spread } from './lib/stats.js';
 
-const { rounds: ROUNDS, durationS: DURATION_S } = settings({ rounds: 3, durationS: 2 });
+const { rounds: ROUNDS, durationS: DURATION_S } = settings({ rounds: 5, durationS: 1.5 });
 const WARMUP_MS = 1000;
 const CONCURRENCY = 16;
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url));

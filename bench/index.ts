@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { writeResults, type Section } from './lib/results.js';
 import { ensureBuilt } from './lib/shipped.js';
@@ -70,8 +71,8 @@ async function main(): Promise<void> {
     const raw = values[flag];
     if (raw === undefined) continue;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0 || n > 60) {
-      console.error(`bench: --${flag} must be a number from 1 to 60, got "${raw}".`);
+    if (!Number.isFinite(n) || n <= 0 || n > 60 || (flag === 'rounds' && !Number.isInteger(n))) {
+      console.error(`bench: --${flag} must be ${flag === 'rounds' ? 'a whole number' : 'a number of seconds'} above 0 and at most 60, got "${raw}".`);
       process.exitCode = 2;
       return;
     }
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
   const names = only ?? all;
   // Benchmarks measure the package as it ships.
   ensureBuilt();
+  const loadAtStart = loadavg();
   const sections: Section[] = [];
   for (const name of names) {
     console.error(`\n# bench: ${name}`);
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
   }
   if (!values['no-write']) {
     const command = `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
-    const file = writeResults(join(here, 'RESULTS.md'), command, sections);
+    const file = writeResults(join(here, 'RESULTS.md'), command, sections, loadAtStart);
     console.error(`\nbench: wrote ${file}`);
   }
 }

@@ -5,7 +5,7 @@
  * round (A B C … A B C …); a warm-up per variant is discarded; ratios are to the baseline of the
  * same round; server CPU µs per request comes from the server's own `process.cpuUsage()`.
  *
- *   npm run bench -- --only mw [--rounds 3] [--duration 2]
+ *   npm run bench -- --only mw [--rounds 5] [--duration 1.5]
  */
 import { fileURLToPath } from 'node:url';
 import { startChild, type Measured } from './lib/child.js';
@@ -13,7 +13,7 @@ import { drive, type Sample } from './lib/load.js';
 import { median, settings, spread } from './lib/stats.js';
 import { FRAMEWORKS, LABELS, USER, VARIANTS, type Framework } from './mw/apps.js';
 
-const { rounds: ROUNDS, durationS: DURATION_S } = settings({ rounds: 3, durationS: 2 });
+const { rounds: ROUNDS, durationS: DURATION_S } = settings({ rounds: 5, durationS: 1.5 });
 const WARMUP_S = 1;
 const CONNECTIONS = 50;
 const server = fileURLToPath(new URL('./mw/server.ts', import.meta.url));

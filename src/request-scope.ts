@@ -60,8 +60,12 @@ export function requestScopes<Req>(
   };
 }
 
+const noFinish = (): void => undefined;
+
 /** @internal Calls `onFinish` at most once, never letting a logging error escape into the server. */
 export function finisher<Req>(options: TokenlayMiddlewareOptions<Req>, scope: Scope, req: Req): () => void {
+  // Without onFinish there is nothing to call: no closure per request.
+  if (!options.onFinish) return noFinish;
   let done = false;
   return () => {
     if (done || !options.onFinish) return;

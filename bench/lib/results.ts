@@ -1,7 +1,7 @@
 /** Writes bench/RESULTS.md: a header on the machine and versions, then one section per bench module. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 
 export interface Section {
   name: string;
@@ -35,8 +35,13 @@ function previous(text: string): Map<string, string> {
   return found;
 }
 
-export function writeResults(file: string, command: string, sections: Section[]): string {
-  const kept = existsSync(file) ? previous(readFileSync(file, 'utf8')) : new Map<string, string>();
+/** The hand-written notes between these markers are kept from run to run. */
+const NOTES = /<!-- notes -->\n[\s\S]*?\n<!-- \/notes -->/;
+
+export function writeResults(file: string, command: string, sections: Section[], loadAtStart: number[]): string {
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const kept = previous(old);
+  const notes = old.match(NOTES)?.[0] ?? '<!-- notes -->\n<!-- /notes -->';
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   for (const s of sections) {
     kept.set(s.name, `## ${s.name}\n\n_\`${command}\`, ${date}, ${Math.round(s.seconds)} s._\n\n${s.body}`);
@@ -52,6 +57,7 @@ export function writeResults(file: string, command: string, sections: Section[])
     '**Shared machine**: these 2 cores were shared with other engineers\' builds and tests during the run,',
     'so absolute numbers drift; variants alternate round by round and every ratio is to the baseline',
     'of the same round. Read ratios and CPU µs per request, not absolute req/s.',
+    `Load average (1 min) at the start of the run ${loadAtStart[0].toFixed(1)}, at the end ${loadavg()[0].toFixed(1)}, on ${cpu.length} cores.`,
     '',
     'Versions: ' + PACKAGES.map((p) => `${p} ${versionOf(p)}`).join(', ') + '.',
     '',
@@ -60,6 +66,6 @@ export function writeResults(file: string, command: string, sections: Section[])
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, text]) => `${open(name)}\n${text}\n${close(name)}`)
     .join('\n\n');
-  writeFileSync(file, `${header}\n${body}\n`);
+  writeFileSync(file, `${header}\n${notes}\n\n${body}\n`);
   return file;
 }
