@@ -16,13 +16,29 @@ const kPatched = Symbol.for('tokenlay.httpListeners');
 const REQUEST_EVENTS = new Set<string | symbol>(['data', 'end', 'readable', 'error', 'close', 'aborted']);
 const RESPONSE_EVENTS = new Set<string | symbol>(['drain', 'finish', 'close', 'error']);
 
-function wrap(scope: Scope, listener: Listener): Listener {
-  const wrapped = function (this: unknown, ...args: unknown[]) {
+// The wrappers are made by returning a function expression, never by naming one: the build keeps
+// function names (keepNames), and naming a closure costs an Object.defineProperty per listener.
+function inScope(scope: Scope, listener: Listener): Listener {
+  return function (this: unknown, ...args: unknown[]) {
     return runWithScope(scope, () => listener.apply(this, args));
   };
+}
+
+function wrap(scope: Scope, listener: Listener): Listener {
+  const wrapped = inScope(scope, listener);
   // `EventEmitter` matches `removeListener(original)` and unwraps `listeners()` through `.listener`.
   (wrapped as any).listener = listener;
   return wrapped;
+}
+
+function onceInScope(emitter: any, event: string | symbol, scope: Scope, listener: Listener): Listener {
+  const self = { wrapped: undefined as unknown as Listener };
+  self.wrapped = (...args: unknown[]) => {
+    emitter.removeListener(event, self.wrapped);
+    return runWithScope(scope, () => listener.apply(emitter, args));
+  };
+  (self.wrapped as any).listener = listener;
+  return self.wrapped;
 }
 
 function persistent(add: AddListener, events: Set<string | symbol>): AddListener {
@@ -38,12 +54,7 @@ function single(add: AddListener, stock: AddListener, events: Set<string | symbo
   return function tokenlayOnce(event, listener) {
     const scope = events.has(event) ? currentScope() : undefined;
     if (!scope || typeof listener !== 'function') return stock.call(this, event, listener);
-    const wrapped = (...args: unknown[]) => {
-      this.removeListener(event, wrapped);
-      return runWithScope(scope, () => listener.apply(this, args));
-    };
-    (wrapped as any).listener = listener;
-    return add.call(this, event, wrapped);
+    return add.call(this, event, onceInScope(this, event, scope, listener));
   };
 }
 
