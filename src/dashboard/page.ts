@@ -92,7 +92,7 @@ export function dashboardPage(opts: { account?: string | undefined; refreshMs: n
   <section aria-labelledby="limits-title">
     <h2 id="limits-title">Limits</h2>
     <p class="note">Counters above 80 % of a cap, and who is blocked, with when each window resets.</p>
-    <div class="scroll"><table id="limits"><thead><tr><th scope="col">Who</th><th scope="col">Rule</th><th scope="col">Limit</th><th scope="col">Used</th><th scope="col">Status</th><th scope="col">Resets</th></tr></thead><tbody></tbody></table></div>
+    <div class="scroll" tabindex="0"><table id="limits"><thead><tr><th scope="col">Who</th><th scope="col">Rule</th><th scope="col">Limit</th><th scope="col">Used</th><th scope="col">Status</th><th scope="col">Resets</th></tr></thead><tbody></tbody></table></div>
   </section>
 
   <section aria-labelledby="breakdown-title">
@@ -100,21 +100,21 @@ export function dashboardPage(opts: { account?: string | undefined; refreshMs: n
     <div class="tabs" role="group" aria-label="Group by">
       ${['user', 'org', 'plan', 'project', 'feature', 'model'].map((g, i) => `<button type="button" class="tab" data-group="${g}" aria-pressed="${i === 0}">${g}</button>`).join('')}
     </div>
-    <div class="scroll"><table id="breakdown" class="sortable"><caption class="visually-hidden">Usage by the chosen field, with totals</caption><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
+    <div class="scroll" tabindex="0"><table id="breakdown" class="sortable"><caption class="visually-hidden">Usage by the chosen field, with totals</caption><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
   </section>
 
   <section id="margins-section" aria-labelledby="margins-title" hidden>
     <h2 id="margins-title">Margins this period</h2>
-    <div class="scroll"><table id="margins-plans"><caption>By plan</caption><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
+    <div class="scroll" tabindex="0"><table id="margins-plans"><caption>By plan</caption><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
     <h3>Users whose LLM cost exceeds what their plan earns</h3>
     <p id="unprofitable-none" class="note" hidden>None: every user's plan covers their LLM cost.</p>
-    <div class="scroll"><table id="unprofitable"><thead></thead><tbody></tbody></table></div>
-    <div class="scroll"><table id="margins-users" class="sortable"><caption>By user</caption><thead></thead><tbody></tbody></table></div>
+    <div class="scroll" tabindex="0"><table id="unprofitable"><thead></thead><tbody></tbody></table></div>
+    <div class="scroll" tabindex="0"><table id="margins-users" class="sortable"><caption>By user</caption><thead></thead><tbody></tbody></table></div>
   </section>
 
   <section aria-labelledby="recent-title">
     <h2 id="recent-title">Recent calls</h2>
-    <div class="scroll"><table id="recent"><thead><tr><th scope="col">Time</th><th scope="col">Fields</th><th scope="col">Model asked</th><th scope="col">Model used</th><th scope="col">Tokens</th><th scope="col">Cost</th><th scope="col">Rule action</th></tr></thead><tbody></tbody></table></div>
+    <div class="scroll" tabindex="0"><table id="recent"><thead><tr><th scope="col">Time</th><th scope="col">Fields</th><th scope="col">Model asked</th><th scope="col">Model used</th><th scope="col">Tokens</th><th scope="col">Cost</th><th scope="col">Rule action</th></tr></thead><tbody></tbody></table></div>
   </section>
   </div>
   <p id="status" class="status" role="status" aria-live="polite"></p>

@@ -288,7 +288,11 @@
     body.textContent = '';
     for (const c of calls) {
       const tr = el('tr');
-      const fields = Object.entries(c.fields).map(([k, v]) => k + '=' + v).join(' ');
+      const order = (k) => (GROUPS.includes(k) ? GROUPS.indexOf(k) : GROUPS.length);
+      const fields = Object.entries(c.fields)
+        .sort((a, b) => order(a[0]) - order(b[0]) || a[0].localeCompare(b[0]))
+        .map(([k, v]) => k + '=' + v)
+        .join(' ');
       const action = (c.action || 'allow') + (c.ruleId ? ' (' + c.ruleId + ')' : '') + (c.status >= 400 ? ' · ' + c.status : '');
       tr.append(
         el('td', time(c.time)),
