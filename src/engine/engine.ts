@@ -1,3 +1,4 @@
+import { createAlerts, hasAlerts } from '../alerts/notifier.js';
 import { TokenlayHeaderError } from '../errors.js';
 import { fieldsToHeaders, headersToFields } from '../headers.js';
 import { createPricer, reservationEstimate, type MeteredUsage } from '../metering/index.js';
@@ -80,6 +81,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
   const fetchImpl = config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   const pricer = createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' });
   const readouts = doc ? usageReadouts(doc) : [];
+  const alerts = doc && hasAlerts(doc) ? createAlerts(doc, store, { now, ...config.alerts }) : undefined;
   // Settlements still being written, so that close() waits for them.
   const pending = new Set<Promise<unknown>>();
   let closed = false;
@@ -91,6 +93,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
 
   function ledger(row: LedgerRow): void {
     store.record(row);
+    // After settlement: the alert reads the counters this call has just moved.
+    alerts?.observe(row);
     config.onLedger?.(row);
   }
 
@@ -287,10 +291,13 @@ export function createEngine(config: EngineConfig = {}): Engine {
   return {
     handle,
     store,
+    alerts,
     flush,
     close() {
       closed = true;
-      closing ??= flush().then(() => (ownsStore ? store.close() : undefined));
+      closing ??= flush()
+        .then(() => alerts?.close())
+        .then(() => (ownsStore ? store.close() : undefined));
       return closing;
     },
   };

@@ -142,15 +142,15 @@ describe('dashboard mounted in an embedded-mode Express app', () => {
     expect(limits).toEqual([['user=bob', 'free-cap', 'requests per day', '3 of 3 requests (100 %)', 'Blocked', `${tomorrow} 00:00:00 UTC`]]);
     const unprofitable = await tableRows(page, '#unprofitable');
     expect(unprofitable.map((r) => [r[0], r[1], r[2], r[3], r[4]])).toEqual([
-      ['bob', 'free', '$0', '$0.06', '$-0.06'],
-      ['alice', 'pro', '$0.05', '$0.06', '$-0.01'],
+      ['bob', 'free', '$0', '$0.06', '-$0.06'],
+      ['alice', 'pro', '$0.05', '$0.06', '-$0.01'],
     ]);
     const plans = await tableRows(page, '#margins-plans');
     expect(plans).toEqual([
       ['pro', '2', '$0.10', '$0.08', '$0.02'],
-      ['free', '1', '$0', '$0.06', '$-0.06'],
+      ['free', '1', '$0', '$0.06', '-$0.06'],
     ]);
-    expect(await page.$$eval('#margins-plans tfoot td', (c) => c.map((x) => x.textContent))).toEqual(['3', '$0.10', '$0.14', '$-0.04']);
+    expect(await page.$$eval('#margins-plans tfoot td', (c) => c.map((x) => x.textContent))).toEqual(['3', '$0.10', '$0.14', '-$0.04']);
     // dave's plan covers his cost: listed by user, not as unprofitable.
     expect((await tableRows(page, '#margins-users')).map((r) => r[0])).toEqual(['bob', 'alice', 'dave']);
     await page.context().close();

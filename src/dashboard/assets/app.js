@@ -9,6 +9,7 @@
   // Numbers for people, with the exact value in the title.
   function usd(v) {
     if (v === 0) return '$0';
+    if (v < 0) return '-' + usd(-v);
     const a = Math.abs(v);
     if (a >= 100) return '$' + v.toLocaleString('en-US', { maximumFractionDigits: 0 });
     if (a >= 1) return '$' + v.toFixed(2);
@@ -16,6 +17,7 @@
     return '$' + v.toPrecision(2).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
   }
   function exactUsd(v) {
+    if (v < 0) return '-' + exactUsd(-v);
     return '$' + v.toFixed(8).replace(/0+$/, '').replace(/\.$/, '') + ' USD';
   }
   function count(v) {
