@@ -38,7 +38,9 @@ export async function postWithRetry(url: string, body: unknown, opts: DeliveryOp
       // A 4xx other than 429 will not change on a retry: the URL or the body is wrong.
       if (res.status < 500 && res.status !== 429) return failure;
     } catch (err) {
-      failure = (err as Error).name === 'TimeoutError' ? `no answer in ${opts.timeoutMs} ms` : `unreachable (${(err as Error).message})`;
+      const name = (err as Error).name;
+      if (opts.signal.aborted) failure = 'stopped when the engine closed';
+      else failure = name === 'TimeoutError' ? `no answer in ${opts.timeoutMs} ms` : `unreachable (${(err as Error).message})`;
     }
     if (attempt < opts.attempts) await sleep(opts.backoffMs * 2 ** (attempt - 1), opts.signal);
   }
