@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
-import { summarizeUsage, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-summary.js';
+import { breakdownUsage, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
 import { openLedger } from './ledger-source.js';
 import { resolvePeriod, type Period } from './period.js';
 import { csvLine } from './csv.js';
@@ -92,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     const store = openLedger('tokenlay usage', values);
     let summary: UsageSummary;
     try {
-      summary = summarizeUsage(await store.ledger({ since: period.from, until: period.to }), { groupBy: by });
+      summary = breakdownUsage(await store.ledger({ since: period.from, until: period.to }), { groupBy: by });
     } finally {
       await store.close();
     }

@@ -3,7 +3,7 @@ import { loadRules } from '../policy/load.js';
 import type { RulesDocument } from '../policy/types.js';
 import { createStore } from '../store/index.js';
 import type { TokenlayStore } from '../store/types.js';
-import { USAGE_GROUPINGS } from '../store/usage-summary.js';
+import { USAGE_GROUPINGS } from '../store/usage-breakdown.js';
 import { readAsset } from './assets.js';
 import { keyFromCookie, readForm, setKeyCookie, type DashboardAuth, type DashboardViewer } from './auth.js';
 import { dashboardPage, signInPage } from './page.js';

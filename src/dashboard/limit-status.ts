@@ -3,7 +3,7 @@ import { matchContext } from '../policy/evaluate.js';
 import { windowBounds } from '../policy/windows.js';
 import type { RulesDocument } from '../policy/types.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
-import { isBlocked } from '../store/usage-summary.js';
+import { isBlocked } from '../store/usage-breakdown.js';
 
 /** One counter at or above the near-limit threshold, or blocking. */
 export interface LimitStatus {

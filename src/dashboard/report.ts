@@ -1,6 +1,6 @@
 import type { RulesDocument } from '../policy/types.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
-import { groupKey, summarizeUsage, USAGE_GROUPINGS, usageSeries, type UsageGroup, type UsagePoint, type UsageTotals } from '../store/usage-summary.js';
+import { groupKey, breakdownUsage, USAGE_GROUPINGS, usageSeries, type UsageGroup, type UsagePoint, type UsageTotals } from '../store/usage-breakdown.js';
 import { limitStatus, type LimitStatus } from './limit-status.js';
 import { margins, type MarginReport } from './margins.js';
 import { pageRange, type PageWindow } from './windows.js';
@@ -82,7 +82,7 @@ export async function buildReport(opts: {
   const breakdowns = {} as DashboardReport['breakdowns'];
   let totals: UsageTotals | undefined;
   for (const by of USAGE_GROUPINGS) {
-    const { groups, total } = summarizeUsage(rows, { groupBy: by });
+    const { groups, total } = breakdownUsage(rows, { groupBy: by });
     breakdowns[by] = { groups, total };
     totals ??= total;
   }

@@ -1,124 +1,100 @@
-import type { LedgerRow } from './types.js';
+import { windowBounds } from '../policy/windows.js';
+import type { LedgerQuery, LedgerRow, TokenlayStore, WindowName } from './types.js';
 
-/**
- * What usage can be grouped by: an attribution field (`user`, `org`, `plan`, `project`,
- * `feature`, or any custom field), or `model` (the model that answered, else the one asked for).
- */
-export type UsageGroupBy = 'user' | 'org' | 'plan' | 'project' | 'feature' | 'model' | (string & {});
+/** What usage can be grouped by: an attribution field, or the model used. */
+export const USAGE_GROUPS = ['user', 'org', 'plan', 'project', 'feature', 'model'] as const;
+export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
-/** The groupings the CLI and the dashboard offer. */
-export const USAGE_GROUPINGS = ['user', 'org', 'plan', 'project', 'feature', 'model'] as const;
+/** The windows a summary may cover: the current UTC-aligned one (`total`: all time). */
+export const USAGE_WINDOWS: readonly WindowName[] = ['minute', 'hour', 'day', 'month', 'year', 'total'];
 
-/** The group a row without the grouped field falls into. */
-export const NO_VALUE = '(none)';
+/** What {@link summarizeUsage} reads. */
+export interface UsageSummaryQuery {
+  groupBy: UsageGroup;
+  /** The current window of that size (UTC-aligned), e.g. `day` = since 00:00 UTC today. */
+  window?: WindowName;
+  /** Inclusive lower bound, ms since epoch; with `window`, the later of the two applies. */
+  from?: number;
+  /** Exclusive upper bound, ms since epoch. */
+  to?: number;
+  /** Only rows whose `account` field is this (the gateway's key name). */
+  account?: string;
+  /** The clock for `window`, ms since epoch. Default `Date.now()`. */
+  now?: number;
+}
 
-/** Usage totals of a set of ledger rows. Tokens are counts; `cost` is USD. */
-export interface UsageTotals {
-  /** Calls in the ledger, refused ones included. */
-  calls: number;
-  /** Calls a rule or limit refused (`action` block or queue with a 4xx). */
-  blocked: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedTokens: number;
-  /** `inputTokens + outputTokens`. */
-  tokens: number;
+/** One group: `{ user: 'ann', requests: 3, input_tokens: 33, output_tokens: 21, cost: 0.0003 }`. */
+export type UsageSummaryRow = { [group: string]: string | number } & {
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
   /** USD. */
   cost: number;
+};
+
+/** The value a row is grouped under; rows without the field share `(none)`, as counters do. */
+export function groupValue(row: LedgerRow, groupBy: UsageGroup): string {
+  if (groupBy === 'model') return row.modelUsed ?? row.modelRequested ?? '(none)';
+  return row.fields[groupBy] ?? '(none)';
 }
 
-/** One group of {@link summarizeUsage}. */
-export interface UsageGroup extends UsageTotals {
-  /** The grouped field's value, or {@link NO_VALUE}. */
-  key: string;
+/** Sums ledger rows per group, most expensive first (then by name). Every row counts as one request. */
+export function groupUsage(rows: Iterable<LedgerRow>, groupBy: UsageGroup): UsageSummaryRow[] {
+  const groups = new Map<string, { requests: number; input: number; output: number; cost: number }>();
+  for (const row of rows) {
+    const key = groupValue(row, groupBy);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { requests: 0, input: 0, output: 0, cost: 0 }));
+    g.requests += 1;
+    g.input += row.inputTokens;
+    g.output += row.outputTokens;
+    g.cost += row.cost;
+  }
+  return [...groups]
+    .map(([key, g]) => ({
+      [groupBy]: key,
+      requests: g.requests,
+      input_tokens: g.input,
+      output_tokens: g.output,
+      // Sums of floats drift (0.1 + 0.2); 12 decimals is far below a token's price.
+      cost: Number(g.cost.toFixed(12)),
+    }) as UsageSummaryRow)
+    .sort((a, b) => b.cost - a.cost || String(a[groupBy]).localeCompare(String(b[groupBy])));
 }
 
-/** Options of {@link summarizeUsage}. */
-export interface SummarizeOptions {
-  groupBy: UsageGroupBy;
-  /** Order of the groups: by cost, highest first (default), or by key. */
-  sort?: 'cost' | 'key';
-}
-
-/** The result of {@link summarizeUsage}: groups and their grand total. */
-export interface UsageSummary {
-  groupBy: UsageGroupBy;
-  groups: UsageGroup[];
-  total: UsageTotals;
-}
-
-/** A row refused by tokenlay: billed nothing, counted as blocked. */
-export function isBlocked(row: LedgerRow): boolean {
-  return (row.action === 'block' || row.action === 'queue' || row.action === 'refuse') && row.status >= 400;
-}
-
-/** The value a row has for a grouping. */
-export function groupKey(row: LedgerRow, groupBy: UsageGroupBy): string {
-  if (groupBy === 'model') return row.modelUsed ?? row.modelRequested ?? NO_VALUE;
-  const value = row.fields[groupBy];
-  return value === undefined || value === '' ? NO_VALUE : value;
-}
-
-/** All-zero totals. */
-export function emptyTotals(): UsageTotals {
-  return { calls: 0, blocked: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0, tokens: 0, cost: 0 };
-}
-
-/** Adds one row to running totals. */
-export function addRow(totals: UsageTotals, row: LedgerRow): void {
-  totals.calls += 1;
-  if (isBlocked(row)) totals.blocked += 1;
-  totals.inputTokens += row.inputTokens;
-  totals.outputTokens += row.outputTokens;
-  totals.cachedTokens += row.cachedTokens;
-  totals.tokens += row.inputTokens + row.outputTokens;
-  totals.cost += row.cost;
+/** The ledger query for a summary: the window and from/to combined, the account as a field filter. */
+export function usageLedgerQuery(q: UsageSummaryQuery): LedgerQuery {
+  let since = q.from;
+  if (q.window !== undefined) {
+    const start = windowBounds(q.window, q.now ?? Date.now()).start;
+    since = since === undefined ? start : Math.max(since, start);
+  }
+  const query: LedgerQuery = {};
+  if (since !== undefined) query.since = since;
+  if (q.to !== undefined) query.until = q.to;
+  if (q.account !== undefined) query.fields = { account: q.account };
+  return query;
 }
 
 /**
- * Groups ledger rows by a field (or `model`) and totals each group: calls, blocked calls,
- * tokens and cost (USD). The grand total is summed from the rows, so it always equals the sum
- * of the groups.
+ * Usage per user, org, plan, project, feature or model over the store's ledger: the read-out behind
+ * the gateway's `GET /v1/usage`, the dashboard and `tokenlay usage`.
  */
-export function summarizeUsage(rows: Iterable<LedgerRow>, options: SummarizeOptions): UsageSummary {
-  const groups = new Map<string, UsageGroup>();
-  const total = emptyTotals();
-  for (const row of rows) {
-    const key = groupKey(row, options.groupBy);
-    let group = groups.get(key);
-    if (!group) groups.set(key, (group = { key, ...emptyTotals() }));
-    addRow(group, row);
-    addRow(total, row);
-  }
-  const list = [...groups.values()];
-  if (options.sort === 'key') list.sort((a, b) => a.key.localeCompare(b.key));
-  else list.sort((a, b) => b.cost - a.cost || b.tokens - a.tokens || a.key.localeCompare(b.key));
-  return { groupBy: options.groupBy, groups: list, total };
+export async function summarizeUsage(store: Pick<TokenlayStore, 'ledger'>, q: UsageSummaryQuery): Promise<UsageSummaryRow[]> {
+  return groupUsage(await store.ledger(usageLedgerQuery(q)), q.groupBy);
 }
 
-/** One bucket of {@link usageSeries}. */
-export interface UsagePoint {
-  /** Bucket start, ms since epoch. */
-  time: number;
-  tokens: number;
-  /** USD. */
-  cost: number;
-  calls: number;
+function csvCell(value: string | number): string {
+  let text = String(value);
+  // A cell starting with = + - @ is a formula to a spreadsheet: a user id must never run as one.
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/**
- * Spend over time: rows summed into fixed buckets of `bucketMs` from `since` (inclusive) to
- * `until` (exclusive). Empty buckets are present with zeros, so a chart has no gaps.
- */
-export function usageSeries(rows: Iterable<LedgerRow>, since: number, until: number, bucketMs: number): UsagePoint[] {
-  const count = Math.max(1, Math.ceil((until - since) / bucketMs));
-  const points: UsagePoint[] = Array.from({ length: count }, (_, i) => ({ time: since + i * bucketMs, tokens: 0, cost: 0, calls: 0 }));
-  for (const row of rows) {
-    if (row.time < since || row.time >= until) continue;
-    const point = points[Math.floor((row.time - since) / bucketMs)]!;
-    point.tokens += row.inputTokens + row.outputTokens;
-    point.cost += row.cost;
-    point.calls += 1;
-  }
-  return points;
+/** The summary as CSV with a header line: `user,requests,input_tokens,output_tokens,cost`. */
+export function usageCsv(rows: UsageSummaryRow[], groupBy: UsageGroup): string {
+  const columns = [groupBy, 'requests', 'input_tokens', 'output_tokens', 'cost'];
+  const lines = [columns.join(',')];
+  for (const row of rows) lines.push(columns.map((c) => csvCell(row[c] as string | number)).join(','));
+  return lines.join('\n') + '\n';
 }
