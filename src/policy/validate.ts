@@ -2,7 +2,9 @@ import { checkBounds } from './bounds.js';
 import { CUSTOM_FIELD_NAME, editDistance, nearMissOf } from './field-names.js';
 import { TokenlayRulesError } from './errors.js';
 import { numericValue } from './match.js';
+import { notifyUrlProblem } from './notify-url.js';
 import { canonicalPath } from './paths.js';
+import { checkPlans } from './plans.js';
 import {
   DEFAULT_QUEUE_DELAY_SECONDS,
   DEFAULTS_KEYS,
@@ -242,6 +244,12 @@ function checkNotification(p: Problems, path: string, value: unknown): Notificat
     if (value[key] !== undefined) text(p, child(path, key), value[key]);
   }
   if (value.payload !== undefined) plainObject(p, child(path, 'payload'), value.payload);
+  // Alerts are posted by the engine: a URL it cannot post to fails at load, not at the first alert.
+  if ((value.type === 'webhook' || value.type === 'slack') && typeof value.url === 'string' && value.url.length > 0) {
+    const problem = notifyUrlProblem(value.url);
+    if (problem) p.add(child(path, 'url'), problem);
+  }
+  if (value.type === 'webhook' && value.url === undefined) p.add(child(path, 'url'), 'required for a webhook: the https URL to post alerts to');
   return { ...value } as unknown as Notification;
 }
 
@@ -422,6 +430,10 @@ export function validateRules(input: unknown, source = 'rules object', options: 
     doc.unknown_models = input.unknown_models;
   }
   if (input.metadata !== undefined && plainObject(p, 'metadata', input.metadata)) doc.metadata = { ...input.metadata };
+  if (input.plans !== undefined) {
+    const plans = checkPlans((path, message) => p.add(path, message), input.plans);
+    if (plans) doc.plans = plans;
+  }
 
   if (!Array.isArray(input.rules)) {
     p.add('rules', `expected an array of rules, got ${show(input.rules)}`);
