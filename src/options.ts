@@ -24,6 +24,13 @@ export interface EmbeddedOptions {
   unknownModels?: 'zero' | 'refuse';
   /** The clock, for tests of window roll-over. */
   now?: () => number;
+  /**
+   * ms without a byte moving on a streamed answer, from the provider or to your code, before it is
+   * cancelled (the reader gets an error saying so) and settled for what was delivered. Default 60 000.
+   */
+  streamIdleTimeout?: number;
+  /** ms that `close()` waits for calls in flight to finish before settling them as cut off. Default 30 000. */
+  closeTimeout?: number;
 }
 
 /** How calls reach the provider, shared by `TokenlayOpenAI` and `createTokenlayFetch`. */
@@ -150,6 +157,8 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
       prices: options.prices,
       unknownModels: options.unknownModels,
       now: options.now,
+      streamIdleTimeout: options.streamIdleTimeout,
+      closeTimeout: options.closeTimeout,
     },
   };
 }

@@ -41,6 +41,8 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
         prices: connection.engine.prices,
         unknownModels: connection.engine.unknownModels,
         now: connection.engine.now,
+        streamIdleTimeout: connection.engine.streamIdleTimeout,
+        closeTimeout: connection.engine.closeTimeout,
       },
       inner,
     );

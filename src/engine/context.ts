@@ -11,6 +11,8 @@ export interface EngineContext {
   now: () => number;
   leaseMs: number;
   providerTimeoutMs: number;
+  /** ms without a byte moving before a stream is cancelled. */
+  streamIdleTimeout: number;
   fetch: typeof fetch;
   pricer: Pricer;
   readouts: UsageReadout[];

@@ -9,9 +9,11 @@ import { admit } from './admission.js';
 import { providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
 import { callerAskedForUsage, isStreamedChat, providerBody, type JsonBody } from './body.js';
 import { reportNow, type CallState } from './call.js';
+import { durationOption } from './config.js';
 import type { EngineContext } from './context.js';
 import { decide, estimateFor } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
+import { cancelWhenIdle } from './idle.js';
 import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
@@ -126,7 +128,7 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
       report: () => reportNow(state),
       onEnd: (m) => void settlement.settle({ status: answer.response.status, usage: m.used, cost: m.cost, model: m.model, billed: true }),
     });
-    return streamAnswer(answer.response.status, answer.response.headers, stream, reportNow(state));
+    return streamAnswer(answer.response.status, answer.response.headers, cancelWhenIdle(stream, ctx.streamIdleTimeout), reportNow(state));
   }
   if (answer.status >= 200 && answer.status < 300) {
     const metered = meterJson(meter, answer.text);
@@ -154,7 +156,8 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
  *   billed) and the ledger row written, once, on every path;
  * - answer (`answer.ts`): PROTOCOL.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
  *
- * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override.
+ * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override;
+ *   a TypeError for a duration option that is not a positive number of ms.
  */
 export function createEngine(config: EngineConfig = {}): Engine {
   const doc = config.rules === undefined ? undefined : loadRules(config.rules);
@@ -167,8 +170,9 @@ export function createEngine(config: EngineConfig = {}): Engine {
     doc,
     store,
     now: config.now ?? Date.now,
-    leaseMs: config.leaseMs ?? 60_000,
-    providerTimeoutMs: config.providerTimeoutMs ?? 600_000,
+    leaseMs: durationOption(config, 'leaseMs', 60_000),
+    providerTimeoutMs: durationOption(config, 'providerTimeoutMs', 600_000),
+    streamIdleTimeout: durationOption(config, 'streamIdleTimeout', 60_000),
     fetch: config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
     pricer: createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' }),
     readouts: doc ? usageReadouts(doc) : [],

@@ -19,6 +19,17 @@ export interface EngineConfig {
   leaseMs?: number;
   /** How long to wait for the provider's answer before trying a fallback or answering 504. Default 600 000. */
   providerTimeoutMs?: number;
+  /**
+   * A streamed answer on which no byte moves, from the provider or to the caller, for this many ms
+   * is cancelled: its reader gets an error saying so, and the call is settled for what was
+   * delivered, freeing its reservation. Default 60 000.
+   */
+  streamIdleTimeout?: number;
+  /**
+   * How long `close()` waits for calls in flight (ms) before it settles the rest as cut off
+   * (status 499, what was delivered) and closes the store. Default 30 000.
+   */
+  closeTimeout?: number;
   /** The fetch that reaches the provider. Default: the global `fetch`. */
   fetch?: typeof fetch;
   /** Told about every ledger row as it is recorded (after the store has it). */
