@@ -14,6 +14,7 @@ import type { EngineContext } from './context.js';
 import { decide, estimateFor } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
+import { inFlightCalls, type InFlightCall } from './in-flight.js';
 import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
@@ -52,7 +53,7 @@ function refuse(ctx: EngineContext, refusal: Refusal, state: CallState | undefin
 const CLIENT_CLOSED = 499;
 
 /** One call through the stages: decide → admit → forward → meter → settle → answer. */
-async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
+async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): Promise<Response> {
   const decided = await decide(ctx, call);
   if (!decided.ok) return refuse(ctx, decided.refusal, decided.state);
   const { state } = decided;
@@ -81,11 +82,16 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
   const priceWarning = body && state.model !== undefined ? ctx.pricer.price(state.model, NO_USAGE, state.hint).warning : undefined;
   if (priceWarning) report.warnings.push(priceWarning);
 
-  const settlement = openSettlement(ctx, state, admission.reservationId);
-  const nothing = (status: number, model: string | undefined) => settlement.settle({ status, usage: NO_USAGE, cost: 0, model, billed: false });
-
   const askUsage = isStreamedChat(state.endpoint, body) && !callerAskedForUsage(body);
   const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, m, askUsage) : undefined);
+  const settlement = openSettlement(ctx, state, admission.reservationId, () => flight.finish());
+  // Shutdown cuts a call off as a caller who went away would: the provider may bill all it asked for.
+  flight.cutOff = () => {
+    const metered = meterAbandoned({ endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: state.model, sentBody: sentBody(state.model) });
+    return settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
+  };
+  const nothing = (status: number, model: string | undefined) => settlement.settle({ status, usage: NO_USAGE, cost: 0, model, billed: false });
+
   const models = body ? [state.model, ...decision.fallbacks.filter((f) => f !== state.model)] : [undefined];
   let result: Awaited<ReturnType<typeof forward>>;
   try {
@@ -182,6 +188,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
       pending.add(tracked);
     },
   };
+  const closeTimeout = durationOption(config, 'closeTimeout', 30_000);
+  const calls = inFlightCalls();
   let closed = false;
 
   async function flush(): Promise<void> {
@@ -194,13 +202,26 @@ export function createEngine(config: EngineConfig = {}): Engine {
     async handle(call) {
       if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
       call.signal?.throwIfAborted();
-      return run(ctx, call);
+      const flight = calls.open();
+      try {
+        const response = await run(ctx, call, flight);
+        // Refusals and read answers are settled by now; a stream finishes when it is settled.
+        if (!flight.cutOff) flight.finish();
+        return response;
+      } catch (error) {
+        flight.finish();
+        throw error;
+      }
     },
     store,
     flush,
     close() {
       closed = true;
-      closing ??= flush().then(() => (ownsStore ? store.close() : undefined));
+      closing ??= (async () => {
+        await calls.drain(closeTimeout);
+        await flush();
+        if (ownsStore) await store.close();
+      })();
       return closing;
     },
   };

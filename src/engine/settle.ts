@@ -53,7 +53,7 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
  * open, the reservation's lease is renewed, so long calls and streams keep it; a crashed process
  * stops renewing and the lease runs out.
  */
-export function openSettlement(ctx: EngineContext, state: CallState, reservation: string | null): Settlement {
+export function openSettlement(ctx: EngineContext, state: CallState, reservation: string | null, onSettled?: () => void): Settlement {
   const { store } = ctx;
   const renew =
     reservation === null
@@ -84,6 +84,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
         ctx.onLedger?.(row);
       });
       ctx.track(done);
+      if (onSettled) void done.finally(onSettled).catch(() => {});
       return done;
     },
   };
