@@ -1,6 +1,6 @@
 import type { EngineConfig } from './types.js';
 
-type DurationOption = 'leaseMs' | 'providerTimeoutMs' | 'streamIdleTimeout' | 'closeTimeout';
+type DurationOption = 'leaseMs' | 'providerTimeoutMs' | 'streamIdleTimeout' | 'closeTimeout' | 'settleRetryMs';
 
 /**
  * A duration option in ms, or its default: a positive finite number.

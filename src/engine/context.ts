@@ -13,6 +13,8 @@ export interface EngineContext {
   providerTimeoutMs: number;
   /** ms without a byte moving before a stream is cancelled. */
   streamIdleTimeout: number;
+  /** How long a failed settlement is retried in the background (ms). */
+  settleRetryMs: number;
   fetch: typeof fetch;
   pricer: Pricer;
   readouts: UsageReadout[];

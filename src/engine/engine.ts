@@ -6,19 +6,21 @@ import type { RulesDocument } from '../policy/types.js';
 import { blankReport } from '../protocol/report.js';
 import { createStore } from '../store/index.js';
 import { admit } from './admission.js';
-import { providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
+import { answerHeaders, providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
 import { callerAskedForUsage, isStreamedChat, providerBody, type JsonBody } from './body.js';
 import { reportNow, type CallState } from './call.js';
 import { durationOption } from './config.js';
 import type { EngineContext } from './context.js';
-import { decide, estimateFor } from './decide.js';
+import { decide, estimateFor, type Decided } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { inFlightCalls, type InFlightCall } from './in-flight.js';
 import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
+import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
+import { isStoreFault } from './store-fault.js';
 import type { Engine, EngineCall, EngineConfig, ModelPrice } from './types.js';
 
 function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
@@ -54,12 +56,20 @@ const CLIENT_CLOSED = 499;
 
 /** One call through the stages: decide → admit → forward → meter → settle → answer. */
 async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): Promise<Response> {
-  const decided = await decide(ctx, call);
+  let decided: Decided;
+  try {
+    decided = await decide(ctx, call);
+  } catch (error) {
+    if (!isStoreFault(error)) throw error;
+    return refuse(ctx, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
+  }
   if (!decided.ok) return refuse(ctx, decided.refusal, decided.state);
   const { state } = decided;
   const { rule, decision, body } = state;
 
-  const admission = await admit({
+  let admission: Awaited<ReturnType<typeof admit>>;
+  try {
+    admission = await admit({
     store: ctx.store,
     rule,
     ruleAction: decision.action,
@@ -72,6 +82,11 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     leaseMs: ctx.leaseMs,
     signal: call.signal,
   });
+  } catch (error) {
+    // Nothing was spent: the caller may retry once the store is back.
+    if (!isStoreFault(error) || call.signal?.aborted) throw error;
+    return refuse(ctx, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
+  }
   if (!admission.ok) return refuse(ctx, admission.refusal, state);
   const { report } = state;
   report.ruleAction = admission.ruleAction;
@@ -127,23 +142,45 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     return response;
   }
 
+  // From here on the provider has answered: nothing tokenlay does may fail the call or make the
+  // SDK send it again. Faults are reported once and the provider's answer goes out.
   const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: modelUsed, sentBody: sentBody(modelUsed) };
   if (answer.kind === 'stream') {
+    const { status, headers } = answer.response;
     const stream = meterStream(meter, answer.response.body!, {
       stripUsageChunk: askUsage,
       report: () => reportNow(state),
-      onEnd: (m) => void settlement.settle({ status: answer.response.status, usage: m.used, cost: m.cost, model: m.model, billed: true }),
+      onEnd: (m) => void settlement.settle({ status, usage: m.used, cost: m.cost, model: m.model, billed: true }),
     });
-    return streamAnswer(answer.response.status, answer.response.headers, cancelWhenIdle(stream, ctx.streamIdleTimeout), reportNow(state));
+    const idle = cancelWhenIdle(stream, ctx.streamIdleTimeout);
+    return afterAnswer('the answer headers', () => streamAnswer(status, headers, idle, reportNow(state)), () => new Response(idle, { status, headers: answerHeaders(headers) }));
   }
   if (answer.status >= 200 && answer.status < 300) {
-    const metered = meterJson(meter, answer.text);
+    const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text), () => meterAbandoned(meter));
     await settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
-    return readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered));
+    return afterAnswer(
+      'the answer headers',
+      () => readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered)),
+      () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+    );
   }
   // The provider refused or failed the call: nothing was billed, so nothing is counted.
   await nothing(answer.status, modelUsed);
-  return readAnswer(answer.status, answer.headers, answer.text, reportNow(state));
+  return afterAnswer(
+    'the answer headers',
+    () => readAnswer(answer.status, answer.headers, answer.text, reportNow(state)),
+    () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+  );
+}
+
+/** Runs a step after the provider answered; when it throws, reports it once and uses `fallback`. */
+function afterAnswer<T>(what: string, step: () => T, fallback: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    reportAfterAnswer(`${what} failed after the provider answered; the answer goes out without it`, error);
+    return fallback();
+  }
 }
 
 /**
@@ -179,6 +216,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     leaseMs: durationOption(config, 'leaseMs', 60_000),
     providerTimeoutMs: durationOption(config, 'providerTimeoutMs', 600_000),
     streamIdleTimeout: durationOption(config, 'streamIdleTimeout', 60_000),
+    settleRetryMs: durationOption(config, 'settleRetryMs', 60_000),
     fetch: config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
     pricer: createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' }),
     readouts: doc ? usageReadouts(doc) : [],

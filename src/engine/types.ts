@@ -30,6 +30,12 @@ export interface EngineConfig {
    * (status 499, what was delivered) and closes the store. Default 30 000.
    */
   closeTimeout?: number;
+  /**
+   * How long a settlement that the store refused (locked, unreachable) is retried in the
+   * background, with backoff, before it is reported as lost (ms). The caller's answer never waits
+   * for it. Default 60 000.
+   */
+  settleRetryMs?: number;
   /** The fetch that reaches the provider. Default: the global `fetch`. */
   fetch?: typeof fetch;
   /** Told about every ledger row as it is recorded (after the store has it). */
