@@ -157,7 +157,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   }
   if (answer.status >= 200 && answer.status < 300) {
     const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text), () => meterAbandoned(meter));
-    await settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
+    await settledOrLater(settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
     return afterAnswer(
       'the answer headers',
       () => readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered)),
@@ -171,6 +171,19 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     () => readAnswer(answer.status, answer.headers, answer.text, reportNow(state)),
     () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
   );
+}
+
+/**
+ * How long an answer waits for its settlement (ms). A healthy store settles in well under a
+ * millisecond, so the answer goes out counted; a locked or slow store must not hold the answer
+ * back: the settlement goes on in the background.
+ */
+const ANSWER_WAITS_FOR_SETTLEMENT_MS = 100;
+
+function settledOrLater(settling: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const later = new Promise<void>((r) => (timer = setTimeout(r, ANSWER_WAITS_FOR_SETTLEMENT_MS)));
+  return Promise.race([settling, later]).finally(() => clearTimeout(timer));
 }
 
 /** Runs a step after the provider answered; when it throws, reports it once and uses `fallback`. */

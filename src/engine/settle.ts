@@ -85,9 +85,9 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
   let done: Promise<void> | undefined;
   let outcome: Outcome | undefined;
 
-  const record = (row: LedgerRow) => {
+  const record = (row: LedgerRow, written = false) => {
     try {
-      store.record(row);
+      if (!written) store.record(row);
     } catch (error) {
       reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
     }
@@ -98,13 +98,20 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
     }
   };
 
-  const writeCounters = (how: Outcome): Promise<void> => {
-    if (reservation === null) return Promise.resolve();
+  /** Writes the counters, and the row with them when the store can; resolves whether the row was written. */
+  const writeCounters = (how: Outcome, row: LedgerRow): Promise<boolean> => {
+    if (reservation === null) return Promise.resolve(false);
     const used = how.usage;
+    const actual = how.billed ? { requests: 1, tokens: used.inputTokens + used.outputTokens, cost: how.cost } : null;
     // A store that throws synchronously is handled like one that rejects.
-    return Promise.resolve().then(() =>
-      how.billed ? store.settle(reservation, { requests: 1, tokens: used.inputTokens + used.outputTokens, cost: how.cost }) : store.release(reservation),
-    );
+    return Promise.resolve().then(async () => {
+      if (store.settleWithRow) {
+        await store.settleWithRow(reservation, actual, row);
+        return true;
+      }
+      await (actual ? store.settle(reservation, actual) : store.release(reservation));
+      return false;
+    });
   };
 
   const retry = async (how: Outcome, row: LedgerRow, first: unknown): Promise<void> => {
@@ -115,8 +122,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
       try {
-        await writeCounters(how);
-        record(row);
+        record(row, await writeCounters(how, row));
         return;
       } catch (error) {
         last = error;
@@ -134,10 +140,11 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       if (done) return done;
       outcome = how;
       clearInterval(renew);
-      done = writeCounters(how).then(
-        () => record(ledgerRow(state, how)),
+      const row = ledgerRow(state, how);
+      done = writeCounters(how, row).then(
+        (written) => record(row, written),
         (error: unknown) => {
-          ctx.track(retry(how, ledgerRow(state, how), error));
+          ctx.track(retry(how, row, error));
         },
       );
       ctx.track(done);
