@@ -3,7 +3,7 @@ import { loadRules } from '../policy/load.js';
 import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
 import type { RulesDocument } from '../policy/types.js';
-import { blankReport } from '../protocol/report.js';
+import { blankReport, linkSettledReport, reportTrailer } from '../protocol/report.js';
 import { createStore } from '../store/index.js';
 import { admit } from './admission.js';
 import { answerHeaders, providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
@@ -147,13 +147,19 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: modelUsed, sentBody: sentBody(modelUsed) };
   if (answer.kind === 'stream') {
     const { status, headers } = answer.response;
+    let settled!: (report: Record<string, unknown>) => void;
+    const settledReport = new Promise<Record<string, unknown>>((r) => (settled = r));
     const stream = meterStream(meter, answer.response.body!, {
       stripUsageChunk: askUsage,
       report: () => reportNow(state),
-      onEnd: (m) => void settlement.settle({ status, usage: m.used, cost: m.cost, model: m.model, billed: true }),
+      onEnd: (m) => {
+        void settlement.settle({ status, usage: m.used, cost: m.cost, model: m.model, billed: true });
+        afterAnswer('reporting the settled stream', () => settled(reportTrailer(withUsage(reportNow(state), m))), () => undefined);
+      },
     });
     const idle = cancelWhenIdle(stream, ctx.streamIdleTimeout);
-    return afterAnswer('the answer headers', () => streamAnswer(status, headers, idle, reportNow(state)), () => new Response(idle, { status, headers: answerHeaders(headers) }));
+    const response = afterAnswer('the answer headers', () => streamAnswer(status, headers, idle, reportNow(state)), () => new Response(idle, { status, headers: answerHeaders(headers) }));
+    return linkSettledReport(response, settledReport);
   }
   if (answer.status >= 200 && answer.status < 300) {
     const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text), () => meterAbandoned(meter));
