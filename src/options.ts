@@ -31,6 +31,8 @@ export interface EmbeddedOptions {
   streamIdleTimeout?: number;
   /** ms that `close()` waits for calls in flight to finish before settling them as cut off. Default 30 000. */
   closeTimeout?: number;
+  /** On SIGTERM/SIGINT, await `close()` and then end the process with the signal; for apps without a shutdown handler of their own. Default false. */
+  closeOnExit?: boolean;
 }
 
 /** How calls reach the provider, shared by `TokenlayOpenAI` and `createTokenlayFetch`. */
@@ -159,6 +161,7 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
       now: options.now,
       streamIdleTimeout: options.streamIdleTimeout,
       closeTimeout: options.closeTimeout,
+      closeOnExit: options.closeOnExit,
     },
   };
 }

@@ -43,6 +43,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
         now: connection.engine.now,
         streamIdleTimeout: connection.engine.streamIdleTimeout,
         closeTimeout: connection.engine.closeTimeout,
+        closeOnExit: connection.engine.closeOnExit,
       },
       inner,
     );

@@ -9,6 +9,7 @@ import { admit } from './admission.js';
 import { answerHeaders, providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
 import { callerAskedForUsage, isStreamedChat, providerBody, type JsonBody } from './body.js';
 import { reportNow, type CallState } from './call.js';
+import { closeOnExit } from './close-on-exit.js';
 import { durationOption } from './config.js';
 import type { EngineContext } from './context.js';
 import { decide, estimateFor, type Decided } from './decide.js';
@@ -255,7 +256,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
   }
 
   let closing: Promise<void> | undefined;
-  return {
+  let uninstall: (() => void) | undefined;
+  const engine: Engine = {
     async handle(call) {
       if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
       call.signal?.throwIfAborted();
@@ -275,6 +277,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     close() {
       closed = true;
       closing ??= (async () => {
+        uninstall?.();
         await calls.drain(closeTimeout);
         await flush();
         if (ownsStore) await store.close();
@@ -282,4 +285,6 @@ export function createEngine(config: EngineConfig = {}): Engine {
       return closing;
     },
   };
+  if (config.closeOnExit === true) uninstall = closeOnExit(() => engine.close());
+  return engine;
 }

@@ -36,6 +36,12 @@ export interface EngineConfig {
    * for it. Default 60 000.
    */
   settleRetryMs?: number;
+  /**
+   * Install a SIGTERM/SIGINT handler that awaits `close()` (calls in flight finish and are
+   * settled, the ledger is written) and then ends the process with the signal. For apps that have
+   * no shutdown handler of their own; an app that has one should await `close()` in it. Default false.
+   */
+  closeOnExit?: boolean;
   /** The fetch that reaches the provider. Default: the global `fetch`. */
   fetch?: typeof fetch;
   /** Told about every ledger row as it is recorded (after the store has it). */
