@@ -8,7 +8,7 @@
  * are extracted to a temporary directory (with this checkout's node_modules linked) and imported from there.
  *
  *   npx tsx bench/engine.bench.ts
- *   BENCH_BASELINE=main BENCH_CALLS=500 npx tsx bench/engine.bench.ts
+ *   BENCH_BASELINE=main BENCH_CALLS=500 BENCH_ONLY=alone npx tsx bench/engine.bench.ts
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -128,6 +128,9 @@ try {
       },
     ]),
   ];
+  // BENCH_ONLY=<text> keeps the scenarios whose name contains it (e.g. "alone": the engine's own cost).
+  const only = process.env.BENCH_ONLY;
+  if (only) scenarios.splice(0, scenarios.length, ...scenarios.filter(([name]) => name.includes(only)));
   // Rounds interleave the scenarios so that machine noise and JIT warm-up hit all alike; the
   // median round is reported.
   const results = new Map<string, Result[]>();
@@ -146,7 +149,7 @@ try {
   const memoryLedger = await ledgerThroughput(createMemoryStore());
   const sqliteLedger = await ledgerThroughput(createSqliteStore({ path: join(dir, 'ledger.db') }));
 
-  const base = rows[0]![1];
+  const base = rows.find(([name]) => name.includes('baseline'))?.[1] ?? rows[0]![1];
   const fmt = (n: number) => n.toFixed(0);
   console.log(`\nnode ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), median of ${ROUNDS} rounds of ${CALLS} sequential calls after ${WARMUP} warm-up, then ${CALLS} at concurrency ${CONCURRENCY}\n`);
   console.log('| scenario | mean µs/call | p50 µs | p99 µs | overhead vs baseline (mean µs) | calls/s at c=16 |');
