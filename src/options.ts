@@ -27,6 +27,15 @@ export interface EmbeddedOptions {
   unknownModels?: 'zero' | 'refuse';
   /** The clock, for tests of window roll-over. */
   now?: () => number;
+  /**
+   * ms without a byte moving on a streamed answer, from the provider or to your code, before it is
+   * cancelled (the reader gets an error saying so) and settled for what was delivered. Default 60 000.
+   */
+  streamIdleTimeout?: number;
+  /** ms that `close()` waits for calls in flight to finish before settling them as cut off. Default 30 000. */
+  closeTimeout?: number;
+  /** On SIGTERM/SIGINT, await `close()` and then end the process with the signal; for apps without a shutdown handler of their own. Default false. */
+  closeOnExit?: boolean;
 }
 
 /** How calls reach the provider, shared by `TokenlayOpenAI` and `createTokenlayFetch`. */
@@ -202,6 +211,9 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
       unknownModels: options.unknownModels,
       customFields: options.customFields,
       now: options.now,
+      streamIdleTimeout: options.streamIdleTimeout,
+      closeTimeout: options.closeTimeout,
+      closeOnExit: options.closeOnExit,
     },
     debug: options.debug ?? debugFromEnv(),
   };

@@ -58,6 +58,9 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
         unknownModels: connection.engine.unknownModels,
         customFields: connection.engine.customFields,
         now: connection.engine.now,
+        streamIdleTimeout: connection.engine.streamIdleTimeout,
+        closeTimeout: connection.engine.closeTimeout,
+        closeOnExit: connection.engine.closeOnExit,
       },
       inner,
     );

@@ -109,6 +109,17 @@ export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
       });
     case 'limit':
       return limitAnswer(refusal, report);
+    case 'store-unavailable':
+      return errorAnswer(
+        503,
+        {
+          message: `tokenlay: the usage store is unavailable (${refusal.detail}), so the call was not sent to the provider and nothing was spent. Retry shortly; if it lasts, check the store.`,
+          type: 'tokenlay_store_unavailable',
+          code: 'store_unavailable',
+        },
+        report,
+        { 'retry-after': '1' },
+      );
   }
 }
 

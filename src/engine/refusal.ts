@@ -17,7 +17,9 @@ export type Refusal =
   /** The model has no price and unpriced models are refused: 400. */
   | { kind: 'model-not-priced'; message: string }
   /** A limit is full (§3): 429 unless the rule says; `queue` when the call waited first. */
-  | { kind: 'limit'; rule: Rule; limit: ResolvedLimit; current: number; now: number; ruleAction: 'block' | 'queue' };
+  | { kind: 'limit'; rule: Rule; limit: ResolvedLimit; current: number; now: number; ruleAction: 'block' | 'queue' }
+  /** The store could not be read or written before the call was sent: 503, retryable (nothing was spent). */
+  | { kind: 'store-unavailable'; detail: string };
 
 /** The action a refusal is recorded under in the ledger. */
 export function refusalAction(refusal: Refusal): string {

@@ -22,6 +22,29 @@ export interface EngineConfig {
   leaseMs?: number;
   /** How long to wait for the provider's answer before trying a fallback or answering 504. Default 600 000. */
   providerTimeoutMs?: number;
+  /**
+   * A streamed answer on which no byte moves, from the provider or to the caller, for this many ms
+   * is cancelled: its reader gets an error saying so, and the call is settled for what was
+   * delivered, freeing its reservation. Default 60 000.
+   */
+  streamIdleTimeout?: number;
+  /**
+   * How long `close()` waits for calls in flight (ms) before it settles the rest as cut off
+   * (status 499, what was delivered) and closes the store. Default 30 000.
+   */
+  closeTimeout?: number;
+  /**
+   * How long a settlement that the store refused (locked, unreachable) is retried in the
+   * background, with backoff, before it is reported as lost (ms). The caller's answer never waits
+   * for it. Default 60 000.
+   */
+  settleRetryMs?: number;
+  /**
+   * Install a SIGTERM/SIGINT handler that awaits `close()` (calls in flight finish and are
+   * settled, the ledger is written) and then ends the process with the signal. For apps that have
+   * no shutdown handler of their own; an app that has one should await `close()` in it. Default false.
+   */
+  closeOnExit?: boolean;
   /** The fetch that reaches the provider. Default: the global `fetch`. */
   fetch?: typeof fetch;
   /** How `notify` alerts are posted (tries, backoff, timeout, log); see `createAlerts`. */
