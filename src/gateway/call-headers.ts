@@ -13,7 +13,7 @@ const BARE = new Set<string>(WELL_KNOWN_FIELDS);
 /**
  * The headers of one call as the engine takes them: the caller's, without the tokenlay key, with
  * the seed's bare `user`/`org`/… headers turned into `x-tokenlay-<field>` (where no prefixed
- * header names the field: PROTOCOL.md §1) so that they are read as fields and not sent upstream,
+ * header names the field: docs/protocol.md §1) so that they are read as fields and not sent upstream,
  * and with the account of the calling key as the `account` field.
  */
 export function callHeaders(incoming: IncomingHttpHeaders, account: string): Headers {

@@ -31,8 +31,8 @@ function redactKey(key: string): string {
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
- * Creates a self-hostable Tokenlay proxy: the policy engine behind HTTP, speaking PROTOCOL.md
- * (docs/protocol.md). Every OpenAI REST path under `/v1/` is authenticated with a tokenlay key,
+ * Creates a self-hostable Tokenlay proxy: the policy engine behind HTTP, speaking the wire contract
+ * of docs/protocol.md. Every OpenAI REST path under `/v1/` is authenticated with a tokenlay key,
  * checked against the rules and forwarded to the provider named by `x-tokenlay-provider-base` (if
  * on the allowlist) with `x-tokenlay-provider-key` as the provider's own key. Also serves
  * `GET /v1/health`, `GET /v1/usage`, `GET /healthz` and `GET /metrics`.
