@@ -19,6 +19,9 @@ export default defineConfig({
   splitting: true,
   sourcemap: false,
   target: 'node20',
+  // The CJS build lowers class fields through helpers that rename classes (`_class`): keep the
+  // names users see in stack traces and `err.name` checks.
+  keepNames: true,
   // Peers and optional stores are the app's own copies: never bundle them.
   external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis'],
 });

@@ -30,6 +30,8 @@ export interface Scope {
   identity?: FieldRecord;
   /** The request (or context) an adapter opened this scope for. */
   readonly owner?: unknown;
+  /** The `tokenlay()` middleware that opened it, to tell a nested one from the same one mounted twice. */
+  readonly opener?: unknown;
 }
 
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
@@ -104,6 +106,22 @@ function chainOf(scope: Scope | undefined): Scope[] {
   const chain: Scope[] = [];
   for (let s = scope; s; s = s.parent) chain.push(s);
   return chain;
+}
+
+/**
+ * @internal For the debug line: which layer of the scope chain each resolved field came from,
+ * `identify` for the request's identity, `scope` for fields given or set. Sync identity only.
+ */
+export function scopeFieldSources(scope: Scope | undefined): Record<string, 'scope' | 'identify'> {
+  const chain = chainOf(scope);
+  const out: Record<string, 'scope' | 'identify'> = {};
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const s = chain[i];
+    for (const name of Object.keys(s.fields)) out[name] = 'scope';
+    for (const name of Object.keys((identityOf(s, false) as FieldRecord | undefined) ?? {})) out[name] = 'identify';
+    for (const name of Object.keys(s.set)) out[name] = 'scope';
+  }
+  return out;
 }
 
 /** @internal The fields of a scope chain, innermost winning; sync identity only. */
