@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { canonicalField, WELL_KNOWN_FIELDS } from '../fields.js';
-import { HEADER_PREFIX, encodeHeaderValue } from '../headers.js';
+import { canonicalField, encodeHeaderValue, HEADER_PREFIX, WELL_KNOWN_FIELDS } from '../protocol/index.js';
 
 /** The attribution field that names the calling key's account; set by the gateway, never by a caller. */
 export const ACCOUNT_FIELD = 'account';
