@@ -152,7 +152,7 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
  *   `include_usage`, and the chunk is removed when the caller did not ask), estimated when absent, priced;
  * - settle (`settle.ts`): the reservation is replaced by the usage (released when nothing was
  *   billed) and the ledger row written, once, on every path;
- * - answer (`answer.ts`): PROTOCOL.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
+ * - answer (`answer.ts`): docs/protocol.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
  *
  * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override.
  */

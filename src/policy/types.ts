@@ -1,5 +1,5 @@
 /**
- * The shape of a rules document in the `@tokenlay/rules` 0.1 format (PROTOCOL.md §5), after
+ * The shape of a rules document in the `@tokenlay/rules` 0.1 format (docs/protocol.md §5), after
  * {@link validateRules} has checked it and filled in defaults.
  */
 
