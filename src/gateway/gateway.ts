@@ -298,7 +298,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     log?.flush();
   }
 
-  return {
+  const api = {
     handler,
     async listen(port = DEFAULT_PORT, host = DEFAULT_HOST): Promise<GatewayAddress> {
       // Room for the attribution headers the protocol allows (8 KiB) beside the usual ones, so
@@ -334,4 +334,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return inFlight;
     },
   };
+  // The gateway is itself the request listener: http.createServer(createGateway()) works.
+  return Object.defineProperties(handler, Object.getOwnPropertyDescriptors(api)) as Gateway;
 }
