@@ -79,7 +79,7 @@ function limitFields(error: any, headers: HeaderBag): LimitFields {
 }
 
 /**
- * Thrown when a proxy or the embedded engine blocks a call (PROTOCOL.md §3). It is an
+ * Thrown when a proxy or the embedded engine blocks a call (docs/protocol.md §3). It is an
  * `OpenAI.APIError`, and for a 429 also an `OpenAI.RateLimitError`, so code written for the
  * OpenAI SDK keeps working; it adds the rule and the limit that was hit.
  *

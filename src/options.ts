@@ -127,7 +127,7 @@ function checkUrl(value: string, option: string, envName: string): string {
   return value.replace(/\/+$/, '');
 }
 
-/** `<base>/v1`, unless the base already ends in `/v1` (PROTOCOL.md §1). */
+/** `<base>/v1`, unless the base already ends in `/v1` (docs/protocol.md §1). */
 export function proxyV1Url(base: string): string {
   return /\/v1$/.test(base) ? base : `${base}/v1`;
 }

@@ -17,7 +17,7 @@ export function innerFetchOf(fetchImpl: Fetch | undefined): Fetch {
   return given?.[kInner] ?? given ?? ((input, init) => globalThis.fetch(input, init));
 }
 
-/** @internal Adds the provider's key and base for the proxy to forward to (PROTOCOL.md §1). */
+/** @internal Adds the provider's key and base for the proxy to forward to (docs/protocol.md §1). */
 export function addProviderHeaders(headers: Headers, connection: ResolvedConnection, providerKey = connection.providerApiKey): void {
   headers.set(PROVIDER_KEY_HEADER, providerKey);
   headers.set(PROVIDER_BASE_HEADER, connection.providerApiBase);

@@ -1,6 +1,6 @@
 /**
  * The answer stage: the only place where the engine builds an HTTP response. Refusals, provider
- * failures and metered answers all leave the engine through here, with PROTOCOL.md §2 headers.
+ * failures and metered answers all leave the engine through here, with docs/protocol.md §2 headers.
  */
 import { secondsUntil } from '../policy/windows.js';
 import type { ResolvedLimit } from '../policy/limits.js';
@@ -29,7 +29,7 @@ function isShortThrottle(l: ResolvedLimit, on: OnLimitExceeded | undefined): boo
 }
 
 /**
- * The answer to a call refused by a limit (PROTOCOL.md §3): 429 or the rule's `http_status`;
+ * The answer to a call refused by a limit (docs/protocol.md §3): 429 or the rule's `http_status`;
  * `retry-after` from `retry_after_seconds` or the window's reset; `x-should-retry: false`
  * unless the limit is a short throttle (a minute window, a concurrency limit, or an explicit
  * `retry_after_seconds`).

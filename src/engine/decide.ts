@@ -17,7 +17,7 @@ import type { EngineCall } from './types.js';
 
 export type Decided = { ok: true; state: CallState } | { ok: false; refusal: Refusal; state: CallState | undefined };
 
-/** The limits of PROTOCOL.md §1 (256 characters a value, 8 KiB in all), as a proxy enforces them. */
+/** The limits of docs/protocol.md §1 (256 characters a value, 8 KiB in all), as a proxy enforces them. */
 function checkFieldLimits(fields: Record<string, string | undefined>): TokenlayHeaderError | undefined {
   try {
     fieldsToHeaders(fields);

@@ -216,7 +216,7 @@ function afterAnswer<T>(what: string, step: () => T, fallback: () => T): T {
  *   `include_usage`, and the chunk is removed when the caller did not ask), estimated when absent, priced;
  * - settle (`settle.ts`): the reservation is replaced by the usage (released when nothing was
  *   billed) and the ledger row written, once, on every path;
- * - answer (`answer.ts`): PROTOCOL.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
+ * - answer (`answer.ts`): docs/protocol.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
  *
  * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override;
  *   a TypeError for a duration option that is not a positive number of ms.

@@ -8,7 +8,7 @@ import type { Rule } from '../policy/types.js';
  * an HTTP response (see `answer.ts`).
  */
 export type Refusal =
-  /** An attribution header over the protocol's limits (PROTOCOL.md §1): 400, no ledger row. */
+  /** An attribution header over the protocol's limits (docs/protocol.md §1): 400, no ledger row. */
   | { kind: 'bad-attribution'; error: TokenlayHeaderError }
   /** A rule whose action is `block`: 403 unless the rule says. */
   | { kind: 'rule-block'; rule: Rule }

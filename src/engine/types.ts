@@ -67,7 +67,7 @@ export interface EngineCall {
 
 /** The policy engine: one instance per app (embedded) or per gateway. */
 export interface Engine {
-  /** Applies the rules to a call, forwards it if admitted, meters it, and answers with PROTOCOL.md §2 headers. */
+  /** Applies the rules to a call, forwards it if admitted, meters it, and answers with docs/protocol.md §2 headers. */
   handle(call: EngineCall): Promise<Response>;
   /** The store holding counters and the ledger. */
   readonly store: TokenlayStore;

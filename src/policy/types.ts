@@ -1,7 +1,7 @@
 import type { PlanPrice } from './plans.js';
 
 /**
- * The shape of a rules document in the `@tokenlay/rules` 0.1 format (PROTOCOL.md §5), after
+ * The shape of a rules document in the `@tokenlay/rules` 0.1 format (docs/protocol.md §5), after
  * {@link validateRules} has checked it and filled in defaults.
  */
 

@@ -3,9 +3,9 @@ import { TokenlayHeaderError } from '../errors.js';
 import { HEADER_PREFIX } from './names.js';
 
 export { HEADER_PREFIX };
-/** Longest value, in characters, that one field may carry (PROTOCOL.md §1). */
+/** Longest value, in characters, that one field may carry (docs/protocol.md §1). */
 export const MAX_VALUE_CHARS = 256;
-/** Largest size, in bytes, of all attribution headers together (PROTOCOL.md §1). */
+/** Largest size, in bytes, of all attribution headers together (docs/protocol.md §1). */
 export const MAX_HEADERS_BYTES = 8 * 1024;
 
 const encoder = new TextEncoder();

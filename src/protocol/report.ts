@@ -1,5 +1,5 @@
 /**
- * The per-call report of PROTOCOL.md §2: its writer (the engine and the gateway set it as
+ * The per-call report of docs/protocol.md §2: its writer (the engine and the gateway set it as
  * `x-tokenlay-*` headers, and as the `: x-tokenlay {json}` trailer of a stream) and its reader
  * (the client turns either back into {@link TokenlayMetadata}).
  */
