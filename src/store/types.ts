@@ -101,3 +101,9 @@ export interface TokenlayStore {
   /** Flush and release resources; the store is unusable afterwards. */
   close(): Promise<void>;
 }
+
+/** The counter half of {@link TokenlayStore}: what admission and settlement use (Redis, SQLite, memory). */
+export type CounterStore = Pick<TokenlayStore, 'reserve' | 'settle' | 'release' | 'renew' | 'read' | 'close'>;
+
+/** The ledger half of {@link TokenlayStore}: usage rows (Postgres, SQLite, memory). */
+export type Ledger = Pick<TokenlayStore, 'record' | 'ledger' | 'flush' | 'close'>;
