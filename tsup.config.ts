@@ -19,5 +19,5 @@ export default defineConfig({
   sourcemap: false,
   target: 'node20',
   // Peers and optional stores are the app's own copies: never bundle them.
-  external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis'],
+  external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis', 'pg'],
 });

@@ -1,7 +1,7 @@
 import { TokenlayConfigError } from './errors.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
-import type { TokenlayStore } from './store/types.js';
+import type { CounterStore, Ledger, TokenlayStore } from './store/types.js';
 
 /** The hosted Tokenlay proxy. */
 export const DEFAULT_TOKENLAY_BASE_URL = 'https://api.tokenlay.com';
@@ -17,7 +17,15 @@ export interface EmbeddedOptions {
    * 12), or a store object. Default: env `TOKENLAY_STORE`, else `'memory'`, which resets with the
    * process; use `'sqlite:./.tokenlay/usage.db'` for budgets that survive restarts.
    */
-  store?: string | TokenlayStore;
+  store?: string | TokenlayStore | CounterStore;
+  /**
+   * The usage ledger apart from the counters, e.g. `'postgres://user:password@host:5432/db'` (needs
+   * pg) next to `store: 'redis://…'`; or `'sqlite:<path>'`, `'memory'`, a ledger object. Default: env
+   * `TOKENLAY_LEDGER`, else the store's own ledger. Turns on embedded mode.
+   */
+  ledger?: string | Ledger | TokenlayStore;
+  /** While a Redis store is unreachable: `'closed'` (default; calls get 503 `tokenlay_store_unavailable`) or `'open'` (admitted uncounted). Env `TOKENLAY_ON_STORE_ERROR`. */
+  onStoreError?: 'closed' | 'open';
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */
   prices?: Record<string, { input: number; output: number; cachedInput?: number }>;
   /** What to do with a model that has no price: cost 0 with a warning (default), or refuse the call. */
@@ -108,7 +116,7 @@ function splitExtraHeaders(extra: Record<string, string> | undefined): { fields:
 
 /** @internal Applies spellings, env defaults and checks; throws naming the option and its env var. */
 export function resolveConnection(options: TokenlayConnectionOptions, kind: 'client' | 'fetch' = 'client'): ResolvedConnection {
-  const embedded = options.policy !== undefined || options.store !== undefined;
+  const embedded = options.policy !== undefined || options.store !== undefined || options.ledger !== undefined;
   const providerApiKey = options.providerApiKey ?? options.provider_api_key ?? env('PROVIDER_API_KEY');
   const providerApiBase = checkUrl(
     options.providerApiBase ?? options.provider_api_base ?? env('PROVIDER_API_BASE') ?? DEFAULT_PROVIDER_API_BASE,
@@ -147,6 +155,8 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
     engine: {
       policy: options.policy,
       store: options.store,
+      ledger: options.ledger,
+      onStoreError: options.onStoreError,
       prices: options.prices,
       unknownModels: options.unknownModels,
       now: options.now,

@@ -7,6 +7,7 @@ import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
 import type { RulesDocument } from '../policy/types.js';
 import { createStore } from '../store/index.js';
+import { isStoreUnavailable, STORE_UNAVAILABLE_CODE } from '../store/unavailable.js';
 import type { LedgerRow } from '../store/types.js';
 import { admit, type Estimate } from './admission.js';
 import { errorAnswer, ruleBlockAnswer, setReportHeaders, type CallReport } from './answers.js';
@@ -34,6 +35,19 @@ function checkFieldLimits(fields: Record<string, string | undefined>): TokenlayH
     if (err instanceof TokenlayHeaderError) return err;
     throw err;
   }
+}
+
+/**
+ * The answer while the counter store cannot be reached under policy `closed`: limits cannot be
+ * checked, so the call is refused rather than let past a hard cap. The SDK may retry it.
+ */
+function storeUnavailable(err: unknown, report: CallReport): Response {
+  return errorAnswer(
+    503,
+    { message: (err as Error).message, type: STORE_UNAVAILABLE_CODE, code: STORE_UNAVAILABLE_CODE },
+    report,
+    { 'retry-after': '1' },
+  );
 }
 
 let warnedMemory = false;
@@ -71,9 +85,10 @@ function cleanFields(fields: Record<string, string | undefined>): Record<string,
  */
 export function createEngine(config: EngineConfig = {}): Engine {
   const doc = config.rules === undefined ? undefined : loadRules(config.rules);
-  const store = createStore(config.store);
+  const store = createStore({ store: config.store, ledger: config.ledger, onStoreError: config.onStoreError, spoolPath: config.ledgerSpoolPath });
   if (config.store === undefined && !process.env.TOKENLAY_STORE && doc?.rules.some((r) => r.then.limits?.length)) warnMemoryBudgets();
-  const ownsStore = typeof config.store !== 'object';
+  // What createStore opened is ours to close; a store object passed in is the caller's.
+  const ownsStore = store !== config.store;
   const now = config.now ?? Date.now;
   const leaseMs = config.leaseMs ?? 60_000;
   const timeoutMs = config.providerTimeoutMs ?? 600_000;
@@ -109,7 +124,15 @@ export function createEngine(config: EngineConfig = {}): Engine {
     }
     const body = parseJsonBody(call.body);
     const requestedModel = typeof body?.model === 'string' ? body.model : undefined;
-    const usage = readouts.length > 0 ? await readUsage(store, readouts, fields.user, startedAt) : undefined;
+    let usage: Record<string, unknown> | undefined;
+    // Answered once the ledger row can be written, below.
+    let storeDown: unknown;
+    try {
+      usage = readouts.length > 0 ? await readUsage(store, readouts, fields.user, startedAt) : undefined;
+    } catch (err) {
+      if (!isStoreUnavailable(err)) throw err;
+      storeDown = err;
+    }
     const decision: Decision = doc
       ? evaluateRules(doc, { fields, model: requestedModel, endpoint, usage }, startedAt)
       : { rule: null, action: 'allow', model: requestedModel, modelChanged: false, params: undefined, limits: [], fallbacks: [], context: {} };
@@ -150,6 +173,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
       return response;
     };
 
+    if (storeDown !== undefined) return refuse(storeUnavailable(storeDown, snapshot()), 'refuse');
     if (rule && decision.action === 'block') {
       return refuse(ruleBlockAnswer(rule, { ...snapshot(), ruleAction: 'block' }), 'block');
     }
@@ -177,7 +201,9 @@ export function createEngine(config: EngineConfig = {}): Engine {
     const spends = (type: string) => type === 'tokens' || type === 'cost';
     const needsEstimate = (rule?.then.limits ?? []).some((l) => spends(l.type)) || readouts.some((r) => spends(r.metric));
     const estimate = needsEstimate ? estimateFor(model) : { tokens: 0, cost: 0 };
-    const admission = await admit({
+    let admission: Awaited<ReturnType<typeof admit>>;
+    try {
+      admission = await admit({
       store,
       rule,
       ruleAction: decision.action,
@@ -191,6 +217,10 @@ export function createEngine(config: EngineConfig = {}): Engine {
       signal: call.signal,
       report: snapshot,
     });
+    } catch (err) {
+      if (!isStoreUnavailable(err)) throw err;
+      return refuse(storeUnavailable(err, snapshot()), 'refuse');
+    }
     if (!admission.ok) return refuse(admission.response, admission.response.headers.get('x-tokenlay-rule-action') ?? 'block');
     report.ruleAction = admission.ruleAction;
     report.limitExceeded = admission.limitExceeded;

@@ -7,7 +7,10 @@ import type { CounterStore, Ledger, TokenlayStore } from './types.js';
  */
 export function composeStore(counters: CounterStore, ledger: Ledger): TokenlayStore {
   let closing: Promise<void> | undefined;
+  const health = (counters as { health?: () => unknown }).health;
   return {
+    // The Redis store's availability, for a health endpoint or a metric.
+    ...(typeof health === 'function' ? { health: () => health.call(counters) } : {}),
     reserve: (checks, opts) => counters.reserve(checks, opts),
     settle: (id, actual) => counters.settle(id, actual),
     release: (id) => counters.release(id),
