@@ -165,7 +165,11 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     // During an outage, fail at once instead of making every call wait for a timeout.
     if (outageSince !== null && client.status !== 'ready') throw unavailable(new Error(`connection is ${client.status}`));
     try {
-      return await run();
+      const result = await run();
+      // A Redis that was stopped (not disconnected) comes back on the same connection: no
+      // 'ready' event, so the first command that succeeds ends the outage.
+      if (outageSince !== null) up();
+      return result;
     } catch (error) {
       if (isReplyError(error)) throw error;
       down(error);
@@ -223,11 +227,16 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
         args.push(s, c.metric, Number.isFinite(c.max) ? String(c.max) : '', String(c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
       }
       let reply: (string | number)[];
+      // During a known outage nothing is sent (see send()), so nothing can run later.
+      const sent = outageSince === null || client.status === 'ready';
       try {
         reply = await send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
         unavailableCalls++;
+        // A script that timed out may still run when Redis wakes up: release it then, so it does
+        // not hold a slot until its lease ends. Releasing an id Redis never saw is a no-op.
+        if (sent) pending.set(id, { mode: 'release', actual: { requests: 0, tokens: 0, cost: 0 } });
         if (policy === 'open') return { ok: true, id: UNCOUNTED + id };
         throw error;
       }
