@@ -27,7 +27,7 @@ afterAll(async () => {
 
 function rig(opts: Partial<RedisStoreOptions>) {
   const lines: string[] = [];
-  const store = createRedisStore({ url: redis.url, prefix: `outage-${opts.onStoreError}:`, commandTimeoutMs: 300, log: (l) => lines.push(l), ...opts });
+  const store = createRedisStore({ url: redis.url, prefix: `outage-${opts.onStoreError}:`, commandTimeoutMs: 1000, log: (l) => lines.push(l), ...opts });
   const embedded = createEmbeddedFetch({ rules, store: composeStore(store, createMemoryStore()) });
   const openai = new OpenAI({ apiKey: 'sk-test', baseURL: provider.base, fetch: embedded, maxRetries: 0 });
   const call = (user: string) =>
