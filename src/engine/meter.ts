@@ -51,12 +51,14 @@ export async function meterJson(ctx: MeterContext, status: number, providerHeade
   const json = parseJsonBody(text);
   const used = (json ? usageFromJson(ctx.endpoint, json) : undefined) ?? (ctx.sentBody ? estimateUsage(ctx.model, ctx.sentBody, answerText(json)) : NO_USAGE);
   const { cost, model } = priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+  // The ledger row first: it is spooled at once, so a crash during the settlement round trip
+  // leaves the call in the ledger (its reservation then expires) rather than counted nowhere.
+  ctx.record(status, used, cost, model);
   await ctx.settle(used, cost);
   const report = { ...ctx.report(), cost, inputTokens: used.inputTokens, outputTokens: used.outputTokens };
   if (used.estimated) report.warnings = [...report.warnings, ESTIMATED];
   const headers = answerHeaders(providerHeaders);
   setReportHeaders(headers, report);
-  ctx.record(status, used, cost, model);
   return new Response(text, { status, headers });
 }
 
@@ -83,8 +85,8 @@ export function meterStream(ctx: MeterContext, response: Response, stripUsageChu
     },
     onEnd(used) {
       const f = conclude(used);
-      void ctx.settle(f.used, f.cost);
       ctx.record(response.status, f.used, f.cost, f.model);
+      void ctx.settle(f.used, f.cost);
     },
   });
   return new Response(stream, { status: response.status, headers });
