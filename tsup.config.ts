@@ -9,6 +9,7 @@ export default defineConfig({
     hono: 'adapters/hono.ts',
     next: 'adapters/next.ts',
     cli: 'src/cli/main.ts',
+    gateway: 'src/gateway/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -6,6 +6,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 const self = [
   { find: /^tokenlay$/, replacement: `${root}src/index.ts` },
   { find: /^tokenlay\/(express|koa|fastify|hono|next)$/, replacement: `${root}adapters/$1.ts` },
+  { find: /^tokenlay\/gateway$/, replacement: `${root}src/gateway/index.ts` },
 ];
 
 const shared = {

@@ -2,6 +2,7 @@ import { currentScope } from './context.js';
 import { createEmbeddedFetch } from './engine/embedded.js';
 import { observeResponse } from './observe.js';
 import type { ResolvedConnection } from './options.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from './protocol/names.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -15,8 +16,8 @@ export function innerFetchOf(fetchImpl: Fetch | undefined): Fetch {
 
 /** @internal Adds the provider's key and base for the proxy to forward to (PROTOCOL.md §1). */
 export function addProviderHeaders(headers: Headers, connection: ResolvedConnection, providerKey = connection.providerApiKey): void {
-  headers.set('x-tokenlay-provider-key', providerKey);
-  headers.set('x-tokenlay-provider-base', connection.providerApiBase);
+  headers.set(PROVIDER_KEY_HEADER, providerKey);
+  headers.set(PROVIDER_BASE_HEADER, connection.providerApiBase);
 }
 
 /** The SDK builds a fresh `Headers` per attempt (openai 5+): set on it rather than copy it. */

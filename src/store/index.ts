@@ -1,4 +1,4 @@
-import { composeStore } from './compose.js';
+import { combineStores } from './combine.js';
 import { createMemoryStore } from './memory.js';
 import { createPostgresLedger } from './postgres.js';
 import { redactUrl } from './redact.js';
@@ -11,8 +11,8 @@ export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { createRedisStore, type RedisStoreOptions, type RedisCounterStore, type RedisStoreHealth, type StoreErrorPolicy } from './redis.js';
 export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger } from './postgres.js';
-export { composeStore } from './compose.js';
 export { TokenlayStoreUnavailableError, isStoreUnavailable, STORE_UNAVAILABLE_CODE } from './unavailable.js';
+export { combineStores } from './combine.js';
 
 /**
  * The store used when none is configured and `TOKENLAY_STORE` is unset: memory, like most rate
@@ -177,7 +177,7 @@ export function createStore(spec: string | TokenlayStore | StoreOptions | undefi
 /** Composes, closing only the halves this module opened. */
 function composeOwned(counters: CounterStore, ledger: Ledger, ownCounters: boolean, ownLedger: boolean): TokenlayStore {
   const noop = async () => {};
-  return composeStore(ownCounters ? counters : { ...pick(counters), close: noop }, ownLedger ? ledger : { ...pickLedger(ledger), close: noop });
+  return combineStores(ownCounters ? counters : { ...pick(counters), close: noop }, ownLedger ? ledger : { ...pickLedger(ledger), close: noop });
 }
 
 function pick(c: CounterStore): CounterStore {

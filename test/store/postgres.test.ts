@@ -2,11 +2,9 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { composeStore } from '../../src/store/compose.js';
-import { createMemoryStore } from '../../src/store/memory.js';
 import { createPostgresLedger, type PostgresLedgerOptions } from '../../src/store/postgres.js';
 import { migrations, SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
-import { row, storeContract } from './contract.js';
+import { ledgerContract, row } from './contract.js';
 import { pgQuery, POSTGRES_URL, usePostgresSchemas } from './services.js';
 import { useTempDirs } from './temp-dir.js';
 
@@ -22,7 +20,7 @@ async function count(schema: string): Promise<number> {
   return Number(n);
 }
 
-storeContract('Postgres ledger (memory counters)', () => composeStore(createMemoryStore(), ledgerWith()));
+ledgerContract('Postgres', () => ledgerWith());
 
 describe('Postgres ledger', () => {
   it('runs its versioned migrations once, even when three instances start at once', async () => {

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedFetch } from '../../src/engine/index.js';
-import { composeStore } from '../../src/store/compose.js';
+import { combineStores } from '../../src/store/combine.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createRedisStore, type RedisStoreOptions } from '../../src/store/redis.js';
 import { startProvider, type Provider } from '../support/provider.js';
@@ -28,7 +28,7 @@ afterAll(async () => {
 function rig(opts: Partial<RedisStoreOptions>) {
   const lines: string[] = [];
   const store = createRedisStore({ url: redis.url, prefix: `outage-${opts.onStoreError}:`, commandTimeoutMs: 1000, log: (l) => lines.push(l), ...opts });
-  const embedded = createEmbeddedFetch({ rules, store: composeStore(store, createMemoryStore()) });
+  const embedded = createEmbeddedFetch({ rules, store: combineStores(store, createMemoryStore()) });
   const openai = new OpenAI({ apiKey: 'sk-test', baseURL: provider.base, fetch: embedded, maxRetries: 0 });
   const call = (user: string) =>
     openai.chat.completions.create(hello, as(user)).then(

@@ -1,15 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { composeStore } from '../../src/store/compose.js';
-import { createMemoryStore } from '../../src/store/memory.js';
+import { join } from 'node:path';
+import { createStore } from '../../src/store/index.js';
 import { createRedisStore } from '../../src/store/redis.js';
-import { check, storeContract } from './contract.js';
-import { REDIS_URL, useRedisPrefixes } from './services.js';
+import { check, counterStoreContract, storeContract } from './contract.js';
+import { POSTGRES_URL, REDIS_URL, usePostgresSchemas, useRedisPrefixes } from './services.js';
+import { useTempDirs } from './temp-dir.js';
 
 const prefix = useRedisPrefixes();
+const schema = usePostgresSchemas();
+const tempDir = useTempDirs();
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const LEASE = { now: T0, leaseMs: 30_000 };
 
-storeContract('Redis counters (memory ledger)', () => composeStore(createRedisStore({ url: REDIS_URL, prefix: prefix() }), createMemoryStore()));
+counterStoreContract('Redis', () => createRedisStore({ url: REDIS_URL, prefix: prefix() }));
+// Both halves by URL, as an app configures them: createStore({ store: 'redis://…', ledger: 'postgres://…' }).
+storeContract('Redis counters + Postgres ledger (createStore)', () =>
+  createStore({
+    store: `${REDIS_URL}?prefix=${encodeURIComponent(prefix())}`,
+    ledger: `${POSTGRES_URL}?schema=${schema()}`,
+    spoolPath: join(tempDir(), 'ledger.spool'),
+  }),
+);
 
 describe('Redis store', () => {
   it('shares counters between two stores on one Redis, as two instances would', async () => {

@@ -1,15 +1,15 @@
 import type { CounterStore, Ledger, TokenlayStore } from './types.js';
 
 /**
- * One {@link TokenlayStore} from a counter store and a ledger, e.g. Redis counters with a Postgres
- * ledger. `close()` flushes and closes the ledger, then the counters; an object given as both
- * halves is closed once.
+ * One store from two halves, e.g. counters in Redis and the ledger in Postgres: the engine and the
+ * client take it like any other. `close()` closes both (the ledger first, so queued rows are
+ * written); an object given as both halves is closed once. A counter store's `health()` (Redis)
+ * stays reachable on the result.
  */
-export function composeStore(counters: CounterStore, ledger: Ledger): TokenlayStore {
+export function combineStores(counters: CounterStore, ledger: Ledger): TokenlayStore {
   let closing: Promise<void> | undefined;
   const health = (counters as { health?: () => unknown }).health;
   return {
-    // The Redis store's availability, for a health endpoint or a metric.
     ...(typeof health === 'function' ? { health: () => health.call(counters) } : {}),
     reserve: (checks, opts) => counters.reserve(checks, opts),
     settle: (id, actual) => counters.settle(id, actual),
