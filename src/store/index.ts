@@ -34,7 +34,7 @@ export interface StoreOptions {
    */
   store?: string | TokenlayStore | CounterStore;
   /**
-   * Usage rows: `'postgres://…'` (`?schema=`, `?batchSize=` rows, `?flushIntervalMs=` ms), `'sqlite:<path>'`, `'memory'`, or a
+   * Usage rows: `'postgres://…'` (`?schema=`, `?batchSize=` rows, `?flushIntervalMs=` ms, `?retainMonths=`), `'sqlite:<path>'`, `'memory'`, or a
    * ledger object. Default: env `TOKENLAY_LEDGER`; else the store's own ledger (memory, SQLite), or
    * an in-process memory ledger next to Redis counters.
    */
@@ -103,19 +103,20 @@ function openLedger(spec: string, spoolPath: string | undefined): Ledger {
     const schema = url.searchParams.get('schema') ?? undefined;
     const batchSize = numberParam(url, 'batchSize', text);
     const flushIntervalMs = numberParam(url, 'flushIntervalMs', text);
-    for (const name of ['schema', 'batchSize', 'flushIntervalMs']) url.searchParams.delete(name);
-    return createPostgresLedger({ url: url.toString(), schema, spoolPath, batchSize, flushIntervalMs });
+    const retainMonths = numberParam(url, 'retainMonths', text, 0);
+    for (const name of ['schema', 'batchSize', 'flushIntervalMs', 'retainMonths']) url.searchParams.delete(name);
+    return createPostgresLedger({ url: url.toString(), schema, spoolPath, batchSize, flushIntervalMs, retainMonths });
   }
   if (text === 'memory' || /^sqlite:/i.test(text)) return openCounters(text, undefined) as TokenlayStore;
   throw new Error(`tokenlay: unknown ledger "${redactUrl(text)}"; use ${ACCEPTED_LEDGER}, or pass a ledger object.`);
 }
 
-function numberParam(url: URL, name: string, spec: string): number | undefined {
+function numberParam(url: URL, name: string, spec: string, min = 1): number | undefined {
   const value = url.searchParams.get(name);
   if (value === null) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`tokenlay: ledger "${redactUrl(spec)}": ${name}=${value} must be a whole number >= 1.`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
+    throw new Error(`tokenlay: ledger "${redactUrl(spec)}": ${name}=${value} must be a whole number >= ${min}.`);
   }
   return n;
 }

@@ -81,6 +81,9 @@ describe('createStore', () => {
     expect(attempt).toThrow('tokenlay: unknown ledger "mysql://root:***@db/x"; use "memory", "sqlite:<path>" or "postgres://user:password@host:5432/db"');
     expect(attempt).not.toThrow(/hunter2/);
     expect(() => createStore({ store: 'memory', ledger: 42 as unknown as string })).toThrow('tokenlay: ledger must be a string');
+    expect(() => createStore({ store: 'memory', ledger: 'postgres://app:hunter2@db/usage?batchSize=0' })).toThrow(
+      'tokenlay: ledger "postgres://app:***@db/usage?batchSize=0": batchSize=0 must be a whole number >= 1.',
+    );
   });
 
   it('composes counters from one spec and the ledger from another', async () => {
