@@ -1,4 +1,6 @@
-export { TokenlayOpenAI, type TokenlayOpenAIOptions } from './client.js';
+export { TokenlayOpenAI, type TokenlayOpenAIOptions, type RequestMetadata } from './client.js';
+export { VERSION } from './version.js';
+export { TokenlayRedirectError } from './proxy-send.js';
 export {
   runWithTokenlay,
   getTokenlayContext,
@@ -9,7 +11,7 @@ export {
   type TokenlayUsage,
 } from './context.js';
 export { tokenlayFetch, createTokenlayFetch, type TokenlayFetchOptions } from './fetch.js';
-export { getTokenlayMetadata, type TokenlayMetadata } from './response.js';
+export { getTokenlayMetadata, type TokenlayMetadata, type TokenlayMetadata as TokenlayResponseMetadata } from './response.js';
 export {
   TokenlayError,
   TokenlayConfigError,

@@ -5,6 +5,7 @@ import { redactUrl } from './redact.js';
 import { createRedisStore, type StoreErrorPolicy } from './redis.js';
 import { createSqliteStore } from './sqlite.js';
 import type { CounterStore, Ledger, TokenlayStore } from './types.js';
+import { TokenlayConfigError } from '../config-error.js';
 
 export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
@@ -70,7 +71,7 @@ function openRedis(text: string, onStoreError: StoreErrorPolicy | undefined) {
   try {
     url = new URL(text);
   } catch {
-    throw new Error(`tokenlay: store "${redactUrl(text)}" is not a valid URL; use "redis://host:6379" or "rediss://user:password@host:6380/0".`);
+    throw new TokenlayConfigError(`tokenlay: store "${redactUrl(text)}" is not a valid URL; use "redis://host:6379" or "rediss://user:password@host:6380/0".`);
   }
   const prefix = url.searchParams.get('prefix') ?? undefined;
   const account = url.searchParams.get('account') ?? undefined;
@@ -86,14 +87,14 @@ function openCounters(spec: string | undefined, onStoreError: StoreErrorPolicy |
   if (/^sqlite:/i.test(text)) {
     let path = text.slice('sqlite:'.length);
     if (path.startsWith('//')) path = path.slice(2); // sqlite:///abs/file.db, sqlite://./rel.db
-    if (path === '') throw new Error(`tokenlay: store "${text}" names no file; use ${ACCEPTED}.`);
+    if (path === '') throw new TokenlayConfigError(`tokenlay: store "${text}" names no file; use ${ACCEPTED}.`);
     return createSqliteStore({ path });
   }
   if (/^rediss?:\/\//i.test(text)) return openRedis(text, onStoreError);
   if (/^postgres(ql)?:/i.test(text)) {
-    throw new Error(`tokenlay: store "${redactUrl(text)}": Postgres holds the ledger, not counters; pass it as ledger: "${redactUrl(text)}" (or --ledger) and the counters as ${ACCEPTED}.`);
+    throw new TokenlayConfigError(`tokenlay: store "${redactUrl(text)}": Postgres holds the ledger, not counters; pass it as ledger: "${redactUrl(text)}" (or --ledger) and the counters as ${ACCEPTED}.`);
   }
-  throw new Error(`tokenlay: unknown store "${redactUrl(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
+  throw new TokenlayConfigError(`tokenlay: unknown store "${redactUrl(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
 }
 
 function openLedger(spec: string, spoolPath: string | undefined): Ledger {
@@ -108,7 +109,7 @@ function openLedger(spec: string, spoolPath: string | undefined): Ledger {
     return createPostgresLedger({ url: url.toString(), schema, spoolPath, batchSize, flushIntervalMs, retainMonths });
   }
   if (text === 'memory' || /^sqlite:/i.test(text)) return openCounters(text, undefined) as TokenlayStore;
-  throw new Error(`tokenlay: unknown ledger "${redactUrl(text)}"; use ${ACCEPTED_LEDGER}, or pass a ledger object.`);
+  throw new TokenlayConfigError(`tokenlay: unknown ledger "${redactUrl(text)}"; use ${ACCEPTED_LEDGER}, or pass a ledger object.`);
 }
 
 function numberParam(url: URL, name: string, spec: string, min = 1): number | undefined {
@@ -116,7 +117,7 @@ function numberParam(url: URL, name: string, spec: string, min = 1): number | un
   if (value === null) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isInteger(n) || n < min) {
-    throw new Error(`tokenlay: ledger "${redactUrl(spec)}": ${name}=${value} must be a whole number >= ${min}.`);
+    throw new TokenlayConfigError(`tokenlay: ledger "${redactUrl(spec)}": ${name}=${value} must be a whole number >= ${min}.`);
   }
   return n;
 }
@@ -139,22 +140,22 @@ let warnedLocalLedger = false;
  *
  * What this function opened is closed by the returned store's `close()`; objects passed in are not.
  *
- * @throws an Error naming the value (password redacted) and the accepted forms when a spec is not
+ * @throws {TokenlayConfigError} naming the value (password redacted) and the accepted forms when a spec is not
  *   one of these, or with the npm install command when ioredis or pg is missing.
  */
 export function createStore(spec: string | TokenlayStore | StoreOptions | undefined): TokenlayStore {
   if (spec !== undefined && typeof spec !== 'string' && !isOptions(spec)) {
     if (isStore(spec)) return spec;
-    throw new TypeError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
+    throw new TokenlayConfigError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
   }
   const opts: StoreOptions = typeof spec === 'object' ? spec : { store: spec };
   const ledgerSpec = opts.ledger ?? (process.env.TOKENLAY_LEDGER || undefined);
   const storeGiven = typeof opts.store === 'object';
   if (storeGiven && !isCounterStore(opts.store)) {
-    throw new TypeError(`tokenlay: store must be a string (${ACCEPTED}) or a store object; got ${Object.prototype.toString.call(opts.store)}.`);
+    throw new TokenlayConfigError(`tokenlay: store must be a string (${ACCEPTED}) or a store object; got ${Object.prototype.toString.call(opts.store)}.`);
   }
   if (ledgerSpec !== undefined && typeof ledgerSpec !== 'string' && !isLedger(ledgerSpec)) {
-    throw new TypeError(`tokenlay: ledger must be a string (${ACCEPTED_LEDGER}) or a ledger object; got ${Object.prototype.toString.call(ledgerSpec)}.`);
+    throw new TokenlayConfigError(`tokenlay: ledger must be a string (${ACCEPTED_LEDGER}) or a ledger object; got ${Object.prototype.toString.call(ledgerSpec)}.`);
   }
   const counters = storeGiven ? (opts.store as CounterStore) : openCounters(opts.store as string | undefined, opts.onStoreError);
   if (ledgerSpec === undefined) {

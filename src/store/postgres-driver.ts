@@ -1,3 +1,4 @@
+import { TokenlayConfigError } from '../config-error.js';
 import { createRequire } from 'node:module';
 import type * as Pg from 'pg';
 
@@ -10,7 +11,7 @@ export function loadPg(): typeof Pg {
   try {
     driver = require('pg') as typeof Pg;
   } catch (error) {
-    throw new Error(
+    throw new TokenlayConfigError(
       `tokenlay: the Postgres ledger needs the pg package, which could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install pg`,
       { cause: error },
     );

@@ -1,3 +1,4 @@
+import { TokenlayConfigError } from '../config-error.js';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { LedgerRow } from './types.js';
@@ -57,7 +58,7 @@ export class Spool {
     }
     const owner = Number(readFileSync(this.lock, 'utf8').trim());
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
-      throw new Error(
+      throw new TokenlayConfigError(
         `tokenlay: the ledger spool ${this.path} is in use by process ${owner}. Give each instance its own spool file (option spoolPath, env TOKENLAY_LEDGER_SPOOL).`,
       );
     }

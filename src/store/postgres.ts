@@ -1,3 +1,4 @@
+import { TokenlayConfigError } from '../config-error.js';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { storeClosedError } from './closed-error.js';
@@ -93,7 +94,7 @@ const ROWS_PER_INSERT = 1000;
  */
 export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedger {
   if (!/^postgres(ql)?:\/\//i.test(opts.url ?? '')) {
-    throw new Error(`tokenlay: ledger URL "${redactUrl(String(opts.url))}" is not a Postgres URL; use "postgres://user:password@host:5432/db".`);
+    throw new TokenlayConfigError(`tokenlay: ledger URL "${redactUrl(String(opts.url))}" is not a Postgres URL; use "postgres://user:password@host:5432/db".`);
   }
   const where = redactUrl(opts.url);
   const schema = opts.schema ?? 'public';

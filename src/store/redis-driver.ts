@@ -1,3 +1,4 @@
+import { TokenlayConfigError } from '../config-error.js';
 import { createRequire } from 'node:module';
 import type * as IORedis from 'ioredis';
 
@@ -10,7 +11,7 @@ export function loadIORedis(): typeof IORedis {
   try {
     driver = require('ioredis') as typeof IORedis;
   } catch (error) {
-    throw new Error(
+    throw new TokenlayConfigError(
       `tokenlay: the Redis store needs the ioredis package, which could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install ioredis`,
       { cause: error },
     );

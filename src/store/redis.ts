@@ -1,3 +1,4 @@
+import { TokenlayConfigError } from '../config-error.js';
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
@@ -83,7 +84,7 @@ function policyFromEnv(): StoreErrorPolicy | undefined {
   const value = process.env.TOKENLAY_ON_STORE_ERROR?.trim();
   if (!value) return undefined;
   if (value === 'closed' || value === 'open') return value;
-  throw new Error(`tokenlay: TOKENLAY_ON_STORE_ERROR is "${value}"; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
+  throw new TokenlayConfigError(`tokenlay: TOKENLAY_ON_STORE_ERROR is "${value}"; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
 }
 
 /** A reply error means Redis answered: a bug to surface, not an outage. */
@@ -106,9 +107,9 @@ function isReplyError(error: unknown): boolean {
 export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   const policy = opts.onStoreError ?? policyFromEnv() ?? 'closed';
   if (policy !== 'closed' && policy !== 'open') {
-    throw new Error(`tokenlay: onStoreError is ${JSON.stringify(policy)}; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
+    throw new TokenlayConfigError(`tokenlay: onStoreError is ${JSON.stringify(policy)}; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
   }
-  if (!opts.client && !opts.url) throw new Error('tokenlay: the Redis store needs `url` (e.g. "redis://127.0.0.1:6379") or an ioredis `client`.');
+  if (!opts.client && !opts.url) throw new TokenlayConfigError('tokenlay: the Redis store needs `url` (e.g. "redis://127.0.0.1:6379") or an ioredis `client`.');
   const where = opts.url ? redactUrl(opts.url) : 'client';
   const settleGraceMs = opts.settleGraceMs ?? DAY_MS;
   const log = opts.log ?? ((line: string) => console.warn(line));

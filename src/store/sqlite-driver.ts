@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
+import { TokenlayConfigError } from '../config-error.js';
 
 const require = createRequire(import.meta.url);
 let driver: typeof BetterSqlite3 | undefined;
@@ -12,7 +13,7 @@ function loadDriver(): typeof BetterSqlite3 {
   try {
     driver = require('better-sqlite3') as typeof BetterSqlite3;
   } catch (error) {
-    throw new Error(
+    throw new TokenlayConfigError(
       `tokenlay: the SQLite store needs the better-sqlite3 package, which could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install better-sqlite3@12`,
       { cause: error },
     );

@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { decodeHeaderValue } from 'tokenlay';
 import { describe, expect, it } from 'vitest';
 import { gatewayRig, hello, PROVIDER_KEY } from './support.js';
 
@@ -13,7 +14,7 @@ function officialRead(h: Headers) {
     inputTokens: parseInt(h.get('x-tokenlay-input-tokens') || '0', 10),
     outputTokens: parseInt(h.get('x-tokenlay-output-tokens') || '0', 10),
     duration: parseInt(h.get('x-tokenlay-duration') || '0', 10),
-    warnings: h.get('x-tokenlay-warnings') ? (JSON.parse(h.get('x-tokenlay-warnings')!) as string[]) : undefined,
+    warnings: h.get('x-tokenlay-warnings') ? (JSON.parse(h.get('x-tokenlay-warnings')!) as string[]).map(decodeHeaderValue) : undefined,
   };
 }
 

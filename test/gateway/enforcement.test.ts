@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { TokenlayLimitError, TokenlayOpenAI, getTokenlayMetadata } from 'tokenlay';
+import { TokenlayLimitError, TokenlayOpenAI, decodeHeaderValue, getTokenlayMetadata } from 'tokenlay';
 import { describe, expect, it } from 'vitest';
 import { createGateway, createLogger } from '../../src/gateway/index.js';
 import { captureLog, gatewayRig, hello, onCleanup, PROVIDER_KEY } from './support.js';
@@ -50,7 +50,7 @@ describe('enforcement through the gateway, end to end', () => {
     const as = rig.headers({ 'x-tokenlay-user': 'ann' });
     expect((await post(rig.url, as, hello)).headers.get('x-tokenlay-warnings')).toBeNull();
     const warned = await post(rig.url, as, hello);
-    expect(JSON.parse(warned.headers.get('x-tokenlay-warnings')!)).toEqual([expect.stringContaining('50% of the limit reached')]);
+    expect((JSON.parse(warned.headers.get('x-tokenlay-warnings')!) as string[]).map(decodeHeaderValue)).toEqual([expect.stringContaining('50% of the limit reached')]);
   });
 
   it('keeps counted usage across a restart of the gateway', async () => {
