@@ -42,8 +42,8 @@ export interface StoreOptions {
   ledger?: string | Ledger | TokenlayStore;
   /** Redis counters only: `'closed'` (default) or `'open'` while Redis is unreachable; env `TOKENLAY_ON_STORE_ERROR`. */
   onStoreError?: StoreErrorPolicy;
-  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`. */
-  spoolPath?: string;
+  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`; `false` for a reader that records nothing. */
+  spoolPath?: string | false;
 }
 
 function isStore(value: unknown): value is TokenlayStore {
@@ -97,7 +97,7 @@ function openCounters(spec: string | undefined, onStoreError: StoreErrorPolicy |
   throw new TokenlayConfigError(`tokenlay: unknown store "${redactUrl(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
 }
 
-function openLedger(spec: string, spoolPath: string | undefined): Ledger {
+function openLedger(spec: string, spoolPath: string | false | undefined): Ledger {
   const text = spec.trim();
   if (/^postgres(ql)?:\/\//i.test(text)) {
     const url = new URL(text);

@@ -17,9 +17,10 @@ export interface PostgresLedgerOptions {
   schema?: string;
   /**
    * The local spool file every row is appended to before it is sent, replayed at start. One per
-   * instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`.
+   * instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`. `false`: no
+   * spool, for readers of the ledger (the usage CLI) that record nothing.
    */
-  spoolPath?: string;
+  spoolPath?: string | false;
   /** Queued rows that trigger a write. Default 100. */
   batchSize?: number;
   /** Longest a row waits before it is written. Default 1000 ms. */
@@ -79,6 +80,17 @@ function fromDb(r: DbRow): LedgerRow {
   };
 }
 
+/** The spool of a reader: rows live only in memory until written (nothing survives a crash). */
+function memorySpool(): Pick<Spool, 'leftovers' | 'rotate' | 'done' | 'append' | 'close'> {
+  return {
+    leftovers: () => [],
+    rotate: (rows: SpooledRow[]) => (rows.length ? { file: '', rows } : undefined),
+    done: () => {},
+    append: () => {},
+    close: () => {},
+  };
+}
+
 const COLUMNS = 15;
 // 15 parameters a row stays far under Postgres's 65 535 parameters a statement.
 const ROWS_PER_INSERT = 1000;
@@ -105,7 +117,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   const pool: Pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 4 });
   // An idle client losing its connection must not crash the app; the next write retries.
   pool.on('error', () => {});
-  const spool = new Spool(opts.spoolPath ?? (process.env.TOKENLAY_LEDGER_SPOOL || './.tokenlay/ledger.spool'));
+  const spool = opts.spoolPath === false ? memorySpool() : new Spool(opts.spoolPath ?? (process.env.TOKENLAY_LEDGER_SPOOL || './.tokenlay/ledger.spool'));
 
   // Segments waiting for Postgres, oldest first; `queue` is what the live spool file holds.
   const segments: Segment[] = spool.leftovers();

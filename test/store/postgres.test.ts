@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPostgresLedger, type PostgresLedgerOptions } from '../../src/store/postgres.js';
@@ -10,6 +12,7 @@ import { useTempDirs } from './temp-dir.js';
 
 const schemaName = usePostgresSchemas();
 const tempDir = useTempDirs();
+const run = promisify(execFile);
 
 function ledgerWith(over: Partial<PostgresLedgerOptions> = {}) {
   return createPostgresLedger({ url: POSTGRES_URL, schema: schemaName(), spoolPath: join(tempDir(), 'ledger.spool'), ...over });
@@ -143,4 +146,20 @@ describe('Postgres ledger', () => {
     const next = ledgerWith({ spoolPath });
     await next.close();
   });
+
+  it('is what `tokenlay usage --ledger postgres://…` reads, without a spool of its own', async () => {
+    const schema = schemaName();
+    const writer = createPostgresLedger({ url: POSTGRES_URL, schema, spoolPath: join(tempDir(), 'w.spool') });
+    for (const user of ['ann', 'ann', 'bob']) writer.record(row({ time: Date.now(), fields: { user }, cost: 0.25 }));
+    await writer.close();
+    const cwd = tempDir();
+    const root = join(import.meta.dirname, '..', '..');
+    const { stdout } = await run(process.execPath, ['--import', pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href, join(root, 'src', 'cli', 'main.ts'),
+      'usage', '--ledger', `${POSTGRES_URL}?schema=${schema}`, '--json'], { cwd, env: { ...process.env, TOKENLAY_STORE: '', TOKENLAY_LEDGER: '' } });
+    const report = JSON.parse(stdout) as { by: string; groups: Array<{ key: string; calls: number; cost: number }>; total: { calls: number; cost: number } };
+    expect(report.by).toBe('user');
+    expect(report.groups.map((g) => [g.key, g.calls, g.cost])).toEqual([['ann', 2, 0.5], ['bob', 1, 0.25]]);
+    expect(report.total).toMatchObject({ calls: 3, cost: 0.75 });
+    expect(readdirSync(cwd)).toEqual([]); // no spool, no lock: the command records nothing
+  }, 30_000);
 });
