@@ -37,5 +37,5 @@ export default defineConfig({
   keepNames: true,
   // Peers and optional stores are the app's own copies: never bundle them.
   onSuccess: async () => copyDashboardAssets(),
-  external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis'],
+  external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis', 'pg'],
 });

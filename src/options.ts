@@ -2,7 +2,7 @@ import { TokenlayConfigError } from './errors.js';
 import { checkOptionNames } from './option-names.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
-import type { TokenlayStore } from './store/types.js';
+import type { CounterStore, Ledger, TokenlayStore } from './store/types.js';
 
 /** The hosted Tokenlay proxy. */
 export const DEFAULT_TOKENLAY_BASE_URL = 'https://api.tokenlay.com';
@@ -18,7 +18,15 @@ export interface EmbeddedOptions {
    * 12), or a store object. Default: env `TOKENLAY_STORE`, else `'memory'`, which resets with the
    * process; use `'sqlite:./.tokenlay/usage.db'` for budgets that survive restarts.
    */
-  store?: string | TokenlayStore;
+  store?: string | TokenlayStore | CounterStore;
+  /**
+   * The usage ledger apart from the counters, e.g. `'postgres://user:password@host:5432/db'` (needs
+   * pg) next to `store: 'redis://…'`; or `'sqlite:<path>'`, `'memory'`, a ledger object. Default: env
+   * `TOKENLAY_LEDGER`, else the store's own ledger. Turns on embedded mode.
+   */
+  ledger?: string | Ledger | TokenlayStore;
+  /** While a Redis store is unreachable: `'closed'` (default; calls get 503 `tokenlay_store_unavailable`) or `'open'` (admitted uncounted). Env `TOKENLAY_ON_STORE_ERROR`. */
+  onStoreError?: 'closed' | 'open';
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */
   prices?: Record<string, { input: number; output: number; cachedInput?: number }>;
   /** Custom field names your app sends (beyond user, org, plan, project, feature), so rules may use them; a name one edit from a known field is otherwise refused as a typo. */
@@ -159,7 +167,7 @@ function debugFromEnv(): boolean {
 /** @internal Applies spellings, env defaults and checks; throws naming the option and its env var. */
 export function resolveConnection(options: TokenlayConnectionOptions, kind: 'client' | 'fetch' = 'client'): ResolvedConnection {
   checkOptionNames(options);
-  const embedded = options.policy !== undefined || options.store !== undefined;
+  const embedded = options.policy !== undefined || options.store !== undefined || options.ledger !== undefined;
   const givenBase = options.providerApiBase ?? options.provider_api_base ?? options.provider_base_url ?? env('PROVIDER_API_BASE');
   const providerApiBase = checkUrl(
     givenBase ?? DEFAULT_PROVIDER_API_BASE,
@@ -207,6 +215,8 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
     engine: {
       policy: options.policy,
       store: options.store,
+      ledger: options.ledger,
+      onStoreError: options.onStoreError,
       prices: options.prices,
       unknownModels: options.unknownModels,
       customFields: options.customFields,

@@ -54,6 +54,8 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       {
         rules: connection.engine.policy,
         store: connection.engine.store,
+        ledger: connection.engine.ledger,
+        onStoreError: connection.engine.onStoreError,
         prices: connection.engine.prices,
         unknownModels: connection.engine.unknownModels,
         customFields: connection.engine.customFields,

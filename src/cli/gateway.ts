@@ -7,7 +7,10 @@ const FLAGS: Flag[] = [
   { name: 'host', value: 'HOST', env: 'TOKENLAY_HOST', default: '127.0.0.1', help: 'address to listen on' },
   { name: 'port', value: 'PORT', env: 'TOKENLAY_PORT', default: '8787', help: 'port to listen on; 0 picks a free one' },
   { name: 'rules', value: 'FILE', env: 'TOKENLAY_RULES', default: 'none (every call allowed and metered)', help: 'rules file (.yaml, .yml, .json), re-read when it changes' },
-  { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'sqlite:./.tokenlay/usage.db', help: 'counters and ledger: sqlite:<path> or memory' },
+  { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'sqlite:./.tokenlay/usage.db', help: 'counters (and the ledger unless --ledger): sqlite:<path>, memory, or redis://host:6379 (rediss:// for TLS) to share limits between gateways' },
+  { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'the store\'s own', help: 'usage rows apart from the counters: postgres://user:password@host:5432/db, sqlite:<path> or memory' },
+  { name: 'ledger-spool', value: 'FILE', env: 'TOKENLAY_LEDGER_SPOOL', default: './.tokenlay/ledger.spool', help: 'with a postgres:// ledger: the local file rows are appended to before they are sent, replayed at start; one per gateway' },
+  { name: 'on-store-error', value: 'POLICY', env: 'TOKENLAY_ON_STORE_ERROR', default: 'closed', help: 'while Redis is unreachable: closed (answer 503 tokenlay_store_unavailable) or open (let calls through uncounted)' },
   { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the tokenlay keys (see tokenlay keys)' },
   { name: 'allow-provider-base', value: 'URL', multiple: true, env: 'TOKENLAY_ALLOW_PROVIDER_BASE', default: 'the https bases of OpenAI, Anthropic, Gemini, Mistral, Groq, Together, Fireworks, DeepSeek, xAI, OpenRouter', help: 'provider base callers may use; replaces the default list; repeat for several (env: comma-separated)' },
   { name: 'stream-idle-timeout', value: 'MS', env: 'TOKENLAY_STREAM_IDLE_TIMEOUT', default: '300000', help: 'end a stream the provider leaves silent this long; 0 never' },
@@ -44,6 +47,15 @@ export async function run(argv: string[]): Promise<number> {
     options = { logFormat, logLevel };
     if (str('rules') !== undefined) options.rules = str('rules');
     if (str('store') !== undefined) options.store = str('store');
+    if (str('ledger') !== undefined) options.ledger = str('ledger');
+    if (str('ledger-spool') !== undefined) options.ledgerSpoolPath = str('ledger-spool');
+    const onStoreError = str('on-store-error');
+    if (onStoreError !== undefined) {
+      if (onStoreError !== 'closed' && onStoreError !== 'open') {
+        throw new Error(`tokenlay gateway: --on-store-error (or TOKENLAY_ON_STORE_ERROR) must be closed or open; got ${JSON.stringify(onStoreError)}.`);
+      }
+      options.onStoreError = onStoreError;
+    }
     if (str('keys') !== undefined) options.keys = str('keys');
     const bases = values['allow-provider-base'];
     if (bases !== undefined) options.allowProviderBases = Array.isArray(bases) ? bases : [bases];

@@ -26,6 +26,8 @@ export function openLedger(command: string, opts: { store?: string | undefined; 
     throw new Error(`${command}: the ledger file "${file}" does not exist; pass the SQLite file your app or gateway writes (its store option), e.g. --store sqlite:./.tokenlay/usage.db.`);
   }
   try {
+    // A Postgres ledger is read on its own (no counters), without a spool: this command records nothing.
+    if (/^postgres(ql)?:\/\//i.test(spec.trim())) return createStore({ store: 'memory', ledger: spec, spoolPath: false });
     return createStore(spec);
   } catch (err) {
     throw new Error(`${command}: cannot open the ledger "${redactUrl(spec)}": ${(err as Error).message.replace(/^tokenlay: /, '')}`);

@@ -3,6 +3,7 @@
  * failures and metered answers all leave the engine through here, with docs/protocol.md §2 headers.
  */
 import { secondsUntil } from '../policy/windows.js';
+import { STORE_UNAVAILABLE_CODE } from '../store/unavailable.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule } from '../policy/types.js';
 import { errorAnswer } from '../protocol/error-body.js';
@@ -114,7 +115,7 @@ export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
         503,
         {
           message: `tokenlay: the usage store is unavailable (${refusal.detail}), so the call was not sent to the provider and nothing was spent. Retry shortly; if it lasts, check the store.`,
-          type: 'tokenlay_store_unavailable',
+          type: STORE_UNAVAILABLE_CODE,
           code: 'store_unavailable',
         },
         report,

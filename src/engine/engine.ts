@@ -223,9 +223,10 @@ function afterAnswer<T>(what: string, step: () => T, fallback: () => T): T {
  */
 export function createEngine(config: EngineConfig = {}): Engine {
   const doc = config.rules === undefined ? undefined : loadRules(config.rules, { customFields: config.customFields });
-  const store = createStore(config.store);
+  const store = createStore({ store: config.store, ledger: config.ledger, onStoreError: config.onStoreError, spoolPath: config.ledgerSpoolPath });
   if (config.store === undefined && !process.env.TOKENLAY_STORE && doc?.rules.some((r) => r.then.limits?.length)) warnMemoryBudgets();
-  const ownsStore = typeof config.store !== 'object';
+  // What createStore opened is ours to close; a store object passed in is the caller's.
+  const ownsStore = store !== config.store;
   const now = config.now ?? Date.now;
   const alerts = doc && hasAlerts(doc) ? createAlerts(doc, store, { now, ...config.alerts }) : undefined;
   // Store writes still in flight, so that flush() and close() wait for them.

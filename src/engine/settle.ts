@@ -114,7 +114,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
     });
   };
 
-  const retry = async (how: Outcome, row: LedgerRow, first: unknown): Promise<void> => {
+  const retry = async (how: Outcome, row: LedgerRow, first: unknown, recorded: boolean): Promise<void> => {
     const deadline = Date.now() + ctx.settleRetryMs;
     let delay = RETRY_FIRST_DELAY_MS;
     let last = first;
@@ -122,14 +122,15 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
       try {
-        record(row, await writeCounters(how, row));
+        const written = await writeCounters(how, row);
+        if (!recorded) record(row, written);
         return;
       } catch (error) {
         last = error;
       }
     }
     reportAfterAnswer(`settling ${describeCall(row)} failed for ${ctx.settleRetryMs} ms; its counters were not updated`, last);
-    record(row);
+    if (!recorded) record(row);
   };
 
   return {
@@ -141,10 +142,17 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       outcome = how;
       clearInterval(renew);
       const row = ledgerRow(state, how);
+      // A store that cannot write counters and row in one transaction gets the row first: a
+      // durable ledger (Postgres) spools it at once, so a crash during the counters' round trip
+      // leaves the call in the ledger (its reservation then expires) rather than counted nowhere.
+      const rowFirst = reservation !== null && !store.settleWithRow;
+      if (rowFirst) record(row);
       done = writeCounters(how, row).then(
-        (written) => record(row, written),
+        (written) => {
+          if (!rowFirst) record(row, written);
+        },
         (error: unknown) => {
-          ctx.track(retry(how, row, error));
+          ctx.track(retry(how, row, error, rowFirst));
         },
       );
       ctx.track(done);

@@ -1,6 +1,7 @@
 import type { ModelPrice } from '../metering/index.js';
 import type { AlertOptions, Alerts } from '../alerts/notifier.js';
-import type { LedgerRow, TokenlayStore } from '../store/types.js';
+import type { StoreErrorPolicy } from '../store/redis.js';
+import type { CounterStore, Ledger, LedgerRow, TokenlayStore } from '../store/types.js';
 
 export type { ModelPrice };
 
@@ -10,8 +11,20 @@ export interface EngineConfig {
   rules?: string | object;
   /** Custom field names the app sends, declared for the rules (as a top-level `fields:` list would): a rule may use them without "did you mean" refusals. */
   customFields?: readonly string[];
-  /** `'memory'`, `'sqlite:<path>'` or a store; see `createStore`. A store object passed in is not closed by `engine.close()`. */
-  store?: string | TokenlayStore;
+  /**
+   * Counters (and the ledger, unless `ledger` is given): `'memory'`, `'sqlite:<path>'`,
+   * `'redis://host:6379'` or a store; see `createStore`. Objects passed in are not closed by `engine.close()`.
+   */
+  store?: string | TokenlayStore | CounterStore;
+  /** The usage ledger apart from the counters: `'postgres://…'`, `'sqlite:<path>'`, `'memory'` or a ledger. Default: env `TOKENLAY_LEDGER`, else the store's. */
+  ledger?: string | Ledger | TokenlayStore;
+  /**
+   * While a Redis store is unreachable: `'closed'` (default) answers calls 503
+   * `tokenlay_store_unavailable`; `'open'` admits them uncounted. Env `TOKENLAY_ON_STORE_ERROR`.
+   */
+  onStoreError?: StoreErrorPolicy;
+  /** The Postgres ledger's local spool file, one per instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`. */
+  ledgerSpoolPath?: string;
   /** Price overrides by model name; they win over the rules file's `prices:` and the price table. */
   prices?: Record<string, ModelPrice>;
   /** An unpriced model costs 0 with a warning (`zero`, default) or is answered 400 (`refuse`); wins over the rules file. */

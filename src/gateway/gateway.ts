@@ -8,6 +8,7 @@ import type { Engine, EngineConfig } from '../engine/types.js';
 import { TokenlayRulesError } from '../policy/errors.js';
 import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from '../protocol/names.js';
 import { createStore } from '../store/index.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 import type { LedgerRow } from '../store/types.js';
 import { DEFAULT_HOST, DEFAULT_KEYS_FILE, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, DEFAULT_PROVIDER_BASE, DEFAULT_STORE } from './defaults.js';
 import { createAllowlist, DEFAULT_PROVIDER_BASES } from './allowlist.js';
@@ -62,10 +63,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const metrics = createMetrics();
 
   const ownsStore = typeof options.store !== 'object';
-  const rawStore = typeof options.store === 'object' ? options.store : createStore(options.store ?? DEFAULT_STORE);
+  const rawStore =
+    typeof options.store === 'object' && options.ledger === undefined
+      ? options.store
+      : createStore({ store: options.store ?? DEFAULT_STORE, ledger: options.ledger, onStoreError: options.onStoreError, spoolPath: options.ledgerSpoolPath });
+  metrics.watchStore(rawStore);
   const store = instrumentStore(rawStore, (operation, error) => {
     metrics.storeError(operation);
-    log?.error({ operation, err: (error as Error)?.message }, 'store operation failed');
+    // An unreachable Redis is logged once per outage by the store itself, not once per call.
+    if (!isStoreUnavailable(error)) log?.error({ operation, err: (error as Error)?.message }, 'store operation failed');
   });
   const ownsKeys = typeof options.keys !== 'object';
   let keys: KeyStore;

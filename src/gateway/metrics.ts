@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LedgerRow } from '../store/types.js';
 
 /** The gateway's Prometheus metrics, in a registry of its own (never prom-client's global one). */
@@ -11,12 +11,21 @@ export interface GatewayMetrics {
   /** Time from sending a call upstream to the provider's response headers, in seconds. */
   upstream(seconds: number, status: number | 'error'): void;
   storeError(operation: string): void;
+  /** Exports a Redis store's availability and outages (a store without `health()` adds nothing). */
+  watchStore(store: object): void;
+}
+
+interface StoreHealth {
+  available: boolean;
+  outages: number;
+  unavailableCalls: number;
 }
 
 /**
  * `tokenlay_requests_total{status,action}`, `tokenlay_blocks_total{rule}`, `tokenlay_cost_usd_total`,
  * `tokenlay_tokens_total{kind}`, `tokenlay_upstream_latency_seconds{status}`,
- * `tokenlay_store_errors_total{operation}`, plus Node's process metrics.
+ * `tokenlay_store_errors_total{operation}`, with a Redis store `tokenlay_store_available`,
+ * `tokenlay_store_outages` and `tokenlay_store_unavailable_calls`, plus Node's process metrics.
  */
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
@@ -50,6 +59,14 @@ export function createMetrics(): GatewayMetrics {
     },
     storeError(operation) {
       storeErrors.inc({ operation });
+    },
+    watchStore(store) {
+      const health = (store as { health?: () => StoreHealth }).health;
+      if (typeof health !== 'function') return;
+      const read = () => health.call(store);
+      new Gauge({ name: 'tokenlay_store_available', help: 'Whether the counter store (Redis) is reachable: 1 or 0.', registers: [registry], collect() { this.set(read().available ? 1 : 0); } });
+      new Gauge({ name: 'tokenlay_store_outages', help: 'Outages of the counter store (Redis) since start.', registers: [registry], collect() { this.set(read().outages); } });
+      new Gauge({ name: 'tokenlay_store_unavailable_calls', help: 'Calls refused (onStoreError closed) or let through uncounted (open) during outages, since start.', registers: [registry], collect() { this.set(read().unavailableCalls); } });
     },
   };
 }

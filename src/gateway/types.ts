@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Engine, ModelPrice } from '../engine/types.js';
-import type { TokenlayStore } from '../store/types.js';
+import type { StoreErrorPolicy } from '../store/redis.js';
+import type { Ledger, TokenlayStore } from '../store/types.js';
 import type { KeyStore } from './keys.js';
 import type { LogFormat } from './log.js';
 
@@ -10,8 +11,20 @@ import type { LogFormat } from './log.js';
 export interface GatewayOptions {
   /** Rules file (`.yaml`, `.yml`, `.json`; re-read when it changes) or a rules object. `--rules`, `TOKENLAY_RULES`. Default: none, every call is allowed and metered. */
   rules?: string | object;
-  /** Counters and ledger: `'sqlite:<path>'`, `'memory'`, or a store object (not closed by the gateway). `--store`, `TOKENLAY_STORE`. Default `'sqlite:./.tokenlay/usage.db'`. */
+  /** Counters (and the ledger unless `ledger` is given): `'sqlite:<path>'`, `'memory'`, `'redis://host:6379'` (needs ioredis), or a store object (not closed by the gateway). `--store`, `TOKENLAY_STORE`. Default `'sqlite:./.tokenlay/usage.db'`. */
   store?: string | TokenlayStore;
+  /**
+   * The usage ledger apart from the counters: `'postgres://user:password@host:5432/db'` (needs pg),
+   * `'sqlite:<path>'`, `'memory'` or a ledger. `--ledger`, `TOKENLAY_LEDGER`. Default: the store's own.
+   */
+  ledger?: string | Ledger;
+  /** With a Postgres ledger: its local spool file, one per gateway. `--ledger-spool`, `TOKENLAY_LEDGER_SPOOL`. Default `./.tokenlay/ledger.spool`. */
+  ledgerSpoolPath?: string;
+  /**
+   * While a Redis store is unreachable: `'closed'` (default, for hard caps) answers 503
+   * `tokenlay_store_unavailable`; `'open'` lets calls through uncounted. `--on-store-error`, `TOKENLAY_ON_STORE_ERROR`.
+   */
+  onStoreError?: StoreErrorPolicy;
   /** Keys and accounts: a SQLite file or a key store. `--keys`, `TOKENLAY_KEYS_FILE`. Default `'./.tokenlay/usage.db'` (a `gateway_keys` table beside the store's). */
   keys?: string | KeyStore;
   /** Provider bases callers may name in `x-tokenlay-provider-base`; replaces the default list. `--allow-provider-base`, `TOKENLAY_ALLOW_PROVIDER_BASE` (comma-separated). Default {@link DEFAULT_PROVIDER_BASES}. */

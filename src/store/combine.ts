@@ -2,10 +2,15 @@ import type { CounterStore, Ledger, TokenlayStore } from './types.js';
 
 /**
  * One store from two halves, e.g. counters in Redis and the ledger in Postgres: the engine and the
- * client take it like any other. `close()` closes both (the ledger first, so queued rows are written).
+ * client take it like any other. `close()` closes both (the ledger first, so queued rows are
+ * written); an object given as both halves is closed once. A counter store's `health()` (Redis)
+ * stays reachable on the result.
  */
 export function combineStores(counters: CounterStore, ledger: Ledger): TokenlayStore {
+  let closing: Promise<void> | undefined;
+  const health = (counters as { health?: () => unknown }).health;
   return {
+    ...(typeof health === 'function' ? { health: () => health.call(counters) } : {}),
     reserve: (checks, opts) => counters.reserve(checks, opts),
     settle: (id, actual) => counters.settle(id, actual),
     release: (id) => counters.release(id),
@@ -14,12 +19,15 @@ export function combineStores(counters: CounterStore, ledger: Ledger): TokenlayS
     record: (row) => ledger.record(row),
     ledger: (query) => ledger.ledger(query),
     flush: () => ledger.flush(),
-    async close() {
-      try {
-        await ledger.close();
-      } finally {
-        await counters.close();
-      }
+    close() {
+      closing ??= (async () => {
+        try {
+          await ledger.close();
+        } finally {
+          if ((counters as unknown) !== ledger) await counters.close();
+        }
+      })();
+      return closing;
     },
   };
 }

@@ -1,11 +1,18 @@
+import { combineStores } from './combine.js';
 import { createMemoryStore } from './memory.js';
+import { createPostgresLedger } from './postgres.js';
+import { redactUrl } from './redact.js';
+import { createRedisStore, type StoreErrorPolicy } from './redis.js';
 import { createSqliteStore } from './sqlite.js';
-import type { TokenlayStore } from './types.js';
+import type { CounterStore, Ledger, TokenlayStore } from './types.js';
 import { TokenlayConfigError } from '../config-error.js';
 
 export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { createRedisStore, type RedisStoreOptions, type RedisCounterStore, type RedisStoreHealth, type StoreErrorPolicy } from './redis.js';
+export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger } from './postgres.js';
+export { TokenlayStoreUnavailableError, isStoreUnavailable, STORE_UNAVAILABLE_CODE } from './unavailable.js';
 export { combineStores } from './combine.js';
 
 /**
@@ -16,34 +23,64 @@ export { combineStores } from './combine.js';
  */
 export const DEFAULT_STORE_SPEC = 'memory';
 
-const ACCEPTED = `"memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db") or "sqlite::memory:"`;
+const ACCEPTED = `"memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db"), "sqlite::memory:" or "redis://host:6379" (also "rediss://")`;
+const ACCEPTED_LEDGER = `"memory", "sqlite:<path>" or "postgres://user:password@host:5432/db"`;
 
-function redact(spec: string): string {
-  // A connection URL may carry a password; error messages must not.
-  return spec.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+/** Counters and ledger configured apart: `createStore({ store: 'redis://…', ledger: 'postgres://…' })`. */
+export interface StoreOptions {
+  /**
+   * Counters, reservations and concurrency (and the ledger too, for memory and SQLite when
+   * `ledger` is not given): a spec as for {@link createStore}, or a store object.
+   * Default: env `TOKENLAY_STORE`, else `'memory'`.
+   */
+  store?: string | TokenlayStore | CounterStore;
+  /**
+   * Usage rows: `'postgres://…'` (`?schema=`, `?batchSize=` rows, `?flushIntervalMs=` ms, `?retainMonths=`), `'sqlite:<path>'`, `'memory'`, or a
+   * ledger object. Default: env `TOKENLAY_LEDGER`; else the store's own ledger (memory, SQLite), or
+   * an in-process memory ledger next to Redis counters.
+   */
+  ledger?: string | Ledger | TokenlayStore;
+  /** Redis counters only: `'closed'` (default) or `'open'` while Redis is unreachable; env `TOKENLAY_ON_STORE_ERROR`. */
+  onStoreError?: StoreErrorPolicy;
+  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`; `false` for a reader that records nothing. */
+  spoolPath?: string | false;
 }
 
 function isStore(value: unknown): value is TokenlayStore {
   const store = value as Partial<TokenlayStore> | null;
+  return isCounterStore(value) && typeof store!.record === 'function' && typeof store!.ledger === 'function';
+}
+
+function isCounterStore(value: unknown): value is CounterStore {
+  const store = value as Partial<TokenlayStore> | null;
   return typeof store === 'object' && store !== null && typeof store.reserve === 'function' && typeof store.settle === 'function';
 }
 
-/**
- * Resolves a store option to a store.
- *
- * - a {@link TokenlayStore} object: used as it is;
- * - `'memory'`: {@link createMemoryStore};
- * - `'sqlite:<path>'` (also `'sqlite://<path>'`) and `'sqlite::memory:'`: {@link createSqliteStore};
- *   a relative path is relative to the working directory;
- * - `undefined`: env `TOKENLAY_STORE`, else {@link DEFAULT_STORE_SPEC}.
- *
- * @throws {TokenlayConfigError} naming the value and the accepted forms when the spec is not one of these.
- */
-export function createStore(spec: string | TokenlayStore | undefined): TokenlayStore {
-  if (spec !== undefined && typeof spec !== 'string') {
-    if (isStore(spec)) return spec;
-    throw new TokenlayConfigError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
+function isLedger(value: unknown): value is Ledger {
+  const ledger = value as Partial<Ledger> | null;
+  return typeof ledger === 'object' && ledger !== null && typeof ledger.record === 'function' && typeof ledger.ledger === 'function';
+}
+
+function isOptions(value: unknown): value is StoreOptions {
+  return typeof value === 'object' && value !== null && !isCounterStore(value) && !isLedger(value);
+}
+
+/** `redis://host:6379/0?prefix=app:&account=acme`: prefix and account are ours, the rest is ioredis's. */
+function openRedis(text: string, onStoreError: StoreErrorPolicy | undefined) {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TokenlayConfigError(`tokenlay: store "${redactUrl(text)}" is not a valid URL; use "redis://host:6379" or "rediss://user:password@host:6380/0".`);
   }
+  const prefix = url.searchParams.get('prefix') ?? undefined;
+  const account = url.searchParams.get('account') ?? undefined;
+  url.searchParams.delete('prefix');
+  url.searchParams.delete('account');
+  return createRedisStore({ url: url.toString(), prefix, account, onStoreError });
+}
+
+function openCounters(spec: string | undefined, onStoreError: StoreErrorPolicy | undefined): CounterStore | TokenlayStore {
   // An empty TOKENLAY_STORE is as good as unset, as for every other env default.
   const text = (spec ?? (process.env.TOKENLAY_STORE || undefined) ?? DEFAULT_STORE_SPEC).trim();
   if (text === 'memory') return createMemoryStore();
@@ -53,10 +90,109 @@ export function createStore(spec: string | TokenlayStore | undefined): TokenlayS
     if (path === '') throw new TokenlayConfigError(`tokenlay: store "${text}" names no file; use ${ACCEPTED}.`);
     return createSqliteStore({ path });
   }
-  if (/^rediss?:/i.test(text)) {
-    throw new TokenlayConfigError(
-      `tokenlay: store "${redact(text)}": Redis stores arrive with the distributed store; use memory or sqlite: for now (${ACCEPTED}).`,
-    );
+  if (/^rediss?:\/\//i.test(text)) return openRedis(text, onStoreError);
+  if (/^postgres(ql)?:/i.test(text)) {
+    throw new TokenlayConfigError(`tokenlay: store "${redactUrl(text)}": Postgres holds the ledger, not counters; pass it as ledger: "${redactUrl(text)}" (or --ledger) and the counters as ${ACCEPTED}.`);
   }
-  throw new TokenlayConfigError(`tokenlay: unknown store "${redact(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
+  throw new TokenlayConfigError(`tokenlay: unknown store "${redactUrl(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
+}
+
+function openLedger(spec: string, spoolPath: string | false | undefined): Ledger {
+  const text = spec.trim();
+  if (/^postgres(ql)?:\/\//i.test(text)) {
+    const url = new URL(text);
+    const schema = url.searchParams.get('schema') ?? undefined;
+    const batchSize = numberParam(url, 'batchSize', text);
+    const flushIntervalMs = numberParam(url, 'flushIntervalMs', text);
+    const retainMonths = numberParam(url, 'retainMonths', text, 0);
+    for (const name of ['schema', 'batchSize', 'flushIntervalMs', 'retainMonths']) url.searchParams.delete(name);
+    return createPostgresLedger({ url: url.toString(), schema, spoolPath, batchSize, flushIntervalMs, retainMonths });
+  }
+  if (text === 'memory' || /^sqlite:/i.test(text)) return openCounters(text, undefined) as TokenlayStore;
+  throw new TokenlayConfigError(`tokenlay: unknown ledger "${redactUrl(text)}"; use ${ACCEPTED_LEDGER}, or pass a ledger object.`);
+}
+
+function numberParam(url: URL, name: string, spec: string, min = 1): number | undefined {
+  const value = url.searchParams.get(name);
+  if (value === null) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
+    throw new TokenlayConfigError(`tokenlay: ledger "${redactUrl(spec)}": ${name}=${value} must be a whole number >= ${min}.`);
+  }
+  return n;
+}
+
+let warnedLocalLedger = false;
+
+/**
+ * Resolves a store option to a store.
+ *
+ * - a {@link TokenlayStore} object: used as it is;
+ * - `'memory'`: {@link createMemoryStore};
+ * - `'sqlite:<path>'` (also `'sqlite://<path>'`) and `'sqlite::memory:'`: {@link createSqliteStore};
+ *   a relative path is relative to the working directory;
+ * - `'redis://[user:password@]host:port[/db]'` or `'rediss://…'`: {@link createRedisStore} counters
+ *   (needs ioredis; `?prefix=` and `?account=` set the key prefix and hash tag), with the ledger
+ *   from env `TOKENLAY_LEDGER` or in memory;
+ * - `{ store, ledger, onStoreError, spoolPath }`: counters and ledger apart, e.g.
+ *   `{ store: 'redis://127.0.0.1:6379', ledger: 'postgres://…' }` ({@link createPostgresLedger}, needs pg);
+ * - `undefined`: env `TOKENLAY_STORE` (and `TOKENLAY_LEDGER`), else {@link DEFAULT_STORE_SPEC}.
+ *
+ * What this function opened is closed by the returned store's `close()`; objects passed in are not.
+ *
+ * @throws {TokenlayConfigError} naming the value (password redacted) and the accepted forms when a spec is not
+ *   one of these, or with the npm install command when ioredis or pg is missing.
+ */
+export function createStore(spec: string | TokenlayStore | StoreOptions | undefined): TokenlayStore {
+  if (spec !== undefined && typeof spec !== 'string' && !isOptions(spec)) {
+    if (isStore(spec)) return spec;
+    throw new TokenlayConfigError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
+  }
+  const opts: StoreOptions = typeof spec === 'object' ? spec : { store: spec };
+  const ledgerSpec = opts.ledger ?? (process.env.TOKENLAY_LEDGER || undefined);
+  const storeGiven = typeof opts.store === 'object';
+  if (storeGiven && !isCounterStore(opts.store)) {
+    throw new TokenlayConfigError(`tokenlay: store must be a string (${ACCEPTED}) or a store object; got ${Object.prototype.toString.call(opts.store)}.`);
+  }
+  if (ledgerSpec !== undefined && typeof ledgerSpec !== 'string' && !isLedger(ledgerSpec)) {
+    throw new TokenlayConfigError(`tokenlay: ledger must be a string (${ACCEPTED_LEDGER}) or a ledger object; got ${Object.prototype.toString.call(ledgerSpec)}.`);
+  }
+  const counters = storeGiven ? (opts.store as CounterStore) : openCounters(opts.store as string | undefined, opts.onStoreError);
+  if (ledgerSpec === undefined) {
+    if (isStore(counters)) return counters;
+    if (!warnedLocalLedger) {
+      warnedLocalLedger = true;
+      process.emitWarning("tokenlay: the usage ledger is kept in this process's memory next to Redis counters; pass ledger: 'postgres://…' (or set TOKENLAY_LEDGER) to share it between instances and keep it.");
+    }
+    return composeOwned(counters, createMemoryStore(), !storeGiven, true);
+  }
+  let ledger: Ledger;
+  try {
+    ledger = typeof ledgerSpec === 'string' ? openLedger(ledgerSpec, opts.spoolPath) : ledgerSpec;
+  } catch (error) {
+    if (!storeGiven) void counters.close();
+    throw error;
+  }
+  return composeOwned(counters, ledger, !storeGiven, typeof ledgerSpec === 'string');
+}
+
+/** Composes, closing only the halves this module opened. */
+function composeOwned(counters: CounterStore, ledger: Ledger, ownCounters: boolean, ownLedger: boolean): TokenlayStore {
+  const noop = async () => {};
+  return combineStores(ownCounters ? counters : { ...pick(counters), close: noop }, ownLedger ? ledger : { ...pickLedger(ledger), close: noop });
+}
+
+function pick(c: CounterStore): CounterStore {
+  return {
+    reserve: (a, b) => c.reserve(a, b),
+    settle: (a, b) => c.settle(a, b),
+    release: (a) => c.release(a),
+    renew: (a, b) => c.renew(a, b),
+    read: (a, b, d, e) => c.read(a, b, d, e),
+    close: () => c.close(),
+  };
+}
+
+function pickLedger(l: Ledger): Ledger {
+  return { record: (r) => l.record(r), ledger: (q) => l.ledger(q), flush: () => l.flush(), close: () => l.close() };
 }

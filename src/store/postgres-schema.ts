@@ -1,0 +1,138 @@
+import type { Pool, PoolClient } from 'pg';
+
+/** Quotes an SQL identifier (schema and table names come from options). */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * The Postgres schema as an append-only list of migrations; migration `i` brings a schema from
+ * version `i` to `i + 1` (recorded in `tokenlay_migrations`). Never edit a released one; add one.
+ * `$S` stands for the quoted schema.
+ */
+export const migrations: readonly string[] = [
+  // v1: the usage ledger, partitioned by month on `time` (ms since epoch). One row per call,
+  // keyed by the call's idempotency key, so a replayed or retried batch never duplicates.
+  `CREATE TABLE $S.tokenlay_ledger (
+     call_id uuid NOT NULL,
+     time bigint NOT NULL,
+     seq bigserial,
+     fields jsonb NOT NULL,
+     model_requested text,
+     model_used text,
+     endpoint text NOT NULL,
+     input_tokens bigint NOT NULL,
+     output_tokens bigint NOT NULL,
+     cached_tokens bigint NOT NULL,
+     cost double precision NOT NULL,
+     rule_id text,
+     action text,
+     status integer NOT NULL,
+     latency_ms double precision NOT NULL,
+     estimated boolean NOT NULL,
+     PRIMARY KEY (time, call_id)
+   ) PARTITION BY RANGE (time);
+   CREATE INDEX tokenlay_ledger_fields ON $S.tokenlay_ledger USING gin (fields jsonb_path_ops);`,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = migrations.length;
+
+/**
+ * Brings `schema` up to {@link SCHEMA_VERSION} in one transaction under an advisory lock, so that
+ * several instances starting at once run each migration once.
+ *
+ * @throws when the database was migrated by a newer tokenlay.
+ */
+export async function migrate(pool: Pool, schema: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-migrate:${schema}`]);
+    const s = ident(schema);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.tokenlay_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.tokenlay_migrations`);
+    const current = rows[0]?.v ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `tokenlay: Postgres ledger schema "${schema}" is at version ${current}, newer than this tokenlay understands (${SCHEMA_VERSION}). Upgrade tokenlay, or use another schema.`,
+      );
+    }
+    for (let v = current; v < SCHEMA_VERSION; v++) {
+      await client.query(migrations[v].replaceAll('$S', s));
+      await client.query(`INSERT INTO ${s}.tokenlay_migrations (version) VALUES ($1)`, [v + 1]);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** First ms of the UTC month holding `time`. */
+export function monthStart(time: number): number {
+  const d = new Date(time);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+function nextMonth(start: number): number {
+  const d = new Date(start);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/** `tokenlay_ledger_y2026m01` for January 2026. */
+export function partitionName(start: number): string {
+  const d = new Date(start);
+  return `tokenlay_ledger_y${String(d.getUTCFullYear()).padStart(4, '0')}m${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+/** Creates the monthly partitions for these month starts if missing (serialized by a lock). */
+export async function ensurePartitions(client: PoolClient, schema: string, months: number[]): Promise<void> {
+  const s = ident(schema);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-partition:${schema}`]);
+    for (const start of months) {
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${s}.${ident(partitionName(start))} PARTITION OF ${s}.tokenlay_ledger FOR VALUES FROM (${start}) TO (${nextMonth(start)})`,
+      );
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Drops monthly partitions that ended more than `retainMonths` whole months before `now`: one
+ * `DROP TABLE` per month, with no row-by-row delete. Returns the names dropped.
+ */
+export async function dropOldPartitions(pool: Pool, schema: string, retainMonths: number, now: number): Promise<string[]> {
+  const keepFrom = (() => {
+    const d = new Date(monthStart(now));
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - retainMonths, 1);
+  })();
+  const { rows } = await pool.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i
+       JOIN pg_class c ON c.oid = i.inhrelid
+       JOIN pg_class p ON p.oid = i.inhparent
+       JOIN pg_namespace n ON n.oid = p.relnamespace
+     WHERE p.relname = 'tokenlay_ledger' AND n.nspname = $1 AND c.relkind = 'r'`,
+    [schema],
+  );
+  const dropped: string[] = [];
+  for (const { name } of rows) {
+    const m = /^tokenlay_ledger_y(\d{4})m(\d{2})$/.exec(name);
+    if (!m) continue;
+    const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, 1);
+    if (start < keepFrom) {
+      await pool.query(`DROP TABLE IF EXISTS ${ident(schema)}.${ident(name)}`);
+      dropped.push(name);
+    }
+  }
+  return dropped.sort();
+}

@@ -1,0 +1,292 @@
+import { TokenlayConfigError } from '../config-error.js';
+import { randomUUID } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import { storeClosedError } from './closed-error.js';
+import { redactUrl } from './redact.js';
+import { loadIORedis } from './redis-driver.js';
+import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
+import type { Actual, CounterCheck, Metric, ReserveResult } from './types.js';
+import { TokenlayStoreUnavailableError } from './unavailable.js';
+import { assertValidChecks } from './validate.js';
+
+/** What a store does with a call while its backend cannot be reached. */
+export type StoreErrorPolicy = 'closed' | 'open';
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Ignored when `client` is given. */
+  url?: string;
+  /**
+   * A connected ioredis `Redis` or `Cluster` to use instead of `url` (e.g. a Cluster: every key
+   * of one account shares a hash tag, so each script stays on one shard). Not closed by `close()`.
+   */
+  client?: Redis | Cluster;
+  /** Prefix of every key. Default `'tokenlay:'`. */
+  prefix?: string;
+  /** The account whose counters these are; it is the keys' hash tag. Default `'default'`. */
+  account?: string;
+  /**
+   * While Redis is unreachable: `'closed'` (default, for hard caps) refuses calls with
+   * {@link TokenlayStoreUnavailableError}, which the engine answers 503 `tokenlay_store_unavailable`;
+   * `'open'` admits them uncounted. Env `TOKENLAY_ON_STORE_ERROR` when not given.
+   */
+  onStoreError?: StoreErrorPolicy;
+  /** How long a command may take before Redis counts as unreachable. Default 2000 ms. */
+  commandTimeoutMs?: number;
+  /**
+   * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
+   * which counters to charge. It no longer counts against limits during that time. Default 24 h.
+   */
+  settleGraceMs?: number;
+  /** Where the one line per outage (and per recovery) goes. Default `console.warn`. */
+  log?: (line: string) => void;
+}
+
+/** How the Redis store has fared: for a health endpoint or a metric. */
+export interface RedisStoreHealth {
+  /** False during an outage. */
+  available: boolean;
+  /** Outages since the store was created. */
+  outages: number;
+  /** Calls refused (policy `closed`) or admitted uncounted (policy `open`) during outages. */
+  unavailableCalls: number;
+  /** Settlements waiting for Redis to return. */
+  pendingSettlements: number;
+}
+
+/** The counter half of the store contract, on Redis. */
+export interface RedisCounterStore {
+  reserve(checks: CounterCheck[], opts: { now: number; leaseMs: number }): Promise<ReserveResult>;
+  settle(id: string, actual: Actual): Promise<void>;
+  release(id: string): Promise<void>;
+  renew(id: string, opts: { now: number; leaseMs: number }): Promise<void>;
+  read(key: string, metric: Metric, bucket: number, now: number): Promise<{ used: number; reserved: number }>;
+  close(): Promise<void>;
+  /** Availability, outages and queued settlements. */
+  health(): RedisStoreHealth;
+}
+
+type ScriptClient = (Redis | Cluster) & {
+  tokenlayReserve(...args: (string | number)[]): Promise<string[] | number[]>;
+  tokenlayFinish(...args: (string | number)[]): Promise<number>;
+  tokenlayRenew(...args: (string | number)[]): Promise<number>;
+  tokenlayRead(...args: (string | number)[]): Promise<[string, string]>;
+};
+
+const DAY_MS = 86_400_000;
+// Redis's own TTLs outlive a window by this much, so a little clock skew between instances
+// never drops a counter another instance still reads.
+const EXPIRY_MARGIN_MS = 60_000;
+// Admitted while Redis was down under policy `open`: nothing to settle.
+const UNCOUNTED = 'uncounted:';
+
+function policyFromEnv(): StoreErrorPolicy | undefined {
+  const value = process.env.TOKENLAY_ON_STORE_ERROR?.trim();
+  if (!value) return undefined;
+  if (value === 'closed' || value === 'open') return value;
+  throw new TokenlayConfigError(`tokenlay: TOKENLAY_ON_STORE_ERROR is "${value}"; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
+}
+
+/** A reply error means Redis answered: a bug to surface, not an outage. */
+function isReplyError(error: unknown): boolean {
+  return (error as Error | null)?.name === 'ReplyError';
+}
+
+/**
+ * Counters, reservations and concurrency on Redis, shared by every instance of an app or gateway.
+ * Admission and settlement are each one round trip: an EVALSHA of a Lua script over the call's
+ * counters (see `redis-scripts.ts`), so N instances enforce exactly the limit one would.
+ *
+ * While Redis is unreachable the store follows `onStoreError`, logs one line per outage, and
+ * recovers by itself when Redis returns (ioredis reconnects); settlements that could not be
+ * written are kept and written then, so no settled call is lost while the process lives.
+ *
+ * @throws an Error naming the option when neither `url` nor `client` is given, and one with
+ *   "npm install ioredis" when the package is missing.
+ */
+export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
+  const policy = opts.onStoreError ?? policyFromEnv() ?? 'closed';
+  if (policy !== 'closed' && policy !== 'open') {
+    throw new TokenlayConfigError(`tokenlay: onStoreError is ${JSON.stringify(policy)}; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
+  }
+  if (!opts.client && !opts.url) throw new TokenlayConfigError('tokenlay: the Redis store needs `url` (e.g. "redis://127.0.0.1:6379") or an ioredis `client`.');
+  const where = opts.url ? redactUrl(opts.url) : 'client';
+  const settleGraceMs = opts.settleGraceMs ?? DAY_MS;
+  const log = opts.log ?? ((line: string) => console.warn(line));
+  const base = `${opts.prefix ?? 'tokenlay:'}{${opts.account ?? 'default'}}:`;
+  const owned = !opts.client;
+  const client = (opts.client ??
+    new (loadIORedis().Redis)(opts.url!, {
+      // Fail a command rather than queue it forever while reconnecting: the policy decides.
+      maxRetriesPerRequest: 0,
+      commandTimeout: opts.commandTimeoutMs ?? 2000,
+      connectTimeout: opts.commandTimeoutMs ?? 2000,
+    })) as ScriptClient;
+  client.defineCommand('tokenlayReserve', { lua: RESERVE });
+  client.defineCommand('tokenlayFinish', { lua: FINISH, numberOfKeys: 1 });
+  client.defineCommand('tokenlayRenew', { lua: RENEW, numberOfKeys: 1 });
+  client.defineCommand('tokenlayRead', { lua: READ, numberOfKeys: 2 });
+
+  let closed = false;
+  let outageSince: number | null = null;
+  let outages = 0;
+  let unavailableCalls = 0;
+  // Settlements and releases to write once Redis is back, by reservation id.
+  const pending = new Map<string, { mode: 'settle' | 'release'; actual: Actual }>();
+
+  function down(error: unknown): void {
+    if (outageSince !== null || closed) return;
+    outageSince = Date.now();
+    outages++;
+    const what = policy === 'closed' ? 'calls with limits are refused (503 tokenlay_store_unavailable)' : 'calls are admitted without counting';
+    log(`tokenlay: Redis store ${where} is unreachable (${(error as Error)?.message ?? String(error)}); ${what} until it returns (onStoreError: ${policy}).`);
+  }
+
+  function up(): void {
+    if (outageSince === null) return;
+    const lasted = Date.now() - outageSince;
+    outageSince = null;
+    log(`tokenlay: Redis store ${where} is reachable again after ${lasted} ms; ${pending.size} settlement(s) to write.`);
+    void drain();
+  }
+
+  client.on('ready', up);
+  // ioredis emits an error per failed reconnect; the outage is logged once, by down().
+  client.on('error', (error: unknown) => down(error));
+
+  function unavailable(cause: unknown): TokenlayStoreUnavailableError {
+    return new TokenlayStoreUnavailableError(
+      `tokenlay: the Redis store ${where} is unreachable, so limits cannot be checked; the call was refused (onStoreError: closed). It is retried automatically; check that Redis is up.`,
+      { cause },
+    );
+  }
+
+  /** Runs one command; a connection failure marks an outage and rethrows as unavailable. */
+  async function send<T>(run: () => Promise<T>): Promise<T> {
+    // During an outage, fail at once instead of making every call wait for a timeout.
+    if (outageSince !== null && client.status !== 'ready') throw unavailable(new Error(`connection is ${client.status}`));
+    try {
+      const result = await run();
+      // A Redis that was stopped (not disconnected) comes back on the same connection: no
+      // 'ready' event, so the first command that succeeds ends the outage.
+      if (outageSince !== null) up();
+      return result;
+    } catch (error) {
+      if (isReplyError(error)) throw error;
+      down(error);
+      throw unavailable(error);
+    }
+  }
+
+  async function finish(id: string, mode: 'settle' | 'release', actual: Actual): Promise<void> {
+    if (id.startsWith(UNCOUNTED)) return;
+    try {
+      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, mode, actual.requests, actual.tokens, actual.cost));
+      pending.delete(id);
+    } catch (error) {
+      if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
+      // Money paths never drop a settled call: keep it for when Redis returns. Settle is
+      // idempotent, so writing it twice is harmless.
+      const queued = pending.get(id);
+      if (mode === 'settle' || !queued) pending.set(id, { mode, actual });
+    }
+  }
+
+  let draining: Promise<void> | undefined;
+  function drain(): Promise<void> {
+    draining ??= (async () => {
+      try {
+        for (const [id, { mode, actual }] of [...pending]) {
+          if (outageSince !== null) return;
+          await finish(id, mode, actual);
+        }
+      } finally {
+        draining = undefined;
+      }
+    })();
+    return draining;
+  }
+
+  function ensureOpen(method: string): void {
+    if (closed) throw storeClosedError('Redis', method);
+  }
+
+  function suffix(metric: string, bucket: number, key: string): string {
+    return `${metric}:${bucket}:${key}`;
+  }
+
+  return {
+    async reserve(checks, { now, leaseMs }) {
+      ensureOpen('reserve');
+      assertValidChecks(checks);
+      const id = randomUUID();
+      const keys = [base + 'r:' + id];
+      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS];
+      for (const c of checks) {
+        const s = suffix(c.metric, c.bucket, c.key);
+        keys.push(base + 'h:' + s, base + 'l:' + s);
+        args.push(s, c.metric, Number.isFinite(c.max) ? String(c.max) : '', String(c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
+      }
+      let reply: (string | number)[];
+      // During a known outage nothing is sent (see send()), so nothing can run later.
+      const sent = outageSince === null || client.status === 'ready';
+      try {
+        reply = await send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
+      } catch (error) {
+        if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
+        unavailableCalls++;
+        // A script that timed out may still run when Redis wakes up: release it then, so it does
+        // not hold a slot until its lease ends. Releasing an id Redis never saw is a no-op.
+        if (sent) pending.set(id, { mode: 'release', actual: { requests: 0, tokens: 0, cost: 0 } });
+        if (policy === 'open') return { ok: true, id: UNCOUNTED + id };
+        throw error;
+      }
+      if (Number(reply[0]) === 1) return { ok: true, id };
+      return { ok: false, index: Number(reply[1]), current: Number(reply[2]), used: Number(reply[3]), reserved: Number(reply[4]) };
+    },
+    async settle(id, actual) {
+      ensureOpen('settle');
+      await finish(id, 'settle', actual);
+    },
+    async release(id) {
+      ensureOpen('release');
+      await finish(id, 'release', { requests: 0, tokens: 0, cost: 0 });
+    },
+    async renew(id, { now, leaseMs }) {
+      ensureOpen('renew');
+      if (id.startsWith(UNCOUNTED)) return;
+      try {
+        await send(() => client.tokenlayRenew(base + 'r:' + id, id, base, now, now + leaseMs));
+      } catch (error) {
+        // A lease that cannot be renewed runs out, which frees the slot: the safe direction.
+        if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
+      }
+    },
+    async read(key, metric, bucket, now) {
+      ensureOpen('read');
+      const s = suffix(metric, bucket, key);
+      try {
+        const [used, reserved] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now));
+        return { used: Number(used), reserved: Number(reserved) };
+      } catch (error) {
+        if (!(error instanceof TokenlayStoreUnavailableError) || policy === 'closed') throw error;
+        return { used: 0, reserved: 0 };
+      }
+    },
+    health() {
+      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size };
+    },
+    async close() {
+      if (closed) return;
+      if (pending.size > 0 && outageSince === null) await drain();
+      closed = true;
+      if (pending.size > 0) {
+        log(`tokenlay: Redis store ${where} closed with ${pending.size} settlement(s) not written (Redis unreachable); their reservations expire with their leases.`);
+      }
+      client.removeListener('ready', up);
+      if (owned) {
+        await client.quit().catch(() => client.disconnect());
+      }
+    },
+  };
+}
