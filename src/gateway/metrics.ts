@@ -11,12 +11,14 @@ export interface GatewayMetrics {
   /** Time from sending a call upstream to the provider's response headers, in seconds. */
   upstream(seconds: number, status: number | 'error'): void;
   storeError(operation: string): void;
+  /** A `notify` alert delivered, or failed after every try. */
+  alert(delivered: boolean): void;
 }
 
 /**
  * `tokenlay_requests_total{status,action}`, `tokenlay_blocks_total{rule}`, `tokenlay_cost_usd_total`,
  * `tokenlay_tokens_total{kind}`, `tokenlay_upstream_latency_seconds{status}`,
- * `tokenlay_store_errors_total{operation}`, plus Node's process metrics.
+ * `tokenlay_store_errors_total{operation}`, `tokenlay_alerts_total{result}` (sent, failed), plus Node's process metrics.
  */
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
@@ -33,6 +35,7 @@ export function createMetrics(): GatewayMetrics {
     registers: [registry],
   });
   const storeErrors = new Counter({ name: 'tokenlay_store_errors_total', help: 'Store operations that failed, by operation.', labelNames: ['operation'], registers: [registry] });
+  const alerts = new Counter({ name: 'tokenlay_alerts_total', help: 'notify alerts posted, by result (sent, or failed after every try).', labelNames: ['result'], registers: [registry] });
   return {
     registry,
     call(row) {
@@ -50,6 +53,9 @@ export function createMetrics(): GatewayMetrics {
     },
     storeError(operation) {
       storeErrors.inc({ operation });
+    },
+    alert(delivered) {
+      alerts.inc({ result: delivered ? 'sent' : 'failed' });
     },
   };
 }
