@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
+import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
 import { limitAnswer } from '../src/limit-answer.js';
 import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
@@ -27,8 +27,11 @@ export function fastifyIdentity(request: FastifyRequest) {
 // body parser that loses the context) hands the rest of the pipeline to that outside context.
 // Each later phase therefore re-enters the scope: calling `done` inside it runs the hooks after
 // ours, and finally the handler, in the scope.
+// Most hooks call `done` in the scope already: checking costs less than entering it again.
 function reenter(request: FastifyRequest, _reply: FastifyReply, done: Done): void {
-  runWithScope((request as Scoped)[kScope], done);
+  const scope = (request as Scoped)[kScope];
+  if (scope === currentScope()) done();
+  else runWithScope(scope, done);
 }
 
 /**

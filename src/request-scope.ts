@@ -36,6 +36,12 @@ export interface TokenlayMiddlewareOptions<Req> {
 /** @internal Opens the scope of one request, or an inner layer of it inside an outer `tokenlay()`. */
 export type ScopeOpener<Req> = (req: Req, headers: HeaderSource | undefined, outer?: Scope) => Scope;
 
+// Returned, not assigned: the build keeps function names (keepNames), and a closure that is given
+// a name costs an Object.defineProperty on every request.
+function identifyLater<Req>(identify: Identify<Req>, req: Req): () => ReturnType<Identify<Req>> {
+  return () => identify(req);
+}
+
 /**
  * @internal Prepares, once per middleware, what every request scope of it shares (static fields,
  * the trusted header names), and returns the function that opens the scope of one request. The
@@ -67,7 +73,7 @@ export function requestScopes<Req>(
       // Never mutated (`set` takes later additions), so requests without trusted headers share it.
       fields: trust ? { ...fields, ...trusted(headers) } : fields,
       // An inner layer adds only an identify it was given: the default one already ran outside.
-      resolve: outer ? (innerIdentify ? () => innerIdentify(req) : undefined) : () => identify(req),
+      resolve: outer ? (innerIdentify ? identifyLater(innerIdentify, req) : undefined) : identifyLater(identify, req),
       set: {},
       usage: outer ? outer.usage : emptyUsage(),
       owner: req,
@@ -86,8 +92,12 @@ export function openedBy(scope: Scope | undefined, req: unknown, opener: unknown
   return false;
 }
 
+const noFinish = (): void => undefined;
+
 /** @internal Calls `onFinish` at most once, never letting a logging error escape into the server. */
 export function finisher<Req>(options: TokenlayMiddlewareOptions<Req>, scope: Scope, req: Req): () => void {
+  // Without onFinish there is nothing to call: no closure per request.
+  if (!options.onFinish) return noFinish;
   let done = false;
   return () => {
     if (done || !options.onFinish) return;
