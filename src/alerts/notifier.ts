@@ -15,6 +15,8 @@ export interface AlertOptions {
   fetch?: typeof fetch;
   /** The clock, ms since epoch, as the engine's. Default `Date.now`. */
   now?: () => number;
+  /** Told of each alert's outcome: delivered (true) or failed every try (false); for a metric. */
+  onResult?: (delivered: boolean) => void;
   /** Where a failed delivery is logged; never given the URL's path or query (they hold secrets). Default `console.warn`. */
   log?: (line: string) => void;
 }
@@ -102,6 +104,7 @@ export function createAlerts(doc: RulesDocument, store: TokenlayStore, options: 
     for (const n of webhooksOf(rule)) {
       track(
         postWithRetry(n.url!, alertBody(n, event), delivery).then((failure) => {
+          options.onResult?.(failure === undefined);
           if (failure === undefined) stats.sent += 1;
           else {
             stats.failed += 1;

@@ -106,7 +106,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     log?.info(callLine(row), 'call');
   };
   const engineConfig = (rules: string | object | undefined): EngineConfig => {
-    const config: EngineConfig = { store, fetch: upstreamFetch, onLedger, now };
+    const config: EngineConfig = {
+      store,
+      fetch: upstreamFetch,
+      onLedger,
+      now,
+      alerts: { onResult: (delivered) => metrics.alert(delivered), log: (line) => log?.warn(line) },
+    };
     if (rules !== undefined) config.rules = rules;
     if (options.prices) config.prices = options.prices;
     if (options.unknownModels) config.unknownModels = options.unknownModels;

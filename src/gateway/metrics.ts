@@ -13,6 +13,8 @@ export interface GatewayMetrics {
   storeError(operation: string): void;
   /** Exports a Redis store's availability and outages (a store without `health()` adds nothing). */
   watchStore(store: object): void;
+  /** A `notify` alert delivered, or failed after every try. */
+  alert(delivered: boolean): void;
 }
 
 interface StoreHealth {
@@ -24,7 +26,7 @@ interface StoreHealth {
 /**
  * `tokenlay_requests_total{status,action}`, `tokenlay_blocks_total{rule}`, `tokenlay_cost_usd_total`,
  * `tokenlay_tokens_total{kind}`, `tokenlay_upstream_latency_seconds{status}`,
- * `tokenlay_store_errors_total{operation}`, with a Redis store `tokenlay_store_available`,
+ * `tokenlay_store_errors_total{operation}`, `tokenlay_alerts_total{result}` (sent, failed), with a Redis store `tokenlay_store_available`,
  * `tokenlay_store_outages` and `tokenlay_store_unavailable_calls`, plus Node's process metrics.
  */
 export function createMetrics(): GatewayMetrics {
@@ -42,6 +44,7 @@ export function createMetrics(): GatewayMetrics {
     registers: [registry],
   });
   const storeErrors = new Counter({ name: 'tokenlay_store_errors_total', help: 'Store operations that failed, by operation.', labelNames: ['operation'], registers: [registry] });
+  const alerts = new Counter({ name: 'tokenlay_alerts_total', help: 'notify alerts posted, by result (sent, or failed after every try).', labelNames: ['result'], registers: [registry] });
   return {
     registry,
     call(row) {
@@ -67,6 +70,9 @@ export function createMetrics(): GatewayMetrics {
       new Gauge({ name: 'tokenlay_store_available', help: 'Whether the counter store (Redis) is reachable: 1 or 0.', registers: [registry], collect() { this.set(read().available ? 1 : 0); } });
       new Gauge({ name: 'tokenlay_store_outages', help: 'Outages of the counter store (Redis) since start.', registers: [registry], collect() { this.set(read().outages); } });
       new Gauge({ name: 'tokenlay_store_unavailable_calls', help: 'Calls refused (onStoreError closed) or let through uncounted (open) during outages, since start.', registers: [registry], collect() { this.set(read().unavailableCalls); } });
+    },
+    alert(delivered) {
+      alerts.inc({ result: delivered ? 'sent' : 'failed' });
     },
   };
 }
