@@ -1,5 +1,4 @@
 import OpenAI, { type ClientOptions } from 'openai';
-import { inspect } from 'node:util';
 import { currentScope, resolveScope } from './context.js';
 import { createLimitError, isEnforcementAnswer } from './errors.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
@@ -16,6 +15,8 @@ export interface TokenlayOpenAIOptions extends Omit<ClientOptions, 'apiKey' | 'b
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 const kConfig = Symbol('tokenlay.config');
+// util.inspect's hook, by its registered name: node:util is not loaded on Workers.
+const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
 const KEY_PLACEHOLDER = 'set-by-tokenlay';
 
 /** Header entries of a per-call `headers` option, whatever shape it came in. */
@@ -145,13 +146,13 @@ export class TokenlayOpenAI extends OpenAI {
   }
 
   /** Keys never show in logs or the REPL. */
-  [inspect.custom](): string {
+  [inspectCustom](): string {
     const { connection } = this[kConfig];
     return `TokenlayOpenAI { mode: '${connection.mode}', baseURL: '${this.baseURL}', providerApiBase: '${connection.providerApiBase}', keys: [redacted] }`;
   }
 
   override toString(): string {
-    return this[inspect.custom]();
+    return this[inspectCustom]();
   }
 
   toJSON(): Record<string, string> {

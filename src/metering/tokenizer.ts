@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { nodeRequire } from '../node-builtins.js';
 
 /** The byte-pair encodings tokenlay estimates with. */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
@@ -7,12 +7,11 @@ interface Encoding {
   countTokens(text: string, options?: { disallowedSpecial?: Set<string> }): number;
 }
 
-const require = createRequire(import.meta.url);
 const loaded = new Map<EncodingName, Encoding>();
 // Literal specifiers, so bundlers and `npm ls`-style tools can see what is loaded.
 const loaders: Record<EncodingName, () => Encoding> = {
-  o200k_base: () => require('gpt-tokenizer/encoding/o200k_base') as Encoding,
-  cl100k_base: () => require('gpt-tokenizer/encoding/cl100k_base') as Encoding,
+  o200k_base: () => nodeRequire('estimating tokens', import.meta.url)('gpt-tokenizer/encoding/o200k_base') as Encoding,
+  cl100k_base: () => nodeRequire('estimating tokens', import.meta.url)('gpt-tokenizer/encoding/cl100k_base') as Encoding,
 };
 // User text may contain "<|endoftext|>"; count it as text instead of throwing.
 const TEXT_ONLY = { disallowedSpecial: new Set<string>() };

@@ -1,18 +1,19 @@
-import { readFileSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import type * as NodeFs from 'node:fs';
+import type * as NodePath from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { TokenlayRulesError } from './errors.js';
 import { validateRules } from './validate.js';
+import { nodeBuiltin } from '../node-builtins.js';
 import type { RulesDocument } from './types.js';
 
 function parseFile(path: string): unknown {
-  const ext = extname(path).toLowerCase();
+  const ext = (/\.[^./\\]*$/.exec(path)?.[0] ?? '').toLowerCase();
   if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') {
     throw new TokenlayRulesError(path, [`(file): unknown extension "${ext}"; expected .json, .yaml or .yml`]);
   }
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = nodeBuiltin<typeof NodeFs>('node:fs', 'a rules file').readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new TokenlayRulesError(path, [`(file): cannot read it (${code ?? (err as Error).message}); check the path given as policy`]);
@@ -44,7 +45,7 @@ function parseFile(path: string): unknown {
  */
 export function loadRules(source: string | object): RulesDocument {
   if (typeof source === 'string') {
-    const path = resolve(source);
+    const path = nodeBuiltin<typeof NodePath>('node:path', 'a rules file').resolve(source);
     return validateRules(parseFile(path), source);
   }
   return validateRules(source, 'rules object');

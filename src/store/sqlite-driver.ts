@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import type * as NodeFs from 'node:fs';
+import type * as NodePath from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
+import { nodeBuiltin, nodeRequire } from '../node-builtins.js';
 
 /** The SQLite drivers the store runs on. */
 export type SqliteDriverName = 'node:sqlite' | 'better-sqlite3';
@@ -29,7 +29,6 @@ export interface SqliteDatabase {
   close(): void;
 }
 
-const require = createRequire(import.meta.url);
 
 interface NodeSqliteStatement {
   run(...params: unknown[]): unknown;
@@ -53,6 +52,7 @@ let betterSqlite: typeof BetterSqlite3 | undefined;
  */
 function loadNodeSqlite(): NodeSqliteModule | null {
   if (nodeSqlite !== undefined) return nodeSqlite;
+  const require = nodeRequire('the SQLite store', import.meta.url);
   const emitWarning = process.emitWarning;
   process.emitWarning = function (this: unknown, warning: string | Error, ...rest: any[]) {
     const text = typeof warning === 'string' ? warning : warning?.message;
@@ -73,7 +73,7 @@ function loadNodeSqlite(): NodeSqliteModule | null {
 function loadBetterSqlite(): typeof BetterSqlite3 {
   if (betterSqlite) return betterSqlite;
   try {
-    betterSqlite = require('better-sqlite3') as typeof BetterSqlite3;
+    betterSqlite = nodeRequire('the SQLite store', import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
   } catch (error) {
     throw new Error(
       `tokenlay: the SQLite store needs the better-sqlite3 package on Node ${process.versions.node}, which has no node:sqlite, and better-sqlite3 could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install better-sqlite3@12, or run on Node 22.13 or later, whose built-in node:sqlite needs no install.`,
@@ -199,7 +199,10 @@ function openBetterSqlite(path: string, busyTimeoutMs: number): SqliteDatabase {
  */
 export function openDatabase(path: string, busyTimeoutMs: number): SqliteDatabase {
   const driver = sqliteDriverName();
-  if (!isMemoryPath(path)) mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (!isMemoryPath(path)) {
+    const { dirname, resolve } = nodeBuiltin<typeof NodePath>('node:path', 'the SQLite store');
+    nodeBuiltin<typeof NodeFs>('node:fs', 'the SQLite store').mkdirSync(dirname(resolve(path)), { recursive: true });
+  }
   const db = driver === 'node:sqlite' ? openNodeSqlite(path, busyTimeoutMs) : openBetterSqlite(path, busyTimeoutMs);
   if (!isMemoryPath(path)) db.pragma('journal_mode = WAL');
   // NORMAL is crash-safe in WAL mode; only the last commits before a power cut may be lost.
