@@ -12,6 +12,7 @@ const shared = {
   testTimeout: 30_000,
   hookTimeout: 60_000,
   pool: 'forks' as const,
+  setupFiles: ['test/support/openai-major.ts'],
 };
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
