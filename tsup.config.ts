@@ -9,6 +9,7 @@ export default defineConfig({
     hono: 'adapters/hono.ts',
     next: 'adapters/next.ts',
     cli: 'src/cli/main.ts',
+    gateway: 'src/gateway/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -18,6 +19,9 @@ export default defineConfig({
   splitting: true,
   sourcemap: false,
   target: 'node20',
+  // The CJS build lowers class fields through helpers that rename classes (`_class`): keep the
+  // names users see in stack traces and `err.name` checks.
+  keepNames: true,
   // Peers and optional stores are the app's own copies: never bundle them.
   external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis'],
 });

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bindHttpListeners } from '../src/bind-emitter.js';
 import { currentScope, runWithScope } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { limitAnswer } from '../src/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 
 /** The parts of an Express (or Connect) request the adapter reads; no Express types needed. */
 export interface ExpressLikeRequest extends IncomingMessage {
@@ -35,9 +36,14 @@ export function tokenlay<Req extends ExpressLikeRequest = ExpressLikeRequest>(op
   bindHttpListeners();
   const openScope = requestScopes(options, expressIdentity as TokenlayMiddlewareOptions<Req>['identify'] & {});
   return function tokenlayMiddleware(req: Req, res: ServerResponse & { locals?: Record<string, unknown> }, next: (err?: unknown) => void): void {
-    // Mounted twice (app and router): the first scope stays.
-    if (currentScope()?.owner === req) return next();
-    const scope = openScope(req, req.headers);
+    const current = currentScope();
+    let outer: typeof current;
+    if (current?.owner === req) {
+      // The same middleware mounted twice (app and router) adds nothing; another one is an inner layer.
+      if (openedBy(current, req, openScope)) return next();
+      outer = current;
+    }
+    const scope = openScope(req, req.headers, outer);
     if (res.locals) res.locals.tokenlay = scope.usage;
     if (options.onFinish) {
       const finish = finisher(options, scope, req);
@@ -46,6 +52,28 @@ export function tokenlay<Req extends ExpressLikeRequest = ExpressLikeRequest>(op
     }
     runWithScope(scope, next);
   };
+}
+
+/**
+ * Express error middleware: answers a `TokenlayLimitError` that a route let through as the
+ * OpenAI-style JSON error with its status (429 or the rule's), `retry-after` and rule headers, so
+ * a route needs no try/catch. Any other error goes on to the next error handler. Mount it after
+ * your routes; `app.use(tokenlayErrorHandler)` and `app.use(tokenlayErrorHandler())` both work.
+ *
+ * ```ts
+ * app.post('/chat', async (req, res) => res.json(await openai.chat.completions.create(body)));
+ * app.use(tokenlayErrorHandler());
+ * ```
+ */
+export function tokenlayErrorHandler(): typeof tokenlayErrorHandler;
+export function tokenlayErrorHandler(err: unknown, req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
+// Four declared parameters: Express tells error middleware by its arity.
+export function tokenlayErrorHandler(err?: unknown, _req?: IncomingMessage, res?: ServerResponse, next?: (err?: unknown) => void): unknown {
+  if (arguments.length === 0) return tokenlayErrorHandler;
+  const answer = limitAnswer(err);
+  if (!answer || !res || res.headersSent) return next?.(err);
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
 }
 
 export default tokenlay;

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
+import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { limitAnswer } from '../src/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,8 +27,11 @@ export function fastifyIdentity(request: FastifyRequest) {
 // body parser that loses the context) hands the rest of the pipeline to that outside context.
 // Each later phase therefore re-enters the scope: calling `done` inside it runs the hooks after
 // ours, and finally the handler, in the scope.
+// Most hooks call `done` in the scope already: checking costs less than entering it again.
 function reenter(request: FastifyRequest, _reply: FastifyReply, done: Done): void {
-  runWithScope((request as Scoped)[kScope], done);
+  const scope = (request as Scoped)[kScope];
+  if (scope === currentScope()) done();
+  else runWithScope(scope, done);
 }
 
 /**
@@ -52,8 +56,10 @@ export const tokenlay: FastifyPluginCallback<TokenlayFastifyOptions> = function 
 
   const openScope = requestScopes(options, fastifyIdentity);
   fastify.addHook('onRequest', function tokenlayOnRequest(request, reply, next) {
-    if ((request as Scoped)[kScope]) return next();
-    const scope = openScope(request, request.headers);
+    // Registered twice on the same path: added once. In a child plugin: an inner layer of the root's.
+    const outer = (request as Scoped)[kScope];
+    if (outer && openedBy(outer, request, openScope)) return next();
+    const scope = openScope(request, request.headers, outer);
     (request as Scoped)[kScope] = scope;
     request.tokenlay = scope.usage;
     if (options.onFinish) {
@@ -79,5 +85,21 @@ Object.assign(tokenlay, {
   [Symbol.for('fastify.display-name')]: 'tokenlay',
   [Symbol.for('plugin-meta')]: { name: 'tokenlay', fastify: '4.x || 5.x' },
 });
+
+/**
+ * Fastify error handler: answers a `TokenlayLimitError` as the OpenAI-style JSON error with its
+ * status (429 or the rule's), `retry-after` and rule headers, so a route needs no try/catch; any
+ * other error goes to the parent (or default) error handler.
+ * `app.setErrorHandler(tokenlayErrorHandler)` and `app.setErrorHandler(tokenlayErrorHandler())` both work.
+ */
+export function tokenlayErrorHandler(): typeof tokenlayErrorHandler;
+export function tokenlayErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): unknown;
+export function tokenlayErrorHandler(error?: unknown, _request?: FastifyRequest, reply?: FastifyReply): unknown {
+  if (arguments.length === 0) return tokenlayErrorHandler;
+  const answer = limitAnswer(error);
+  // `reply.send(error)` from an error handler hands the error to the parent handler.
+  if (!answer) return reply!.send(error);
+  return reply!.code(answer.status).headers(answer.headers).send(answer.body);
+}
 
 export default tokenlay;

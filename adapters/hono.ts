@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
-import { runWithScope, type TokenlayUsage } from '../src/context.js';
+import { currentScope, runWithScope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { limitAnswer } from '../src/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 import { scopeResponse } from '../src/scoped-body.js';
 
 /** The variables `tokenlay()` sets: `c.get('tokenlay')` is the request's roll-up. */
@@ -50,11 +51,16 @@ export function tokenlay<C extends Context = Context>(
 ): MiddlewareHandler<{ Variables: TokenlayHonoVariables }> {
   const openScope = requestScopes(options, honoIdentity as TokenlayHonoOptions<C>['identify'] & {});
   return async function tokenlayMiddleware(c, next) {
-    // Mounted twice (app and sub-app): the first scope stays.
-    if (c.get('tokenlay')) return next();
     const ctx = c as unknown as C;
-    const scope = openScope(ctx, c.req.raw.headers);
-    c.set('tokenlay', scope.usage);
+    let outer: ReturnType<typeof currentScope>;
+    if (c.get('tokenlay')) {
+      // The same middleware mounted twice (app and sub-app) adds nothing; another one is an inner layer.
+      const current = currentScope();
+      if (current?.owner !== ctx || openedBy(current, ctx, openScope)) return next();
+      outer = current;
+    }
+    const scope = openScope(ctx, c.req.raw.headers, outer);
+    if (!outer) c.set('tokenlay', scope.usage);
     const finish = finisher(options, scope, ctx);
     // On @hono/node-server the request is finished when its response is, as with Express; elsewhere
     // when the body has been read or cancelled.
@@ -80,6 +86,23 @@ export function tokenlay<C extends Context = Context>(
     c.res = undefined;
     c.res = scoped;
   };
+}
+
+/**
+ * Hono error handler: answers a `TokenlayLimitError` as the OpenAI-style JSON error with its
+ * status (429 or the rule's), `retry-after` and rule headers, so a route needs no try/catch. An
+ * `HTTPException` answers its own response; any other error is logged and answered 500, as Hono
+ * does by default. `app.onError(tokenlayErrorHandler)` and `app.onError(tokenlayErrorHandler())` both work.
+ */
+export function tokenlayErrorHandler(): typeof tokenlayErrorHandler;
+export function tokenlayErrorHandler(err: Error, c: Context): Response;
+export function tokenlayErrorHandler(err?: Error, _c?: Context): unknown {
+  if (arguments.length === 0) return tokenlayErrorHandler;
+  const answer = limitAnswer(err);
+  if (answer) return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  if (typeof (err as { getResponse?: unknown })?.getResponse === 'function') return (err as unknown as { getResponse(): Response }).getResponse();
+  console.error(err);
+  return new Response('Internal Server Error', { status: 500 });
 }
 
 export default tokenlay;

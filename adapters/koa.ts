@@ -3,7 +3,8 @@ import type { Readable } from 'node:stream';
 import { bindHttpListeners } from '../src/bind-emitter.js';
 import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
 import { firstPrincipal } from '../src/identity.js';
-import { finisher, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { limitAnswer } from '../src/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
 import { scopeNodeReadable, scopeResponse, scopeWebStream } from '../src/scoped-body.js';
 
 /** The parts of a Koa context the middleware reads; no Koa types needed, Koa 2 and 3 alike. */
@@ -13,6 +14,8 @@ export interface KoaLikeContext {
   /** koa-jwt and koa-passport put the user in `ctx.state.user`; the roll-up goes in `ctx.state.tokenlay`. */
   state: any;
   body?: unknown;
+  status?: number;
+  set?(field: Record<string, string>): void;
 }
 
 /** What `ctx.state` holds once `tokenlay()` has run; add it to your app's state type. */
@@ -64,12 +67,17 @@ export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: T
   bindHttpListeners();
   const openScope = requestScopes(options, koaIdentity as TokenlayKoaOptions<Ctx>['identify'] & {});
   return async function tokenlayMiddleware(ctx: Ctx, next: () => Promise<unknown>): Promise<void> {
-    // Mounted twice (app and router): the first scope stays.
-    if (currentScope()?.owner === ctx) {
-      await next();
-      return;
+    const current = currentScope();
+    let outer: typeof current;
+    if (current?.owner === ctx) {
+      // The same middleware mounted twice (app and router) adds nothing; another one is an inner layer.
+      if (openedBy(current, ctx, openScope)) {
+        await next();
+        return;
+      }
+      outer = current;
     }
-    const scope = openScope(ctx, ctx.req.headers);
+    const scope = openScope(ctx, ctx.req.headers, outer);
     ctx.state.tokenlay = scope.usage;
     if (options.onFinish) {
       const finish = finisher(options, scope, ctx);
@@ -82,6 +90,32 @@ export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: T
       scopeBody(ctx, scope);
     }
   };
+}
+
+type KoaNext = () => Promise<unknown>;
+
+/**
+ * Koa middleware that answers a `TokenlayLimitError` thrown further down as the OpenAI-style JSON
+ * error with its status (429 or the rule's), `retry-after` and rule headers, so a route needs no
+ * try/catch; any other error is rethrown. Mount it before your routes;
+ * `app.use(tokenlayErrorHandler)` and `app.use(tokenlayErrorHandler())` both work.
+ */
+export function tokenlayErrorHandler(): typeof tokenlayErrorHandler;
+export function tokenlayErrorHandler(ctx: KoaLikeContext, next: KoaNext): Promise<void>;
+export function tokenlayErrorHandler(ctx?: KoaLikeContext, next?: KoaNext): unknown {
+  if (!ctx || !next) return tokenlayErrorHandler;
+  return next().then(
+    () => undefined,
+    (err: unknown) => {
+      const answer = limitAnswer(err);
+      if (!answer) throw err;
+      ctx.status = answer.status;
+      ctx.set?.(answer.headers);
+      // A string body would make Koa answer text/html or text/plain: set the type after it.
+      ctx.body = answer.body;
+      ctx.set?.({ 'content-type': answer.headers['content-type'] });
+    },
+  );
 }
 
 export default tokenlay;

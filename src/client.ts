@@ -1,59 +1,100 @@
 import OpenAI, { type ClientOptions } from 'openai';
-import { currentScope, resolveScope } from './context.js';
-import { createLimitError, isEnforcementAnswer } from './errors.js';
+import { mergeCallFields } from './call-fields.js';
+import { DEBUG_HEADER, holdCallInfo } from './debug-line.js';
+import { createLimitError, isEnforcementAnswer, TokenlayConfigError } from './errors.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
-import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
+import { explainConnectionError } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';
 
 /**
  * Options of {@link TokenlayOpenAI}: every `OpenAI` client option, plus where calls go.
- * `apiKey` and `baseURL` are set from the Tokenlay options and should not be passed.
+ * `apiKey` is read as the provider key when `providerApiKey` is absent; `baseURL` is refused
+ * (use `providerApiBase` or `tokenlayBaseUrl`).
  */
-export interface TokenlayOpenAIOptions extends Omit<ClientOptions, 'apiKey' | 'baseURL'>, TokenlayConnectionOptions {}
+export interface TokenlayOpenAIOptions extends Omit<ClientOptions, 'apiKey' | 'baseURL'>, TokenlayConnectionOptions {
+  /** Not an option here: calls go to the proxy or the engine. Use `providerApiBase` or `tokenlayBaseUrl`. */
+  baseURL?: never;
+}
+
+/**
+ * Per-call fields, given as `metadata` on `chat.completions.create` (the official `@tokenlay/sdk`
+ * name). Keys are field names or their aliases (`userId` → user, `tier` → plan, `projectId` →
+ * project); values are strings, as OpenAI's own `metadata` requires. They win over the scope's and
+ * the client's fields, and leave the request body unless `store: true`.
+ */
+export type RequestMetadata = Record<string, string>;
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-const kConfig = Symbol('tokenlay.config');
-// util.inspect's hook, by its registered name: node:util is not loaded on Workers.
-const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
-const KEY_PLACEHOLDER = 'set-by-tokenlay';
-
-/** Header entries of a per-call `headers` option, whatever shape it came in. */
-function headerEntries(headers: unknown): Array<[string, unknown]> {
-  if (!headers) return [];
-  if (typeof (headers as Headers).entries === 'function' && typeof (headers as Headers).get === 'function') {
-    return [...(headers as Headers).entries()];
-  }
-  if (Array.isArray(headers)) return headers as Array<[string, unknown]>;
-  return Object.entries(headers as Record<string, unknown>);
+/** What a client and every `withOptions()` copy of it share: one connection, one engine. */
+interface Shared {
+  connection: ResolvedConnection;
+  transport: Fetch;
+  close: () => Promise<void>;
+  /** The app's own fetch under the transport. */
+  inner: Fetch;
 }
 
-const BARE = new Set(['user', 'org', 'plan', 'project', 'feature']);
+interface Config {
+  shared: Shared;
+  fields: FieldRecord;
+  /** The OpenAI options the client was made with, without any key. */
+  openaiOptions: Record<string, unknown>;
+}
+
+// Kept outside the instance: nothing on the client object (Object.entries, inspect without
+// customInspect, `_options`) can reach a key.
+const configs = new WeakMap<object, Config>();
+const kCopyOf = Symbol('tokenlay.copyOf');
+const kOriginalHeaders = Symbol('tokenlay.originalHeaders');
+const kCallMetadata = Symbol('tokenlay.callMetadata');
+const KEY_PLACEHOLDER = 'set-by-tokenlay';
+// util.inspect's hook, by its registered name: node:util is not loaded on Workers.
+const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
+
+/** Options that are ours, not the OpenAI SDK's: never handed to `OpenAI`, so never in `_options`. */
+const TOKENLAY_OPTIONS = [
+  'providerApiKey', 'apiKey', 'providerApiBase', 'tokenlayKey', 'tokenlayBaseUrl', 'metadata', 'extraHeaders', 'debug',
+  'provider_api_key', 'provider_api_base', 'provider_base_url', 'tokenlay_key', 'tokenlay_base_url', 'extra_headers',
+  'policy', 'store', 'prices', 'unknownModels', 'now', 'baseURL', 'fetch',
+];
+
+/** String-keyed options only: the hand-off between a client and its copies never reaches `OpenAI`. */
+function openaiOptionsOf(options: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options)) if (!TOKENLAY_OPTIONS.includes(name)) out[name] = value;
+  return out;
+}
+
+function configOf(client: object): Config {
+  const config = configs.get(client);
+  if (!config) throw new TypeError('tokenlay: this method must be called on a TokenlayOpenAI client.');
+  return config;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+}
 
 /**
- * Merges the scope's fields with a call's explicit headers. Explicit `x-tokenlay-*` (and bare
- * field) headers win; a `null` one removes the field. Everything is re-encoded and checked, so
- * the limits hold for the headers that will actually be sent.
+ * Per-call `metadata` of a chat completion (the official `@tokenlay/sdk` per-call fields), read
+ * once per call and kept for its retries. It leaves the body unless `store: true`, where OpenAI
+ * stores it with the completion.
  */
-function mergeCallHeaders(fields: FieldRecord, explicit: unknown): Record<string, unknown> {
-  const rest: Record<string, unknown> = {};
-  const given: Record<string, string> = {};
-  const removed: string[] = [];
-  for (const [name, value] of headerEntries(explicit)) {
-    const lower = name.toLowerCase();
-    const isField = lower.startsWith(HEADER_PREFIX) ? !['x-tokenlay-provider-key', 'x-tokenlay-provider-base'].includes(lower) : BARE.has(lower);
-    if (!isField) {
-      rest[name] = value;
-    } else if (value === null) {
-      removed.push(...Object.keys(headersToFields({ [lower]: 'x' }, { bare: true })));
-    } else if (value !== undefined) {
-      given[lower] = String(value);
+function takeCallMetadata(options: any): FieldInput | undefined {
+  if (kCallMetadata in options) return options[kCallMetadata];
+  let metadata: FieldInput | undefined;
+  const body = options.body;
+  if (/\/chat\/completions$/.test(options.path ?? '') && isPlainObject(body) && isPlainObject(body.metadata)) {
+    metadata = body.metadata as FieldInput;
+    if (body.store !== true) {
+      const { metadata: _sent, ...rest } = body;
+      options.body = rest;
     }
   }
-  const merged: FieldRecord = { ...fields, ...headersToFields(given, { bare: true }) };
-  for (const name of removed) delete merged[name];
-  return { ...fieldsToHeaders(merged), ...rest };
+  options[kCallMetadata] = metadata;
+  return metadata;
 }
 
 /**
@@ -67,31 +108,36 @@ function mergeCallHeaders(fields: FieldRecord, explicit: unknown): Record<string
  * app.post('/chat', async (req, res) => res.json(await openai.chat.completions.create({ model, messages })));
  * ```
  *
- * @throws {TokenlayConfigError} at construction when a key is missing, naming the option and its env var.
+ * @throws {TokenlayConfigError} at construction when a key is missing, naming the option and its
+ * env var; when `baseURL` or an unknown Tokenlay-looking option is given.
  */
 export class TokenlayOpenAI extends OpenAI {
-  private readonly [kConfig]: { options: TokenlayOpenAIOptions; connection: ResolvedConnection; fields: FieldRecord; inner: Fetch; close: () => Promise<void> };
-
   constructor(options: TokenlayOpenAIOptions = {}) {
-    const connection = resolveConnection(options);
-    const inner = innerFetchOf((options as ClientOptions).fetch as Fetch | undefined);
-    const { fetch: transport, close } = createTransport(connection, inner);
-    const remote = connection.mode === 'remote';
+    const copyOf = (options as { [kCopyOf]?: { shared: Shared; fields: FieldRecord } })[kCopyOf];
+    let shared = copyOf?.shared;
+    if (!shared) {
+      const connection = resolveConnection(options);
+      const inner = innerFetchOf((options as ClientOptions).fetch as Fetch | undefined);
+      const { fetch, close } = createTransport(connection, inner);
+      shared = { connection, transport: fetch, close, inner };
+    }
+    const { connection } = shared;
+    const openaiOptions = openaiOptionsOf(options);
     super({
-      ...(options as ClientOptions),
+      ...(openaiOptions as ClientOptions),
       // The real key is set by the transport after the SDK has logged the request: openai 4
       // logs headers unredacted with DEBUG=true, and `apiKey` shows in the client's own fields.
       apiKey: KEY_PLACEHOLDER,
-      baseURL: remote ? connection.tokenlayUrl : connection.providerApiBase,
-      defaultHeaders: { ...connection.headers, ...(options as ClientOptions).defaultHeaders },
-      fetch: transport as ClientOptions['fetch'],
+      baseURL: connection.mode === 'remote' ? connection.tokenlayUrl : connection.providerApiBase,
+      defaultHeaders: { ...connection.headers, ...(openaiOptions.defaultHeaders as ClientOptions['defaultHeaders']) },
+      fetch: shared.transport as ClientOptions['fetch'],
     });
-    this[kConfig] = { options, connection, fields: connection.fields, inner, close };
+    configs.set(this, { shared, fields: copyOf?.fields ?? connection.fields, openaiOptions });
   }
 
   /** Where calls go: `remote` (through a proxy) or `embedded` (the policy engine in-process). */
   get tokenlayMode(): 'remote' | 'embedded' {
-    return this[kConfig].connection.mode;
+    return configOf(this).shared.connection.mode;
   }
 
   /** This client, for code written for the first `@tokenlay/sdk`, which wrapped an `OpenAI`. */
@@ -101,43 +147,86 @@ export class TokenlayOpenAI extends OpenAI {
 
   /** Adds fields that every later call of this client carries (below request scopes). */
   updateMetadata(metadata: TokenlayFields & FieldInput): void {
-    this[kConfig].fields = { ...this[kConfig].fields, ...normalizeFields(metadata) };
+    const config = configOf(this);
+    config.fields = { ...config.fields, ...normalizeFields(metadata) };
+  }
+
+  /**
+   * Replaces the provider key for every later call (key rotation), of this client and of every
+   * `withOptions()` copy of it.
+   *
+   * @throws {TokenlayConfigError} when the key is empty or not a string.
+   */
+  updateProviderKey(providerApiKey: string): void {
+    if (typeof providerApiKey !== 'string' || providerApiKey.trim() === '') {
+      throw new TokenlayConfigError(`tokenlay: updateProviderKey() needs a non-empty string, got ${providerApiKey === '' ? 'an empty string' : typeof providerApiKey}. Pass the new provider key.`);
+    }
+    configOf(this).shared.connection.providerApiKey = providerApiKey;
   }
 
   /**
    * Embedded mode: waits for calls in flight to settle, writes the usage ledger and closes the
-   * store. Call it on shutdown. Remote mode: nothing to do.
+   * store, which `withOptions()` copies share. Call it once, on shutdown. Remote mode: nothing to do.
    */
   async close(): Promise<void> {
-    await this[kConfig].close();
+    await configOf(this).shared.close();
   }
 
   /** Asks the proxy whether it is up and accepts the key (`GET /v1/health`). */
   async healthCheck(): Promise<{ status: 'ok' | 'error'; message?: string }> {
-    const { connection } = this[kConfig];
+    const { connection } = configOf(this).shared;
     if (connection.mode === 'embedded') return { status: 'ok' };
     try {
-      const response = await this[kConfig].inner(`${connection.tokenlayUrl}/health`, {
-        headers: { authorization: `Bearer ${connection.tokenlayKey}` },
-      });
+      const response = await configOf(this).shared.inner(`${connection.tokenlayUrl}/health`, { headers: { authorization: `Bearer ${connection.tokenlayKey}` } });
       return response.ok ? { status: 'ok' } : { status: 'error', message: `HTTP ${response.status} from ${connection.tokenlayUrl}/health` };
     } catch (err) {
       return { status: 'error', message: `${connection.tokenlayUrl}/health is unreachable: ${(err as Error).message}` };
     }
   }
 
-  override withOptions(options: Partial<ClientOptions>): this {
-    // The copy keeps the Tokenlay options, which `OpenAI#withOptions` does not know about.
-    const base = this[kConfig].options;
-    return new (this.constructor as any)({ ...base, fetch: (base as ClientOptions).fetch, ...options, metadata: this[kConfig].fields });
+  /**
+   * A copy with other OpenAI options (`timeout`, `maxRetries`, headers) for one call site. It
+   * shares this client's connection and engine: rules, store, calls in flight and the keys, so
+   * limits hold across copies. `metadata` adds fields for the copy's calls.
+   *
+   * @throws {TokenlayConfigError} when given keys, URLs or engine options: make a new client for those.
+   */
+  override withOptions(options: Partial<ClientOptions> & { metadata?: TokenlayFields & FieldInput }): this {
+    const config = configOf(this);
+    const foreign = Object.keys(options).filter((name) => TOKENLAY_OPTIONS.includes(name) && name !== 'metadata' && name !== 'fetch');
+    if (foreign.length > 0) {
+      throw new TokenlayConfigError(
+        `tokenlay: withOptions() cannot change ${foreign.map((n) => `\`${n}\``).join(', ')}: a copy shares the keys, URLs, rules and store of the client it came from. ` +
+          'Create another TokenlayOpenAI for a different connection.',
+      );
+    }
+    let shared = config.shared;
+    if (options.fetch) {
+      if (shared.connection.mode === 'embedded') {
+        throw new TokenlayConfigError('tokenlay: withOptions() cannot change `fetch` in embedded mode: the copy shares the engine, which sends through the fetch the client was made with.');
+      }
+      const inner = innerFetchOf(options.fetch as Fetch);
+      shared = { ...shared, transport: createTransport(shared.connection, inner).fetch, inner };
+    }
+    const fields = { ...config.fields, ...normalizeFields(options.metadata) };
+    const copy = { ...config.openaiOptions, ...openaiOptionsOf(options), [kCopyOf]: { shared, fields } };
+    return new (this.constructor as new (o: object) => this)(copy);
   }
 
   /** Fields are resolved when the call is made, so the scope's identity is the one at call time. */
   protected override async prepareOptions(options: any): Promise<void> {
     await super.prepareOptions(options);
-    const resolved = resolveScope(currentScope());
-    const fields = { ...this[kConfig].fields, ...(resolved instanceof Promise ? await resolved : resolved) };
-    options.headers = mergeCallHeaders(fields, options.headers);
+    const { shared, fields } = configOf(this);
+    const { connection } = shared;
+    // Each attempt merges from the headers the caller gave, not from the previous attempt's.
+    if (!(kOriginalHeaders in options)) options[kOriginalHeaders] = options.headers;
+    const metadata = takeCallMetadata(options);
+    const pending = mergeCallFields(fields, metadata, options[kOriginalHeaders], connection.debug);
+    const merged = pending instanceof Promise ? await pending : pending;
+    options.headers = merged.headers;
+    if (connection.debug) {
+      merged.headers[DEBUG_HEADER] = holdCallInfo({ mode: connection.mode, model: options.body?.model, fields: merged.fields, sources: merged.sources });
+    }
   }
 
   protected override makeStatusError(status: number, error: any, message: string | undefined, headers: any): any {
@@ -147,7 +236,7 @@ export class TokenlayOpenAI extends OpenAI {
 
   /** Keys never show in logs or the REPL. */
   [inspectCustom](): string {
-    const { connection } = this[kConfig];
+    const { connection } = configOf(this).shared;
     return `TokenlayOpenAI { mode: '${connection.mode}', baseURL: '${this.baseURL}', providerApiBase: '${connection.providerApiBase}', keys: [redacted] }`;
   }
 
@@ -156,7 +245,24 @@ export class TokenlayOpenAI extends OpenAI {
   }
 
   toJSON(): Record<string, string> {
-    const { connection } = this[kConfig];
+    const { connection } = configOf(this).shared;
     return { mode: connection.mode, baseURL: this.baseURL, providerApiBase: connection.providerApiBase };
   }
+}
+
+// `makeRequest` is private in the SDK's types but the one place every attempt's failure passes:
+// a connection error our transport explained (which URL, which redirect) keeps that explanation.
+const sdkMakeRequest = (OpenAI.prototype as any).makeRequest as ((...args: unknown[]) => Promise<unknown>) | undefined;
+if (typeof sdkMakeRequest === 'function') {
+  Object.defineProperty(TokenlayOpenAI.prototype, 'makeRequest', {
+    configurable: true,
+    writable: true,
+    value: async function makeRequest(this: TokenlayOpenAI, ...args: unknown[]) {
+      try {
+        return await sdkMakeRequest.apply(this, args);
+      } catch (err) {
+        throw explainConnectionError(err);
+      }
+    },
+  });
 }

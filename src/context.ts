@@ -30,6 +30,8 @@ export interface Scope {
   identity?: FieldRecord;
   /** The request (or context) an adapter opened this scope for. */
   readonly owner?: unknown;
+  /** The `tokenlay()` middleware that opened it, to tell a nested one from the same one mounted twice. */
+  readonly opener?: unknown;
 }
 
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
@@ -94,9 +96,8 @@ function identityOf(scope: Scope, settle: boolean): FieldRecord | Promise<FieldR
 }
 
 /** Outer scopes first; within a scope its fields, then identity, then what was set. */
-function merge(chain: Scope[], identities: Array<FieldRecord | undefined>): FieldRecord {
-  const out: FieldRecord = {};
-  for (let i = chain.length - 1; i >= 0; i--) Object.assign(out, chain[i].fields, identities[i], chain[i].set);
+function mergeInto(out: FieldRecord, scope: Scope, identity: FieldRecord | undefined): FieldRecord {
+  Object.assign(out, scope.fields, identity, scope.set);
   return out;
 }
 
@@ -106,10 +107,28 @@ function chainOf(scope: Scope | undefined): Scope[] {
   return chain;
 }
 
+/**
+ * @internal For the debug line: which layer of the scope chain each resolved field came from,
+ * `identify` for the request's identity, `scope` for fields given or set. Sync identity only.
+ */
+export function scopeFieldSources(scope: Scope | undefined): Record<string, 'scope' | 'identify'> {
+  const chain = chainOf(scope);
+  const out: Record<string, 'scope' | 'identify'> = {};
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const s = chain[i];
+    for (const name of Object.keys(s.fields)) out[name] = 'scope';
+    for (const name of Object.keys((identityOf(s, false) as FieldRecord | undefined) ?? {})) out[name] = 'identify';
+    for (const name of Object.keys(s.set)) out[name] = 'scope';
+  }
+  return out;
+}
+
 /** @internal The fields of a scope chain, innermost winning; sync identity only. */
 export function resolveScopeSync(scope: Scope | undefined): FieldRecord {
-  const chain = chainOf(scope);
-  return merge(chain, chain.map((s) => identityOf(s, false) as FieldRecord | undefined));
+  if (!scope) return {};
+  // Recursion rather than a chain array: a request scope alone (the common case) allocates only
+  // the answer.
+  return mergeInto(resolveScopeSync(scope.parent), scope, identityOf(scope, false) as FieldRecord | undefined);
 }
 
 /**
@@ -117,10 +136,11 @@ export function resolveScopeSync(scope: Scope | undefined): FieldRecord {
  * (the common case) it answers without a promise, so the call path pays no extra turn.
  */
 export function resolveScope(scope: Scope | undefined): FieldRecord | Promise<FieldRecord> {
-  const chain = chainOf(scope);
-  const identities = chain.map((s) => identityOf(s, true));
-  if (!identities.some(isThenable)) return merge(chain, identities as Array<FieldRecord | undefined>);
-  return Promise.all(identities).then((settled) => merge(chain, settled));
+  if (!scope) return {};
+  const outer = resolveScope(scope.parent);
+  const identity = identityOf(scope, true);
+  if (!isThenable(outer) && !isThenable(identity)) return mergeInto(outer, scope, identity);
+  return Promise.all([outer, identity]).then(([o, i]) => mergeInto(o, scope, i));
 }
 
 /**

@@ -1,14 +1,8 @@
 import { APIError, RateLimitError } from 'openai';
 
-/** Base class of the errors tokenlay itself raises before or around a call. */
-export class TokenlayError extends Error {
-  override name = 'TokenlayError';
-}
+import { TokenlayConfigError, TokenlayError } from './config-error.js';
 
-/** A client option is missing or invalid: thrown at construction, naming the option and its env var. */
-export class TokenlayConfigError extends TokenlayError {
-  override name = 'TokenlayConfigError';
-}
+export { TokenlayConfigError, TokenlayError };
 
 /** A field cannot be sent as a header: bad name, value over 256 characters, or over 8 KiB in all. */
 export class TokenlayHeaderError extends TokenlayError {
@@ -36,8 +30,15 @@ export interface TokenlayLimit {
   per: string | string[];
   max: number;
   current: number;
-  /** ISO 8601 time at which the window resets, when known. */
-  resets_at?: string;
+  /** ISO 8601 time at which the window resets, when known (`resets_at` in the raw body, `error.error`). */
+  resetsAt?: string;
+}
+
+/** The limit of a block body (`error.tokenlay.limit`, snake_case on the wire) in the public, camelCase shape. */
+function limitOf(raw: any): TokenlayLimit | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const { resets_at: resetsAt, ...rest } = raw;
+  return resetsAt === undefined ? rest : { ...rest, resetsAt };
 }
 
 const kLimitError = Symbol.for('tokenlay.limitError');
@@ -72,7 +73,7 @@ function limitFields(error: any, headers: HeaderBag): LimitFields {
   return {
     ruleId: detail.rule_id ?? headerOf(headers, 'x-tokenlay-rule-id') ?? undefined,
     ruleAction: headerOf(headers, 'x-tokenlay-rule-action') ?? 'block',
-    limit: detail.limit ?? undefined,
+    limit: limitOf(detail.limit),
     retryAfter: retryAfterOf(headerOf(headers, 'retry-after')),
   };
 }

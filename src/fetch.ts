@@ -1,23 +1,21 @@
-import { currentScope, resolveScope } from './context.js';
-import { normalizeFields, type FieldRecord } from './fields.js';
-import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
+import { neverRetryBlocks } from './block-answer.js';
+import { mergeCallFields } from './call-fields.js';
+import { currentScope } from './context.js';
+import type { FieldRecord } from './fields.js';
 import { observeResponse } from './observe.js';
 import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
+import { sendWithKeys } from './proxy-send.js';
 import { addProviderHeaders, createTransport, innerFetchOf } from './transport.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-/** Headers of the call with the scope's fields added; fields the caller set explicitly win. */
+/** Headers of the call with the fields merged in, by the same rules as `TokenlayOpenAI`. */
 async function withScopeHeaders(input: string | URL | Request, init: RequestInit | undefined, base: FieldRecord): Promise<Headers> {
-  const headers = new Headers(input instanceof Request ? input.headers : undefined);
-  new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
-  const explicit: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    if (name.startsWith(HEADER_PREFIX)) explicit[name] = value;
-  });
-  const fields = { ...base, ...(await resolveScope(currentScope())), ...headersToFields(explicit) };
-  for (const name of Object.keys(explicit)) if (!name.startsWith('x-tokenlay-provider-')) headers.delete(name);
-  for (const [name, value] of Object.entries(fieldsToHeaders(fields))) headers.set(name, value);
+  const given = new Headers(input instanceof Request ? input.headers : undefined);
+  new Headers(init?.headers).forEach((value, name) => given.set(name, value));
+  const merged = await mergeCallFields(base, undefined, given, false);
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(merged.headers)) if (typeof value === 'string') headers.set(name, value);
   return headers;
 }
 
@@ -67,19 +65,24 @@ function providerPath(url: string, providerApiBase: string): string {
  * A `fetch` for any fetch-based SDK (Vercel AI SDK `createOpenAI({ fetch })`, LangChain
  * `configuration.fetch`) that routes its calls through a Tokenlay proxy, or the embedded engine
  * when `policy` is given, with the scope's fields, the Tokenlay key and the provider headers.
- * The provider key is taken from `providerApiKey`, else from the SDK's own `Authorization`.
+ * Calls go to `providerApiBase` (through the proxy, or straight from the engine) whatever base
+ * the SDK was given. The provider key is taken from `providerApiKey`, else from the SDK's own
+ * `Authorization`.
  */
 export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
   const connection = resolveConnection(options, 'fetch');
   const inner = innerFetchOf(options.fetch);
-  const base = normalizeFields(connection.fields);
+  const base = connection.fields;
 
   if (connection.mode === 'embedded') {
     const transport = createTransport(connection, inner).fetch;
     return async function tokenlayEmbeddedFetch(input, init) {
       const headers = await withScopeHeaders(input, init, base);
+      for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
       const [url, request] = unpack(input, init);
-      return transport(url, { ...request, headers });
+      // A base given to us wins over the one the SDK was configured with; else the SDK's URL stands.
+      const target = connection.providerApiBaseGiven ? connection.providerApiBase + providerPath(url, connection.providerApiBase) : url;
+      return transport(target, { ...request, headers });
     };
   }
 
@@ -92,7 +95,7 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
     for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
     const [url, request] = unpack(input, init);
     const target = connection.tokenlayUrl + providerPath(url, connection.providerApiBase);
-    const response = await inner(target, { ...request, headers });
+    const response = await neverRetryBlocks(await sendWithKeys(inner, target, { ...request, headers }));
     return observeResponse(response, usage, init?.signal);
   };
 }

@@ -1,6 +1,6 @@
 import type { FieldInput } from './fields.js';
 
-const USER_KEYS = ['id', 'sub', 'userId', 'user_id', '_id'] as const;
+const USER_KEYS = ['id', 'sub', 'userId', 'user_id', '_id', 'username'] as const;
 const ORG_KEYS = ['org', 'orgId', 'org_id', 'organization', 'organizationId', 'tenant', 'tenantId'] as const;
 const PLAN_KEYS = ['plan', 'tier', 'subscription'] as const;
 // When an org or plan is an object (`{ id, name }`), these name it.
@@ -30,22 +30,27 @@ function firstOf(source: any, keys: readonly string[]): string | undefined {
 
 /**
  * Reads `user`, `org` and `plan` from an authenticated principal: a passport `req.user`, a JWT
- * payload, a session user. The id comes from `id`, `sub`, `userId`, `user_id` or `_id`; the org
- * from `org`, `orgId`, `org_id`, `organization`, `organizationId`, `tenant` or `tenantId`; the
- * plan from `plan`, `tier` or `subscription`.
+ * payload, a session user. The id comes from `id`, `sub`, `userId`, `user_id`, `_id` or
+ * `username`; the org from `org`, `orgId`, `org_id`, `organization`, `organizationId`, `tenant`
+ * or `tenantId`; the plan from `plan`, `tier` or `subscription`. Org and plan are read even when
+ * no id key is there. `undefined` when none of the three is found.
  */
 export function fieldsFromPrincipal(principal: unknown): FieldInput | undefined {
   if (!principal || typeof principal !== 'object') return undefined;
   const user = firstOf(principal, USER_KEYS);
-  if (user === undefined) return undefined;
-  return { user, org: firstOf(principal, ORG_KEYS), plan: firstOf(principal, PLAN_KEYS) };
+  const org = firstOf(principal, ORG_KEYS);
+  const plan = firstOf(principal, PLAN_KEYS);
+  if (user === undefined && org === undefined && plan === undefined) return undefined;
+  return { user, org, plan };
 }
 
-/** The first principal in `candidates` that names a user. */
+/** The first principal in `candidates` that names a user, else the first that names an org or plan. */
 export function firstPrincipal(...candidates: unknown[]): FieldInput | undefined {
+  let partial: FieldInput | undefined;
   for (const candidate of candidates) {
     const fields = fieldsFromPrincipal(candidate);
-    if (fields) return fields;
+    if (fields?.user !== undefined) return fields;
+    partial ??= fields;
   }
-  return undefined;
+  return partial;
 }

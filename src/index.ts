@@ -1,4 +1,6 @@
-export { TokenlayOpenAI, type TokenlayOpenAIOptions } from './client.js';
+export { TokenlayOpenAI, type TokenlayOpenAIOptions, type RequestMetadata } from './client.js';
+export { VERSION } from './version.js';
+export { TokenlayRedirectError } from './proxy-send.js';
 export {
   runWithTokenlay,
   getTokenlayContext,
@@ -9,7 +11,7 @@ export {
   type TokenlayUsage,
 } from './context.js';
 export { tokenlayFetch, createTokenlayFetch, type TokenlayFetchOptions } from './fetch.js';
-export { getTokenlayMetadata, type TokenlayMetadata } from './response.js';
+export { getTokenlayMetadata, type TokenlayMetadata, type TokenlayMetadata as TokenlayResponseMetadata } from './response.js';
 export {
   TokenlayError,
   TokenlayConfigError,
@@ -29,4 +31,4 @@ export { encodeHeaderValue, decodeHeaderValue, fieldsToHeaders, headersToFields 
 export type { TokenlayMiddlewareOptions, Identify } from './request-scope.js';
 export { loadRules, validateRules, TokenlayRulesError } from './policy/index.js';
 export { createEngine, createEmbeddedFetch } from './engine/index.js';
-export { createStore, createMemoryStore, createSqliteStore, type TokenlayStore } from './store/index.js';
+export { createStore, createMemoryStore, createSqliteStore, type TokenlayStore, type CounterStore, type Ledger } from './store/index.js';

@@ -7,8 +7,8 @@ import {
   metadataFromTrailer,
   type MetadataHolder,
 } from './response.js';
-
-const TRAILER_PREFIX = ': x-tokenlay ';
+import { TRAILER_PREFIX } from './protocol/names.js';
+import { readTrailerLine } from './protocol/report.js';
 
 interface BodyUsage {
   inputTokens: number;
@@ -48,12 +48,11 @@ function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined
       // so the stream's end may never be seen: the call is complete here.
       done = true;
     } else if (text.startsWith(TRAILER_PREFIX)) {
-      try {
-        const parsed = JSON.parse(text.slice(TRAILER_PREFIX.length));
+      // A malformed trailer leaves the header metadata in place.
+      const parsed = readTrailerLine(text);
+      if (parsed) {
         holder.metadata = metadataFromTrailer(parsed, holder.metadata);
         trailer = true;
-      } catch {
-        // A malformed trailer leaves the header metadata in place.
       }
     } else if (text.startsWith('data:') && text.includes('"usage"') && !text.includes('"usage":null')) {
       try {

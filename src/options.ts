@@ -1,4 +1,5 @@
 import { TokenlayConfigError } from './errors.js';
+import { checkOptionNames } from './option-names.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
 import type { TokenlayStore } from './store/types.js';
@@ -28,8 +29,19 @@ export interface EmbeddedOptions {
 
 /** How calls reach the provider, shared by `TokenlayOpenAI` and `createTokenlayFetch`. */
 export interface TokenlayConnectionOptions extends EmbeddedOptions {
-  /** The provider's API key, forwarded to the provider. Default: env `PROVIDER_API_KEY`. */
+  /**
+   * The provider's API key, forwarded to the provider. Default: `apiKey`, else env
+   * `PROVIDER_API_KEY`, else env `OPENAI_API_KEY` when the provider base is OpenAI's.
+   */
   providerApiKey?: string;
+  /** The OpenAI SDK's name for the provider key; read when `providerApiKey` is absent. */
+  apiKey?: string;
+  /**
+   * Logs one line per call to stderr: mode, each field with where it came from (scope, identify,
+   * client metadata, call metadata, call headers), model, rule and action. Never keys or prompts.
+   * Default: env `TOKENLAY_DEBUG=1`.
+   */
+  debug?: boolean;
   /** The provider's base URL. Default: env `PROVIDER_API_BASE`, else `https://api.openai.com/v1`. */
   providerApiBase?: string;
   /** Your Tokenlay key; needed to go through a proxy. Default: env `TOKENLAY_KEY`. */
@@ -44,6 +56,8 @@ export interface TokenlayConnectionOptions extends EmbeddedOptions {
   provider_api_key?: string;
   /** @deprecated spelling of the first SDK; use `providerApiBase`. */
   provider_api_base?: string;
+  /** @deprecated spelling of the official `@tokenlay/sdk`; use `providerApiBase`. */
+  provider_base_url?: string;
   /** @deprecated spelling of the first SDK; use `tokenlayKey`. */
   tokenlay_key?: string;
   /** @deprecated spelling of the first SDK; use `tokenlayBaseUrl`. */
@@ -57,6 +71,8 @@ export interface ResolvedConnection {
   mode: 'remote' | 'embedded';
   providerApiKey: string;
   providerApiBase: string;
+  /** Whether `providerApiBase` was given (option or env) rather than the default. */
+  providerApiBaseGiven: boolean;
   tokenlayKey: string | undefined;
   /** The proxy's `/v1` URL (remote mode). */
   tokenlayUrl: string;
@@ -65,6 +81,8 @@ export interface ResolvedConnection {
   /** Extra headers that are not fields. */
   headers: Record<string, string>;
   engine: EmbeddedOptions;
+  /** Log one line per call (`debug` or env `TOKENLAY_DEBUG`). */
+  debug: boolean;
 }
 
 function env(name: string): string | undefined {
@@ -73,13 +91,24 @@ function env(name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+/** Whether a string that should have been a URL looks like a key pasted into the wrong option. */
+function looksLikeKey(value: string): boolean {
+  return /^(sk|tl|pk|rk)[-_]/i.test(value) || value.length >= 40 || (value.length >= 16 && /^[\w-]+$/.test(value));
+}
+
+/** A non-URL as it may be shown in an error: a key-like value is never echoed. */
+function shownValue(value: string): string {
+  if (looksLikeKey(value)) return `[a ${value.length}-character value that looks like a key, not shown]`;
+  return JSON.stringify(value.replace(/\/\/[^/@]*@/, '//***@'));
+}
+
 function checkUrl(value: string, option: string, envName: string): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     throw new TokenlayConfigError(
-      `tokenlay: ${option} ${JSON.stringify(value.replace(/\/\/[^/@]*@/, '//***@'))} is not a URL. Pass an absolute http(s) URL as \`${option}\` or in env ${envName}.`,
+      `tokenlay: ${option} ${shownValue(value)} is not a URL. Pass an absolute http(s) URL as \`${option}\` or in env ${envName}.`,
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
@@ -107,15 +136,33 @@ function splitExtraHeaders(extra: Record<string, string> | undefined): { fields:
   return { fields, headers };
 }
 
+function isOpenAIBase(base: string): boolean {
+  return new URL(base).hostname === 'api.openai.com';
+}
+
+/** Whether `TOKENLAY_DEBUG` asks for the per-call log line. */
+function debugFromEnv(): boolean {
+  const value = env('TOKENLAY_DEBUG');
+  return value !== undefined && !['0', 'false', 'no', 'off'].includes(value.toLowerCase());
+}
+
 /** @internal Applies spellings, env defaults and checks; throws naming the option and its env var. */
 export function resolveConnection(options: TokenlayConnectionOptions, kind: 'client' | 'fetch' = 'client'): ResolvedConnection {
+  checkOptionNames(options);
   const embedded = options.policy !== undefined || options.store !== undefined;
-  const providerApiKey = options.providerApiKey ?? options.provider_api_key ?? env('PROVIDER_API_KEY');
+  const givenBase = options.providerApiBase ?? options.provider_api_base ?? options.provider_base_url ?? env('PROVIDER_API_BASE');
   const providerApiBase = checkUrl(
-    options.providerApiBase ?? options.provider_api_base ?? env('PROVIDER_API_BASE') ?? DEFAULT_PROVIDER_API_BASE,
+    givenBase ?? DEFAULT_PROVIDER_API_BASE,
     'providerApiBase',
     'PROVIDER_API_BASE',
   );
+  // OPENAI_API_KEY comes last and only for OpenAI itself: it must never be sent to another provider.
+  const providerApiKey =
+    options.providerApiKey ??
+    options.provider_api_key ??
+    options.apiKey ??
+    env('PROVIDER_API_KEY') ??
+    (isOpenAIBase(providerApiBase) ? env('OPENAI_API_KEY') : undefined);
   const tokenlayKey = options.tokenlayKey ?? options.tokenlay_key ?? env('TOKENLAY_KEY');
   const tokenlayBase = checkUrl(
     options.tokenlayBaseUrl ?? options.tokenlay_base_url ?? env('TOKENLAY_BASE_URL') ?? DEFAULT_TOKENLAY_BASE_URL,
@@ -124,7 +171,8 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
   );
   if (!providerApiKey && kind === 'client') {
     throw new TokenlayConfigError(
-      'tokenlay: providerApiKey is missing. Pass `providerApiKey` (your OpenAI or other provider key) or set env PROVIDER_API_KEY.',
+      'tokenlay: providerApiKey is missing. Pass `providerApiKey` (or `apiKey`: your OpenAI or other provider key), ' +
+        `or set env PROVIDER_API_KEY${isOpenAIBase(providerApiBase) ? ' or OPENAI_API_KEY' : ''}.`,
     );
   }
   if (!embedded && !tokenlayKey) {
@@ -141,6 +189,7 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
     mode: embedded ? 'embedded' : 'remote',
     providerApiKey: providerApiKey ?? '',
     providerApiBase,
+    providerApiBaseGiven: givenBase !== undefined,
     tokenlayKey,
     tokenlayUrl: proxyV1Url(tokenlayBase),
     fields,
@@ -152,5 +201,6 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
       unknownModels: options.unknownModels,
       now: options.now,
     },
+    debug: options.debug ?? debugFromEnv(),
   };
 }

@@ -1,6 +1,7 @@
 import { emptyUsage, type Scope, type TokenlayUsage } from './context.js';
 import { canonicalField, normalizeFields, type FieldInput, type FieldRecord } from './fields.js';
 import { headersToFields, type HeaderSource } from './headers.js';
+import { noteMiddleware } from './scope-warning.js';
 
 /** What the identity of a request may be read as: sync, or async (a session or database lookup). */
 export type Identify<Req> = (req: Req) => FieldInput | undefined | null | Promise<FieldInput | undefined | null>;
@@ -13,9 +14,16 @@ export interface TokenlayMiddlewareOptions<Req> {
    * authenticated user. An async result that names a user is reused for the rest of the request.
    */
   identify?: Identify<Req>;
-  /** Fields every request carries, e.g. `{ project: 'support-bot' }`. Identity wins over them. */
+  /**
+   * Fields every request carries, e.g. `{ project: 'support-bot' }`. Identity wins over them.
+   * In a `tokenlay()` mounted inside another (a router for one feature), they and `identify` are
+   * an inner layer: they win over the outer middleware's fields and identity.
+   */
   fields?: FieldInput;
-  /** Called once when the response has finished or the connection closed, with the request's roll-up. */
+  /**
+   * Called once when the response has finished or the connection closed, with the request's roll-up.
+   * A nested `tokenlay()` calls its own, with the same roll-up.
+   */
   onFinish?: (usage: TokenlayUsage, req: Req) => void;
   /**
    * Reads `x-tokenlay-*` headers sent by the caller as fields. Off by default: a caller must never
@@ -25,17 +33,29 @@ export interface TokenlayMiddlewareOptions<Req> {
   trustHeaders?: boolean | string[];
 }
 
+/** @internal Opens the scope of one request, or an inner layer of it inside an outer `tokenlay()`. */
+export type ScopeOpener<Req> = (req: Req, headers: HeaderSource | undefined, outer?: Scope) => Scope;
+
+// Returned, not assigned: the build keeps function names (keepNames), and a closure that is given
+// a name costs an Object.defineProperty on every request.
+function identifyLater<Req>(identify: Identify<Req>, req: Req): () => ReturnType<Identify<Req>> {
+  return () => identify(req);
+}
+
 /**
  * @internal Prepares, once per middleware, what every request scope of it shares (static fields,
  * the trusted header names), and returns the function that opens the scope of one request. The
  * adapter enters that scope around the rest of its framework's pipeline and re-enters it at the
- * framework's async seams.
+ * framework's async seams. Given the scope of an outer `tokenlay()` of the same request, it opens
+ * an inner layer: its own fields and (given) `identify` over the outer ones, the same roll-up.
  */
 export function requestScopes<Req>(
   options: TokenlayMiddlewareOptions<Req>,
   defaultIdentify: Identify<Req>,
-): (req: Req, headers: HeaderSource | undefined) => Scope {
+): ScopeOpener<Req> {
+  noteMiddleware();
   const identify = options.identify ?? defaultIdentify;
+  const innerIdentify = options.identify;
   const fields = normalizeFields(options.fields);
   const trust = options.trustHeaders;
   const allowed = Array.isArray(trust) ? new Set(trust.map(canonicalField)) : undefined;
@@ -47,21 +67,37 @@ export function requestScopes<Req>(
     for (const [name, value] of Object.entries(all)) if (allowed.has(name)) picked[name] = value;
     return picked;
   };
-  return function openRequestScope(req, headers) {
+  const openRequestScope: ScopeOpener<Req> = function openRequestScope(req, headers, outer) {
     return {
-      parent: undefined,
+      parent: outer,
       // Never mutated (`set` takes later additions), so requests without trusted headers share it.
       fields: trust ? { ...fields, ...trusted(headers) } : fields,
-      resolve: () => identify(req),
+      // An inner layer adds only an identify it was given: the default one already ran outside.
+      resolve: outer ? (innerIdentify ? identifyLater(innerIdentify, req) : undefined) : identifyLater(identify, req),
       set: {},
-      usage: emptyUsage(),
+      usage: outer ? outer.usage : emptyUsage(),
       owner: req,
+      opener: openRequestScope,
     };
   };
+  return openRequestScope;
 }
+
+/**
+ * @internal Whether `opener` already opened a scope for `req` in the chain from `scope` (the same
+ * middleware mounted twice, on the app and on a router): then it adds nothing.
+ */
+export function openedBy(scope: Scope | undefined, req: unknown, opener: unknown): boolean {
+  for (let s = scope; s && s.owner === req; s = s.parent) if (s.opener === opener) return true;
+  return false;
+}
+
+const noFinish = (): void => undefined;
 
 /** @internal Calls `onFinish` at most once, never letting a logging error escape into the server. */
 export function finisher<Req>(options: TokenlayMiddlewareOptions<Req>, scope: Scope, req: Req): () => void {
+  // Without onFinish there is nothing to call: no closure per request.
+  if (!options.onFinish) return noFinish;
   let done = false;
   return () => {
     if (done || !options.onFinish) return;

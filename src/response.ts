@@ -1,20 +1,6 @@
-/** What a Tokenlay proxy (or the embedded engine) answered about one call, with the official SDK's names. */
-export interface TokenlayMetadata {
-  /** The rule that matched, if any. */
-  ruleId?: string;
-  ruleAction: 'allow' | 'block' | 'warn' | 'queue';
-  limitExceeded: boolean;
-  /** Cost of this call in USD. */
-  cost: number;
-  tokensUsed: number;
-  inputTokens: number;
-  outputTokens: number;
-  /** Milliseconds spent by the proxy and the provider. */
-  duration: number;
-  warnings?: string[];
-  /** The model actually used, when a rule changed it. */
-  model?: string;
-}
+import { readReportHeaders, readReportTrailer, type TokenlayMetadata } from './protocol/report.js';
+
+export type { TokenlayMetadata };
 
 /** @internal Where one call's metadata lands: at once from headers, or later from a stream's trailer. */
 export interface MetadataHolder {
@@ -24,78 +10,11 @@ export interface MetadataHolder {
   ended: boolean;
 }
 
-const ACTIONS = new Set(['allow', 'block', 'warn', 'queue']);
-
-function num(value: unknown): number {
-  const n = typeof value === 'number' ? value : Number.parseFloat(String(value ?? ''));
-  return Number.isFinite(n) ? n : 0;
-}
-
-function warningsOf(value: unknown): string[] | undefined {
-  if (Array.isArray(value)) return value.map(String);
-  if (typeof value !== 'string' || value === '') return undefined;
-  try {
-    const parsed = JSON.parse(value);
-    return Array.isArray(parsed) ? parsed.map(String) : [String(parsed)];
-  } catch {
-    return [value];
-  }
-}
-
-function build(get: (name: string) => unknown): TokenlayMetadata {
-  const action = String(get('rule_action') ?? 'allow');
-  const input = num(get('input_tokens'));
-  const output = num(get('output_tokens'));
-  const used = get('tokens_used');
-  const metadata: TokenlayMetadata = {
-    ruleAction: (ACTIONS.has(action) ? action : 'allow') as TokenlayMetadata['ruleAction'],
-    limitExceeded: String(get('limit_exceeded')) === 'true',
-    cost: num(get('cost')),
-    tokensUsed: used === undefined || used === null ? input + output : num(used),
-    inputTokens: input,
-    outputTokens: output,
-    duration: num(get('duration')),
-  };
-  const ruleId = get('rule_id');
-  if (ruleId !== undefined && ruleId !== null && ruleId !== '') metadata.ruleId = String(ruleId);
-  const warnings = warningsOf(get('warnings'));
-  if (warnings) metadata.warnings = warnings;
-  const model = get('model');
-  if (typeof model === 'string' && model) metadata.model = model;
-  return metadata;
-}
-
 /** @internal Metadata from the `x-tokenlay-*` answer headers, or `null` when there are none. */
-export function metadataFromHeaders(headers: Headers): TokenlayMetadata | null {
-  let any = false;
-  headers.forEach((_value, name) => {
-    if (name.startsWith('x-tokenlay-')) any = true;
-  });
-  if (!any) return null;
-  return build((key) => headers.get('x-tokenlay-' + key.replace(/_/g, '-')) ?? undefined);
-}
+export const metadataFromHeaders = readReportHeaders;
 
 /** @internal Metadata from a stream's `: x-tokenlay {json}` trailer, over what the headers said. */
-export function metadataFromTrailer(trailer: Record<string, unknown>, fromHeaders: TokenlayMetadata | null): TokenlayMetadata {
-  return build((key) => trailer[key] ?? (fromHeaders ? headerView(fromHeaders, key) : undefined));
-}
-
-function headerView(m: TokenlayMetadata, key: string): unknown {
-  switch (key) {
-    case 'rule_id':
-      return m.ruleId;
-    case 'rule_action':
-      return m.ruleAction;
-    case 'limit_exceeded':
-      return m.limitExceeded;
-    case 'warnings':
-      return m.warnings;
-    case 'model':
-      return m.model;
-    default:
-      return undefined;
-  }
-}
+export const metadataFromTrailer = readReportTrailer;
 
 // Shared by the ESM and CJS builds, so either one reads what the other recorded.
 const REGISTRY_KEY = Symbol.for('tokenlay.metadata.registry');

@@ -1,6 +1,23 @@
 import type { Readable } from 'node:stream';
 import { runWithScope, type Scope } from './context.js';
 
+// Closures here are returned rather than named: the build keeps function names (keepNames), and
+// a named closure costs an Object.defineProperty for every body.
+function atMostOnce(fn: (() => void) | undefined): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    fn?.();
+  };
+}
+
+function readInScope(scope: Scope, read: Readable['_read']): Readable['_read'] {
+  return function (this: Readable, size: number) {
+    return runWithScope(scope, () => read.call(this, size));
+  };
+}
+
 /**
  * @internal A stream that reads `source` from inside `scope`. A server consumes a response body
  * after the handler has returned, from its own async context, and a lazy body (a `pull`, or an
@@ -10,12 +27,7 @@ import { runWithScope, type Scope } from './context.js';
  */
 export function scopeWebStream<T>(source: ReadableStream<T>, scope: Scope, onDone?: () => void): ReadableStream<T> {
   const reader = source.getReader();
-  let finished = false;
-  const done = () => {
-    if (finished) return;
-    finished = true;
-    onDone?.();
-  };
+  const done = atMostOnce(onDone);
   return new ReadableStream<T>(
     {
       pull(controller) {
@@ -72,7 +84,5 @@ export function scopeNodeReadable(stream: Readable, scope: Scope): void {
   if (target[kScopedRead] || typeof target._read !== 'function') return;
   target[kScopedRead] = true;
   const read = target._read;
-  target._read = function tokenlayScopedRead(this: Readable, size: number) {
-    return runWithScope(scope, () => read.call(this, size));
-  };
+  target._read = readInScope(scope, read);
 }

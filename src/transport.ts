@@ -1,9 +1,13 @@
+import { neverRetryBlocks } from './block-answer.js';
 import { currentScope } from './context.js';
+import { DEBUG_HEADER, logCall, takeCallInfo, type CallInfo } from './debug-line.js';
+import { sendWithKeys } from './proxy-send.js';
 import { createEmbeddedFetch } from './engine/embedded.js';
 import { TokenlayConfigError } from './errors.js';
 import { onWorkers } from './node-builtins.js';
 import { observeResponse } from './observe.js';
 import type { ResolvedConnection } from './options.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from './protocol/names.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -17,8 +21,21 @@ export function innerFetchOf(fetchImpl: Fetch | undefined): Fetch {
 
 /** @internal Adds the provider's key and base for the proxy to forward to (PROTOCOL.md §1). */
 export function addProviderHeaders(headers: Headers, connection: ResolvedConnection, providerKey = connection.providerApiKey): void {
-  headers.set('x-tokenlay-provider-key', providerKey);
-  headers.set('x-tokenlay-provider-base', connection.providerApiBase);
+  headers.set(PROVIDER_KEY_HEADER, providerKey);
+  headers.set(PROVIDER_BASE_HEADER, connection.providerApiBase);
+}
+
+/** The debug info a client put on the call, taken off the headers so it is never sent. */
+function takeInfo(init: RequestInit): CallInfo | undefined {
+  const given = init.headers;
+  if (given instanceof Headers) return takeCallInfo(given);
+  // openai 4 hands a plain object; convert it only when it carries a debug id.
+  if (given && !Array.isArray(given) && DEBUG_HEADER in given) {
+    const headers = new Headers(given);
+    init.headers = headers;
+    return takeCallInfo(headers);
+  }
+  return undefined;
 }
 
 /** The SDK builds a fresh `Headers` per attempt (openai 5+): set on it rather than copy it. */
@@ -51,9 +68,8 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       inner,
     );
     send = (input, init) => {
-      if (!connection.providerApiKey) return embedded(input, init);
       const headers = ownHeaders(init);
-      headers.set('authorization', `Bearer ${connection.providerApiKey}`);
+      if (connection.providerApiKey) headers.set('authorization', `Bearer ${connection.providerApiKey}`);
       return embedded(input, { ...init, headers });
     };
     close = async () => embedded.close?.();
@@ -62,12 +78,23 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       const headers = ownHeaders(init);
       headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
       addProviderHeaders(headers, connection);
-      return inner(input, { ...init, headers });
+      return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
     };
   }
   const transport: Fetch & { [kInner]?: Fetch } = async function tokenlayTransport(input, init) {
     const usage = currentScope()?.usage;
-    const response = await send(input, init);
+    const info = init?.headers ? takeInfo(init) : undefined;
+    let response: Response;
+    try {
+      response = await neverRetryBlocks(await send(input, init));
+    } catch (error) {
+      if (info) logCall(info, { error });
+      throw error;
+    }
+    if (info) {
+      const h = response.headers;
+      logCall(info, { status: response.status, rule: h.get('x-tokenlay-rule-id'), action: h.get('x-tokenlay-rule-action') });
+    }
     return observeResponse(response, usage, init?.signal);
   };
   transport[kInner] = inner;

@@ -1,5 +1,101 @@
-/** `tokenlay gateway`: not built yet; it says so instead of pretending. */
-export async function run(_argv: string[]): Promise<number> {
-  console.error('tokenlay gateway: this command is not available in this version of tokenlay.');
-  return 1;
+/** `tokenlay gateway`: serves the policy engine as a Tokenlay-compatible proxy. */
+import type { Gateway, GatewayAddress, GatewayOptions } from '../gateway/types.js';
+import type { Flag } from './flags.js';
+import { flagHelp, intFlag, readFlags } from './flags.js';
+
+const FLAGS: Flag[] = [
+  { name: 'host', value: 'HOST', env: 'TOKENLAY_HOST', default: '127.0.0.1', help: 'address to listen on' },
+  { name: 'port', value: 'PORT', env: 'TOKENLAY_PORT', default: '8787', help: 'port to listen on; 0 picks a free one' },
+  { name: 'rules', value: 'FILE', env: 'TOKENLAY_RULES', default: 'none (every call allowed and metered)', help: 'rules file (.yaml, .yml, .json), re-read when it changes' },
+  { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'sqlite:./.tokenlay/usage.db', help: 'counters and ledger: sqlite:<path> or memory' },
+  { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the tokenlay keys (see tokenlay keys)' },
+  { name: 'allow-provider-base', value: 'URL', multiple: true, env: 'TOKENLAY_ALLOW_PROVIDER_BASE', default: 'the https bases of OpenAI, Anthropic, Gemini, Mistral, Groq, Together, Fireworks, DeepSeek, xAI, OpenRouter', help: 'provider base callers may use; replaces the default list; repeat for several (env: comma-separated)' },
+  { name: 'stream-idle-timeout', value: 'MS', env: 'TOKENLAY_STREAM_IDLE_TIMEOUT', default: '300000', help: 'end a stream the provider leaves silent this long; 0 never' },
+  { name: 'provider-timeout', value: 'MS', env: 'TOKENLAY_PROVIDER_TIMEOUT', default: '600000', help: "wait this long for the provider's answer, then try a fallback or answer 504" },
+  { name: 'max-body', value: 'BYTES', env: 'TOKENLAY_MAX_BODY', default: '20971520 (20 MiB)', help: 'largest request body; larger ones get 413' },
+  { name: 'drain-timeout', value: 'MS', env: 'TOKENLAY_DRAIN_TIMEOUT', default: '10000', help: 'on SIGTERM/SIGINT, wait this long for calls in flight' },
+  { name: 'log-format', value: 'FORMAT', env: 'TOKENLAY_LOG_FORMAT', default: 'json', help: 'json (one line per call) or pretty (for a terminal)' },
+  { name: 'log-level', value: 'LEVEL', env: 'TOKENLAY_LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
+];
+
+const flag = (name: string): Flag => FLAGS.find((f) => f.name === name)!;
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export const HELP = flagHelp('Usage: tokenlay gateway [options]\n\nServes the policy engine as a Tokenlay-compatible proxy (docs/protocol.md).', FLAGS);
+
+export async function run(argv: string[]): Promise<number> {
+  let options: GatewayOptions;
+  let host: string;
+  let port: number;
+  try {
+    const { values, help, positionals } = readFlags('gateway', argv, FLAGS);
+    if (help) {
+      console.log(HELP);
+      return 0;
+    }
+    if (positionals.length > 0) throw new Error(`tokenlay gateway: unexpected argument ${JSON.stringify(positionals[0])}. Run 'tokenlay gateway --help' for the options.`);
+    const str = (name: string) => values[name] as string | undefined;
+    host = str('host') ?? '127.0.0.1';
+    port = intFlag('gateway', flag('port'), str('port'), 0, 65535) ?? 8787;
+    const logFormat = str('log-format') ?? 'json';
+    if (logFormat !== 'json' && logFormat !== 'pretty') throw new Error(`tokenlay gateway: --log-format (or TOKENLAY_LOG_FORMAT) must be json or pretty; got ${JSON.stringify(logFormat)}.`);
+    const logLevel = str('log-level') ?? 'info';
+    if (!LEVELS.includes(logLevel)) throw new Error(`tokenlay gateway: --log-level (or TOKENLAY_LOG_LEVEL) must be one of ${LEVELS.join(', ')}; got ${JSON.stringify(logLevel)}.`);
+    options = { logFormat, logLevel };
+    if (str('rules') !== undefined) options.rules = str('rules');
+    if (str('store') !== undefined) options.store = str('store');
+    if (str('keys') !== undefined) options.keys = str('keys');
+    const bases = values['allow-provider-base'];
+    if (bases !== undefined) options.allowProviderBases = Array.isArray(bases) ? bases : [bases];
+    const idle = intFlag('gateway', flag('stream-idle-timeout'), str('stream-idle-timeout'), 0);
+    if (idle !== undefined) options.streamIdleTimeoutMs = idle;
+    const timeout = intFlag('gateway', flag('provider-timeout'), str('provider-timeout'), 1);
+    if (timeout !== undefined) options.providerTimeoutMs = timeout;
+    const maxBody = intFlag('gateway', flag('max-body'), str('max-body'), 1);
+    if (maxBody !== undefined) options.maxBodyBytes = maxBody;
+    const drain = intFlag('gateway', flag('drain-timeout'), str('drain-timeout'), 0);
+    if (drain !== undefined) options.drainTimeoutMs = drain;
+  } catch (err) {
+    console.error((err as Error).message);
+    return 1;
+  }
+
+  const { createGateway } = await import('../gateway/gateway.js');
+  let gateway: Gateway;
+  try {
+    gateway = createGateway(options);
+  } catch (err) {
+    // A rules file with problems: every problem by path, and no gateway.
+    console.error((err as Error).message);
+    return 1;
+  }
+  let address: GatewayAddress;
+  try {
+    address = await gateway.listen(port, host);
+  } catch (err) {
+    console.error(`tokenlay gateway: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). Pick another --port or --host.`);
+    await gateway.close();
+    return 1;
+  }
+  // Plain text on standard output, before any log line, so that scripts can read the port.
+  process.stdout.write(`tokenlay gateway listening on ${address.url}\n`);
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      process.stderr.write(`tokenlay gateway: ${signal}: finishing calls in flight, writing the ledger\n`);
+      gateway.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          console.error(`tokenlay gateway: shutdown failed: ${(err as Error).message}`);
+          resolve(1);
+        },
+      );
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
 }

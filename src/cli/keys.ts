@@ -1,5 +1,78 @@
-/** `tokenlay keys`: not built yet; it says so instead of pretending. */
-export async function run(_argv: string[]): Promise<number> {
-  console.error('tokenlay keys: this command is not available in this version of tokenlay.');
-  return 1;
+/** `tokenlay keys`: create, list and revoke tokenlay keys; each key is an account. */
+import type { KeyStore } from '../gateway/keys.js';
+import type { Flag } from './flags.js';
+import { flagHelp, readFlags } from './flags.js';
+
+const FLAGS: Flag[] = [
+  { name: 'name', value: 'NAME', help: 'the key\'s name, which is also its account (create)' },
+  { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the keys, as given to tokenlay gateway' },
+];
+
+export const HELP = flagHelp(
+  'Usage: tokenlay keys create --name NAME    prints a new key as its last line (shown once)\n' +
+    '       tokenlay keys list                  names, created, last used (never keys)\n' +
+    '       tokenlay keys revoke NAME           the key stops working at once',
+  FLAGS,
+);
+
+function when(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof readFlags>;
+  try {
+    parsed = readFlags('keys', argv, FLAGS);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 1;
+  }
+  const [action, ...rest] = parsed.positionals;
+  if (parsed.help || action === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  if (action !== 'create' && action !== 'list' && action !== 'revoke') {
+    console.error(`tokenlay keys: ${action === undefined ? 'say what to do' : `unknown action ${JSON.stringify(action)}`}: create, list or revoke.\n\n${HELP}`);
+    return 1;
+  }
+  const { createSqliteKeyStore } = await import('../gateway/keys-sqlite.js');
+  const { DEFAULT_KEYS_FILE } = await import('../gateway/defaults.js');
+  const file = (parsed.values.keys as string | undefined) ?? DEFAULT_KEYS_FILE;
+  let keys: KeyStore | undefined;
+  try {
+    keys = createSqliteKeyStore({ path: file });
+    if (action === 'create') {
+      const name = (parsed.values.name as string | undefined) ?? rest[0];
+      if (name === undefined) throw new Error('tokenlay keys create: name the key: tokenlay keys create --name NAME');
+      const key = keys.create(name);
+      console.log(`Created tokenlay key "${name}" in ${file}. It is shown only this once; store it as TOKENLAY_KEY:`);
+      console.log(key);
+      return 0;
+    }
+    if (action === 'list') {
+      const rows = keys.list();
+      if (rows.length === 0) {
+        console.log(`No keys in ${file}. Create one with: tokenlay keys create --name NAME`);
+        return 0;
+      }
+      const table = [['NAME', 'CREATED', 'LAST USED', 'STATUS'], ...rows.map((r) => [r.name, when(r.createdAt), when(r.lastUsedAt), r.revokedAt === null ? 'active' : `revoked ${when(r.revokedAt)}`])];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+      for (const row of table) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+      return 0;
+    }
+    const name = rest[0] ?? (parsed.values.name as string | undefined);
+    if (name === undefined) throw new Error('tokenlay keys revoke: name the key: tokenlay keys revoke NAME');
+    if (!keys.revoke(name)) {
+      console.error(`tokenlay keys revoke: no active key named ${JSON.stringify(name)} in ${file}. See them with: tokenlay keys list`);
+      return 1;
+    }
+    console.log(`Revoked tokenlay key "${name}"; calls with it are refused from now on.`);
+    return 0;
+  } catch (err) {
+    console.error((err as Error).message);
+    return 1;
+  } finally {
+    keys?.close();
+  }
 }

@@ -1,8 +1,9 @@
-import { describeLimit, limitAnswer, type CallReport } from './answers.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule, RuleActionName } from '../policy/types.js';
-import type { CounterCheck, TokenlayStore } from '../store/types.js';
+import type { CounterCheck, CounterStore } from '../store/types.js';
 import { DEFAULT_QUEUE_DELAY_SECONDS } from '../policy/schema.js';
+import { describeLimit } from './describe.js';
+import type { Refusal } from './refusal.js';
 
 /** What a call may spend, reserved at admission. */
 export interface Estimate {
@@ -22,14 +23,14 @@ export interface Admitted {
   warnings: string[];
 }
 
-/** A call refused: the answer to give. */
+/** A call refused by a full limit: the answer stage renders it. */
 export interface Refused {
   ok: false;
-  response: Response;
+  refusal: Extract<Refusal, { kind: 'limit' }>;
 }
 
 export interface AdmissionRequest {
-  store: TokenlayStore;
+  store: CounterStore;
   /** The matched rule (null: no limits, only usage tracking). */
   rule: Rule | null;
   ruleAction: RuleActionName;
@@ -43,8 +44,6 @@ export interface AdmissionRequest {
   now: () => number;
   leaseMs: number;
   signal?: AbortSignal | undefined;
-  /** The report so far, for a refusal's headers. */
-  report: () => CallReport;
 }
 
 function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): number {
@@ -109,7 +108,7 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
  * slot and the estimated tokens and cost on every counter; a counter already at its max
  * (settled plus live reservations) refuses, and `on_limit_exceeded` decides:
  *
- * - `block` (the default): the PROTOCOL.md §3 answer.
+ * - `block` (the default): a refusal, answered as PROTOCOL.md §3 says.
  * - `queue`: retries with backoff for up to `delay_seconds` (real time), then blocks, reported as `queue`.
  * - `warn`: admits, counted on the counters but not checked, with a warning.
  * - `downgrade`: admits on `downgrade_to`, counted but not checked against the rule's limits
@@ -167,8 +166,8 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
       hit = limits[result.index]!;
       current = result.current;
     }
-    return { ok: false, response: limitAnswer({ rule, limit: hit, current, now: req.now(), report: { ...req.report(), ruleAction: 'queue', limitExceeded: true } }) };
+    return { ok: false, refusal: { kind: 'limit', rule, limit: hit, current, now: req.now(), ruleAction: 'queue' } };
   }
 
-  return { ok: false, response: limitAnswer({ rule, limit: hit, current, now, report: { ...req.report(), ruleAction: 'block', limitExceeded: true } }) };
+  return { ok: false, refusal: { kind: 'limit', rule, limit: hit, current, now, ruleAction: 'block' } };
 }

@@ -1,21 +1,22 @@
-import { TokenlayHeaderError } from '../errors.js';
-import { fieldsToHeaders, headersToFields } from '../headers.js';
-import { createPricer, reservationEstimate, type MeteredUsage } from '../metering/index.js';
-import { evaluateRules, type Decision } from '../policy/evaluate.js';
+import { createPricer } from '../metering/index.js';
 import { loadRules } from '../policy/load.js';
 import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
 import type { RulesDocument } from '../policy/types.js';
+import { blankReport } from '../protocol/report.js';
 import { createStore } from '../store/index.js';
-import type { LedgerRow } from '../store/types.js';
-import { admit, type Estimate } from './admission.js';
-import { errorAnswer, ruleBlockAnswer, setReportHeaders, type CallReport } from './answers.js';
-import { callerAskedForUsage, endpointOf, isStreamedChat, parseJsonBody, providerBody, type JsonBody } from './body.js';
-import { forward, providerBase, providerHeaders } from './forward.js';
-import { answerHeaders, meterJson, meterStream, NO_USAGE, type MeterContext } from './meter.js';
-import { readoutChecks, readUsage } from './readouts.js';
+import { admit } from './admission.js';
+import { providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
+import { callerAskedForUsage, isStreamedChat, providerBody, type JsonBody } from './body.js';
+import { reportNow, type CallState } from './call.js';
+import type { EngineContext } from './context.js';
+import { decide, estimateFor } from './decide.js';
+import { forward, providerHeaders } from './forward.js';
+import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
+import { readoutChecks } from './readouts.js';
+import { refusalAction, type Refusal } from './refusal.js';
+import { openSettlement } from './settle.js';
 import type { Engine, EngineCall, EngineConfig, ModelPrice } from './types.js';
-
 
 function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
   const out: Record<string, ModelPrice> = {};
@@ -23,17 +24,6 @@ function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
     out[model] = p.cached_input === undefined ? { input: p.input, output: p.output } : { input: p.input, output: p.output, cachedInput: p.cached_input };
   }
   return out;
-}
-
-/** The limits of PROTOCOL.md §1 (256 characters a value, 8 KiB in all), as a proxy enforces them. */
-function checkFieldLimits(fields: Record<string, string | undefined>): TokenlayHeaderError | undefined {
-  try {
-    fieldsToHeaders(fields);
-    return undefined;
-  } catch (err) {
-    if (err instanceof TokenlayHeaderError) return err;
-    throw err;
-  }
 }
 
 let warnedMemory = false;
@@ -47,25 +37,122 @@ function warnMemoryBudgets(): void {
   );
 }
 
-function cleanFields(fields: Record<string, string | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
-  return out;
+/** A refusal answered, and recorded in the ledger when the call got as far as a rule. */
+function refuse(ctx: EngineContext, refusal: Refusal, state: CallState | undefined): Response {
+  if (!state) return refusalAnswer(refusal, blankReport());
+  const response = refusalAnswer(refusal, reportNow(state));
+  state.action = refusalAction(refusal);
+  void openSettlement(ctx, state, null).settle({ status: response.status, usage: NO_USAGE, cost: 0, model: undefined, billed: false });
+  return response;
+}
+
+/** The ledger status of a call whose caller went away (nginx's 499 "client closed request"). */
+const CLIENT_CLOSED = 499;
+
+/** One call through the stages: decide → admit → forward → meter → settle → answer. */
+async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
+  const decided = await decide(ctx, call);
+  if (!decided.ok) return refuse(ctx, decided.refusal, decided.state);
+  const { state } = decided;
+  const { rule, decision, body } = state;
+
+  const admission = await admit({
+    store: ctx.store,
+    rule,
+    ruleAction: decision.action,
+    limitsAt: (t) => (rule ? resolveLimits(rule, decision.context, t) : []),
+    // Settlement replaces every reservation with the actual usage, so one estimate serves all.
+    trackingAt: (t) => readoutChecks(ctx.readouts, state.fields.user, t, state.estimate),
+    estimate: state.estimate,
+    estimateFor: (m) => estimateFor(ctx, state, m),
+    now: ctx.now,
+    leaseMs: ctx.leaseMs,
+    signal: call.signal,
+  });
+  if (!admission.ok) return refuse(ctx, admission.refusal, state);
+  const { report } = state;
+  report.ruleAction = admission.ruleAction;
+  report.limitExceeded = admission.limitExceeded;
+  report.warnings.push(...admission.warnings);
+  state.action = admission.downgradeTo ? 'downgrade' : admission.ruleAction;
+  if (admission.downgradeTo) state.model = admission.downgradeTo;
+  const priceWarning = body && state.model !== undefined ? ctx.pricer.price(state.model, NO_USAGE, state.hint).warning : undefined;
+  if (priceWarning) report.warnings.push(priceWarning);
+
+  const settlement = openSettlement(ctx, state, admission.reservationId);
+  const nothing = (status: number, model: string | undefined) => settlement.settle({ status, usage: NO_USAGE, cost: 0, model, billed: false });
+
+  const askUsage = isStreamedChat(state.endpoint, body) && !callerAskedForUsage(body);
+  const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, m, askUsage) : undefined);
+  const models = body ? [state.model, ...decision.fallbacks.filter((f) => f !== state.model)] : [undefined];
+  let result: Awaited<ReturnType<typeof forward>>;
+  try {
+    result = await forward({
+      url: call.url,
+      method: call.method,
+      headers: providerHeaders(call.headers),
+      bodyFor: (m) => (body ? JSON.stringify(sentBody(m)) : call.body),
+      models,
+      signal: call.signal,
+      timeoutMs: ctx.providerTimeoutMs,
+      fetch: ctx.fetch,
+    });
+  } catch (err) {
+    // Not sent: the caller left while the call was being prepared.
+    await nothing(499, state.model);
+    throw err;
+  }
+  const { answer, failures } = result;
+  if (answer.kind === 'aborted') {
+    const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: answer.model, sentBody: sentBody(answer.model) };
+    const metered = meterAbandoned(meter);
+    await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
+    throw answer.reason;
+  }
+  report.warnings.push(...failures);
+  const modelUsed = answer.model ?? state.model;
+  if (modelUsed !== state.requestedModel && modelUsed !== undefined) report.model = modelUsed;
+
+  if (answer.kind === 'failed') {
+    const response = providerFailureAnswer({ timeout: answer.reason === 'timeout', hint: state.hint, detail: answer.detail, models }, reportNow(state));
+    await nothing(response.status, modelUsed);
+    return response;
+  }
+
+  const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: modelUsed, sentBody: sentBody(modelUsed) };
+  if (answer.kind === 'stream') {
+    const stream = meterStream(meter, answer.response.body!, {
+      stripUsageChunk: askUsage,
+      report: () => reportNow(state),
+      onEnd: (m) => void settlement.settle({ status: answer.response.status, usage: m.used, cost: m.cost, model: m.model, billed: true }),
+    });
+    return streamAnswer(answer.response.status, answer.response.headers, stream, reportNow(state));
+  }
+  if (answer.status >= 200 && answer.status < 300) {
+    const metered = meterJson(meter, answer.text);
+    await settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
+    return readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered));
+  }
+  // The provider refused or failed the call: nothing was billed, so nothing is counted.
+  await nothing(answer.status, modelUsed);
+  return readAnswer(answer.status, answer.headers, answer.text, reportNow(state));
 }
 
 /**
  * Creates the policy engine that the embedded client and the gateway share. Rules are loaded and
  * checked here, so a malformed rules file fails at startup (a `TokenlayRulesError`), never later.
  *
- * One call through {@link Engine.handle}: rules pick a rule and a model → a blocking rule answers at
- * once → admission reserves one request, one concurrent slot and the estimated tokens and cost on
- * every limit's counter, atomically, and applies `on_limit_exceeded` when a counter is full → the
- * call goes to the provider without `x-tokenlay-*` headers, with `then.fallbacks` tried in order
- * on 5xx, timeout or connection failure → usage is metered from the JSON body or the SSE stream
- * (streamed chat calls ask for `include_usage`, and the chunk is removed when the caller did not
- * ask) → it is priced, the reservation is settled with it (released when nothing was billed), and
- * a ledger row is written → the answer carries the PROTOCOL.md §2 headers, or for a stream the
- * `: x-tokenlay {json}` trailer before `data: [DONE]`.
+ * One call through {@link Engine.handle} passes these stages, one file each:
+ * - decide (`decide.ts`): rules pick a rule and a model; a blocking rule is refused at once;
+ * - admit (`admission.ts`): one request, one concurrent slot and the estimated tokens and cost are
+ *   reserved on every limit's counter, atomically, and `on_limit_exceeded` applies when one is full;
+ * - forward (`forward.ts`): to the provider without `x-tokenlay-*` headers, `then.fallbacks` tried
+ *   in order on 5xx, timeout or connection failure;
+ * - meter (`meter.ts`): usage from the JSON body or the SSE stream (streamed chat calls ask for
+ *   `include_usage`, and the chunk is removed when the caller did not ask), estimated when absent, priced;
+ * - settle (`settle.ts`): the reservation is replaced by the usage (released when nothing was
+ *   billed) and the ledger row written, once, on every path;
+ * - answer (`answer.ts`): PROTOCOL.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
  *
  * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override.
  */
@@ -74,209 +161,24 @@ export function createEngine(config: EngineConfig = {}): Engine {
   const store = createStore(config.store);
   if (config.store === undefined && !process.env.TOKENLAY_STORE && doc?.rules.some((r) => r.then.limits?.length)) warnMemoryBudgets();
   const ownsStore = typeof config.store !== 'object';
-  const now = config.now ?? Date.now;
-  const leaseMs = config.leaseMs ?? 60_000;
-  const timeoutMs = config.providerTimeoutMs ?? 600_000;
-  const fetchImpl = config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
-  const pricer = createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' });
-  const readouts = doc ? usageReadouts(doc) : [];
-  // Settlements still being written, so that close() waits for them.
+  // Store writes still in flight, so that flush() and close() wait for them.
   const pending = new Set<Promise<unknown>>();
+  const ctx: EngineContext = {
+    doc,
+    store,
+    now: config.now ?? Date.now,
+    leaseMs: config.leaseMs ?? 60_000,
+    providerTimeoutMs: config.providerTimeoutMs ?? 600_000,
+    fetch: config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
+    pricer: createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' }),
+    readouts: doc ? usageReadouts(doc) : [],
+    onLedger: config.onLedger,
+    track(p) {
+      const tracked = p.catch(() => {}).finally(() => pending.delete(tracked));
+      pending.add(tracked);
+    },
+  };
   let closed = false;
-
-  function track(p: Promise<unknown>): void {
-    const tracked = p.catch(() => {}).finally(() => pending.delete(tracked));
-    pending.add(tracked);
-  }
-
-  function ledger(row: LedgerRow): void {
-    store.record(row);
-    config.onLedger?.(row);
-  }
-
-  async function handle(call: EngineCall): Promise<Response> {
-    if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
-    call.signal?.throwIfAborted();
-    const started = performance.now();
-    const startedAt = now();
-    const endpoint = endpointOf(call.url);
-    const hint = providerBase(call.url);
-    const fields = headersToFields(call.headers, { bare: true });
-    const oversized = checkFieldLimits(fields);
-    if (oversized) {
-      const blank: CallReport = { ruleId: null, ruleAction: 'allow', limitExceeded: false, cost: 0, inputTokens: 0, outputTokens: 0, durationMs: 0, warnings: [] };
-      return errorAnswer(400, { message: oversized.message, type: 'invalid_request_error', code: 'invalid_attribution_header', param: oversized.field }, blank, { 'x-should-retry': 'false' });
-    }
-    const body = parseJsonBody(call.body);
-    const requestedModel = typeof body?.model === 'string' ? body.model : undefined;
-    const usage = readouts.length > 0 ? await readUsage(store, readouts, fields.user, startedAt) : undefined;
-    const decision: Decision = doc
-      ? evaluateRules(doc, { fields, model: requestedModel, endpoint, usage }, startedAt)
-      : { rule: null, action: 'allow', model: requestedModel, modelChanged: false, params: undefined, limits: [], fallbacks: [], context: {} };
-    const rule = decision.rule;
-    const report: CallReport = {
-      ruleId: rule?.id ?? null,
-      ruleAction: 'allow',
-      limitExceeded: false,
-      cost: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      durationMs: 0,
-      warnings: [],
-    };
-    const snapshot = (): CallReport => ({ ...report, durationMs: performance.now() - started });
-    let model = decision.model;
-    let action: string = 'allow';
-
-    const row = (status: number, used: MeteredUsage, cost: number, modelUsed: string | undefined): LedgerRow => ({
-      time: startedAt,
-      fields: cleanFields(fields),
-      modelRequested: requestedModel ?? null,
-      modelUsed: modelUsed ?? null,
-      endpoint,
-      inputTokens: used.inputTokens,
-      outputTokens: used.outputTokens,
-      cachedTokens: used.cachedTokens,
-      cost,
-      ruleId: rule?.id ?? null,
-      action,
-      status,
-      latencyMs: Math.round(performance.now() - started),
-      estimated: used.estimated,
-    });
-    const refuse = (response: Response, how: string): Response => {
-      action = how;
-      ledger(row(response.status, NO_USAGE, 0, undefined));
-      return response;
-    };
-
-    if (rule && decision.action === 'block') {
-      return refuse(ruleBlockAnswer(rule, { ...snapshot(), ruleAction: 'block' }), 'block');
-    }
-    if (rule && decision.action === 'warn') {
-      report.warnings.push(`rule "${rule.id}" flags this call${rule.description ? `: ${rule.description}` : ''}`);
-    }
-    let priceWarning: string | undefined;
-    if (model !== undefined && body) {
-      const priced = pricer.price(model, NO_USAGE, hint);
-      priceWarning = priced.warning;
-      if (!priced.known) {
-        return refuse(
-          errorAnswer(400, { message: `tokenlay: ${priced.warning}`, type: 'invalid_request_error', code: 'model_not_priced', param: 'model' }, snapshot(), { 'x-should-retry': 'false' }),
-          'refuse',
-        );
-      }
-    }
-
-    const estimateFor = (m: string | undefined): Estimate => {
-      if (!body || m === undefined) return { tokens: 0, cost: 0 };
-      const { tokens, cost } = reservationEstimate(m, providerBody(body, decision.params, m, false), pricer, { endpoint, providerHint: hint });
-      return { tokens, cost };
-    };
-    // The tokenizer runs only when a counter needs tokens or cost ahead of the call.
-    const spends = (type: string) => type === 'tokens' || type === 'cost';
-    const needsEstimate = (rule?.then.limits ?? []).some((l) => spends(l.type)) || readouts.some((r) => spends(r.metric));
-    const estimate = needsEstimate ? estimateFor(model) : { tokens: 0, cost: 0 };
-    const admission = await admit({
-      store,
-      rule,
-      ruleAction: decision.action,
-      limitsAt: (t) => (rule ? resolveLimits(rule, decision.context, t) : []),
-      // Settlement replaces every reservation with the actual usage, so one estimate serves all.
-      trackingAt: (t) => readoutChecks(readouts, fields.user, t, estimate),
-      estimate,
-      estimateFor,
-      now,
-      leaseMs,
-      signal: call.signal,
-      report: snapshot,
-    });
-    if (!admission.ok) return refuse(admission.response, admission.response.headers.get('x-tokenlay-rule-action') ?? 'block');
-    report.ruleAction = admission.ruleAction;
-    report.limitExceeded = admission.limitExceeded;
-    report.warnings.push(...admission.warnings);
-    action = admission.downgradeTo ? 'downgrade' : admission.ruleAction;
-    if (admission.downgradeTo) {
-      model = admission.downgradeTo;
-      priceWarning = body ? pricer.price(model, NO_USAGE, hint).warning : undefined;
-    }
-    if (priceWarning) report.warnings.push(priceWarning);
-
-    const reservation = admission.reservationId;
-    // Long calls and streams keep their reservation alive; a crashed process stops renewing it.
-    const renew =
-      reservation === null ? undefined : setInterval(() => void store.renew(reservation, { now: now(), leaseMs }).catch(() => {}), Math.max(1000, leaseMs / 2));
-    renew?.unref();
-    let done = false;
-    const finish = (used: MeteredUsage | undefined, cost: number): Promise<void> => {
-      if (done) return Promise.resolve();
-      done = true;
-      clearInterval(renew);
-      if (reservation === null) return Promise.resolve();
-      const p = used ? store.settle(reservation, { requests: 1, tokens: used.inputTokens + used.outputTokens, cost }) : store.release(reservation);
-      track(p);
-      return p;
-    };
-
-    const askUsage = isStreamedChat(endpoint, body) && !callerAskedForUsage(body);
-    const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, m, askUsage) : undefined);
-    const models = body ? [model, ...decision.fallbacks.filter((f) => f !== model)] : [undefined];
-    let result: Awaited<ReturnType<typeof forward>>;
-    try {
-      result = await forward({
-        url: call.url,
-        method: call.method,
-        headers: providerHeaders(call.headers),
-        bodyFor: (m) => (body ? JSON.stringify(sentBody(m)) : call.body),
-        models,
-        signal: call.signal,
-        timeoutMs,
-        fetch: fetchImpl,
-      });
-    } catch (err) {
-      await finish(undefined, 0);
-      throw err;
-    }
-    const { answer, failures } = result;
-    report.warnings.push(...failures);
-    const modelUsed = answer.model ?? model;
-    if (modelUsed !== requestedModel && modelUsed !== undefined) report.model = modelUsed;
-
-    if (answer.kind === 'failed') {
-      await finish(undefined, 0);
-      const timeout = answer.reason === 'timeout';
-      const response = errorAnswer(
-        timeout ? 504 : 502,
-        {
-          message: `tokenlay: the provider at ${hint} ${timeout ? 'did not answer in time' : 'could not be reached'} (${answer.detail})${models.length > 1 ? ` with any of the models ${models.join(', ')}` : ''}. Check providerApiBase and that the provider is up.`,
-          type: 'tokenlay_provider_error',
-          code: timeout ? 'provider_timeout' : 'provider_unreachable',
-        },
-        snapshot(),
-      );
-      ledger(row(response.status, NO_USAGE, 0, modelUsed));
-      return response;
-    }
-
-    const meter: MeterContext = {
-      endpoint,
-      pricer,
-      providerHint: hint,
-      model: modelUsed,
-      sentBody: sentBody(modelUsed),
-      report: snapshot,
-      settle: (used, cost) => finish(used, cost),
-      record: (status, used, cost, m) => ledger(row(status, used, cost, m)),
-    };
-    if (answer.kind === 'stream') return meterStream(meter, answer.response, askUsage);
-    if (answer.status >= 200 && answer.status < 300) return meterJson(meter, answer.status, answer.headers, answer.text);
-    // The provider refused or failed the call: nothing was billed, so nothing is counted.
-    await finish(undefined, 0);
-    const headers = answerHeaders(answer.headers);
-    setReportHeaders(headers, snapshot());
-    ledger(row(answer.status, NO_USAGE, 0, modelUsed));
-    return new Response(answer.text, { status: answer.status, headers });
-  }
 
   async function flush(): Promise<void> {
     while (pending.size > 0) await Promise.all([...pending]);
@@ -285,7 +187,11 @@ export function createEngine(config: EngineConfig = {}): Engine {
 
   let closing: Promise<void> | undefined;
   return {
-    handle,
+    async handle(call) {
+      if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
+      call.signal?.throwIfAborted();
+      return run(ctx, call);
+    },
     store,
     flush,
     close() {

@@ -4,7 +4,9 @@
 export type ProviderAnswer =
   | { kind: 'read'; status: number; headers: Headers; text: string; model: string | undefined }
   | { kind: 'stream'; response: Response; model: string | undefined }
-  | { kind: 'failed'; reason: 'timeout' | 'unreachable'; detail: string; model: string | undefined };
+  | { kind: 'failed'; reason: 'timeout' | 'unreachable'; detail: string; model: string | undefined }
+  /** The caller went away after the call was sent: the provider may bill it. */
+  | { kind: 'aborted'; reason: unknown; model: string | undefined };
 
 export interface ForwardRequest {
   url: string;
@@ -64,7 +66,8 @@ function reasonOf(err: unknown): string {
 /**
  * Sends the call with each model in turn until one answers below 500. A 5xx, a connection error
  * or no answer within `timeoutMs` moves on to the next model; the last 5xx is returned as it is.
- * A non-stream answer is read under the same timeout. The caller's abort is rethrown at once.
+ * A non-stream answer is read under the same timeout. The caller's abort ends it at once, as
+ * `aborted` (the call was sent, so the provider may bill it); an abort before sending is thrown.
  * `failures` describes every model that failed, for the call's warnings.
  */
 export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAnswer; failures: string[] }> {
@@ -99,7 +102,7 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
     } catch (err) {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onAbort);
-      if (req.signal?.aborted) throw req.signal.reason ?? err;
+      if (req.signal?.aborted) return { answer: { kind: 'aborted', reason: req.signal.reason ?? err, model }, failures };
       const timedOut = controller.signal.aborted;
       const detail = timedOut ? `no answer within ${req.timeoutMs} ms` : reasonOf(err);
       answer = { kind: 'failed', reason: timedOut ? 'timeout' : 'unreachable', detail, model };

@@ -1,20 +1,13 @@
-import { estimateUsage, meterEventStream, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
-import { reportTrailer, setReportHeaders, type CallReport } from './answers.js';
+/** The meter stage: usage of an answered call from its JSON body or SSE stream (estimated when absent), priced. */
+import { estimateUsage, meterEventStream, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
+import { writeTrailer, type CallReport } from '../protocol/report.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
 
 /** Usage of a call that billed nothing. */
 export const NO_USAGE: MeteredUsage = { inputTokens: 0, outputTokens: 0, cachedTokens: 0, totalTokens: 0, estimated: false };
 
-const ESTIMATED = 'usage estimated: the provider reported none';
-// Headers that describe the provider's bytes, which the engine re-frames.
-const FRAMING_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'];
-
-/** The provider's headers without its framing, ready for the engine's own. */
-export function answerHeaders(from: Headers): Headers {
-  const headers = new Headers(from);
-  for (const name of FRAMING_HEADERS) headers.delete(name);
-  return headers;
-}
+/** The warning a report carries when the provider gave no usage. */
+export const ESTIMATED_WARNING = 'usage estimated: the provider reported none';
 
 /** What metering a provider answer needs to know about the call. */
 export interface MeterContext {
@@ -25,67 +18,71 @@ export interface MeterContext {
   model: string | undefined;
   /** The body the engine sent (for estimates), or undefined for a non-JSON call. */
   sentBody: JsonBody | undefined;
-  /** The report so far (rule, action, warnings), with the current duration. */
-  report: () => CallReport;
-  /** Replaces the reservation with what was used; called once. */
-  settle: (used: MeteredUsage, cost: number) => void | Promise<void>;
-  /** Writes the call's ledger row. */
-  record: (status: number, used: MeteredUsage, cost: number, model: string | undefined) => void;
+}
+
+/** Usage, its price in USD, and the model to record. */
+export interface Metered {
+  used: MeteredUsage;
+  cost: number;
+  model: string | undefined;
 }
 
 /**
  * The cost of a call: priced as the model the engine sent, which a price override names, else as
  * the (often dated) model the provider says it used.
  */
-export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string | undefined): { cost: number; model: string | undefined } {
+export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string | undefined): Metered {
   if (ctx.model !== undefined) {
     const sent = ctx.pricer.price(ctx.model, used, ctx.providerHint);
-    if (sent.priced || answered === undefined || answered === ctx.model) return { cost: sent.cost, model: answered ?? ctx.model };
+    if (sent.priced || answered === undefined || answered === ctx.model) return { used, cost: sent.cost, model: answered ?? ctx.model };
   }
-  if (answered === undefined) return { cost: 0, model: undefined };
-  return { cost: ctx.pricer.price(answered, used, ctx.providerHint).cost, model: answered };
+  if (answered === undefined) return { used, cost: 0, model: undefined };
+  return { used, cost: ctx.pricer.price(answered, used, ctx.providerHint).cost, model: answered };
 }
 
-/** A read 2xx answer: usage from its body (estimated when absent), priced, settled, and reported in headers. */
-export async function meterJson(ctx: MeterContext, status: number, providerHeaders: Headers, text: string): Promise<Response> {
+/** A read 2xx answer's usage: from its body, else estimated from the request and the answer's text. */
+export function meterJson(ctx: MeterContext, text: string): Metered {
   const json = parseJsonBody(text);
   const used = (json ? usageFromJson(ctx.endpoint, json) : undefined) ?? (ctx.sentBody ? estimateUsage(ctx.model, ctx.sentBody, answerText(json)) : NO_USAGE);
-  const { cost, model } = priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
-  await ctx.settle(used, cost);
-  const report = { ...ctx.report(), cost, inputTokens: used.inputTokens, outputTokens: used.outputTokens };
-  if (used.estimated) report.warnings = [...report.warnings, ESTIMATED];
-  const headers = answerHeaders(providerHeaders);
-  setReportHeaders(headers, report);
-  ctx.record(status, used, cost, model);
-  return new Response(text, { status, headers });
+  return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
 }
 
 /**
- * A streamed answer, passed through as it arrives. Usage is only known at the end: the headers
- * carry the rule's outcome, and the `: x-tokenlay {json}` trailer before `data: [DONE]` the usage
- * and cost. When the engine asked for the usage chunk on the caller's behalf it is removed. A
- * stream that the caller cancels or that breaks is settled for what was delivered.
+ * The usage of a call the caller abandoned after it was sent: the provider may have billed all of
+ * it, so input is estimated from the request and output is what the call asked for at most.
  */
-export function meterStream(ctx: MeterContext, response: Response, stripUsageChunk: boolean): Response {
-  const headers = answerHeaders(response.headers);
-  setReportHeaders(headers, ctx.report(), false);
-  let final: { used: MeteredUsage; cost: number; model: string | undefined } | undefined;
-  const conclude = (used: MeteredUsage & { model?: string }) => (final ??= { used, ...priceOf(ctx, used, used.model) });
-  const stream = meterEventStream(response.body!, {
+export function meterAbandoned(ctx: MeterContext): Metered {
+  if (ctx.model === undefined || ctx.sentBody === undefined) return { used: { ...NO_USAGE, estimated: true }, cost: 0, model: ctx.model };
+  const e = reservationEstimate(ctx.model, ctx.sentBody, ctx.pricer, { endpoint: ctx.endpoint, providerHint: ctx.providerHint });
+  const used: MeteredUsage = { inputTokens: e.inputTokens, outputTokens: e.outputTokens, cachedTokens: 0, totalTokens: e.tokens, estimated: true };
+  return { used, cost: e.cost, model: ctx.model };
+}
+
+/** The report with a metered call's usage. */
+export function withUsage(report: CallReport, metered: Metered): CallReport {
+  const out = { ...report, cost: metered.cost, inputTokens: metered.used.inputTokens, outputTokens: metered.used.outputTokens };
+  if (metered.used.estimated) out.warnings = [...out.warnings, ESTIMATED_WARNING];
+  return out;
+}
+
+/**
+ * A streamed answer, passed through as it arrives. Usage is only known at the end: the
+ * `: x-tokenlay {json}` trailer before `data: [DONE]` carries it. When the engine asked for the
+ * usage chunk on the caller's behalf it is removed. `onEnd` is told once, when the stream ends,
+ * breaks or is cancelled, with what was delivered.
+ */
+export function meterStream(
+  ctx: MeterContext,
+  body: ReadableStream<Uint8Array>,
+  opts: { stripUsageChunk: boolean; report: () => CallReport; onEnd: (metered: Metered) => void },
+): ReadableStream<Uint8Array> {
+  let final: Metered | undefined;
+  const conclude = (used: MeteredUsage & { model?: string }) => (final ??= priceOf(ctx, used, used.model));
+  return meterEventStream(body, {
     endpoint: ctx.endpoint,
     requestBody: ctx.sentBody,
-    stripUsageChunk,
-    beforeDone(used) {
-      const f = conclude(used);
-      const report = { ...ctx.report(), cost: f.cost, inputTokens: f.used.inputTokens, outputTokens: f.used.outputTokens };
-      if (f.used.estimated) report.warnings = [...report.warnings, ESTIMATED];
-      return `: x-tokenlay ${JSON.stringify(reportTrailer(report))}\n\n`;
-    },
-    onEnd(used) {
-      const f = conclude(used);
-      void ctx.settle(f.used, f.cost);
-      ctx.record(response.status, f.used, f.cost, f.model);
-    },
+    stripUsageChunk: opts.stripUsageChunk,
+    beforeDone: (used) => writeTrailer(withUsage(opts.report(), conclude(used))),
+    onEnd: (used) => opts.onEnd(conclude(used)),
   });
-  return new Response(stream, { status: response.status, headers });
 }

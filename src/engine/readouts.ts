@@ -1,7 +1,7 @@
 import { escapeKeyPart, MISSING_VALUE } from '../policy/limits.js';
 import { usageObject, type UsageReadout } from '../policy/usage.js';
 import { windowBounds } from '../policy/windows.js';
-import type { CounterCheck, TokenlayStore } from '../store/types.js';
+import type { CounterCheck, CounterStore } from '../store/types.js';
 import type { Estimate } from './admission.js';
 
 // Rule keys start with an escaped rule id, which never holds "(": these keys cannot collide.
@@ -21,7 +21,7 @@ function bucketOf(readout: UsageReadout, now: number): { bucket: number; expires
  * The `usage` object for conditions: the calling user's settled usage per read-out, or for
  * `concurrent` the user's calls in flight (live reservations).
  */
-export async function readUsage(store: TokenlayStore, readouts: UsageReadout[], user: string | undefined, now: number): Promise<Record<string, unknown>> {
+export async function readUsage(store: CounterStore, readouts: UsageReadout[], user: string | undefined, now: number): Promise<Record<string, unknown>> {
   const values = await Promise.all(
     readouts.map(async (readout) => {
       const { bucket } = bucketOf(readout, now);

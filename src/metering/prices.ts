@@ -1,6 +1,7 @@
 import { nodeRequire } from '../node-builtins.js';
 import { estimateRequestTokens } from './estimate.js';
 import type { MeteredUsage } from './usage.js';
+import { TokenlayConfigError } from '../config-error.js';
 
 /** A price in USD per million tokens. */
 export interface ModelPrice {
@@ -97,7 +98,7 @@ function validateOverrides(overrides: Record<string, ModelPrice>): Map<string, M
       const value = price?.[field];
       if (field === 'cachedInput' && value === undefined) continue;
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new TypeError(
+        throw new TokenlayConfigError(
           `tokenlay: prices override for ${JSON.stringify(model)}: ${field} must be a number >= 0 in USD per 1M tokens, got ${JSON.stringify(value)}.`,
         );
       }

@@ -1,10 +1,12 @@
 import { createMemoryStore } from './memory.js';
 import { createSqliteStore } from './sqlite.js';
 import type { TokenlayStore } from './types.js';
+import { TokenlayConfigError } from '../config-error.js';
 
 export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { combineStores } from './combine.js';
 
 /**
  * The store used when none is configured and `TOKENLAY_STORE` is unset: memory, like most rate
@@ -35,12 +37,12 @@ function isStore(value: unknown): value is TokenlayStore {
  *   a relative path is relative to the working directory;
  * - `undefined`: env `TOKENLAY_STORE`, else {@link DEFAULT_STORE_SPEC}.
  *
- * @throws an Error naming the value and the accepted forms when the spec is not one of these.
+ * @throws {TokenlayConfigError} naming the value and the accepted forms when the spec is not one of these.
  */
 export function createStore(spec: string | TokenlayStore | undefined): TokenlayStore {
   if (spec !== undefined && typeof spec !== 'string') {
     if (isStore(spec)) return spec;
-    throw new TypeError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
+    throw new TokenlayConfigError(`tokenlay: store must be a string (${ACCEPTED}) or a TokenlayStore object; got ${Object.prototype.toString.call(spec)}.`);
   }
   // An empty TOKENLAY_STORE is as good as unset, as for every other env default.
   const text = (spec ?? (process.env.TOKENLAY_STORE || undefined) ?? DEFAULT_STORE_SPEC).trim();
@@ -48,13 +50,13 @@ export function createStore(spec: string | TokenlayStore | undefined): TokenlayS
   if (/^sqlite:/i.test(text)) {
     let path = text.slice('sqlite:'.length);
     if (path.startsWith('//')) path = path.slice(2); // sqlite:///abs/file.db, sqlite://./rel.db
-    if (path === '') throw new Error(`tokenlay: store "${text}" names no file; use ${ACCEPTED}.`);
+    if (path === '') throw new TokenlayConfigError(`tokenlay: store "${text}" names no file; use ${ACCEPTED}.`);
     return createSqliteStore({ path });
   }
   if (/^rediss?:/i.test(text)) {
-    throw new Error(
+    throw new TokenlayConfigError(
       `tokenlay: store "${redact(text)}": Redis stores arrive with the distributed store; use memory or sqlite: for now (${ACCEPTED}).`,
     );
   }
-  throw new Error(`tokenlay: unknown store "${redact(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
+  throw new TokenlayConfigError(`tokenlay: unknown store "${redact(text)}"; use ${ACCEPTED}, or pass a TokenlayStore object.`);
 }

@@ -2,14 +2,21 @@ import type * as NodeFs from 'node:fs';
 import type * as NodePath from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { nodeBuiltin, nodeRequire } from '../node-builtins.js';
+import { TokenlayConfigError } from '../config-error.js';
 
 /** The SQLite drivers the store runs on. */
 export type SqliteDriverName = 'node:sqlite' | 'better-sqlite3';
 
+/** What a write did; both drivers answer in this shape. */
+export interface SqliteRunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
 /** A prepared statement: the part of better-sqlite3's API the store uses, on either driver. */
 export interface SqliteStatement<P extends unknown[] = unknown[], R = unknown> {
   /** Positional parameters, or one object for `@name` parameters. */
-  run(...params: P): unknown;
+  run(...params: P): SqliteRunResult;
   get(...params: P): R | undefined;
   all(...params: P): R[];
 }
@@ -29,9 +36,8 @@ export interface SqliteDatabase {
   close(): void;
 }
 
-
 interface NodeSqliteStatement {
-  run(...params: unknown[]): unknown;
+  run(...params: unknown[]): SqliteRunResult;
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
 }
@@ -75,7 +81,7 @@ function loadBetterSqlite(): typeof BetterSqlite3 {
   try {
     betterSqlite = nodeRequire('the SQLite store', import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
   } catch (error) {
-    throw new Error(
+    throw new TokenlayConfigError(
       `tokenlay: the SQLite store needs the better-sqlite3 package on Node ${process.versions.node}, which has no node:sqlite, and better-sqlite3 could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install better-sqlite3@12, or run on Node 22.13 or later, whose built-in node:sqlite needs no install.`,
       { cause: error },
     );
@@ -96,11 +102,11 @@ export function sqliteDriverName(): SqliteDriverName {
   if (asked === 'better-sqlite3') return asked;
   if (asked === 'node:sqlite') {
     if (!loadNodeSqlite()) {
-      throw new Error(`tokenlay: TOKENLAY_SQLITE_DRIVER is "node:sqlite", but Node ${process.versions.node} has no node:sqlite; use Node 22.13 or later, or unset it to use better-sqlite3.`);
+      throw new TokenlayConfigError(`tokenlay: TOKENLAY_SQLITE_DRIVER is "node:sqlite", but Node ${process.versions.node} has no node:sqlite; use Node 22.13 or later, or unset it to use better-sqlite3.`);
     }
     return asked;
   }
-  if (asked) throw new Error(`tokenlay: TOKENLAY_SQLITE_DRIVER "${asked}" is not a SQLite driver; use "node:sqlite" or "better-sqlite3", or unset it.`);
+  if (asked) throw new TokenlayConfigError(`tokenlay: TOKENLAY_SQLITE_DRIVER "${asked}" is not a SQLite driver; use "node:sqlite" or "better-sqlite3", or unset it.`);
   return loadNodeSqlite() ? 'node:sqlite' : 'better-sqlite3';
 }
 

@@ -73,8 +73,11 @@ export interface LedgerQuery {
   limit?: number;
 }
 
-/** Counters, reservations and the usage ledger behind one interface. */
-export interface TokenlayStore {
+/**
+ * Counters with leased reservations: what admission and settlement need. Memory and SQLite hold
+ * them in-process or in a file; Redis holds them across instances.
+ */
+export interface CounterStore {
   /**
    * Atomically: if any check has used + live reserved >= max, reserve nothing and report the first;
    * else add `amount` to each as a reservation leased until `now + leaseMs`.
@@ -92,12 +95,24 @@ export interface TokenlayStore {
   renew(id: string, opts: { now: number; leaseMs: number }): Promise<void>;
   /** Current state of one counter: settled usage and live (unexpired) reservations. */
   read(key: string, metric: Metric, bucket: number, now: number): Promise<{ used: number; reserved: number }>;
-  /** Queue a ledger row (batched writes; never prompts, responses or keys). */
+  /** Release resources; the store is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+/**
+ * The usage ledger: one row per metered call, never prompts, responses or keys. Memory and SQLite
+ * keep it in-process or in a file; Postgres keeps it for many instances.
+ */
+export interface Ledger {
+  /** Queue a ledger row (batched writes). */
   record(row: LedgerRow): void;
   /** Read ledger rows, oldest first; queued rows are flushed first. */
   ledger(query?: LedgerQuery): Promise<LedgerRow[]>;
   /** Write queued ledger rows now. */
   flush(): Promise<void>;
-  /** Flush and release resources; the store is unusable afterwards. */
+  /** Flush and release resources; the ledger is unusable afterwards. */
   close(): Promise<void>;
 }
+
+/** Counters and the ledger behind one object: what `createStore` returns and the engine takes. */
+export type TokenlayStore = CounterStore & Ledger;

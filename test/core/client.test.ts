@@ -306,7 +306,9 @@ describe('enforcement answers', () => {
     expect(err.status).toBe(429);
     expect(err.ruleId).toBe('pro-monthly');
     expect(err.retryAfter).toBe(345600);
-    expect(err.limit).toEqual(blockBody.error.tokenlay.limit);
+    // Public fields are camelCase; the raw body stays on `error.error`.
+    expect(err.limit).toEqual({ type: 'cost', window: 'month', per: 'user', max: 50, current: 50.02, resetsAt: '2026-12-01T00:00:00Z' });
+    expect(err.error.tokenlay.limit.resets_at).toBe('2026-12-01T00:00:00Z');
     expect(err.code).toBe('limit_exceeded');
     expect(err.message).toContain('Monthly cost limit of $50 reached');
   });

@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { createEmbeddedFetch } from '../../src/engine/index.js';
 import { listen } from '../support/http.js';
-import { as, hello, onCleanup, PROVIDER_KEY, rig } from './support.js';
+import { as, hello, onCleanup, PROVIDER_KEY, rig, warningsHeader } from './support.js';
 
 const withFallbacks = (extra: object = {}) => ({
   rules: [{ id: 'resilient', if: {}, then: { model: 'gpt-4o', fallbacks: ['gpt-4o-mini', 'gpt-3.5-turbo'], ...extra } }],
@@ -19,7 +19,7 @@ describe('provider failover', () => {
     expect(provider.requests.map((r) => r.body.model)).toEqual(['gpt-4o', 'gpt-4o-mini', 'gpt-3.5-turbo']);
     expect(data.model).toBe('gpt-3.5-turbo');
     expect(response.headers.get('x-tokenlay-model')).toBe('gpt-3.5-turbo');
-    expect(JSON.parse(response.headers.get('x-tokenlay-warnings')!)).toEqual([
+    expect(warningsHeader(response)).toEqual([
       'provider answered 500 for model gpt-4o',
       'provider answered 500 for model gpt-4o-mini',
     ]);
@@ -90,6 +90,6 @@ describe('unknown models', () => {
     expect(priced.response.headers.get('x-tokenlay-cost')).toBe('0.00002'); // 10 × $1 + 5 × $2 per 1M
     const unpriced = await openai.chat.completions.create({ ...hello, model: 'acme-llm-8' }).withResponse();
     expect(unpriced.response.headers.get('x-tokenlay-cost')).toBe('0');
-    expect(JSON.parse(unpriced.response.headers.get('x-tokenlay-warnings')!)[0]).toContain('No price is known for model "acme-llm-8"');
+    expect(warningsHeader(unpriced.response)[0]).toContain('No price is known for model "acme-llm-8"');
   });
 });

@@ -1,6 +1,6 @@
 import type OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { as, hello, manualClock, rig } from './support.js';
+import { as, hello, manualClock, rig, warningsHeader } from './support.js';
 
 const fail = (p: Promise<unknown>) => p.then(() => { throw new Error('expected the call to be refused'); }, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
 const requestsPerDay = (max: number, extra: object = {}) => ({
@@ -13,14 +13,14 @@ describe('limits', () => {
     const { openai } = await rig({ rules, store: 'memory', now: manualClock('2026-05-17T00:00:00Z').now });
     const warningsOf = async () => {
       const { response } = await openai.chat.completions.create(hello, as({ user: 'pat', plan: 'pro' })).withResponse();
-      return response.headers.get('x-tokenlay-warnings');
+      return warningsHeader(response);
     };
     for (let i = 1; i <= 7; i++) expect(await warningsOf()).toBeNull();
-    expect(JSON.parse((await warningsOf())!)).toEqual([
+    expect(await warningsOf()).toEqual([
       'rule "pro": 80% of the limit reached: 10 requests per month per user (user=pat: 8 used); resets at 2026-06-01T00:00:00.000Z',
     ]);
-    expect(JSON.parse((await warningsOf())!)[0]).toContain('90% of the limit reached');
-    expect(JSON.parse((await warningsOf())!)[0]).toContain('100% of the limit reached');
+    expect((await warningsOf())[0]).toContain('90% of the limit reached');
+    expect((await warningsOf())[0]).toContain('100% of the limit reached');
     expect((await fail(openai.chat.completions.create(hello, as({ user: 'pat', plan: 'pro' })))).status).toBe(429);
   });
 
@@ -96,7 +96,7 @@ describe('limits', () => {
     const { response } = await openai.chat.completions.create(hello, as({ user: 'u' })).withResponse();
     expect(response.headers.get('x-tokenlay-rule-action')).toBe('warn');
     expect(response.headers.get('x-tokenlay-limit-exceeded')).toBe('true');
-    expect(JSON.parse(response.headers.get('x-tokenlay-warnings')!)).toEqual(['rule "daily": limit exceeded: 1 requests per day per user (user=u: 1 used)']);
+    expect(warningsHeader(response)).toEqual(['rule "daily": limit exceeded: 1 requests per day per user (user=u: 1 used)']);
     expect(chatCalls()).toBe(2);
   });
 
@@ -109,7 +109,7 @@ describe('limits', () => {
     const { response } = await openai.chat.completions.create(hello, as({ user: 'u' })).withResponse();
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
     expect(response.headers.get('x-tokenlay-rule-action')).toBe('queue');
-    expect(JSON.parse(response.headers.get('x-tokenlay-warnings')!)[0]).toMatch(/^rule "one-at-a-time": queued \d+ ms for 1 concurrent calls per user/);
+    expect(warningsHeader(response)[0]).toMatch(/^rule "one-at-a-time": queued \d+ ms for 1 concurrent calls per user/);
     await slow;
     // The queued call reached the provider only after the slow one had been answered.
     expect(provider.requests.map((r) => r.body.messages[0].content)).toEqual(['slow', 'Say hello.']);
@@ -178,6 +178,6 @@ describe('limits', () => {
     const { openai } = await rig({ rules, store: 'memory' });
     const { response } = await openai.chat.completions.create(hello, as({ feature: 'beta' })).withResponse();
     expect(response.headers.get('x-tokenlay-rule-action')).toBe('warn');
-    expect(JSON.parse(response.headers.get('x-tokenlay-warnings')!)).toEqual(['rule "watch" flags this call: beta feature under review']);
+    expect(warningsHeader(response)).toEqual(['rule "watch" flags this call: beta feature under review']);
   });
 });

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { as, manualClock, rig } from './support.js';
+import { as, manualClock, rig, warningsHeader } from './support.js';
 
 // The two rules of the @tokenlay/rules README, as written there.
 const readmeRules = {
@@ -65,7 +65,7 @@ describe('the @tokenlay/rules README examples, in embedded mode', () => {
     expect(response.headers.get('x-tokenlay-rule-action')).toBe('allow');
     expect(response.headers.get('x-tokenlay-limit-exceeded')).toBe('true');
     expect(response.headers.get('x-tokenlay-cost')).toBe('0.015');
-    expect(JSON.parse(response.headers.get('x-tokenlay-warnings')!)).toEqual([
+    expect(warningsHeader(response)).toEqual([
       'rule "pro-tier": limit exceeded: $50 per month per user (user=pia: 50 used); downgraded to gpt-3.5-turbo',
     ]);
   });

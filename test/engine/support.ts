@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach } from 'vitest';
 import { createEmbeddedFetch, type EmbeddedFetch, type EngineConfig } from '../../src/engine/index.js';
-import { fieldsToHeaders } from '../../src/headers.js';
+import { decodeHeaderValue, fieldsToHeaders } from '../../src/headers.js';
 import { startProvider, type Provider, type ProviderOptions } from '../support/provider.js';
 
 export const PROVIDER_KEY = 'sk-test-provider-key-7f3a9c';
@@ -57,3 +57,9 @@ export function onCleanup(fn: () => Promise<void> | void): void {
 }
 
 export const hello = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello.' }] };
+
+/** The warnings header of an answer, decoded as PROTOCOL.md §2 says (null when absent). */
+export function warningsHeader(response: Response): any {
+  const raw = response.headers.get('x-tokenlay-warnings');
+  return raw === null ? null : JSON.parse(decodeHeaderValue(raw));
+}

@@ -83,3 +83,24 @@ it('ships a LICENSE and declares the drivers and the tokenizer it may load as op
   expect(readdirSync(join(dir, 'node_modules'))).not.toContain('gpt-tokenizer');
   expect(readdirSync(join(dir, 'node_modules'))).not.toContain('better-sqlite3');
 });
+
+it('keeps class names in the CommonJS build, so errors print as what they are', async () => {
+  const file = join(dir, 'names.cjs');
+  writeFileSync(
+    file,
+    `const { inspect } = require('node:util');
+const t = require('tokenlay');
+const names = ['TokenlayError', 'TokenlayConfigError', 'TokenlayHeaderError', 'TokenlayScopeError', 'TokenlayLimitError', 'TokenlayRulesError', 'TokenlayOpenAI'].map((n) => t[n].name);
+let configError;
+try { new t.TokenlayOpenAI({ tokenlayKey: 'tl-k', providerApiKey: 'sk-p', tokenlayBaseUrl: 'nope' }); } catch (e) { configError = e; }
+let rulesError;
+try { t.validateRules({ rules: [{ id: 'x' }] }); } catch (e) { rulesError = e; }
+console.log(JSON.stringify({ names, config: inspect(configError).split('\\n')[0], rules: inspect(rulesError).split('\\n')[0] }));`,
+  );
+  const { stdout: out } = await run(process.execPath, [file], { cwd: dir, encoding: 'utf8' });
+  const seen = JSON.parse(out.trim());
+  expect(seen.names).toEqual(['TokenlayError', 'TokenlayConfigError', 'TokenlayHeaderError', 'TokenlayScopeError', 'TokenlayLimitError', 'TokenlayRulesError', 'TokenlayOpenAI']);
+  expect(seen.config).toMatch(/^TokenlayConfigError: tokenlay: tokenlayBaseUrl/);
+  expect(seen.rules).toMatch(/^TokenlayRulesError: /);
+  expect(seen.rules).not.toMatch(/_class/);
+});

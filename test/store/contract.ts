@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CounterCheck, LedgerRow, TokenlayStore } from '../../src/store/types.js';
+import { combineStores } from '../../src/store/combine.js';
+import type { CounterCheck, CounterStore, Ledger, LedgerRow, TokenlayStore } from '../../src/store/types.js';
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -30,14 +31,41 @@ export function row(over: Partial<LedgerRow> = {}): LedgerRow {
   };
 }
 
-function admitted(store: TokenlayStore, checks: CounterCheck[], now = T0, leaseMs = 30_000) {
+function admitted(store: CounterStore, checks: CounterCheck[], now = T0, leaseMs = 30_000) {
   return store.reserve(checks, { now, leaseMs }).then((r) => r.ok);
 }
 
-/** The behaviour every TokenlayStore must have, run against each implementation. */
+/**
+ * The behaviour every TokenlayStore must have, run against each implementation: the counter
+ * contract and the ledger contract on the one object, and once more on the two halves joined by
+ * `combineStores` (as Redis counters and a Postgres ledger will be).
+ */
 export function storeContract(name: string, make: () => TokenlayStore | Promise<TokenlayStore>): void {
-  describe(`${name} store contract`, () => {
-    let store: TokenlayStore;
+  counterStoreContract(name, make);
+  ledgerContract(name, make);
+  describe(`${name} store, its halves joined by combineStores`, () => {
+    it('reserves on the counters and records on the ledger of the halves it joins', async () => {
+      const counters = await make();
+      const ledger = await make();
+      const joined = combineStores(counters, ledger);
+      const r = await joined.reserve([check({ key: 'j', max: 1 })], LEASE);
+      expect(r.ok).toBe(true);
+      expect((await counters.read('j', 'requests', T0, T0)).reserved).toBe(1);
+      expect((await ledger.read('j', 'requests', T0, T0)).reserved).toBe(0);
+      joined.record(row());
+      expect(await ledger.ledger()).toHaveLength(1);
+      expect(await counters.ledger()).toHaveLength(0);
+      await joined.close();
+      await expect(counters.read('j', 'requests', T0, T0)).rejects.toThrow(/closed/);
+      expect(() => ledger.record(row())).toThrow(/closed/);
+    });
+  });
+}
+
+/** The behaviour every CounterStore must have (reserve, settle, release, renew, read, close). */
+export function counterStoreContract(name: string, make: () => CounterStore | Promise<CounterStore>): void {
+  describe(`${name} counter store contract`, () => {
+    let store: CounterStore;
     beforeEach(async () => {
       store = await make();
     });
@@ -178,6 +206,24 @@ export function storeContract(name: string, make: () => TokenlayStore | Promise<
       await expect(store.reserve([check({ key: 'x', amount: Number.NaN })], LEASE)).rejects.toThrow(/amount NaN/);
     });
 
+    it('refuses to be used after close', async () => {
+      await store.close();
+      await expect(store.reserve([check({ key: 'x' })], LEASE)).rejects.toThrow(/closed/);
+    });
+  });
+}
+
+/** The behaviour every Ledger must have (record, ledger(query), flush, close). */
+export function ledgerContract(name: string, make: () => Ledger | Promise<Ledger>): void {
+  describe(`${name} ledger contract`, () => {
+    let store: Ledger;
+    beforeEach(async () => {
+      store = await make();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
     it('returns ledger rows oldest first, filtered by time range and fields, most recent within a limit', async () => {
       store.record(row({ time: T0 + 2, fields: { user: 'bob', org: 'acme' } }));
       store.record(row({ time: T0, fields: { user: 'alice', org: 'acme' } }));
@@ -202,7 +248,6 @@ export function storeContract(name: string, make: () => TokenlayStore | Promise<
 
     it('refuses to be used after close', async () => {
       await store.close();
-      await expect(store.reserve([check({ key: 'x' })], LEASE)).rejects.toThrow(/closed/);
       expect(() => store.record(row())).toThrow(/closed/);
     });
   });

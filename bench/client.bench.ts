@@ -1,0 +1,81 @@
+/**
+ * The client: plain `OpenAI` vs `TokenlayOpenAI` (remote mode, each call in a request scope),
+ * plain and streamed, against the same provider stand-in. The stand-in and each client variant
+ * run in their own processes; variants alternate within each round; a warm-up is discarded. CPU
+ * per call is the client process's own `process.cpuUsage()`, so the stand-in's work is not in it.
+ *
+ *   npm run bench -- --only client [--rounds 5] [--duration 1.5]
+ */
+import { fileURLToPath } from 'node:url';
+import { startChild, type Measured } from './lib/child.js';
+import { median, settings, spread } from './lib/stats.js';
+
+const { rounds: ROUNDS, durationS: DURATION_S } = settings({ rounds: 5, durationS: 1.5 });
+const WARMUP_MS = 1000;
+const CONCURRENCY = 16;
+const file = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const PAIRS = [
+  { title: 'JSON answers', plain: 'plain', ours: 'tokenlay' },
+  { title: 'streamed answers (SSE)', plain: 'plain-stream', ours: 'tokenlay-stream' },
+];
+const LABELS: Record<string, string> = {
+  plain: '`OpenAI` (baseline)',
+  tokenlay: '`TokenlayOpenAI`, remote mode, in a scope',
+  'plain-stream': '`OpenAI`, `stream: true` (baseline)',
+  'tokenlay-stream': '`TokenlayOpenAI`, `stream: true`, in a scope',
+};
+
+interface Sample {
+  perSec: number;
+  cpuUs: number;
+}
+
+async function sample(worker: Measured, durationMs: number): Promise<Sample> {
+  const r = await worker.ask<{ calls: number; cpuUs: number; ms: number }>({ type: 'run', durationMs, concurrency: CONCURRENCY });
+  return { perSec: (r.calls * 1000) / r.ms, cpuUs: r.cpuUs / r.calls };
+}
+
+async function main(): Promise<void> {
+  const provider = await startChild(file('./client/provider.ts'), []);
+  const workers = new Map<string, Measured>();
+  try {
+    for (const v of Object.keys(LABELS)) workers.set(v, await startChild(file('./client/worker.ts'), [v, provider.url]));
+    for (const w of workers.values()) await sample(w, WARMUP_MS);
+    const samples = new Map<string, Sample[]>([...workers.keys()].map((v) => [v, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [v, w] of workers) {
+        await provider.ask({ type: 'reset' });
+        const s = await sample(w, DURATION_S * 1000);
+        samples.get(v)!.push(s);
+        console.error(`client round ${r + 1}/${ROUNDS} ${v}: ${Math.round(s.perSec)} calls/s, ${s.cpuUs.toFixed(1)} µs CPU/call`);
+      }
+    }
+    const lines = [
+      `${ROUNDS} rounds × ${DURATION_S} s per variant after a ${WARMUP_MS} ms warm-up; ${CONCURRENCY} calls in flight; provider stand-in in its own process on 127.0.0.1. Targets: ≥ 0.97 of plain OpenAI's throughput, ≤ 5 µs client CPU added per call.`,
+      '',
+      '| client | calls/s, median (min–max) | ratio to OpenAI, same round | client CPU µs/call | added CPU µs/call |',
+      '| --- | ---: | ---: | ---: | ---: |',
+    ];
+    const verdicts: string[] = [];
+    for (const pair of PAIRS) {
+      const base = samples.get(pair.plain)!;
+      const ours = samples.get(pair.ours)!;
+      const ratios = ours.map((s, r) => s.perSec / base[r].perSec);
+      const added = ours.map((s, r) => s.cpuUs - base[r].cpuUs);
+      lines.push(`| ${LABELS[pair.plain]} | ${spread(base.map((s) => s.perSec), 0)} | 1 | ${spread(base.map((s) => s.cpuUs), 1)} | — |`);
+      lines.push(`| ${LABELS[pair.ours]} | ${spread(ours.map((s) => s.perSec), 0)} | ${spread(ratios, 3)} | ${spread(ours.map((s) => s.cpuUs), 1)} | ${spread(added, 1)} |`);
+      const ratio = median(ratios);
+      const cpu = median(added);
+      verdicts.push(`${pair.title}: throughput ${ratio.toFixed(3)} (${ratio >= 0.97 ? 'met' : 'not met'}), +${cpu.toFixed(1)} µs CPU/call (${cpu <= 5 ? 'met' : 'not met'})`);
+    }
+    lines.push('', `Medians: ${verdicts.join('; ')}.`);
+    console.log(lines.join('\n'));
+  } finally {
+    await Promise.all([...workers.values(), provider].map((c) => c.close()));
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+/**
+ * One measured client process: `node --import tsx bench/client/worker.ts <variant> <provider url>`.
+ * On `run`, keeps `concurrency` chat completions in flight for `durationMs` and answers how many
+ * were made and the CPU this process spent, µs.
+ */
+import OpenAI from 'openai';
+import { shipped } from '../lib/shipped.js';
+import { serveParent } from '../lib/child.js';
+
+const { TokenlayOpenAI, runWithTokenlay } = await shipped('index');
+const [variant, url] = process.argv.slice(2);
+const stream = variant.endsWith('-stream');
+const messages = [{ role: 'user' as const, content: 'Summarise the quarterly report in three bullet points.' }];
+const fields = { user: 'user-1234', org: 'acme', plan: 'pro', feature: 'chat' };
+
+const plain = new OpenAI({ apiKey: 'sk-bench', baseURL: `${url}/v1`, maxRetries: 0 });
+const wrapped = new TokenlayOpenAI({ providerApiKey: 'sk-bench', tokenlayKey: 'tl-bench', tokenlayBaseUrl: url, maxRetries: 0 });
+
+async function once(client: OpenAI): Promise<void> {
+  if (!stream) {
+    const answer = await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
+    if (!answer.choices[0]?.message.content) throw new Error('empty answer');
+    return;
+  }
+  const events = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+  let text = '';
+  for await (const e of events) text += e.choices[0]?.delta?.content ?? '';
+  if (!text) throw new Error('empty streamed answer');
+}
+
+// Each call in its own scope, as a request handler would make it.
+const call = variant.startsWith('tokenlay') ? () => runWithTokenlay(fields, () => once(wrapped)) : () => once(plain);
+
+async function run(durationMs: number, concurrency: number): Promise<{ calls: number; cpuUs: number; ms: number }> {
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const cpu = process.cpuUsage();
+  let calls = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await call();
+        calls++;
+      }
+    }),
+  );
+  const spent = process.cpuUsage(cpu);
+  return { calls, cpuUs: spent.user + spent.system, ms: performance.now() - start };
+}
+
+serveParent('', { run: (m: { durationMs: number; concurrency: number }) => run(m.durationMs, m.concurrency) });

@@ -1,0 +1,10 @@
+import { fork } from 'node:child_process';
+import autocannon from 'autocannon';
+const [fw, variant, dir] = process.argv.slice(2);
+const child = fork('bench/mw/server.ts', [fw, variant], { execArgv: ['--import', 'tsx', '--cpu-prof', `--cpu-prof-dir=${dir}`], env: { ...process.env, NODE_ENV: 'production' } });
+const url: string = await new Promise((r) => child.once('message', (m: any) => r(m.url)));
+await autocannon({ url, connections: 50, duration: 2, headers: { 'x-user': 'u-bench' } });
+const res = await autocannon({ url, connections: 50, duration: 6, headers: { 'x-user': 'u-bench' } });
+console.log(variant, res.requests.total / res.duration, 'req/s');
+child.on('exit', () => process.exit(0));
+child.disconnect();

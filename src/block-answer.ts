@@ -1,0 +1,27 @@
+import { isEnforcementAnswer } from './errors.js';
+
+/**
+ * @internal A block is final (PROTOCOL.md §3): whatever the answer's headers say, the SDK must not
+ * retry it, or a `retry-after: 3600` would hold the call for hours. Error answers are read (they
+ * are small) to find a block named only in the body, and re-issued with `x-should-retry: false`.
+ */
+export async function neverRetryBlocks(response: Response): Promise<Response> {
+  if (response.status < 400) return response;
+  if (isEnforcementAnswer(undefined, response.headers)) return withoutRetry(response, response.body);
+  if (!(response.headers.get('content-type') ?? '').includes('json')) return response;
+  const text = await response.text();
+  let type: unknown;
+  try {
+    type = JSON.parse(text)?.error?.type;
+  } catch {
+    // Not JSON after all: the SDK reports it as it is.
+  }
+  if (type === 'tokenlay_limit_exceeded') return withoutRetry(response, text);
+  return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
+function withoutRetry(response: Response, body: BodyInit | null): Response {
+  const headers = new Headers(response.headers);
+  headers.set('x-should-retry', 'false');
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}

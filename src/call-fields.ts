@@ -1,0 +1,81 @@
+import { currentScope, resolveScope, scopeFieldSources } from './context.js';
+import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord } from './fields.js';
+import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
+import { warnOutsideScope } from './scope-warning.js';
+
+/** Where a field of a call came from, lowest precedence first. */
+export type FieldSource = 'client metadata' | 'scope' | 'identify' | 'call metadata' | 'call headers';
+
+/** The headers of one call with its fields merged in, and, when asked, where each field came from. */
+export interface MergedCall {
+  /** Every header to send: the call's own non-field headers, then one `x-tokenlay-*` per field. */
+  headers: Record<string, string | null | undefined>;
+  fields: FieldRecord;
+  sources?: Record<string, FieldSource>;
+}
+
+const NOT_FIELDS = new Set(['x-tokenlay-provider-key', 'x-tokenlay-provider-base']);
+const BARE = new Set<string>(WELL_KNOWN_FIELDS);
+
+/** Header entries of a call, whatever shape they came in (`Headers`, pairs, or an object). */
+export function headerEntries(headers: unknown): Array<[string, unknown]> {
+  if (!headers) return [];
+  if (typeof (headers as Headers).entries === 'function' && typeof (headers as Headers).get === 'function') {
+    return [...(headers as Headers).entries()];
+  }
+  if (Array.isArray(headers)) return headers as Array<[string, unknown]>;
+  return Object.entries(headers as Record<string, unknown>);
+}
+
+/**
+ * @internal The one merge of a call's fields, for `TokenlayOpenAI`, `tokenlayFetch` and
+ * `createTokenlayFetch`. Lowest first: client metadata, the request scope (outer to inner, each
+ * with its identity), the call's `metadata`, then the call's explicit `x-tokenlay-<field>` and bare
+ * `user`/`org`/`plan`/`project`/`feature` headers; an explicit header set to `null` removes the
+ * field. Everything is re-encoded and checked, so the limits hold for what is actually sent.
+ *
+ * @throws {TokenlayHeaderError} when the merged fields cannot be sent.
+ */
+export function mergeCallFields(
+  client: FieldRecord,
+  callMetadata: FieldInput | undefined,
+  explicit: unknown,
+  debug: boolean,
+): MergedCall | Promise<MergedCall> {
+  const scope = currentScope();
+  if (!scope) warnOutsideScope();
+  const resolved = resolveScope(scope);
+  const finish = (scoped: FieldRecord): MergedCall => {
+    const rest: Record<string, string | null | undefined> = {};
+    const given: Record<string, string> = {};
+    const removed: string[] = [];
+    for (const [name, value] of headerEntries(explicit)) {
+      const lower = name.toLowerCase();
+      const isField = lower.startsWith(HEADER_PREFIX) ? !NOT_FIELDS.has(lower) : BARE.has(lower);
+      if (!isField) rest[name] = value as string | null | undefined;
+      else if (value === null) removed.push(...Object.keys(headersToFields({ [lower]: 'x' }, { bare: true })));
+      else if (value !== undefined) given[lower] = String(value);
+    }
+    const metadata = normalizeFields(callMetadata);
+    const headerFields = headersToFields(given, { bare: true });
+    const fields: FieldRecord = { ...client, ...scoped, ...metadata, ...headerFields };
+    for (const name of removed) delete fields[name];
+    const merged: MergedCall = { headers: { ...rest, ...fieldsToHeaders(fields) }, fields };
+    if (debug) merged.sources = sourcesOf(fields, [[client, 'client metadata'], [scopeFieldSources(scope), undefined], [metadata, 'call metadata'], [headerFields, 'call headers']]);
+    return merged;
+  };
+  return resolved instanceof Promise ? resolved.then(finish) : finish(resolved);
+}
+
+function sourcesOf(
+  fields: FieldRecord,
+  layers: Array<[Record<string, string | undefined>, FieldSource | undefined]>,
+): Record<string, FieldSource> {
+  const sources: Record<string, FieldSource> = {};
+  for (const [layer, source] of layers) {
+    for (const [name, value] of Object.entries(layer)) {
+      if (value !== undefined && fields[name] !== undefined) sources[name] = source ?? (value as FieldSource);
+    }
+  }
+  return sources;
+}

@@ -1,0 +1,139 @@
+/**
+ * The answer stage: the only place where the engine builds an HTTP response. Refusals, provider
+ * failures and metered answers all leave the engine through here, with PROTOCOL.md §2 headers.
+ */
+import { secondsUntil } from '../policy/windows.js';
+import type { ResolvedLimit } from '../policy/limits.js';
+import type { OnLimitExceeded, Rule } from '../policy/types.js';
+import { errorAnswer } from '../protocol/error-body.js';
+import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
+import { writeReportHeaders, type CallReport } from '../protocol/report.js';
+import { describeLimit } from './describe.js';
+import type { Refusal } from './refusal.js';
+
+export type { CallReport };
+
+// Headers that describe the provider's bytes, which the engine re-frames.
+const FRAMING_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'];
+
+/** The provider's headers without its framing, ready for the engine's own. */
+export function answerHeaders(from: Headers): Headers {
+  const headers = new Headers(from);
+  for (const name of FRAMING_HEADERS) headers.delete(name);
+  return headers;
+}
+
+/** A short limit cannot last: the SDK may retry it. A cap with a long window must not be retried. */
+function isShortThrottle(l: ResolvedLimit, on: OnLimitExceeded | undefined): boolean {
+  return on?.retry_after_seconds !== undefined || l.limit.window === 'minute' || l.limit.type === 'concurrent';
+}
+
+/**
+ * The answer to a call refused by a limit (PROTOCOL.md §3): 429 or the rule's `http_status`;
+ * `retry-after` from `retry_after_seconds` or the window's reset; `x-should-retry: false`
+ * unless the limit is a short throttle (a minute window, a concurrency limit, or an explicit
+ * `retry_after_seconds`).
+ */
+function limitAnswer(refusal: Extract<Refusal, { kind: 'limit' }>, report: CallReport): Response {
+  const { rule, limit, current, now } = refusal;
+  const on = rule.then.on_limit_exceeded;
+  const extra: Record<string, string> = {};
+  let retryAfter: number | undefined;
+  if (on?.retry_after_seconds !== undefined) retryAfter = Math.ceil(on.retry_after_seconds);
+  else if (limit.resetsAt !== null) retryAfter = secondsUntil(limit.resetsAt, now);
+  if (retryAfter !== undefined) extra['retry-after'] = String(retryAfter);
+  if (!isShortThrottle(limit, on)) extra[SHOULD_RETRY_HEADER] = 'false';
+  const resetsAt = limit.resetsAt === null ? undefined : new Date(limit.resetsAt).toISOString().replace('.000Z', 'Z');
+  const message =
+    on?.error_message ??
+    `tokenlay: rule "${rule.id}" allows ${describeLimit(limit, current)}.` +
+      (resetsAt ? ` The window resets at ${resetsAt}.` : '') +
+      (retryAfter !== undefined ? ` Retry after ${retryAfter} s.` : '');
+  return errorAnswer(
+    on?.http_status ?? 429,
+    {
+      message,
+      type: 'tokenlay_limit_exceeded',
+      code: on?.error_code ?? 'limit_exceeded',
+      tokenlay: {
+        rule_id: rule.id,
+        limit: {
+          type: limit.limit.type,
+          window: limit.limit.type === 'concurrent' ? 'total' : limit.limit.window,
+          per: limit.limit.per.length === 1 ? limit.limit.per[0] : limit.limit.per,
+          scope: limit.scope,
+          max: limit.limit.max,
+          current,
+          ...(resetsAt ? { resets_at: resetsAt } : {}),
+        },
+      },
+    },
+    { ...report, ruleAction: refusal.ruleAction, limitExceeded: true },
+    extra,
+  );
+}
+
+/** The answer to a call that a rule blocks outright (`then.action: block`): 403 unless the rule says. */
+function ruleBlockAnswer(rule: Rule, report: CallReport): Response {
+  const on = rule.then.on_limit_exceeded;
+  return errorAnswer(
+    on?.http_status ?? 403,
+    {
+      message: on?.error_message ?? `tokenlay: rule "${rule.id}"${rule.description ? ` (${rule.description})` : ''} blocks this call.`,
+      type: 'tokenlay_blocked',
+      code: on?.error_code ?? 'blocked_by_rule',
+      tokenlay: { rule_id: rule.id },
+    },
+    { ...report, ruleAction: 'block' },
+    { [SHOULD_RETRY_HEADER]: 'false' },
+  );
+}
+
+/** Renders a refusal of any stage. */
+export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
+  switch (refusal.kind) {
+    case 'bad-attribution':
+      return errorAnswer(
+        400,
+        { message: refusal.error.message, type: 'invalid_request_error', code: 'invalid_attribution_header', param: refusal.error.field },
+        report,
+        { [SHOULD_RETRY_HEADER]: 'false' },
+      );
+    case 'rule-block':
+      return ruleBlockAnswer(refusal.rule, report);
+    case 'model-not-priced':
+      return errorAnswer(400, { message: refusal.message, type: 'invalid_request_error', code: 'model_not_priced', param: 'model' }, report, {
+        [SHOULD_RETRY_HEADER]: 'false',
+      });
+    case 'limit':
+      return limitAnswer(refusal, report);
+  }
+}
+
+/** The answer when no model's provider answered: 504 on a timeout, else 502. */
+export function providerFailureAnswer(args: { timeout: boolean; hint: string; detail: string; models: Array<string | undefined> }, report: CallReport): Response {
+  const { timeout, hint, detail, models } = args;
+  return errorAnswer(
+    timeout ? 504 : 502,
+    {
+      message: `tokenlay: the provider at ${hint} ${timeout ? 'did not answer in time' : 'could not be reached'} (${detail})${models.length > 1 ? ` with any of the models ${models.join(', ')}` : ''}. Check providerApiBase and that the provider is up.`,
+      type: 'tokenlay_provider_error',
+      code: timeout ? 'provider_timeout' : 'provider_unreachable',
+    },
+    report,
+  );
+}
+
+/** A read provider answer (metered 2xx, or a provider error passed through), with the report's headers. */
+export function readAnswer(status: number, providerHeaders: Headers, text: string, report: CallReport): Response {
+  const headers = answerHeaders(providerHeaders);
+  writeReportHeaders(headers, report);
+  return new Response(text, { status, headers });
+}
+
+/** A streamed answer: the rule's outcome in headers, usage in the stream's trailer. */
+export function streamAnswer(status: number, providerHeaders: Headers, body: ReadableStream<Uint8Array>, report: CallReport): Response {
+  const headers = answerHeaders(providerHeaders);
+  writeReportHeaders(headers, report, false);
+  return new Response(body, { status, headers });
+}

@@ -1,0 +1,20 @@
+import type { Pricer } from '../metering/index.js';
+import type { RulesDocument } from '../policy/types.js';
+import type { UsageReadout } from '../policy/usage.js';
+import type { LedgerRow, TokenlayStore } from '../store/types.js';
+
+/** What every stage of every call shares: set up once by `createEngine`. */
+export interface EngineContext {
+  doc: RulesDocument | undefined;
+  store: TokenlayStore;
+  /** The clock for windows, leases and the ledger (ms since epoch). */
+  now: () => number;
+  leaseMs: number;
+  providerTimeoutMs: number;
+  fetch: typeof fetch;
+  pricer: Pricer;
+  readouts: UsageReadout[];
+  onLedger: ((row: LedgerRow) => void) | undefined;
+  /** Keeps a store write in the set that `flush()` waits for. */
+  track(p: Promise<unknown>): void;
+}

@@ -1,0 +1,96 @@
+/** The decide stage: who is calling, which rule applies, which model, and whether to refuse at once. */
+import { TokenlayHeaderError } from '../errors.js';
+import { reservationEstimate } from '../metering/index.js';
+import { evaluateRules, type Decision } from '../policy/evaluate.js';
+import { fieldsToHeaders, headersToFields } from '../protocol/headers.js';
+import { blankReport } from '../protocol/report.js';
+import type { Estimate } from './admission.js';
+import { endpointOf, parseJsonBody, providerBody } from './body.js';
+import type { CallState } from './call.js';
+import type { EngineContext } from './context.js';
+import { providerBase } from './forward.js';
+import { NO_USAGE } from './meter.js';
+import { readUsage } from './readouts.js';
+import type { Refusal } from './refusal.js';
+import type { EngineCall } from './types.js';
+
+export type Decided = { ok: true; state: CallState } | { ok: false; refusal: Refusal; state: CallState | undefined };
+
+/** The limits of PROTOCOL.md §1 (256 characters a value, 8 KiB in all), as a proxy enforces them. */
+function checkFieldLimits(fields: Record<string, string | undefined>): TokenlayHeaderError | undefined {
+  try {
+    fieldsToHeaders(fields);
+    return undefined;
+  } catch (err) {
+    if (err instanceof TokenlayHeaderError) return err;
+    throw err;
+  }
+}
+
+function cleanFields(fields: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Re-estimates what a call may spend on another model (a downgrade). */
+export function estimateFor(ctx: EngineContext, state: CallState, model: string | undefined): Estimate {
+  if (!state.body || model === undefined) return { tokens: 0, cost: 0 };
+  const { tokens, cost } = reservationEstimate(model, providerBody(state.body, state.decision.params, model, false), ctx.pricer, {
+    endpoint: state.endpoint,
+    providerHint: state.hint,
+  });
+  return { tokens, cost };
+}
+
+/**
+ * Reads the call's fields and body, applies the rules, and refuses what needs no counter to
+ * refuse: attribution over the protocol's limits, a blocking rule, an unpriced model when those
+ * are refused. The tokenizer runs only when a counter needs tokens or cost ahead of the call.
+ */
+export async function decide(ctx: EngineContext, call: EngineCall): Promise<Decided> {
+  const started = performance.now();
+  const startedAt = ctx.now();
+  const endpoint = endpointOf(call.url);
+  const hint = providerBase(call.url);
+  const fields = headersToFields(call.headers, { bare: true });
+  const oversized = checkFieldLimits(fields);
+  if (oversized) return { ok: false, refusal: { kind: 'bad-attribution', error: oversized }, state: undefined };
+  const body = parseJsonBody(call.body);
+  const requestedModel = typeof body?.model === 'string' ? body.model : undefined;
+  const usage = ctx.readouts.length > 0 ? await readUsage(ctx.store, ctx.readouts, fields.user, startedAt) : undefined;
+  const decision: Decision = ctx.doc
+    ? evaluateRules(ctx.doc, { fields, model: requestedModel, endpoint, usage }, startedAt)
+    : { rule: null, action: 'allow', model: requestedModel, modelChanged: false, params: undefined, limits: [], fallbacks: [], context: {} };
+  const rule = decision.rule;
+  const report = blankReport();
+  report.ruleId = rule?.id ?? null;
+  const state: CallState = {
+    started,
+    startedAt,
+    endpoint,
+    hint,
+    fields: cleanFields(fields),
+    body,
+    requestedModel,
+    decision,
+    rule,
+    model: decision.model,
+    estimate: { tokens: 0, cost: 0 },
+    report,
+    action: 'allow',
+  };
+
+  if (rule && decision.action === 'block') return { ok: false, refusal: { kind: 'rule-block', rule }, state };
+  if (rule && decision.action === 'warn') {
+    report.warnings.push(`rule "${rule.id}" flags this call${rule.description ? `: ${rule.description}` : ''}`);
+  }
+  if (state.model !== undefined && body) {
+    const priced = ctx.pricer.price(state.model, NO_USAGE, hint);
+    if (!priced.known) return { ok: false, refusal: { kind: 'model-not-priced', message: `tokenlay: ${priced.warning}` }, state };
+  }
+  const spends = (type: string) => type === 'tokens' || type === 'cost';
+  const needsEstimate = (rule?.then.limits ?? []).some((l) => spends(l.type)) || ctx.readouts.some((r) => spends(r.metric));
+  if (needsEstimate) state.estimate = estimateFor(ctx, state, state.model);
+  return { ok: true, state };
+}

@@ -1,0 +1,19 @@
+import type { ResolvedLimit } from '../policy/limits.js';
+
+function unit(type: string, max: number): string {
+  if (type === 'cost') return `$${max}`;
+  if (type === 'concurrent') return `${max} concurrent calls`;
+  return `${max} ${type}`;
+}
+
+function perText(l: ResolvedLimit): string {
+  if (l.limit.type === 'concurrent') return `per ${l.limit.per.join(' and ')}`;
+  const every = l.limit.window === 'total' ? 'in total' : `per ${l.limit.window}`;
+  return `${every} per ${l.limit.per.join(' and ')}`;
+}
+
+/** Describes a limit for humans, e.g. `$50 per month per user (user=alice: 50.02 used)`. */
+export function describeLimit(l: ResolvedLimit, current: number): string {
+  const shown = l.limit.type === 'cost' ? current.toFixed(4).replace(/\.?0+$/, '') : String(current);
+  return `${unit(l.limit.type, l.limit.max)} ${perText(l)} (${l.scope}: ${shown} ${l.limit.type === 'concurrent' ? 'in flight' : 'used'})`;
+}

@@ -1,0 +1,29 @@
+import type { TokenlayHeaderError } from '../errors.js';
+import type { ResolvedLimit } from '../policy/limits.js';
+import type { Rule } from '../policy/types.js';
+
+/**
+ * Why a call was not sent to the provider. Stages return one; only the answer stage turns it into
+ * an HTTP response (see `answer.ts`).
+ */
+export type Refusal =
+  /** An attribution header over the protocol's limits (PROTOCOL.md §1): 400, no ledger row. */
+  | { kind: 'bad-attribution'; error: TokenlayHeaderError }
+  /** A rule whose action is `block`: 403 unless the rule says. */
+  | { kind: 'rule-block'; rule: Rule }
+  /** The model has no price and unpriced models are refused: 400. */
+  | { kind: 'model-not-priced'; message: string }
+  /** A limit is full (§3): 429 unless the rule says; `queue` when the call waited first. */
+  | { kind: 'limit'; rule: Rule; limit: ResolvedLimit; current: number; now: number; ruleAction: 'block' | 'queue' };
+
+/** The action a refusal is recorded under in the ledger. */
+export function refusalAction(refusal: Refusal): string {
+  switch (refusal.kind) {
+    case 'rule-block':
+      return 'block';
+    case 'limit':
+      return refusal.ruleAction;
+    default:
+      return 'refuse';
+  }
+}

@@ -1,0 +1,333 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { basename, dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { createEngine } from '../engine/engine.js';
+import type { Engine, EngineConfig } from '../engine/types.js';
+import { TokenlayRulesError } from '../policy/errors.js';
+import { createStore } from '../store/index.js';
+import type { LedgerRow } from '../store/types.js';
+import { DEFAULT_HOST, DEFAULT_KEYS_FILE, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, DEFAULT_PROVIDER_BASE, DEFAULT_STORE } from './defaults.js';
+import { createAllowlist, DEFAULT_PROVIDER_BASES } from './allowlist.js';
+import { isJsonType, jsonProblem, readBody } from './body.js';
+import { callHeaders } from './call-headers.js';
+import { sendError, sendJson } from './errors.js';
+import { instrumentStore } from './instrumented-store.js';
+import { createSqliteKeyStore } from './keys-sqlite.js';
+import type { KeyStore } from './keys.js';
+import { callLine, createLogger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { writeAnswer } from './respond.js';
+import type { Gateway, GatewayAddress, GatewayOptions } from './types.js';
+import { answerUsage } from './usage-endpoint.js';
+
+
+/** The last 4 characters of a secret, enough to tell keys apart in a message and no more. */
+function redactKey(key: string): string {
+  return key.length <= 12 ? '***' : `***${key.slice(-4)}`;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/**
+ * Creates a self-hostable Tokenlay proxy: the policy engine behind HTTP, speaking PROTOCOL.md
+ * (docs/protocol.md). Every OpenAI REST path under `/v1/` is authenticated with a tokenlay key,
+ * checked against the rules and forwarded to the provider named by `x-tokenlay-provider-base` (if
+ * on the allowlist) with `x-tokenlay-provider-key` as the provider's own key. Also serves
+ * `GET /v1/health`, `GET /v1/usage`, `GET /healthz` and `GET /metrics`.
+ *
+ * ```ts
+ * import { createGateway } from 'tokenlay/gateway';
+ * const gateway = createGateway({ rules: './tokenlay.rules.yaml' });
+ * const { url } = await gateway.listen(8787);
+ * // on shutdown: await gateway.close();
+ * ```
+ *
+ * @throws {TokenlayRulesError} when the rules have problems (each listed by path); an Error for a
+ * bad store spec, allowlist entry or option value.
+ */
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  const now = options.now ?? Date.now;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const idleMs = options.streamIdleTimeoutMs ?? 300_000;
+  const drainMs = options.drainTimeoutMs ?? 10_000;
+  for (const [name, value] of Object.entries({ maxBodyBytes, streamIdleTimeoutMs: idleMs, drainTimeoutMs: drainMs, providerTimeoutMs: options.providerTimeoutMs ?? 1 })) {
+    if (!Number.isFinite(value) || value < 0) throw new Error(`tokenlay gateway: ${name} must be a number of ${name === 'maxBodyBytes' ? 'bytes' : 'ms'} ≥ 0; got ${String(value)}.`);
+  }
+  const allowlist = createAllowlist(options.allowProviderBases ?? DEFAULT_PROVIDER_BASES);
+  const log: Logger | undefined = options.logger === false ? undefined : (options.logger ?? createLogger({ format: options.logFormat, level: options.logLevel }));
+  const metrics = createMetrics();
+
+  const ownsStore = typeof options.store !== 'object';
+  const rawStore = typeof options.store === 'object' ? options.store : createStore(options.store ?? DEFAULT_STORE);
+  const store = instrumentStore(rawStore, (operation, error) => {
+    metrics.storeError(operation);
+    log?.error({ operation, err: (error as Error)?.message }, 'store operation failed');
+  });
+  const ownsKeys = typeof options.keys !== 'object';
+  let keys: KeyStore;
+  try {
+    keys = typeof options.keys === 'object' ? options.keys : createSqliteKeyStore({ path: options.keys ?? DEFAULT_KEYS_FILE, now });
+  } catch (err) {
+    if (ownsStore) void rawStore.close();
+    throw err;
+  }
+
+  // Sends to the provider: never follows a redirect (it could lead anywhere, keys attached), and
+  // times the provider for the latency histogram.
+  const upstreamFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await fetch(input, { ...init, redirect: 'manual' });
+    } catch (err) {
+      metrics.upstream((performance.now() - started) / 1000, 'error');
+      throw err;
+    }
+    metrics.upstream((performance.now() - started) / 1000, response.status);
+    if (response.status >= 300 && response.status < 400) {
+      void response.body?.cancel().catch(() => {});
+      throw new Error(`the provider answered ${response.status} with a redirect, which tokenlay never follows; give the provider's final base URL`);
+    }
+    return response;
+  };
+
+  const onLedger = (row: LedgerRow) => {
+    metrics.call(row);
+    log?.info(callLine(row), 'call');
+  };
+  const engineConfig = (rules: string | object | undefined): EngineConfig => {
+    const config: EngineConfig = { store, fetch: upstreamFetch, onLedger, now };
+    if (rules !== undefined) config.rules = rules;
+    if (options.prices) config.prices = options.prices;
+    if (options.unknownModels) config.unknownModels = options.unknownModels;
+    if (options.providerTimeoutMs !== undefined) config.providerTimeoutMs = options.providerTimeoutMs;
+    return config;
+  };
+
+  let engine: Engine;
+  try {
+    engine = createEngine(engineConfig(options.rules));
+  } catch (err) {
+    keys.close();
+    if (ownsStore) void rawStore.close();
+    throw err;
+  }
+
+  const rulesFile = typeof options.rules === 'string' ? resolve(options.rules) : undefined;
+  function reloadRules(): boolean {
+    if (rulesFile === undefined) return false;
+    let next: Engine;
+    try {
+      next = createEngine(engineConfig(rulesFile));
+    } catch (err) {
+      const problems = err instanceof TokenlayRulesError ? err.problems : [(err as Error).message];
+      log?.error({ file: rulesFile, problems }, 'rules refused; the rules in force stay');
+      return false;
+    }
+    const previous = engine;
+    engine = next;
+    // The store is the gateway's, so closing the old engine only waits for its settlements.
+    void previous.close();
+    log?.info({ file: rulesFile }, 'rules reloaded');
+    return true;
+  }
+  let watcher: FSWatcher | undefined;
+  if (rulesFile !== undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    // The folder, not the file: editors and deploys replace the file, which ends a watch on it.
+    watcher = watch(dirname(rulesFile), (_event, name) => {
+      if (name !== null && name !== basename(rulesFile)) return;
+      clearTimeout(timer);
+      timer = setTimeout(reloadRules, 100);
+      timer.unref();
+    });
+    watcher.unref();
+  }
+
+  let inFlight = 0;
+  let closing = false;
+  const drained = new Set<() => void>();
+
+  function refuse(res: ServerResponse, status: number, code: string, message: string, extra: { type?: string; param?: string; account?: string; headers?: Record<string, string> } = {}): void {
+    metrics.refused(status);
+    log?.info({ account: extra.account ?? null, status, code }, 'refused');
+    sendError(res, status, { message, type: extra.type ?? 'invalid_request_error', code, param: extra.param ?? null }, extra.headers);
+  }
+
+  function authenticate(req: IncomingMessage, res: ServerResponse): string | undefined {
+    const header = req.headers.authorization;
+    const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
+    if (presented === undefined) {
+      refuse(
+        res,
+        401,
+        'missing_api_key',
+        'tokenlay: no tokenlay key. Send it as "Authorization: Bearer <tokenlay key>" (tokenlayKey in the SDK); create one with: npx tokenlay keys create --name NAME',
+        { headers: { 'www-authenticate': 'Bearer' } },
+      );
+      return undefined;
+    }
+    const account = keys.authenticate(presented);
+    if (account === undefined) {
+      refuse(
+        res,
+        401,
+        'invalid_api_key',
+        `tokenlay: the tokenlay key ${redactKey(presented)} is not known to this gateway or was revoked. Check tokenlayKey (TOKENLAY_KEY), or create a key with: npx tokenlay keys create --name NAME`,
+        { headers: { 'www-authenticate': 'Bearer' } },
+      );
+    }
+    return account;
+  }
+
+  async function proxy(req: IncomingMessage, res: ServerResponse, path: string, search: string, account: string): Promise<void> {
+    const providerKey = req.headers['x-tokenlay-provider-key'];
+    if (typeof providerKey !== 'string' || providerKey === '') {
+      return refuse(res, 400, 'missing_provider_key', "tokenlay: no provider key. Send the provider's API key as x-tokenlay-provider-key (providerApiKey in the SDK).", { account, param: 'x-tokenlay-provider-key' });
+    }
+    const rawBase = req.headers['x-tokenlay-provider-base'];
+    const allowed = allowlist.check(typeof rawBase === 'string' && rawBase !== '' ? rawBase : DEFAULT_PROVIDER_BASE);
+    if (!allowed.ok) return refuse(res, 400, 'provider_base_not_allowed', allowed.message, { account, param: 'x-tokenlay-provider-base' });
+
+    const read = await readBody(req, maxBodyBytes);
+    if (!read.ok) {
+      res.shouldKeepAlive = false;
+      refuse(res, 413, 'request_too_large', `tokenlay: the request body is over ${read.length >= maxBodyBytes ? maxBodyBytes : read.length} bytes; this gateway takes at most ${maxBodyBytes} bytes (--max-body, TOKENLAY_MAX_BODY).`, { account, headers: { connection: 'close' } });
+      return;
+    }
+    let body: string | Buffer | undefined = read.bytes;
+    if (body !== undefined && isJsonType(req.headers['content-type'])) {
+      const text = body.toString('utf8');
+      const problem = jsonProblem(text);
+      if (problem !== undefined) return refuse(res, 400, 'invalid_json', `tokenlay: the request body is not valid JSON (${problem}). Send a JSON object, as the OpenAI API takes.`, { account });
+      body = text;
+    }
+
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort();
+    };
+    res.once('close', onClose);
+    let answer: Response;
+    try {
+      answer = await engine.handle({
+        url: allowed.base + path.slice(3) + search,
+        method: req.method ?? 'GET',
+        headers: callHeaders(req.headers, account),
+        body: typeof body === 'string' || body === undefined ? body : (new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as Uint8Array<ArrayBuffer>),
+        signal: controller.signal,
+      });
+    } catch (err) {
+      if (controller.signal.aborted) return;
+      log?.error({ account, err: (err as Error)?.message }, 'call failed in the gateway');
+      return sendError(res, 500, { message: 'tokenlay: the gateway failed to handle this call; see its log.', type: 'tokenlay_gateway_error', code: 'gateway_error' });
+    }
+    await writeAnswer(res, answer, idleMs);
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    let path = q >= 0 ? raw.slice(0, q) : raw;
+    const search = q >= 0 ? raw.slice(q) : '';
+    // The official client's base ends in "/v1/", so its paths arrive as "/v1//chat/completions".
+    if (path.includes('//')) path = path.replace(/\/{2,}/g, '/');
+    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/metrics' && req.method === 'GET') {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (!path.startsWith('/v1/')) {
+      return sendError(res, 404, { message: `tokenlay: no such endpoint ${req.method} ${path}. OpenAI API calls go to /v1/<path>; see docs/protocol.md.`, type: 'invalid_request_error', code: 'not_found' });
+    }
+    const account = authenticate(req, res);
+    if (account === undefined) return;
+    if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/v1/usage' && req.method === 'GET') return answerUsage(res, search.slice(1), store, account, now());
+    return proxy(req, res, path, search, account);
+  }
+
+  function handler(req: IncomingMessage, res: ServerResponse): void {
+    if (closing) {
+      res.shouldKeepAlive = false;
+      return sendError(res, 503, { message: 'tokenlay: the gateway is shutting down; retry on another instance.', type: 'tokenlay_gateway_error', code: 'shutting_down' }, { 'retry-after': '1' });
+    }
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      if (inFlight === 0) for (const done of drained) done();
+    });
+    route(req, res).catch((err: unknown) => {
+      log?.error({ err: (err as Error)?.message }, 'request failed in the gateway');
+      sendError(res, 500, { message: 'tokenlay: the gateway failed to handle this request; see its log.', type: 'tokenlay_gateway_error', code: 'gateway_error' });
+    });
+  }
+
+  let server: Server | undefined;
+  const sockets = new Set<Socket>();
+  let closed: Promise<void> | undefined;
+
+  async function shutdown(): Promise<void> {
+    closing = true;
+    watcher?.close();
+    const stopped = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
+    server?.closeIdleConnections();
+    if (inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        drained.add(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const s of sockets) s.destroy();
+    await stopped;
+    await engine.close();
+    if (ownsStore) await rawStore.close();
+    else await rawStore.flush();
+    if (ownsKeys) keys.close();
+    log?.flush();
+  }
+
+  return {
+    handler,
+    async listen(port = DEFAULT_PORT, host = DEFAULT_HOST): Promise<GatewayAddress> {
+      // Room for the attribution headers the protocol allows (8 KiB) beside the usual ones, so
+      // that an oversized block reaches the engine and gets its 400, not Node's bare 431.
+      server = createServer({ maxHeaderSize: 64 * 1024 }, handler);
+      server.on('connection', (s: Socket) => {
+        sockets.add(s);
+        s.once('close', () => sockets.delete(s));
+      });
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(port, host, () => {
+          server!.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return { host: address.address, port: address.port, url: `http://${shownHost}:${address.port}` };
+    },
+    close() {
+      closed ??= shutdown();
+      return closed;
+    },
+    reloadRules,
+    get engine() {
+      return engine;
+    },
+    store,
+    keys,
+    metrics: metrics.registry,
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}

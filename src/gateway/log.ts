@@ -1,0 +1,50 @@
+import { createRequire } from 'node:module';
+import { pino, stdTimeFunctions, type DestinationStream, type Logger } from 'pino';
+import type { LedgerRow } from '../store/types.js';
+import { ACCOUNT_FIELD } from './call-headers.js';
+
+/** `json`: one JSON object a line (for log shippers); `pretty`: coloured lines for a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  format?: LogFormat;
+  /** pino level: `trace` … `fatal`, or `silent`. Default `info`. */
+  level?: string;
+  /** Where lines go. Default: standard output. */
+  destination?: DestinationStream | NodeJS.WritableStream;
+}
+
+/**
+ * The gateway's logger (pino). Lines carry no keys, prompts or answers: the gateway only ever logs
+ * the ledger's view of a call and its own refusals.
+ */
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const base = { level: opts.level ?? 'info', base: undefined, timestamp: stdTimeFunctions.isoTime };
+  if (opts.format === 'pretty') {
+    // Loaded only when asked for: most deployments log JSON.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as (o: object) => DestinationStream;
+    return pino(base, pretty({ destination: opts.destination ?? 1, colorize: opts.destination === undefined && process.stdout.isTTY, sync: true }));
+  }
+  return pino(base, (opts.destination as DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
+}
+
+/** One call as a log line: time, account, fields, models, status, rule, action, tokens, cost, latency. */
+export function callLine(row: LedgerRow): Record<string, unknown> {
+  const { [ACCOUNT_FIELD]: account, ...fields } = row.fields;
+  return {
+    account: account ?? null,
+    fields,
+    endpoint: row.endpoint,
+    model_requested: row.modelRequested,
+    model_used: row.modelUsed,
+    status: row.status,
+    rule: row.ruleId,
+    action: row.action,
+    input_tokens: row.inputTokens,
+    output_tokens: row.outputTokens,
+    cost: row.cost,
+    estimated: row.estimated,
+    latency_ms: row.latencyMs,
+  };
+}

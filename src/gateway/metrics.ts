@@ -1,0 +1,55 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LedgerRow } from '../store/types.js';
+
+/** The gateway's Prometheus metrics, in a registry of its own (never prom-client's global one). */
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  /** One finished call (a ledger row). */
+  call(row: LedgerRow): void;
+  /** A call the gateway refused before the engine saw it (401, 400, 413). */
+  refused(status: number): void;
+  /** Time from sending a call upstream to the provider's response headers, in seconds. */
+  upstream(seconds: number, status: number | 'error'): void;
+  storeError(operation: string): void;
+}
+
+/**
+ * `tokenlay_requests_total{status,action}`, `tokenlay_blocks_total{rule}`, `tokenlay_cost_usd_total`,
+ * `tokenlay_tokens_total{kind}`, `tokenlay_upstream_latency_seconds{status}`,
+ * `tokenlay_store_errors_total{operation}`, plus Node's process metrics.
+ */
+export function createMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'tokenlay_requests_total', help: 'Calls answered, by HTTP status and rule action.', labelNames: ['status', 'action'], registers: [registry] });
+  const blocks = new Counter({ name: 'tokenlay_blocks_total', help: 'Calls blocked, by rule.', labelNames: ['rule'], registers: [registry] });
+  const cost = new Counter({ name: 'tokenlay_cost_usd_total', help: 'Cost of the calls answered, in USD.', registers: [registry] });
+  const tokens = new Counter({ name: 'tokenlay_tokens_total', help: 'Tokens of the calls answered, by kind (input, output).', labelNames: ['kind'], registers: [registry] });
+  const upstream = new Histogram({
+    name: 'tokenlay_upstream_latency_seconds',
+    help: "Time from sending a call to the provider until its response headers, in seconds.",
+    labelNames: ['status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const storeErrors = new Counter({ name: 'tokenlay_store_errors_total', help: 'Store operations that failed, by operation.', labelNames: ['operation'], registers: [registry] });
+  return {
+    registry,
+    call(row) {
+      requests.inc({ status: String(row.status), action: row.action ?? 'none' });
+      if (row.action === 'block') blocks.inc({ rule: row.ruleId ?? '(none)' });
+      if (row.cost > 0) cost.inc(row.cost);
+      if (row.inputTokens > 0) tokens.inc({ kind: 'input' }, row.inputTokens);
+      if (row.outputTokens > 0) tokens.inc({ kind: 'output' }, row.outputTokens);
+    },
+    refused(status) {
+      requests.inc({ status: String(status), action: 'refuse' });
+    },
+    upstream(seconds, status) {
+      upstream.observe({ status: String(status) }, seconds);
+    },
+    storeError(operation) {
+      storeErrors.inc({ operation });
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { ServerResponse } from 'node:http';
+
+function nodeHeaders(response: Response): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') out[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) out['set-cookie'] = cookies;
+  return out;
+}
+
+function isEventStream(response: Response): boolean {
+  return (response.headers.get('content-type') ?? '').includes('text/event-stream');
+}
+
+/**
+ * Writes the engine's answer to the caller. A JSON (or any non-stream) answer is sent with its
+ * length; a stream is passed through chunk by chunk as it arrives, never buffered, with the
+ * socket's backpressure respected. When the caller goes away the stream is cancelled, which the
+ * engine settles for what was delivered. With `idleTimeoutMs` > 0, a stream that sends nothing for
+ * that long is cut: the caller gets an SSE comment saying so, the provider's stream is cancelled.
+ */
+export async function writeAnswer(res: ServerResponse, response: Response, idleTimeoutMs: number): Promise<void> {
+  const headers = nodeHeaders(response);
+  if (!response.body || !isEventStream(response)) {
+    const bytes = response.body ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
+    headers['content-length'] = String(bytes.length);
+    res.writeHead(response.status, headers);
+    res.end(bytes);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  res.flushHeaders();
+  const reader = response.body.getReader();
+  const onClose = () => void reader.cancel().catch(() => {});
+  res.once('close', onClose);
+  let idle: NodeJS.Timeout | undefined;
+  let idled = false;
+  const arm = () => {
+    if (idleTimeoutMs <= 0) return;
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      idled = true;
+      void reader.cancel().catch(() => {});
+    }, idleTimeoutMs);
+  };
+  try {
+    arm();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      arm();
+      if (!res.write(value) && !res.destroyed) await new Promise<void>((resolve) => {
+        const go = () => {
+          res.off('drain', go);
+          res.off('close', go);
+          resolve();
+        };
+        res.on('drain', go);
+        res.on('close', go);
+      });
+      if (res.destroyed) break;
+    }
+    if (idled && !res.destroyed) res.write(`: tokenlay: the provider sent nothing for ${idleTimeoutMs} ms; the stream was ended\n\n`);
+  } catch {
+    // The provider's stream broke mid-way; the engine settled what was delivered.
+  } finally {
+    clearTimeout(idle);
+    res.off('close', onClose);
+    if (!res.destroyed) res.end();
+  }
+}

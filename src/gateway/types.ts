@@ -1,0 +1,70 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Engine, ModelPrice } from '../engine/types.js';
+import type { TokenlayStore } from '../store/types.js';
+import type { KeyStore } from './keys.js';
+import type { LogFormat } from './log.js';
+
+/** Options of {@link createGateway}; each has the `tokenlay gateway` flag and env var named. */
+export interface GatewayOptions {
+  /** Rules file (`.yaml`, `.yml`, `.json`; re-read when it changes) or a rules object. `--rules`, `TOKENLAY_RULES`. Default: none, every call is allowed and metered. */
+  rules?: string | object;
+  /** Counters and ledger: `'sqlite:<path>'`, `'memory'`, or a store object (not closed by the gateway). `--store`, `TOKENLAY_STORE`. Default `'sqlite:./.tokenlay/usage.db'`. */
+  store?: string | TokenlayStore;
+  /** Keys and accounts: a SQLite file or a key store. `--keys`, `TOKENLAY_KEYS_FILE`. Default `'./.tokenlay/usage.db'` (a `gateway_keys` table beside the store's). */
+  keys?: string | KeyStore;
+  /** Provider bases callers may name in `x-tokenlay-provider-base`; replaces the default list. `--allow-provider-base`, `TOKENLAY_ALLOW_PROVIDER_BASE` (comma-separated). Default {@link DEFAULT_PROVIDER_BASES}. */
+  allowProviderBases?: readonly string[];
+  /** Largest request body, in bytes; larger ones get 413. `--max-body`, `TOKENLAY_MAX_BODY`. Default 20 MiB (20 971 520). */
+  maxBodyBytes?: number;
+  /** ms to wait for the provider's answer before a fallback or a 504. `--provider-timeout`, `TOKENLAY_PROVIDER_TIMEOUT`. Default 600 000. */
+  providerTimeoutMs?: number;
+  /** ms a stream may stay silent before the gateway ends it; 0 never. `--stream-idle-timeout`, `TOKENLAY_STREAM_IDLE_TIMEOUT`. Default 300 000. */
+  streamIdleTimeoutMs?: number;
+  /** ms that {@link Gateway.close} waits for calls in flight before cutting them. `--drain-timeout`, `TOKENLAY_DRAIN_TIMEOUT`. Default 10 000. */
+  drainTimeoutMs?: number;
+  /** A pino logger, or `false` for none. Default: JSON lines on standard output (`logFormat`, `logLevel`). */
+  logger?: Logger | false;
+  /** `json` or `pretty`. `--log-format`, `TOKENLAY_LOG_FORMAT`. Default `json`. */
+  logFormat?: LogFormat;
+  /** pino level. `--log-level`, `TOKENLAY_LOG_LEVEL`. Default `info`. */
+  logLevel?: string;
+  /** Price overrides by model name, as for the engine. */
+  prices?: Record<string, ModelPrice>;
+  /** An unpriced model costs 0 with a warning (`zero`, default) or is refused (`refuse`). */
+  unknownModels?: 'zero' | 'refuse';
+  /** The clock, ms since epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Where a listening gateway is. */
+export interface GatewayAddress {
+  host: string;
+  port: number;
+  /** `http://HOST:PORT` */
+  url: string;
+}
+
+/** A gateway: a Node request listener with a server of its own on demand. */
+export interface Gateway {
+  /** The request listener: `http.createServer(gateway.handler)` or mount it in another server. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Starts an HTTP server on `host` (default 127.0.0.1) and `port` (default 8787; 0 picks a free one). */
+  listen(port?: number, host?: string): Promise<GatewayAddress>;
+  /**
+   * Stops taking calls, waits up to `drainTimeoutMs` for calls in flight (streams included), cuts
+   * the rest, writes the ledger and closes what the gateway opened. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Re-reads the rules file; on problems logs them by path and keeps the rules in force. @returns whether the new rules apply. */
+  reloadRules(): boolean;
+  /** The engine in force (a new one after each rules reload). */
+  readonly engine: Engine;
+  readonly store: TokenlayStore;
+  readonly keys: KeyStore;
+  /** The Prometheus registry behind `GET /metrics`. */
+  readonly metrics: Registry;
+  /** Calls being answered right now. */
+  readonly inFlight: number;
+}

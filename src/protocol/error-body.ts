@@ -1,0 +1,19 @@
+import { blankReport, writeReportHeaders, type CallReport } from './report.js';
+
+/** The `error` object of an OpenAI-style error body (PROTOCOL.md §3). */
+export interface ErrorBody {
+  message: string;
+  /** e.g. `tokenlay_limit_exceeded`, `tokenlay_blocked`, `invalid_request_error`. */
+  type: string;
+  code: string | null;
+  param?: string | null;
+  /** The tokenlay detail of a block: the rule and the limit. */
+  tokenlay?: unknown;
+}
+
+/** An OpenAI-style error answer with the report's headers, so that every OpenAI client surfaces it as an API error. */
+export function errorAnswer(status: number, error: ErrorBody, report: CallReport = blankReport(), extra: Record<string, string> = {}): Response {
+  const headers = new Headers({ 'content-type': 'application/json', ...extra });
+  writeReportHeaders(headers, report);
+  return new Response(JSON.stringify({ error: { param: null, ...error } }), { status, headers });
+}

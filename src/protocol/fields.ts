@@ -1,0 +1,86 @@
+import { HEADER_PREFIX, PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from './names.js';
+
+/**
+ * The attribution fields a call carries. Extend it by declaration merging to type your own fields:
+ *
+ * ```ts
+ * declare module 'tokenlay' {
+ *   interface TokenlayFields { team?: string }
+ * }
+ * ```
+ */
+export interface TokenlayFields {
+  /** The authenticated user who caused the call. */
+  user?: string;
+  /** The user's organization or tenant. */
+  org?: string;
+  /** The user's plan or tier (`tier` is an alias). */
+  plan?: string;
+  /** The project the call is made for. */
+  project?: string;
+  /** The product feature that made the call. */
+  feature?: string;
+}
+
+/** A set of fields as a plain record: the typed ones plus any custom field. */
+export type FieldRecord = TokenlayFields & Record<string, string | undefined>;
+
+/** Values a caller may hand us for a field; numbers and ids are turned into strings. */
+export type FieldInput = { [K in keyof TokenlayFields]?: TokenlayFields[K] | number | null } & Record<
+  string,
+  string | number | null | undefined
+>;
+
+/** The five fields every proxy knows by name. */
+export const WELL_KNOWN_FIELDS = ['user', 'org', 'plan', 'project', 'feature'] as const;
+
+const ALIASES: Record<string, string> = {
+  userid: 'user',
+  user_id: 'user',
+  'user-id': 'user',
+  orgid: 'org',
+  org_id: 'org',
+  organization: 'org',
+  organization_id: 'org',
+  tier: 'plan',
+  projectid: 'project',
+  project_id: 'project',
+};
+
+const FIELD_NAME = /^[a-z0-9_-]{1,64}$/;
+
+/** Header names under `x-tokenlay-` that are not attribution fields. */
+export const RESERVED_NAMES = new Set(
+  [PROVIDER_KEY_HEADER, PROVIDER_BASE_HEADER, ...Object.values(REPORT_HEADERS)].map((header) => header.slice(HEADER_PREFIX.length)),
+);
+
+/** The canonical name of a field (`tier` → `plan`, `user_id` → `user`), lower-cased. */
+export function canonicalField(name: string): string {
+  const lower = name.toLowerCase();
+  // `hasOwn`: a field named `constructor` must not find Object.prototype's.
+  return Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : lower;
+}
+
+/** Whether `name` may be used as a field name on the wire. */
+export function isValidFieldName(name: string): boolean {
+  return FIELD_NAME.test(name) && !RESERVED_NAMES.has(name);
+}
+
+/**
+ * Folds aliases into canonical names and drops empty values. A canonical name given
+ * explicitly wins over its alias in the same object.
+ */
+export function normalizeFields(input: FieldInput | undefined | null): FieldRecord {
+  const out: FieldRecord = {};
+  if (!input) return out;
+  const explicit = new Set<string>();
+  for (const [rawName, rawValue] of Object.entries(input)) {
+    if (rawValue === undefined || rawValue === null || rawValue === '') continue;
+    const name = canonicalField(rawName);
+    const isAlias = name !== rawName.toLowerCase();
+    if (isAlias && explicit.has(name)) continue;
+    if (!isAlias) explicit.add(name);
+    out[name] = String(rawValue);
+  }
+  return out;
+}

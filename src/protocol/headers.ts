@@ -1,0 +1,139 @@
+import { canonicalField, isValidFieldName, RESERVED_NAMES, WELL_KNOWN_FIELDS, type FieldRecord } from './fields.js';
+import { TokenlayHeaderError } from '../errors.js';
+import { HEADER_PREFIX } from './names.js';
+
+export { HEADER_PREFIX };
+/** Longest value, in characters, that one field may carry (PROTOCOL.md §1). */
+export const MAX_VALUE_CHARS = 256;
+/** Largest size, in bytes, of all attribution headers together (PROTOCOL.md §1). */
+export const MAX_HEADERS_BYTES = 8 * 1024;
+
+const encoder = new TextEncoder();
+const HEX = '0123456789ABCDEF';
+
+/**
+ * Percent-encodes every byte outside printable ASCII (0x21–0x7E), and `%` itself, so that any
+ * UTF-8 value is a legal header value and CR, LF or NUL can never become header syntax.
+ */
+export function encodeHeaderValue(value: string): string {
+  // Fast path: most ids are plain ASCII and need no work.
+  let plain = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return value;
+  let out = '';
+  for (const byte of encoder.encode(value)) {
+    if (byte >= 0x21 && byte <= 0x7e && byte !== 0x25) out += String.fromCharCode(byte);
+    else out += '%' + HEX[byte >> 4] + HEX[byte & 15];
+  }
+  return out;
+}
+
+/** Reverses {@link encodeHeaderValue}; a malformed escape is kept as it is. */
+export function decodeHeaderValue(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value.replace(/(%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+  }
+}
+
+function charCount(value: string): number {
+  let n = 0;
+  for (const _ of value) n++;
+  return n;
+}
+
+/**
+ * Turns fields into `x-tokenlay-<field>` headers, refusing values that the protocol does not
+ * allow before anything is sent.
+ *
+ * @throws {TokenlayHeaderError} a field name is invalid, a value is over 256 characters, or all
+ * headers together are over 8 KiB.
+ */
+export function fieldsToHeaders(fields: FieldRecord): Record<string, string> {
+  const headers: Record<string, string> = {};
+  let total = 0;
+  for (const [rawName, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const name = canonicalField(rawName);
+    if (!isValidFieldName(name)) {
+      throw new TokenlayHeaderError(
+        `tokenlay: field name ${JSON.stringify(rawName)} cannot be sent: names are lower-case [a-z0-9_-], at most 64 characters, ` +
+          `and not one of ${[...RESERVED_NAMES].join(', ')}. Rename the field.`,
+        { field: rawName, limit: 'name' },
+      );
+    }
+    const chars = charCount(value);
+    if (chars > MAX_VALUE_CHARS) {
+      throw new TokenlayHeaderError(
+        `tokenlay: field "${name}" is ${chars} characters long; the limit is ${MAX_VALUE_CHARS} characters per value. ` +
+          `Send a shorter id (a hash or a database key) instead of the full value.`,
+        { field: name, limit: 'value' },
+      );
+    }
+    const headerName = HEADER_PREFIX + name;
+    const encoded = encodeHeaderValue(value);
+    headers[headerName] = encoded;
+    total += headerName.length + encoded.length;
+    if (total > MAX_HEADERS_BYTES) {
+      throw new TokenlayHeaderError(
+        `tokenlay: attribution headers reached ${total} bytes at field "${name}"; the limit is ${MAX_HEADERS_BYTES} bytes (8 KiB) for all fields together. ` +
+          `Send fewer or shorter fields.`,
+        { field: name, limit: 'total' },
+      );
+    }
+  }
+  return headers;
+}
+
+/** Anything a header set may arrive as: a `Headers`, a Node header object, or pairs. */
+export type HeaderSource =
+  | Headers
+  | Iterable<[string, string]>
+  | Record<string, string | string[] | number | undefined | null>;
+
+function entriesOf(source: HeaderSource): Iterable<[string, unknown]> {
+  if (typeof (source as Headers).forEach === 'function' && typeof (source as Headers).get === 'function') {
+    return (source as Headers).entries();
+  }
+  if (Symbol.iterator in (source as object)) return source as Iterable<[string, string]>;
+  return Object.entries(source);
+}
+
+/**
+ * Reads attribution fields from request headers: `x-tokenlay-<field>` (decoded, aliases folded),
+ * then bare `user`, `org`, `plan`, `project`, `feature` where no prefixed header names that field.
+ */
+export function headersToFields(source: HeaderSource, options: { bare?: boolean } = {}): FieldRecord {
+  const fields: FieldRecord = {};
+  const bare: FieldRecord = {};
+  for (const [rawName, rawValue] of entriesOf(source)) {
+    if (rawValue === undefined || rawValue === null) continue;
+    const value = Array.isArray(rawValue) ? rawValue.join(', ') : String(rawValue);
+    const lower = rawName.toLowerCase();
+    if (lower.startsWith(HEADER_PREFIX)) {
+      const name = canonicalField(lower.slice(HEADER_PREFIX.length));
+      if (!isValidFieldName(name)) continue;
+      // The canonical spelling wins over an alias when both arrive.
+      if (fields[name] !== undefined && lower.slice(HEADER_PREFIX.length) !== name) continue;
+      fields[name] = decodeHeaderValue(value);
+    } else if (options.bare && (WELL_KNOWN_FIELDS as readonly string[]).includes(lower)) {
+      bare[lower] = decodeHeaderValue(value);
+    }
+  }
+  for (const [name, value] of Object.entries(bare)) if (fields[name] === undefined) fields[name] = value;
+  return fields;
+}

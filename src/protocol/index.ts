@@ -1,0 +1,6 @@
+/** The wire contract of PROTOCOL.md, in one place: names, attribution headers, the call report, error bodies. */
+export * from './names.js';
+export * from './fields.js';
+export * from './headers.js';
+export * from './report.js';
+export * from './error-body.js';

@@ -1,0 +1,32 @@
+/**
+ * Every header name and marker of the wire contract (PROTOCOL.md), spelled once. The SDK, the
+ * engine and the gateway import them from here.
+ */
+
+/** The prefix of every tokenlay header: attribution fields (§1) and the report (§2). */
+export const HEADER_PREFIX = 'x-tokenlay-';
+
+/** §1: the provider's API key, for the proxy to forward with. */
+export const PROVIDER_KEY_HEADER = 'x-tokenlay-provider-key';
+/** §1: the provider's base URL. */
+export const PROVIDER_BASE_HEADER = 'x-tokenlay-provider-base';
+
+/** §2: the per-call report, one header per field. */
+export const REPORT_HEADERS = {
+  ruleId: 'x-tokenlay-rule-id',
+  ruleAction: 'x-tokenlay-rule-action',
+  limitExceeded: 'x-tokenlay-limit-exceeded',
+  cost: 'x-tokenlay-cost',
+  tokensUsed: 'x-tokenlay-tokens-used',
+  inputTokens: 'x-tokenlay-input-tokens',
+  outputTokens: 'x-tokenlay-output-tokens',
+  duration: 'x-tokenlay-duration',
+  warnings: 'x-tokenlay-warnings',
+  model: 'x-tokenlay-model',
+} as const;
+
+/** §2: the SSE comment line that carries a stream's report, followed by its JSON. */
+export const TRAILER_PREFIX = ': x-tokenlay ';
+
+/** §3: tells the OpenAI SDK not to retry an answer. */
+export const SHOULD_RETRY_HEADER = 'x-should-retry';

@@ -1,0 +1,181 @@
+/**
+ * The per-call report of PROTOCOL.md §2: its writer (the engine and the gateway set it as
+ * `x-tokenlay-*` headers, and as the `: x-tokenlay {json}` trailer of a stream) and its reader
+ * (the client turns either back into {@link TokenlayMetadata}).
+ */
+import { decodeHeaderValue, encodeHeaderValue } from './headers.js';
+import { HEADER_PREFIX, REPORT_HEADERS, TRAILER_PREFIX } from './names.js';
+
+/** What the engine reports about a call, as written on the wire. */
+export interface CallReport {
+  ruleId: string | null;
+  ruleAction: 'allow' | 'block' | 'warn' | 'queue';
+  limitExceeded: boolean;
+  /** USD. */
+  cost: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** ms spent by the proxy and the provider. */
+  durationMs: number;
+  warnings: string[];
+  /** Set when a rule, downgrade or fallback changed the model. */
+  model?: string | undefined;
+}
+
+/** What a Tokenlay proxy (or the embedded engine) answered about one call, with the official SDK's names. */
+export interface TokenlayMetadata {
+  /** The rule that matched, if any. */
+  ruleId?: string;
+  ruleAction: 'allow' | 'block' | 'warn' | 'queue';
+  limitExceeded: boolean;
+  /** Cost of this call in USD. */
+  cost: number;
+  tokensUsed: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Milliseconds spent by the proxy and the provider. */
+  duration: number;
+  warnings?: string[];
+  /** The model actually used, when a rule changed it. */
+  model?: string;
+}
+
+/** A report with nothing decided and nothing spent. */
+export function blankReport(): CallReport {
+  return { ruleId: null, ruleAction: 'allow', limitExceeded: false, cost: 0, inputTokens: 0, outputTokens: 0, durationMs: 0, warnings: [] };
+}
+
+/** A decimal without exponent, e.g. `0.0000015`, so every reader parses it. */
+export function formatDecimal(value: number): string {
+  if (value === 0 || !Number.isFinite(value)) return '0';
+  return value.toFixed(12).replace(/\.?0+$/, '');
+}
+
+/**
+ * Writes a report as `x-tokenlay-*` headers (§2); usage headers only when `withUsage`. Text (rule
+ * id, warnings, model) is percent-encoded as §1 encodes field values, so that no rule description,
+ * user name or model name can make a header unsendable.
+ */
+export function writeReportHeaders(headers: Headers, report: CallReport, withUsage = true): void {
+  if (report.ruleId !== null) headers.set(REPORT_HEADERS.ruleId, encodeHeaderValue(report.ruleId));
+  headers.set(REPORT_HEADERS.ruleAction, report.ruleAction);
+  headers.set(REPORT_HEADERS.limitExceeded, String(report.limitExceeded));
+  if (withUsage) {
+    headers.set(REPORT_HEADERS.cost, formatDecimal(report.cost));
+    headers.set(REPORT_HEADERS.tokensUsed, String(report.inputTokens + report.outputTokens));
+    headers.set(REPORT_HEADERS.inputTokens, String(report.inputTokens));
+    headers.set(REPORT_HEADERS.outputTokens, String(report.outputTokens));
+  }
+  headers.set(REPORT_HEADERS.duration, String(Math.round(report.durationMs)));
+  if (report.warnings.length > 0) headers.set(REPORT_HEADERS.warnings, encodeHeaderValue(JSON.stringify(report.warnings)));
+  if (report.model !== undefined) headers.set(REPORT_HEADERS.model, encodeHeaderValue(report.model));
+}
+
+/** The report as the trailer's snake_case object (§2). */
+export function reportTrailer(report: CallReport): Record<string, unknown> {
+  const trailer: Record<string, unknown> = {
+    rule_id: report.ruleId,
+    rule_action: report.ruleAction,
+    limit_exceeded: report.limitExceeded,
+    cost: Number(formatDecimal(report.cost)),
+    tokens_used: report.inputTokens + report.outputTokens,
+    input_tokens: report.inputTokens,
+    output_tokens: report.outputTokens,
+    duration: Math.round(report.durationMs),
+    warnings: report.warnings,
+  };
+  if (report.model !== undefined) trailer.model = report.model;
+  return trailer;
+}
+
+/** The whole trailer event, `: x-tokenlay {json}` and a blank line, written just before `data: [DONE]`. */
+export function writeTrailer(report: CallReport): string {
+  return `${TRAILER_PREFIX}${JSON.stringify(reportTrailer(report))}\n\n`;
+}
+
+/** The trailer's object when `line` is a trailer line, else undefined (also for malformed JSON). */
+export function readTrailerLine(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith(TRAILER_PREFIX)) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(line.slice(TRAILER_PREFIX.length));
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const ACTIONS = new Set(['allow', 'block', 'warn', 'queue']);
+
+function num(value: unknown): number {
+  const n = typeof value === 'number' ? value : Number.parseFloat(String(value ?? ''));
+  return Number.isFinite(n) ? n : 0;
+}
+
+function warningsOf(value: unknown): string[] | undefined {
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value !== 'string' || value === '') return undefined;
+  try {
+    const parsed = JSON.parse(value);
+    return Array.isArray(parsed) ? parsed.map(String) : [String(parsed)];
+  } catch {
+    return [value];
+  }
+}
+
+function build(get: (name: string) => unknown): TokenlayMetadata {
+  const action = String(get('rule_action') ?? 'allow');
+  const input = num(get('input_tokens'));
+  const output = num(get('output_tokens'));
+  const used = get('tokens_used');
+  const metadata: TokenlayMetadata = {
+    ruleAction: (ACTIONS.has(action) ? action : 'allow') as TokenlayMetadata['ruleAction'],
+    limitExceeded: String(get('limit_exceeded')) === 'true',
+    cost: num(get('cost')),
+    tokensUsed: used === undefined || used === null ? input + output : num(used),
+    inputTokens: input,
+    outputTokens: output,
+    duration: num(get('duration')),
+  };
+  const ruleId = get('rule_id');
+  if (ruleId !== undefined && ruleId !== null && ruleId !== '') metadata.ruleId = String(ruleId);
+  const warnings = warningsOf(get('warnings'));
+  if (warnings) metadata.warnings = warnings;
+  const model = get('model');
+  if (typeof model === 'string' && model) metadata.model = model;
+  return metadata;
+}
+
+/** Reads the report from answer headers (decoding their text), or `null` when there are no `x-tokenlay-*` headers. */
+export function readReportHeaders(headers: Headers): TokenlayMetadata | null {
+  let any = false;
+  headers.forEach((_value, name) => {
+    if (name.startsWith(HEADER_PREFIX)) any = true;
+  });
+  if (!any) return null;
+  return build((key) => {
+    const value = headers.get(HEADER_PREFIX + key.replace(/_/g, '-'));
+    return value === null ? undefined : decodeHeaderValue(value);
+  });
+}
+
+function headerView(m: TokenlayMetadata, key: string): unknown {
+  switch (key) {
+    case 'rule_id':
+      return m.ruleId;
+    case 'rule_action':
+      return m.ruleAction;
+    case 'limit_exceeded':
+      return m.limitExceeded;
+    case 'warnings':
+      return m.warnings;
+    case 'model':
+      return m.model;
+    default:
+      return undefined;
+  }
+}
+
+/** Reads a stream's trailer object, over what its headers said. */
+export function readReportTrailer(trailer: Record<string, unknown>, fromHeaders: TokenlayMetadata | null): TokenlayMetadata {
+  return build((key) => trailer[key] ?? (fromHeaders ? headerView(fromHeaders, key) : undefined));
+}

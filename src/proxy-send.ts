@@ -1,0 +1,93 @@
+import { TokenlayError } from './errors.js';
+
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Marks an error of ours that the OpenAI SDK wraps as a connection error, so the client can unwrap it. */
+export const kExplained = Symbol.for('tokenlay.explainedError');
+
+/** The proxy redirected a call, with its keys, to another origin; nothing was sent there. */
+export class TokenlayRedirectError extends TokenlayError {
+  override name = 'TokenlayRedirectError';
+  /** The origin the call was sent to. */
+  readonly from: string;
+  /** The origin the answer redirected to. */
+  readonly to: string;
+  constructor(from: string, to: string) {
+    super(
+      `tokenlay: ${from} redirected the call to another origin, ${to}; the keys are never sent to another origin, so the call was not made. ` +
+        `If ${to} is your Tokenlay proxy, set tokenlayBaseUrl (env TOKENLAY_BASE_URL) to it.`,
+    );
+    this.from = from;
+    this.to = to;
+    Object.defineProperty(this, kExplained, { value: true });
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+function replayable(body: RequestInit['body']): boolean {
+  return body == null || typeof body === 'string' || body instanceof ArrayBuffer || ArrayBuffer.isView(body) ||
+    body instanceof URLSearchParams || body instanceof Blob || body instanceof FormData;
+}
+
+function unreachable(url: string, cause: unknown): Error {
+  const reason = (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.message ?? String(cause);
+  const error = new TypeError(
+    `tokenlay: could not reach ${url} (${reason}). Check that the Tokenlay proxy runs there, or set tokenlayBaseUrl (env TOKENLAY_BASE_URL).`,
+    { cause },
+  );
+  Object.defineProperty(error, kExplained, { value: true });
+  return error;
+}
+
+/**
+ * @internal Sends a call that carries keys to the proxy. Redirects are followed only within the
+ * origin the call was sent to; one to another origin fails without sending anything there. A
+ * connection failure names the URL that could not be reached. Aborts and timeouts pass unchanged.
+ */
+export async function sendWithKeys(inner: Fetch, url: string, init: RequestInit): Promise<Response> {
+  let target = url;
+  let request: RequestInit = { ...init, redirect: 'manual' };
+  for (let hop = 0; ; hop++) {
+    let response: Response;
+    try {
+      response = await inner(target, request);
+    } catch (err) {
+      if (request.signal?.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError') throw err;
+      throw unreachable(target, err);
+    }
+    const location = REDIRECTS.has(response.status) ? response.headers.get('location') : null;
+    if (location === null) return response;
+    const next = new URL(location, target);
+    const from = new URL(target).origin;
+    await response.body?.cancel().catch(() => undefined);
+    if (next.origin !== from) throw new TokenlayRedirectError(from, next.origin);
+    if (hop >= MAX_REDIRECTS) throw new TokenlayError(`tokenlay: more than ${MAX_REDIRECTS} redirects from ${from}; the call was not completed.`);
+    // As fetch does: 303, and 301/302 after a POST, turn into a GET without a body.
+    const toGet = response.status === 303 || ((response.status === 301 || response.status === 302) && request.method === 'POST');
+    if (toGet) {
+      request = { ...request, method: 'GET', body: undefined };
+      const headers = new Headers(request.headers);
+      headers.delete('content-type');
+      headers.delete('content-length');
+      request.headers = headers;
+    } else if (!replayable(request.body)) {
+      throw new TokenlayError(`tokenlay: ${from} redirected a call whose body is a stream, which cannot be sent twice; the call was not completed.`);
+    }
+    target = next.href;
+  }
+}
+
+/**
+ * @internal The OpenAI SDK reports every fetch failure as "Connection error.". When the failure is
+ * one our transport explained, the message says what it said; a refused redirect is not a
+ * connection problem and surfaces as the {@link TokenlayRedirectError} itself.
+ */
+export function explainConnectionError(err: unknown): unknown {
+  const cause = (err as { cause?: unknown } | null)?.cause as (Error & { [kExplained]?: boolean }) | undefined;
+  if (!cause?.[kExplained] || err === cause) return err;
+  if (cause instanceof TokenlayError) return cause;
+  (err as Error).message = `Connection error: ${cause.message}`;
+  return err;
+}

@@ -1,0 +1,59 @@
+import { APIUserAbortError } from 'openai';
+import { describe, expect, it } from 'vitest';
+import { as, hello, rig } from './support.js';
+
+const twoADay = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 2, window: 'day', per: 'user' }] } }] };
+
+describe('a caller who aborts after the provider got the call', () => {
+  it('is settled: six calls aborted 150 ms into a 400 ms answer count, and the third is refused before the provider', async () => {
+    // Each call is aborted 150 ms after the provider got it, into an answer that takes 400 ms.
+    let abortCurrent = () => {};
+    const { openai, chatCalls, fetch } = await rig(
+      { rules: twoADay, store: 'memory' },
+      {
+        behavior: () => {
+          const abort = abortCurrent;
+          setTimeout(abort, 150);
+          return { kind: 'delay', ms: 400 };
+        },
+      },
+    );
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const controller = new AbortController();
+      abortCurrent = () => controller.abort();
+      try {
+        await openai.chat.completions.create({ ...hello, max_tokens: 50 }, { ...as({ user: 'eve' }), signal: controller.signal });
+        outcomes.push('answered');
+      } catch (err) {
+        outcomes.push(err instanceof APIUserAbortError ? 'aborted' : (err as { status?: number }).status === 429 ? 'refused' : String(err));
+      }
+    }
+    expect(outcomes).toEqual(['aborted', 'aborted', 'refused', 'refused', 'refused', 'refused']);
+    expect(chatCalls()).toBe(2);
+    await fetch.engine.flush();
+    const rows = (await fetch.engine.store.ledger()).filter((r) => r.status === 499);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row.estimated).toBe(true);
+      expect(row.inputTokens).toBeGreaterThan(0);
+      // Output up to what the call asked for: max_tokens.
+      expect(row.outputTokens).toBe(50);
+      expect(row.cost).toBeGreaterThan(0);
+    }
+  });
+
+  it('is released, not counted, when it aborts before the provider is called (while queued)', async () => {
+    const rules = { rules: [{ id: 'one', if: {}, then: { action: 'queue', limits: [{ type: 'concurrent', max: 1, per: 'user' }], on_limit_exceeded: { action: 'queue', delay_seconds: 5 } } }] };
+    const { openai, chatCalls, fetch } = await rig({ rules, store: 'memory' }, { behavior: () => ({ kind: 'delay', ms: 300 }) });
+    const first = openai.chat.completions.create(hello, as({ user: 'q' }));
+    await new Promise((r) => setTimeout(r, 50));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await expect(openai.chat.completions.create(hello, { ...as({ user: 'q' }), signal: controller.signal })).rejects.toThrow();
+    await first;
+    expect(chatCalls()).toBe(1);
+    await fetch.engine.flush();
+    expect((await fetch.engine.store.ledger()).map((r) => r.status)).toEqual([200]);
+  });
+});
