@@ -120,7 +120,7 @@ function reissue(response: Response, body: ReadableStream<Uint8Array> | null, he
  * The answer is tied to its call by what the OpenAI SDK keeps whichever way it reads a body
  * (`json()` in openai 4 to 6, `text()` in 7): the `x-request-id` it copies onto the parsed body as
  * `_request_id`, and the abort signal a `Stream` holds. An answer without `x-request-id` is given
- * one of ours (`tokenlay-<uuid>`). Token counts of an answer without Tokenlay headers are read
+ * one of ours (`tokenlay-<uuid>`) when it carries Tokenlay metadata. Token counts of an answer without Tokenlay headers are read
  * from the body as it streams past, never by replacing the response's methods.
  */
 export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null): Response {
@@ -143,16 +143,18 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
 
   let requestId = response.headers.get('x-request-id');
   const scanBody = !metadata && response.body !== null && (response.headers.get('content-type') ?? '').includes('json');
+  // Without Tokenlay headers there is no metadata to find from the body: no id is needed.
+  const addId = !requestId && metadata !== null;
   let observed = response;
-  if (!requestId || scanBody) {
+  if (addId || scanBody) {
     const headers = new Headers(response.headers);
-    if (!requestId) {
+    if (addId) {
       requestId = `tokenlay-${globalThis.crypto.randomUUID()}`;
       headers.set('x-request-id', requestId);
     }
     observed = reissue(response, scanBody ? response.body!.pipeThrough(bodyUsageScanner(usage)) : response.body, headers);
   }
-  linkRequestId(requestId, holder);
+  if (requestId) linkRequestId(requestId, holder);
   linkMetadata(observed, holder);
   return observed;
 }
