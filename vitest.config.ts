@@ -14,17 +14,23 @@ const shared = {
   testTimeout: 30_000,
   hookTimeout: 60_000,
   pool: 'forks' as const,
+  setupFiles: ['test/support/openai-major.ts'],
 };
+
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+// The client and isolation tests run once more against each other openai major, through npm
+// aliases (`openai4`, `openai5`, `openai7`); openai 7 needs Node 22 or later.
+const clientSuite = ['test/core/client.test.ts', 'test/core/isolation.test.ts', 'test/core/misuse.test.ts', 'test/core/sdk-compat.test.ts', 'test/core/body-reading.test.ts'];
+const otherMajors = [4, 5, ...(nodeMajor >= 22 ? [7] : [])];
 
 export default defineConfig({
   test: {
     projects: [
       { test: { ...shared, name: 'default', include: ['test/**/*.test.ts'], env: { EXPECT_OPENAI_MAJOR: '6' } }, resolve: { alias: self } },
-      {
-        // The same client and isolation tests against openai 4.x, through the `openai4` npm alias.
-        test: { ...shared, name: 'openai4', include: ['test/core/client.test.ts', 'test/core/isolation.test.ts', 'test/core/misuse.test.ts', 'test/core/sdk-compat.test.ts'], env: { EXPECT_OPENAI_MAJOR: '4' } },
-        resolve: { alias: [...self, { find: /^openai(\/.*)?$/, replacement: 'openai4$1' }] },
-      },
+      ...otherMajors.map((major) => ({
+        test: { ...shared, name: `openai${major}`, include: clientSuite, env: { EXPECT_OPENAI_MAJOR: String(major) } },
+        resolve: { alias: [...self, { find: /^openai(\/.*)?$/, replacement: `openai${major}$1` }] },
+      })),
     ],
   },
 });

@@ -1,5 +1,4 @@
 import OpenAI, { type ClientOptions } from 'openai';
-import { inspect } from 'node:util';
 import { mergeCallFields } from './call-fields.js';
 import type { TokenlayChat } from './client-types.js';
 import { DEBUG_HEADER, holdCallInfo } from './debug-line.js';
@@ -52,6 +51,8 @@ const kCopyOf = Symbol('tokenlay.copyOf');
 const kOriginalHeaders = Symbol('tokenlay.originalHeaders');
 const kCallMetadata = Symbol('tokenlay.callMetadata');
 const KEY_PLACEHOLDER = 'set-by-tokenlay';
+// util.inspect's hook, by its registered name: node:util is not loaded on Workers.
+const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
 
 /** Options that are ours, not the OpenAI SDK's: never handed to `OpenAI`, so never in `_options`. */
 const TOKENLAY_OPTIONS = [
@@ -238,13 +239,13 @@ export class TokenlayOpenAI extends OpenAI {
   }
 
   /** Keys never show in logs or the REPL. */
-  [inspect.custom](): string {
+  [inspectCustom](): string {
     const { connection } = configOf(this).shared;
     return `TokenlayOpenAI { mode: '${connection.mode}', baseURL: '${this.baseURL}', providerApiBase: '${connection.providerApiBase}', keys: [redacted] }`;
   }
 
   override toString(): string {
-    return this[inspect.custom]();
+    return this[inspectCustom]();
   }
 
   toJSON(): Record<string, string> {

@@ -1,8 +1,8 @@
 import { addUsage, type TokenlayUsage } from './context.js';
 import { usageFromJson } from './metering/usage.js';
 import {
-  BODY_KEY,
   linkMetadata,
+  linkRequestId,
   metadataFromHeaders,
   metadataFromTrailer,
   type MetadataHolder,
@@ -30,9 +30,24 @@ function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined
   let carry = '';
   let trailer = false;
   let fallback: BodyUsage | undefined;
+  let done = false;
+  let finished = false;
 
+  const finish = () => {
+    if (finished) return;
+    if (carry && !done) line(carry.replace(/\r$/, ''));
+    finished = true;
+    holder.ended = true;
+    if (trailer && holder.metadata) addUsage(usage, holder.metadata, false);
+    else if (fallback) addUsage(usage, fallback, false);
+  };
   const line = (text: string) => {
-    if (text.startsWith(TRAILER_PREFIX)) {
+    if (done) return;
+    if (text === 'data: [DONE]' || text === 'data:[DONE]') {
+      // The trailer comes before [DONE]. openai 7 stops reading at [DONE] and cancels the body,
+      // so the stream's end may never be seen: the call is complete here.
+      done = true;
+    } else if (text.startsWith(TRAILER_PREFIX)) {
       // A malformed trailer leaves the header metadata in place.
       const parsed = readTrailerLine(text);
       if (parsed) {
@@ -54,12 +69,7 @@ function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined
       line(carry.slice(0, nl).replace(/\r$/, ''));
       carry = carry.slice(nl + 1);
     }
-  };
-  const finish = () => {
-    if (carry) line(carry.replace(/\r$/, ''));
-    holder.ended = true;
-    if (trailer && holder.metadata) addUsage(usage, holder.metadata, false);
-    else if (fallback) addUsage(usage, fallback, false);
+    if (done) finish();
   };
   return {
     chunk(bytes: Uint8Array) {
@@ -112,9 +122,45 @@ function observedBody(body: ReadableStream<Uint8Array>, scanner: ReturnType<type
   );
 }
 
+/** Reads a JSON body as it passes, for its usage, and rolls that up once the body has ended. */
+function bodyUsageScanner(usage: TokenlayUsage | undefined) {
+  const chunks: Uint8Array[] = [];
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      chunks.push(chunk);
+      controller.enqueue(chunk);
+    },
+    flush() {
+      const decoder = new TextDecoder();
+      let text = '';
+      for (const chunk of chunks) text += decoder.decode(chunk, { stream: true });
+      text += decoder.decode();
+      try {
+        const tokens = usageOf(JSON.parse(text));
+        if (tokens) addUsage(usage, tokens, false);
+      } catch {
+        // Not JSON: nothing to roll up, and the SDK reports the parse error itself.
+      }
+    },
+  });
+}
+
+/** The same answer with another body or headers; keeps `url`, which the SDK logs. */
+function reissue(response: Response, body: ReadableStream<Uint8Array> | null, headers: Headers): Response {
+  const copy = new Response(body, { status: response.status, statusText: response.statusText, headers });
+  if (response.url) Object.defineProperty(copy, 'url', { value: response.url });
+  return copy;
+}
+
 /**
  * @internal Reads what an answer says about the call, rolls it up on the request scope, and links
  * it so that `getTokenlayMetadata` finds it from the parsed body, the `Stream` or the `Response`.
+ *
+ * The answer is tied to its call by what the OpenAI SDK keeps whichever way it reads a body
+ * (`json()` in openai 4 to 6, `text()` in 7): the `x-request-id` it copies onto the parsed body as
+ * `_request_id`, and the abort signal a `Stream` holds. An answer without `x-request-id` is given
+ * one of ours (`tokenlay-<uuid>`) when it carries Tokenlay metadata. Token counts of an answer without Tokenlay headers are read
+ * from the body as it streams past, never by replacing the response's methods.
  */
 export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null): Response {
   const metadata = metadataFromHeaders(response.headers);
@@ -129,29 +175,25 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
   addUsage(usage, streaming ? {} : (metadata ?? {}));
 
   if (streaming && response.body) {
-    const observed = new Response(observedBody(response.body, trailerScanner(holder, usage), settledReportOf(response)), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    const observed = reissue(response, observedBody(response.body, trailerScanner(holder, usage), settledReportOf(response)), response.headers);
     linkMetadata(observed, holder);
     return observed;
   }
 
-  linkMetadata(response, holder);
-  const json = response.json.bind(response);
-  // The OpenAI SDK parses the body with `json()`: link the parsed object, and take token counts
-  // from the body when no proxy reported them.
-  (response as any).json = async () => {
-    const body = await json();
-    if (body && typeof body === 'object') {
-      Object.defineProperty(body, BODY_KEY, { value: holder, enumerable: false, configurable: true });
-      if (!metadata) {
-        const tokens = usageOf(body);
-        if (tokens) addUsage(usage, tokens, false);
-      }
+  let requestId = response.headers.get('x-request-id');
+  const scanBody = !metadata && response.body !== null && (response.headers.get('content-type') ?? '').includes('json');
+  // Without Tokenlay headers there is no metadata to find from the body: no id is needed.
+  const addId = !requestId && metadata !== null;
+  let observed = response;
+  if (addId || scanBody) {
+    const headers = new Headers(response.headers);
+    if (addId) {
+      requestId = `tokenlay-${globalThis.crypto.randomUUID()}`;
+      headers.set('x-request-id', requestId);
     }
-    return body;
-  };
-  return response;
+    observed = reissue(response, scanBody ? response.body!.pipeThrough(bodyUsageScanner(usage)) : response.body, headers);
+  }
+  if (requestId) linkRequestId(requestId, holder);
+  linkMetadata(observed, holder);
+  return observed;
 }

@@ -105,7 +105,8 @@ export interface ResolvedConnection {
 }
 
 function env(name: string): string | undefined {
-  const value = process.env[name];
+  // Workers without nodejs_compat have no `process`.
+  const value = (globalThis as any).process?.env?.[name] as string | undefined;
   return value === undefined || value === '' ? undefined : value;
 }
 

@@ -105,7 +105,11 @@ export function finisher<Req>(options: TokenlayMiddlewareOptions<Req>, scope: Sc
     try {
       options.onFinish(scope.usage, req);
     } catch (err) {
-      process.emitWarning(`tokenlay: onFinish threw: ${(err as Error)?.message ?? err}`);
+      const message = `tokenlay: onFinish threw: ${(err as Error)?.message ?? err}`;
+      // Workers without nodejs_compat have no `process`.
+      const node = (globalThis as any).process;
+      if (typeof node?.emitWarning === 'function') node.emitWarning(message);
+      else console.warn(message);
     }
   };
 }

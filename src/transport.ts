@@ -3,6 +3,8 @@ import { currentScope } from './context.js';
 import { DEBUG_HEADER, logCall, takeCallInfo, type CallInfo } from './debug-line.js';
 import { sendWithKeys } from './proxy-send.js';
 import { createEmbeddedFetch } from './engine/embedded.js';
+import { TokenlayConfigError } from './errors.js';
+import { onWorkers } from './node-builtins.js';
 import { observeResponse } from './observe.js';
 import type { ResolvedConnection } from './options.js';
 import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from './protocol/names.js';
@@ -50,6 +52,11 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
   let send: Fetch;
   let close = async () => {};
   if (connection.mode === 'embedded') {
+    if (onWorkers()) {
+      throw new TokenlayConfigError(
+        'tokenlay: embedded mode (a policy or store, and no tokenlayKey) runs the policy engine in-process, with SQLite, rule files and a tokenizer, which Cloudflare Workers cannot run. Use remote mode: set tokenlayKey (env TOKENLAY_KEY) and tokenlayBaseUrl (env TOKENLAY_BASE_URL) to the hosted proxy or to your own `tokenlay gateway`.',
+      );
+    }
     const embedded = createEmbeddedFetch(
       {
         rules: connection.engine.policy,

@@ -1,4 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
+import type { SqliteDatabase } from '../store/sqlite-driver.js';
 import { openDatabase } from '../store/sqlite-driver.js';
 import { checkKeyName, generateKey, hashKey, sameHash, type KeyRecord, type KeyStore } from './keys.js';
 
@@ -37,7 +37,7 @@ const TOUCH_EVERY_MS = 60_000;
  */
 export function createSqliteKeyStore(opts: SqliteKeyStoreOptions): KeyStore {
   const now = opts.now ?? Date.now;
-  const db: BetterSqlite3.Database = openDatabase(opts.path, 5000);
+  const db: SqliteDatabase = openDatabase(opts.path, 5000);
   db.exec(SCHEMA);
   const byHash = db.prepare<[Buffer], KeyRow>('SELECT * FROM gateway_keys WHERE hash = ?');
   const byName = db.prepare<[string], KeyRow>('SELECT * FROM gateway_keys WHERE name = ?');

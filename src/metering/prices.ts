@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { nodeRequire } from '../node-builtins.js';
 import { estimateRequestTokens } from './estimate.js';
 import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
 import type { MeteredUsage } from './usage.js';
@@ -58,13 +58,12 @@ interface GenaiPrices {
 
 type Lookup = PriceLookup;
 
-const require = createRequire(import.meta.url);
 let genai: GenaiPrices | undefined;
 // The bundled table is ~0.5 MB of JS: load it on the first price, not on import. The package
 // reaches the network only through updatePrices(), which tokenlay never calls: prices are the
 // ones bundled with the installed version.
 function table(): GenaiPrices {
-  return (genai ??= require('@pydantic/genai-prices') as GenaiPrices);
+  return (genai ??= nodeRequire('pricing calls', import.meta.url)('@pydantic/genai-prices') as GenaiPrices);
 }
 
 const MTOK = 1_000_000;

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { nodeRequire } from '../node-builtins.js';
 
 /** The byte-pair encodings tokenlay estimates with. */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
@@ -7,13 +7,21 @@ interface Encoding {
   countTokens(text: string, options?: { disallowedSpecial?: Set<string> }): number;
 }
 
-const require = createRequire(import.meta.url);
 const loaded = new Map<EncodingName, Encoding>();
 // Literal specifiers, so bundlers and `npm ls`-style tools can see what is loaded.
-const loaders: Record<EncodingName, () => Encoding> = {
-  o200k_base: () => require('gpt-tokenizer/encoding/o200k_base') as Encoding,
-  cl100k_base: () => require('gpt-tokenizer/encoding/cl100k_base') as Encoding,
+const loaders: Record<EncodingName, (require: (id: string) => unknown) => Encoding> = {
+  o200k_base: (require) => require('gpt-tokenizer/encoding/o200k_base') as Encoding,
+  cl100k_base: (require) => require('gpt-tokenizer/encoding/cl100k_base') as Encoding,
 };
+/** Characters per token when no tokenizer is installed: OpenAI's rule of thumb for English text. */
+export const CHARS_PER_TOKEN = 4;
+const byCharacters: Encoding = { countTokens: (text) => Math.ceil(text.length / CHARS_PER_TOKEN) };
+let warnedMissing = false;
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') && /gpt-tokenizer/.test(String((error as Error).message));
+}
 // User text may contain "<|endoftext|>"; count it as text instead of throwing.
 const TEXT_ONLY = { disallowedSpecial: new Set<string>() };
 // Tokenizing costs about 60 µs per KB. Past this many characters, count a prefix and scale: an
@@ -33,11 +41,24 @@ export function encodingForModel(model: string | undefined): EncodingName {
 }
 
 // gpt-tokenizer's rank tables are megabytes and take ~150 ms to load: only on first use, and only
-// the encoding asked for.
+// the encoding asked for. gpt-tokenizer is an optional peer (30 MB that remote mode never uses):
+// without it, estimates count characters, and say so once.
 function load(encoding: EncodingName): Encoding {
   let api = loaded.get(encoding);
   if (!api) {
-    api = loaders[encoding]();
+    try {
+      api = loaders[encoding](nodeRequire('estimating tokens', import.meta.url));
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      api = byCharacters;
+      if (!warnedMissing) {
+        warnedMissing = true;
+        const message = `tokenlay: gpt-tokenizer is not installed, so token estimates (for calls whose answer carries no usage, and for reservations) count ${CHARS_PER_TOKEN} characters a token. Run: npm install gpt-tokenizer@4`;
+        const node = (globalThis as any).process;
+        if (typeof node?.emitWarning === 'function') node.emitWarning(message);
+        else console.warn(message);
+      }
+    }
     loaded.set(encoding, api);
   }
   return api;

@@ -1,23 +1,25 @@
-import { readFileSync, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import type * as NodeFs from 'node:fs';
+import type * as NodePath from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { MAX_RULES_DEPTH, MAX_RULES_FILE_BYTES, MAX_YAML_ALIASES } from './bounds.js';
 import { TokenlayRulesError } from './errors.js';
 import { validateRules, type ValidateOptions } from './validate.js';
+import { nodeBuiltin } from '../node-builtins.js';
 import type { RulesDocument } from './types.js';
 
 function parseFile(path: string): unknown {
-  const ext = extname(path).toLowerCase();
+  const ext = (/\.[^./\\]*$/.exec(path)?.[0] ?? '').toLowerCase();
   if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') {
     throw new TokenlayRulesError(path, [`(file): unknown extension "${ext}"; expected .json, .yaml or .yml`]);
   }
   let text: string;
   try {
-    const { size } = statSync(path);
+    const fs = nodeBuiltin<typeof NodeFs>('node:fs', 'a rules file');
+    const { size } = fs.statSync(path);
     if (size > MAX_RULES_FILE_BYTES) {
       throw new TokenlayRulesError(path, [`(file): ${size} bytes; a rules file has at most ${MAX_RULES_FILE_BYTES} bytes (1 MiB). Check that policy names the rules file, and split out what is not rules.`]);
     }
-    text = readFileSync(path, 'utf8');
+    text = fs.readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof TokenlayRulesError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -66,7 +68,7 @@ function tooDeep(path: string): TokenlayRulesError {
  */
 export function loadRules(source: string | object, options: ValidateOptions = {}): RulesDocument {
   if (typeof source === 'string') {
-    const path = resolve(source);
+    const path = nodeBuiltin<typeof NodePath>('node:path', 'a rules file').resolve(source);
     return validateRules(parseFile(path), source, options);
   }
   return validateRules(source, 'rules object', options);

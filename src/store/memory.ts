@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow, matchesLedgerQuery } from './ledger-filter.js';
 import { settledAmount } from './settle-amount.js';
@@ -123,7 +122,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
           return { ok: false, index, current: used + reserved, used, reserved };
         }
       }
-      const id = randomUUID();
+      const id = globalThis.crypto.randomUUID();
       const reservation: Reservation = {
         leaseUntil: now + leaseMs,
         holds: checks.map((c, i) => ({ counterId: ids[i], metric: c.metric, amount: c.amount, expiresAt: c.expiresAt })),

@@ -1,4 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
+import type { SqliteDatabase } from './sqlite-driver.js';
 import { isBusy } from './sqlite-busy.js';
 import type { LedgerQuery, LedgerRow } from './types.js';
 
@@ -62,7 +62,7 @@ export interface LedgerWriter {
 }
 
 /** Creates the batching writer over the `ledger` table of `db`. */
-export function createLedgerWriter(db: BetterSqlite3.Database, opts: LedgerWriterOptions): LedgerWriter {
+export function createLedgerWriter(db: SqliteDatabase, opts: LedgerWriterOptions): LedgerWriter {
   const insert = db.prepare(
     `INSERT INTO ledger (time, fields, model_requested, model_used, endpoint, input_tokens, output_tokens,
        cached_tokens, cost, rule_id, action, status, latency_ms, estimated)

@@ -1,4 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
+import type { SqliteDatabase } from './sqlite-driver.js';
 
 /**
  * The SQLite schema as an append-only list of migrations: migration `i` brings a database from
@@ -57,7 +57,7 @@ export const SCHEMA_VERSION = migrations.length;
  * leaves a database at a consistent earlier version. `BEGIN IMMEDIATE` keeps two processes
  * opening the same new file from both running a step.
  */
-export function migrate(db: BetterSqlite3.Database, path: string): void {
+export function migrate(db: SqliteDatabase, path: string): void {
   const step = db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version >= migrations.length) return false;

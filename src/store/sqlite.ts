@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { storeClosedError } from './closed-error.js';
 import { settledAmount } from './settle-amount.js';
 import { BUSY_SPIN_MS, whenUnlocked } from './sqlite-busy.js';
@@ -111,7 +110,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
       const { used, reserved } = current(key, metric, bucket, now);
       if (used + reserved >= max) return { ok: false, index, current: used + reserved, used, reserved };
     }
-    const id = randomUUID();
+    const id = globalThis.crypto.randomUUID();
     checks.forEach((c, idx) => insertHold.run(id, idx, c.key, c.metric, c.bucket, c.amount, now + leaseMs, c.expiresAt));
     return { ok: true, id };
   });

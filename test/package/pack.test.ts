@@ -12,15 +12,18 @@ const root = resolve(__dirname, '../..');
 const run = promisify(execFile);
 let dir: string;
 let provider: Provider;
+let installLog: string;
 
 beforeAll(async () => {
   provider = await startProvider();
   dir = mkdtempSync(join(tmpdir(), 'tokenlay-pack-'));
   execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'pipe' });
-  execFileSync('npm', ['pack', '--pack-destination', dir], { cwd: root, stdio: 'pipe' });
+  // Built just above; prepack (which builds for git installs) need not build again.
+  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: root, stdio: 'pipe' });
   const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `./${tarball}`, 'openai@6', 'express@5'], { cwd: dir, stdio: 'pipe' });
+  const installed = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `./${tarball}`, 'openai@6', 'express@5'], { cwd: dir });
+  installLog = installed.stdout + installed.stderr;
 }, 240_000);
 
 afterAll(async () => {
@@ -59,6 +62,26 @@ console.log(r.choices[0].message.content);`,
   );
   const { stdout: out } = await run(process.execPath, [file], { cwd: dir, env: { ...process.env, PROXY_URL: provider.url }, encoding: 'utf8' });
   expect(out.trim()).toBe('hello mixed');
+});
+
+it('installs with no warning: the packed package has no prepare or install scripts', async () => {
+  expect(installLog).not.toMatch(/warn/i);
+  const { default: manifest } = await import(join(dir, 'node_modules', 'tokenlay', 'package.json'), { with: { type: 'json' } });
+  for (const script of ['prepare', 'preinstall', 'install', 'postinstall']) expect(manifest.scripts?.[script]).toBeUndefined();
+});
+
+it('ships a LICENSE and declares the drivers and the tokenizer it may load as optional peers, not dependencies', async () => {
+  const pkg = join(dir, 'node_modules', 'tokenlay');
+  expect(readdirSync(pkg)).toContain('LICENSE');
+  const { default: manifest } = await import(join(pkg, 'package.json'), { with: { type: 'json' } });
+  for (const peer of ['better-sqlite3', 'gpt-tokenizer']) {
+    expect(manifest.peerDependencies[peer]).toBeTruthy();
+    expect(manifest.peerDependenciesMeta[peer]).toEqual({ optional: true });
+    expect(manifest.dependencies?.[peer]).toBeUndefined();
+  }
+  // Remote mode needs neither: a new install has neither.
+  expect(readdirSync(join(dir, 'node_modules'))).not.toContain('gpt-tokenizer');
+  expect(readdirSync(join(dir, 'node_modules'))).not.toContain('better-sqlite3');
 });
 
 it('keeps class names in the CommonJS build, so errors print as what they are', async () => {

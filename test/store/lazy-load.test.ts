@@ -1,10 +1,19 @@
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
+const hasNodeSqlite = (() => {
+  try {
+    createRequire(import.meta.url)('node:sqlite');
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 async function heavyModulesAfter(use: string, ...modules: string[]): Promise<string[]> {
   const { stdout } = await run(process.execPath, [
@@ -18,7 +27,7 @@ describe('loading', () => {
     expect(await heavyModulesAfter('import-only', 'src/store/index.ts', 'src/metering/index.ts')).toEqual([]);
   });
 
-  it('loads better-sqlite3 once a SQLite store is opened', async () => {
-    expect(await heavyModulesAfter('use-sqlite', 'src/store/index.ts')).toEqual(['better-sqlite3']);
+  it('loads better-sqlite3 once a SQLite store is opened, and only where the runtime has no node:sqlite', async () => {
+    expect(await heavyModulesAfter('use-sqlite', 'src/store/index.ts')).toEqual(hasNodeSqlite ? [] : ['better-sqlite3']);
   });
 });

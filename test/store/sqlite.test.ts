@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/sqlite.js';
+import { openDatabase } from '../../src/store/sqlite-driver.js';
 import { migrations, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
 import { check, row, storeContract } from './contract.js';
 import { useTempDirs } from './temp-dir.js';
 
-const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+// The file is read through the same driver the store picked: better-sqlite3 on Node 20, node:sqlite on 22.13+.
+const openRaw = (path: string) => openDatabase(path, 1000);
 const run = promisify(execFile);
 const tempDir = useTempDirs();
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -20,7 +20,7 @@ storeContract('SQLite file', () => createSqliteStore({ path: join(tempDir(), 'to
 storeContract('SQLite :memory:', () => createSqliteStore({ path: ':memory:' }));
 
 function ledgerCount(path: string): number {
-  const db = new Database(path, { readonly: true });
+  const db = openRaw(path);
   try {
     return (db.prepare('SELECT COUNT(*) AS n FROM ledger').get() as { n: number }).n;
   } finally {
@@ -63,7 +63,7 @@ describe('SQLite store', () => {
 
   it('migrates a version 1 database to the current schema and keeps its counters', async () => {
     const path = join(tempDir(), 'v1.db');
-    const old = new Database(path);
+    const old = openRaw(path);
     old.exec(migrations[0]);
     old.pragma('user_version = 1');
     old.prepare('INSERT INTO counters (key, metric, bucket, used, expires_at) VALUES (?, ?, ?, ?, ?)').run('tok', 'tokens', 0, 1234, null);
@@ -75,7 +75,7 @@ describe('SQLite store', () => {
     expect(await store.ledger()).toHaveLength(1);
     await store.close();
 
-    const after = new Database(path, { readonly: true });
+    const after = openRaw(path);
     expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     after.close();
     expect(SCHEMA_VERSION).toBeGreaterThan(1);
@@ -83,7 +83,7 @@ describe('SQLite store', () => {
 
   it('refuses a database written by a newer tokenlay, naming both versions', () => {
     const path = join(tempDir(), 'future.db');
-    const future = new Database(path);
+    const future = openRaw(path);
     future.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     future.close();
     expect(() => createSqliteStore({ path })).toThrow(`schema version ${SCHEMA_VERSION + 1}, newer than this tokenlay understands (${SCHEMA_VERSION})`);

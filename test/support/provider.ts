@@ -32,8 +32,10 @@ export interface ProviderOptions {
   behavior?: (req: Recorded) => Behavior | undefined;
   /** Also answer with Tokenlay proxy metadata (headers, and the SSE trailer). */
   proxyAnswers?: boolean;
-  /** Tokens the stand-in reports. */
-  usage?: { prompt: number; completion: number };
+  /** Tokens the stand-in reports, for every request or per request. */
+  usage?: { prompt: number; completion: number } | ((req: Recorded) => { prompt: number; completion: number });
+  /** Answer with an `x-request-id` (`req_<n>`), as OpenAI does. Default: none. */
+  requestIds?: boolean;
 }
 
 export interface Provider {
@@ -101,46 +103,52 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     answer(record, res);
   };
 
-  const usage = () => provider.options.usage ?? { prompt: 10, completion: 5 };
-  const proxyHeaders = (): Record<string, string> =>
-    provider.options.proxyAnswers
+  let answered = 0;
+  const usage = (r?: Recorded) => {
+    const given = provider.options.usage;
+    return (typeof given === 'function' ? given(r!) : given) ?? { prompt: 10, completion: 5 };
+  };
+  const proxyHeaders = (r?: Recorded): Record<string, string> => ({
+    ...(provider.options.requestIds ? { 'x-request-id': `req_${++answered}` } : {}),
+    ...(provider.options.proxyAnswers
       ? {
           'x-tokenlay-rule-id': 'stand-in-rule',
           'x-tokenlay-rule-action': 'allow',
           'x-tokenlay-limit-exceeded': 'false',
           'x-tokenlay-cost': '0.0015',
-          'x-tokenlay-tokens-used': String(usage().prompt + usage().completion),
-          'x-tokenlay-input-tokens': String(usage().prompt),
-          'x-tokenlay-output-tokens': String(usage().completion),
+          'x-tokenlay-tokens-used': String(usage(r).prompt + usage(r).completion),
+          'x-tokenlay-input-tokens': String(usage(r).prompt),
+          'x-tokenlay-output-tokens': String(usage(r).completion),
           'x-tokenlay-duration': '12',
         }
-      : {};
+      : {}),
+  });
 
   const answer = (r: Recorded, res: ServerResponse) => {
     const path = r.path.split('?')[0];
     const model = r.body?.model ?? 'gpt-4o-mini';
     const text = answerText(r.headers);
-    const u = usage();
+    const u = usage(r);
     if (r.method === 'GET' && path === '/v1/models') {
-      return json(res, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'stand-in' }] });
+      return json(res, r, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'stand-in' }] });
     }
-    if (r.method === 'GET' && path === '/v1/health') return json(res, { status: 'ok' });
+    if (r.method === 'GET' && path === '/v1/health') return json(res, r, { status: 'ok' });
     if (path === '/v1/embeddings') {
       const vector = [0.1, 0.2, 0.3];
       // The OpenAI SDK asks for base64 unless told otherwise, and decodes it itself.
       const embedding = r.body?.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
-      return json(res, { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding }], usage: { prompt_tokens: u.prompt, total_tokens: u.prompt } });
+      return json(res, r, { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding }], usage: { prompt_tokens: u.prompt, total_tokens: u.prompt } });
     }
     if (path === '/v1/completions') {
-      return json(res, { id: 'cmpl-1', object: 'text_completion', created: 0, model, choices: [{ index: 0, text, finish_reason: 'stop', logprobs: null }], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } });
+      return json(res, r, { id: 'cmpl-1', object: 'text_completion', created: 0, model, choices: [{ index: 0, text, finish_reason: 'stop', logprobs: null }], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } });
     }
     if (path === '/v1/responses') {
       const response = { id: 'resp_1', object: 'response', created_at: 0, model, status: 'completed', output: [{ type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] }], usage: { input_tokens: u.prompt, output_tokens: u.completion, total_tokens: u.prompt + u.completion } };
-      return json(res, response);
+      return json(res, r, response);
     }
     if (path === '/v1/chat/completions') {
       if (r.body?.stream) return stream(res, r, model, text);
-      return json(res, {
+      return json(res, r, {
         id: 'chatcmpl-1',
         object: 'chat.completion',
         created: 0,
@@ -153,13 +161,13 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     res.end(JSON.stringify({ error: { message: `stand-in has no ${r.method} ${path}`, type: 'invalid_request_error', code: null, param: null } }));
   };
 
-  const json = (res: ServerResponse, body: unknown) => {
-    res.writeHead(200, { 'content-type': 'application/json', ...proxyHeaders() });
+  const json = (res: ServerResponse, r: Recorded, body: unknown) => {
+    res.writeHead(200, { 'content-type': 'application/json', ...proxyHeaders(r) });
     res.end(JSON.stringify(body));
   };
 
   const stream = async (res: ServerResponse, r: Recorded, model: string, text: string) => {
-    const headers = proxyHeaders();
+    const headers = proxyHeaders(r);
     delete headers['x-tokenlay-cost'];
     delete headers['x-tokenlay-input-tokens'];
     delete headers['x-tokenlay-output-tokens'];
@@ -172,7 +180,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
       res.write(chunk({ content: word + ' ' }));
       await sleep(1);
     }
-    const u = usage();
+    const u = usage(r);
     if (r.body?.stream_options?.include_usage) {
       res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model, choices: [], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } })}\n\n`);
     }

@@ -1,0 +1,52 @@
+/**
+ * Node built-ins for the Node-only parts (SQLite, rule files, the tokenizer, the price table),
+ * fetched when first used and never imported at load: the root entry must load on Bun, Deno and
+ * Cloudflare Workers, where only `node:async_hooks` can be counted on.
+ */
+import type * as NodeModule from 'node:module';
+
+type BuiltinId = 'node:fs' | 'node:path' | 'node:module';
+
+declare const require: ((id: string) => unknown) | undefined;
+
+/** Where the code runs, for error messages. */
+export function runtimeName(): string {
+  const g = globalThis as any;
+  if (g.navigator?.userAgent === 'Cloudflare-Workers') return 'Cloudflare Workers';
+  if (g.Deno?.version?.deno) return `Deno ${g.Deno.version.deno}`;
+  if (g.Bun?.version) return `Bun ${g.Bun.version}`;
+  if (g.process?.versions?.node) return `Node ${g.process.versions.node}`;
+  return 'this runtime';
+}
+
+/** Whether the code runs on Cloudflare Workers (workerd), where the embedded engine cannot run. */
+export function onWorkers(): boolean {
+  return (globalThis as any).navigator?.userAgent === 'Cloudflare-Workers';
+}
+
+/**
+ * The built-in `id` (`process.getBuiltinModule`: Node 20.16+, 22.3+, Bun, Deno), for `feature`.
+ *
+ * @throws an Error naming the feature, the runtime and the way out, where the built-in is missing.
+ */
+export function nodeBuiltin<T>(id: BuiltinId, feature: string): T {
+  const get = (globalThis as any).process?.getBuiltinModule;
+  let mod: unknown;
+  try {
+    mod = typeof get === 'function' ? get(id) : typeof require === 'function' ? require(id) : undefined;
+  } catch {
+    mod = undefined;
+  }
+  if (!mod) {
+    throw new Error(
+      `tokenlay: ${feature} needs ${id}, which ${runtimeName()} does not provide. Run it on Node.js 20.16 or later, or use remote mode (tokenlayKey / TOKENLAY_KEY) with the hosted proxy or your own \`tokenlay gateway\`, which need nothing of the runtime but fetch.`,
+    );
+  }
+  return mod as T;
+}
+
+/** A CommonJS `require` for optional packages (drivers, encodings, the price table), made on first use. */
+export function nodeRequire(feature: string, from: string): (id: string) => any {
+  const { createRequire } = nodeBuiltin<typeof NodeModule>('node:module', feature);
+  return createRequire(from);
+}
