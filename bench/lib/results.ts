@@ -8,6 +8,8 @@ export interface Section {
   /** Markdown printed by the module. */
   body: string;
   seconds: number;
+  /** The module exited non-zero; `body` says how. */
+  failed?: boolean;
 }
 
 const require = createRequire(import.meta.url);
