@@ -7,6 +7,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
+  // The dashboard page's script runs in the browser, as a classic script.
+  { files: ['src/dashboard/assets/**/*.js'], languageOptions: { sourceType: 'script', globals: { ...globals.browser } } },
   // CommonJS fixtures are CommonJS on purpose.
   { files: ['**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
   {

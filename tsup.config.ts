@@ -1,4 +1,16 @@
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { defineConfig } from 'tsup';
+
+const require = createRequire(import.meta.url);
+
+/** The dashboard page's files, served by the package itself: ours, and uPlot's, copied in. */
+function copyDashboardAssets(): void {
+  mkdirSync('dist/dashboard-assets', { recursive: true });
+  for (const name of ['app.js', 'app.css']) copyFileSync(`src/dashboard/assets/${name}`, `dist/dashboard-assets/${name}`);
+  copyFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'dist/dashboard-assets/uplot.js');
+  copyFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'dist/dashboard-assets/uplot.css');
+}
 
 export default defineConfig({
   entry: {
@@ -9,6 +21,7 @@ export default defineConfig({
     hono: 'adapters/hono.ts',
     next: 'adapters/next.ts',
     cli: 'src/cli/main.ts',
+    dashboard: 'src/dashboard/index.ts',
     gateway: 'src/gateway/index.ts',
   },
   format: ['esm', 'cjs'],
@@ -23,5 +36,6 @@ export default defineConfig({
   // names users see in stack traces and `err.name` checks.
   keepNames: true,
   // Peers and optional stores are the app's own copies: never bundle them.
+  onSuccess: async () => copyDashboardAssets(),
   external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis'],
 });

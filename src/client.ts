@@ -18,8 +18,13 @@ export interface TokenlayOpenAIOptions extends Omit<ClientOptions, 'apiKey' | 'b
   baseURL?: never;
 }
 
-/** The official `@tokenlay/sdk` name of per-call fields, given as `metadata` on `chat.completions.create`. */
-export type RequestMetadata = TokenlayFields & FieldInput;
+/**
+ * Per-call fields, given as `metadata` on `chat.completions.create` (the official `@tokenlay/sdk`
+ * name). Keys are field names or their aliases (`userId` → user, `tier` → plan, `projectId` →
+ * project); values are strings, as OpenAI's own `metadata` requires. They win over the scope's and
+ * the client's fields, and leave the request body unless `store: true`.
+ */
+export type RequestMetadata = Record<string, string>;
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 

@@ -1,5 +1,6 @@
 export { TokenlayOpenAI, type TokenlayOpenAIOptions, type RequestMetadata } from './client.js';
 export { VERSION } from './version.js';
+export { TokenlayRedirectError } from './proxy-send.js';
 export {
   runWithTokenlay,
   getTokenlayContext,

@@ -1,5 +1,110 @@
-/** `tokenlay usage`: not built yet; it says so instead of pretending. */
-export async function run(_argv: string[]): Promise<number> {
-  console.error('tokenlay usage: this command is not available in this version of tokenlay.');
-  return 1;
+import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
+import { breakdownUsage, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
+import { openLedger } from './ledger-source.js';
+import { resolvePeriod, type Period } from './period.js';
+import { csvLine } from './csv.js';
+
+const HELP = `Usage: tokenlay usage [options]
+
+Prints usage and cost (USD) grouped by a field, with totals.
+
+Options:
+  --by user|org|plan|project|feature|model   what to group by (default: user)
+  --window day|week|month   the current UTC day, week (from Monday) or month (default: month)
+  --from DATE, --to DATE    an ISO 8601 range instead (--to is exclusive; default now)
+  --store URL               the store your app or gateway writes, e.g. sqlite:./.tokenlay/usage.db
+                            (default: env TOKENLAY_STORE)
+  --ledger URL              read the ledger from here instead of --store
+  --json                    print JSON
+  --csv                     print CSV
+`;
+
+/** Exact USD with as many decimals as cents need, at least 4 so that small calls show. */
+export function usd(value: number): string {
+  return '$' + value.toFixed(value !== 0 && Math.abs(value) < 0.0001 ? 6 : 4);
+}
+
+const int = (n: number) => n.toLocaleString('en-US');
+
+function tableOf(summary: UsageSummary): string {
+  const head = [summary.groupBy, 'calls', 'blocked', 'input tokens', 'output tokens', 'cost (USD)'];
+  const table = new Table({
+    head,
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
+    style: { head: [], border: [] },
+  });
+  const line = (key: string, t: UsageTotals) => [key, int(t.calls), int(t.blocked), int(t.inputTokens), int(t.outputTokens), usd(t.cost)];
+  for (const g of summary.groups) table.push(line(g.key, g));
+  table.push(line('total', summary.total));
+  return table.toString();
+}
+
+function jsonOf(summary: UsageSummary, period: Period & { window: string }): string {
+  return JSON.stringify(
+    { by: summary.groupBy, from: new Date(period.from).toISOString(), to: new Date(period.to).toISOString(), groups: summary.groups, total: summary.total },
+    null,
+    2,
+  );
+}
+
+function csvOf(summary: UsageSummary): string {
+  const lines = [csvLine([summary.groupBy, 'calls', 'blocked', 'input_tokens', 'output_tokens', 'cached_tokens', 'cost_usd'])];
+  for (const g of summary.groups) lines.push(csvLine([g.key, g.calls, g.blocked, g.inputTokens, g.outputTokens, g.cachedTokens, g.cost]));
+  return lines.join('\n');
+}
+
+/** `tokenlay usage`: usage and cost grouped by a field over a period, as a table, JSON or CSV. */
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        by: { type: 'string' },
+        window: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        store: { type: 'string' },
+        ledger: { type: 'string' },
+        json: { type: 'boolean' },
+        csv: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    console.error(`tokenlay usage: ${(err as Error).message}\n\n${HELP}`);
+    return 1;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  try {
+    const by = (values.by ?? 'user') as UsageGroupBy;
+    if (!(USAGE_GROUPINGS as readonly string[]).includes(by)) {
+      throw new Error(`--by "${values.by}" cannot group usage; use one of ${USAGE_GROUPINGS.join('|')}.`);
+    }
+    if (values.json && values.csv) throw new Error('--json and --csv both given; pick one.');
+    const period = resolvePeriod(values, Date.now());
+    const store = openLedger('tokenlay usage', values);
+    let summary: UsageSummary;
+    try {
+      summary = breakdownUsage(await store.ledger({ since: period.from, until: period.to }), { groupBy: by });
+    } finally {
+      await store.close();
+    }
+    if (values.json) console.log(jsonOf(summary, period));
+    else if (values.csv) console.log(csvOf(summary));
+    else {
+      console.log(`Usage by ${by}, ${new Date(period.from).toISOString()} to ${new Date(period.to).toISOString()}`);
+      console.log(tableOf(summary));
+    }
+    return 0;
+  } catch (err) {
+    console.error(`tokenlay usage: ${(err as Error).message.replace(/^tokenlay usage: /, '')}`);
+    return 1;
+  }
 }

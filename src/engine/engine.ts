@@ -1,3 +1,4 @@
+import { createAlerts, hasAlerts } from '../alerts/notifier.js';
 import { createPricer } from '../metering/index.js';
 import { loadRules } from '../policy/load.js';
 import { resolveLimits } from '../policy/limits.js';
@@ -161,18 +162,26 @@ export function createEngine(config: EngineConfig = {}): Engine {
   const store = createStore(config.store);
   if (config.store === undefined && !process.env.TOKENLAY_STORE && doc?.rules.some((r) => r.then.limits?.length)) warnMemoryBudgets();
   const ownsStore = typeof config.store !== 'object';
+  const now = config.now ?? Date.now;
+  const alerts = doc && hasAlerts(doc) ? createAlerts(doc, store, { now, ...config.alerts }) : undefined;
   // Store writes still in flight, so that flush() and close() wait for them.
   const pending = new Set<Promise<unknown>>();
   const ctx: EngineContext = {
     doc,
     store,
-    now: config.now ?? Date.now,
+    now,
     leaseMs: config.leaseMs ?? 60_000,
     providerTimeoutMs: config.providerTimeoutMs ?? 600_000,
     fetch: config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
     pricer: createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' }),
     readouts: doc ? usageReadouts(doc) : [],
-    onLedger: config.onLedger,
+    // Rows arrive once the counters are settled, so an alert reads what this call has just moved.
+    onLedger: alerts
+      ? (row) => {
+          alerts.observe(row);
+          config.onLedger?.(row);
+        }
+      : config.onLedger,
     track(p) {
       const tracked = p.catch(() => {}).finally(() => pending.delete(tracked));
       pending.add(tracked);
@@ -193,10 +202,13 @@ export function createEngine(config: EngineConfig = {}): Engine {
       return run(ctx, call);
     },
     store,
+    alerts,
     flush,
     close() {
       closed = true;
-      closing ??= flush().then(() => (ownsStore ? store.close() : undefined));
+      closing ??= flush()
+        .then(() => alerts?.close())
+        .then(() => (ownsStore ? store.close() : undefined));
       return closing;
     },
   };

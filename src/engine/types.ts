@@ -1,4 +1,5 @@
 import type { ModelPrice } from '../metering/index.js';
+import type { AlertOptions, Alerts } from '../alerts/notifier.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
 
 export type { ModelPrice };
@@ -21,6 +22,8 @@ export interface EngineConfig {
   providerTimeoutMs?: number;
   /** The fetch that reaches the provider. Default: the global `fetch`. */
   fetch?: typeof fetch;
+  /** How `notify` alerts are posted (tries, backoff, timeout, log); see `createAlerts`. */
+  alerts?: AlertOptions;
   /** Told about every ledger row as it is recorded (after the store has it). */
   onLedger?: (row: LedgerRow) => void;
 }
@@ -43,6 +46,8 @@ export interface Engine {
   handle(call: EngineCall): Promise<Response>;
   /** The store holding counters and the ledger. */
   readonly store: TokenlayStore;
+  /** The rules' `notify` alerts (threshold crossings and blocks), when the rules ask for any. */
+  readonly alerts: Alerts | undefined;
   /** Waits for settlements in flight and writes queued ledger rows. */
   flush(): Promise<void>;
   /** Refuses new calls, flushes, and closes a store the engine opened. Idempotent. */

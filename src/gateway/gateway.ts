@@ -21,6 +21,7 @@ import { createMetrics } from './metrics.js';
 import { writeAnswer } from './respond.js';
 import type { Gateway, GatewayAddress, GatewayOptions } from './types.js';
 import { answerUsage } from './usage-endpoint.js';
+import { createDashboardMount } from './dashboard-mount.js';
 
 
 /** The last 4 characters of a secret, enough to tell keys apart in a message and no more. */
@@ -115,6 +116,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     throw err;
   }
 
+  const dashboard = createDashboardMount({ store, keys, rules: options.rules });
   const rulesFile = typeof options.rules === 'string' ? resolve(options.rules) : undefined;
   function reloadRules(): boolean {
     if (rulesFile === undefined) return false;
@@ -241,6 +243,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       res.end(text);
       return;
     }
+    if (dashboard.owns(path)) return dashboard.serve(req, res);
     if (!path.startsWith('/v1/')) {
       return sendError(res, 404, { message: `tokenlay: no such endpoint ${req.method} ${path}. OpenAI API calls go to /v1/<path>; see docs/protocol.md.`, type: 'invalid_request_error', code: 'not_found' });
     }

@@ -1,3 +1,5 @@
+import type { PlanPrice } from './plans.js';
+
 /**
  * The shape of a rules document in the `@tokenlay/rules` 0.1 format (PROTOCOL.md §5), after
  * {@link validateRules} has checked it and filled in defaults.
@@ -134,6 +136,8 @@ export interface RulesDocument {
   unknown_models?: 'zero' | 'refuse';
   defaults?: RuleDefaults;
   metadata?: Record<string, unknown>;
+  /** What each plan earns (the `plans:` extension), for margins; see `checkPlans`. */
+  plans?: Record<string, PlanPrice>;
   /** Where the document was read from, for error messages. */
   source?: string;
 }

@@ -1,5 +1,7 @@
 import { TokenlayRulesError } from './errors.js';
+import { notifyUrlProblem } from './notify-url.js';
 import { canonicalPath } from './paths.js';
+import { checkPlans } from './plans.js';
 import {
   DEFAULT_QUEUE_DELAY_SECONDS,
   DEFAULTS_KEYS,
@@ -238,6 +240,12 @@ function checkNotification(p: Problems, path: string, value: unknown): Notificat
     if (value[key] !== undefined) text(p, child(path, key), value[key]);
   }
   if (value.payload !== undefined) plainObject(p, child(path, 'payload'), value.payload);
+  // Alerts are posted by the engine: a URL it cannot post to fails at load, not at the first alert.
+  if ((value.type === 'webhook' || value.type === 'slack') && typeof value.url === 'string' && value.url.length > 0) {
+    const problem = notifyUrlProblem(value.url);
+    if (problem) p.add(child(path, 'url'), problem);
+  }
+  if (value.type === 'webhook' && value.url === undefined) p.add(child(path, 'url'), 'required for a webhook: the https URL to post alerts to');
   return { ...value } as unknown as Notification;
 }
 
@@ -385,6 +393,10 @@ export function validateRules(input: unknown, source = 'rules object'): RulesDoc
     doc.unknown_models = input.unknown_models;
   }
   if (input.metadata !== undefined && plainObject(p, 'metadata', input.metadata)) doc.metadata = { ...input.metadata };
+  if (input.plans !== undefined) {
+    const plans = checkPlans((path, message) => p.add(path, message), input.plans);
+    if (plans) doc.plans = plans;
+  }
 
   if (!Array.isArray(input.rules)) {
     p.add('rules', `expected an array of rules, got ${show(input.rules)}`);

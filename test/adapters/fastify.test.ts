@@ -254,7 +254,7 @@ describe.each([
     }
   });
 
-  it('can be registered twice without a second scope or a decorator clash', async () => {
+  it('can be registered twice without a decorator clash: one roll-up, the second registration fields as an inner layer', async () => {
     const app = Fastify();
     await app.register(tokenlay);
     await app.register(tokenlay, { fields: { feature: 'second' } });
@@ -265,7 +265,7 @@ describe.each([
     try {
       const res = await postJson(server.url + '/chat', {}, bearer({ sub: 'jack' }));
       expect(res.json().usage.calls).toBe(1);
-      expect(stack.provider.requests[0].headers['x-tokenlay-feature']).toBeUndefined();
+      expect(stack.provider.requests[0].headers['x-tokenlay-feature']).toBe('second');
     } finally {
       await server.close();
     }

@@ -232,7 +232,7 @@ describe('Hono 4 on @hono/node-server', () => {
     });
   });
 
-  it('opens one scope when mounted on the app and on a sub-app', async () => {
+  it('keeps one roll-up and adds the sub-app fields when a second tokenlay() is mounted on a sub-app', async () => {
     const api = new Hono();
     api.use('*', tokenlay({ fields: { feature: 'second' } }));
     api.post('/chat', callAndReport);
@@ -243,7 +243,7 @@ describe('Hono 4 on @hono/node-server', () => {
     await withServer(app, async (url) => {
       const res = await postJson(url + '/api/chat', {}, bearer({ sub: 'hank' }));
       expect(res.json().usage.calls).toBe(1);
-      expect(stack.provider.requests[0].headers['x-tokenlay-feature']).toBeUndefined();
+      expect(stack.provider.requests[0].headers['x-tokenlay-feature']).toBe('second');
     });
   });
 

@@ -218,7 +218,7 @@ describe.each([
     }
   });
 
-  it('opens one scope when mounted on the app and again on a router', async () => {
+  it('keeps one roll-up and adds the router fields when a second tokenlay() is mounted on a router', async () => {
     const app = new Koa();
     app.use(tokenlay());
     app.use(auth());
@@ -230,7 +230,7 @@ describe.each([
     try {
       const res = await postJson(server.url + '/chat', {}, bearer({ sub: 'hana' }));
       expect(res.json().usage.calls).toBe(1);
-      expect(stack.provider.requests[0].headers['x-tokenlay-feature']).toBeUndefined();
+      expect(stack.provider.requests[0].headers['x-tokenlay-feature']).toBe('second');
     } finally {
       await server.close();
     }

@@ -8,6 +8,7 @@ import {
   TokenlayLimitError,
   createTokenlayFetch,
   runWithTokenlay,
+  tokenlayFetch,
   VERSION,
 } from '../../src/index.js';
 import { startProvider, useProvider, type Provider } from '../support/provider.js';
@@ -255,5 +256,33 @@ describe('code written for @tokenlay/sdk', () => {
 
   it('exports VERSION', () => {
     expect(VERSION).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('one merge of call headers for the client and both fetches', () => {
+  it('gives the same x-tokenlay-* headers from TokenlayOpenAI, tokenlayFetch and createTokenlayFetch', async () => {
+    const callHeaders = { user: 'bare-user', 'x-tokenlay-feature': 'explicit-feature', 'X-Tokenlay-Tier': 'pro', 'x-custom': 'kept' };
+    await runWithTokenlay({ user: 'scope-user', org: 'scope-org' }, async () => {
+      await client().chat.completions.create(chat, { headers: callHeaders });
+      await tokenlayFetch(`${provider.base}/chat/completions`, { method: 'POST', headers: { ...callHeaders, 'content-type': 'application/json' }, body: JSON.stringify(chat) });
+      const routed = createTokenlayFetch({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: provider.url });
+      await routed('https://api.openai.com/v1/chat/completions', { method: 'POST', headers: { ...callHeaders, 'content-type': 'application/json' }, body: JSON.stringify(chat) });
+    });
+    const fieldsOf = (h: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(h).filter(([name]) => name.startsWith('x-tokenlay-') && !name.startsWith('x-tokenlay-provider-')).sort());
+    const [viaClient, viaFetch, viaRouted] = provider.requests.map((r) => fieldsOf(r.headers));
+    expect(viaClient).toEqual({ 'x-tokenlay-feature': 'explicit-feature', 'x-tokenlay-org': 'scope-org', 'x-tokenlay-plan': 'pro', 'x-tokenlay-user': 'bare-user' });
+    expect(viaFetch).toEqual(viaClient);
+    expect(viaRouted).toEqual(viaClient);
+    for (const r of provider.requests) {
+      expect(r.headers.user).toBeUndefined();
+      expect(r.headers['x-custom']).toBe('kept');
+    }
+  });
+
+  it('removes a field with a null header on the client', async () => {
+    await runWithTokenlay({ user: 'scope-user', org: 'scope-org' }, () => client().chat.completions.create(chat, { headers: { 'x-tokenlay-org': null } }));
+    expect(provider.requests[0].headers['x-tokenlay-org']).toBeUndefined();
+    expect(provider.requests[0].headers['x-tokenlay-user']).toBe('scope-user');
   });
 });
