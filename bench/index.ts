@@ -29,22 +29,30 @@ function discover(): string[] {
     .sort();
 }
 
+/** Runs one module; a failing module is recorded as failed (its last lines of stderr), and the run goes on. */
 function runModule(name: string, env: NodeJS.ProcessEnv): Promise<Section> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', join(here, `${name}.bench.ts`)], {
       env,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let err = '';
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk;
       process.stdout.write(chunk);
     });
+    child.stderr.on('data', (chunk: Buffer) => {
+      err = (err + chunk).slice(-4000);
+      process.stderr.write(chunk);
+    });
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`bench module "${name}" exited with code ${code}; its output is above`));
-      else resolve({ name, body: out.trim(), seconds: (Date.now() - started) / 1000 });
+      const seconds = (Date.now() - started) / 1000;
+      if (code === 0) return resolve({ name, body: out.trim(), seconds });
+      const tail = err.trim().split('\n').slice(-12).join('\n');
+      resolve({ name, body: `**Failed** (exit code ${code}) in this run:\n\n\`\`\`\n${tail}\n\`\`\``, seconds, failed: true });
     });
   });
 }
@@ -86,6 +94,11 @@ async function main(): Promise<void> {
   for (const name of names) {
     console.error(`\n# bench: ${name}`);
     sections.push(await runModule(name, env));
+  }
+  const failed = sections.filter((s) => s.failed).map((s) => s.name);
+  if (failed.length) {
+    console.error(`\nbench: ${failed.join(', ')} failed; see above (recorded as failed in RESULTS.md).`);
+    process.exitCode = 1;
   }
   if (!values['no-write']) {
     const command = `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;

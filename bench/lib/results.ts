@@ -1,6 +1,7 @@
 /** Writes bench/RESULTS.md: a header on the machine and versions, then one section per bench module. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 export interface Section {
@@ -8,9 +9,11 @@ export interface Section {
   /** Markdown printed by the module. */
   body: string;
   seconds: number;
+  /** The module exited non-zero; `body` says how. */
+  failed?: boolean;
 }
 
-const require = createRequire(import.meta.url);
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const PACKAGES = [
   'express', 'fastify', 'koa', 'hono', '@hono/node-server', 'openai', 'autocannon',
   'express-http-context', 'cls-rtracer', '@fastify/request-context', 'better-sqlite3', 'tsx',
@@ -18,7 +21,8 @@ const PACKAGES = [
 
 function versionOf(name: string): string {
   try {
-    return (require(`${name}/package.json`) as { version: string }).version;
+    // Read from the file: not every package exports its package.json.
+    return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
     return 'not installed';
   }

@@ -1,0 +1,83 @@
+/**
+ * The package is built with `keepNames` (class and function names survive the CJS build), which
+ * makes every function created with a name cost an `Object.defineProperty(fn, 'name')`. Done per
+ * request, that is microseconds on every request an app serves. This builds the Express adapter
+ * the way the package build does and counts the names defined while real requests go through it.
+ */
+import { build } from 'esbuild';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const dir = join(root, '.tmp', `hot-path-names-${process.pid}`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function post(url: string, user: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'x-user': user, 'content-type': 'text/plain' } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end('some body');
+  });
+}
+
+it('defines no function name per request in the built Express adapter: body read, scope read, onFinish', async () => {
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, 'entry.ts');
+  writeFileSync(
+    entry,
+    `export { tokenlay } from ${JSON.stringify(join(root, 'adapters/express.ts'))};\n` +
+      `export { getTokenlayContext } from ${JSON.stringify(join(root, 'src/context.ts'))};\n`,
+  );
+  const outfile = join(dir, 'bundle.mjs');
+  // As tsup.config.ts builds the package: keepNames, node20.
+  await build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'node', target: 'node20', keepNames: true, logLevel: 'error' });
+
+  const named: string[] = [];
+  const define = Object.defineProperty;
+  // Counts, and still defines: the bundle captures Object.defineProperty when it loads.
+  Object.defineProperty = function (target: any, key: PropertyKey, descriptor: PropertyDescriptor) {
+    if (key === 'name' && typeof target === 'function') named.push(String(descriptor.value));
+    return define(target, key, descriptor);
+  } as typeof Object.defineProperty;
+  let mod: any;
+  try {
+    mod = await import(pathToFileURL(outfile).href);
+  } finally {
+    Object.defineProperty = define;
+  }
+  // The bundle's `__name` helper keeps the counting function it captured; nothing else is counted.
+  expect(named).toContain('tokenlay');
+
+  let finished = 0;
+  const mw = mod.tokenlay({ identify: (req: IncomingMessage) => ({ user: req.headers['x-user'] }), onFinish: () => finished++ });
+  const server = createServer((req: IncomingMessage, res: ServerResponse) =>
+    mw(req, res, () => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.once('end', () => res.end(`${mod.getTokenlayContext()?.user}:${body.length}`));
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const before = named.length;
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await post(url, `user-${i}`));
+    expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => `user-${i}:9`));
+    expect(named.slice(before)).toEqual([]);
+    // onFinish runs once each response has gone out.
+    for (let i = 0; i < 100 && finished < 20; i++) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  expect(finished).toBe(20);
+});
