@@ -3,17 +3,39 @@
  * (the baseline) and through the embedded engine on the memory and SQLite stores, in one run;
  * plus the engine alone (a provider answering in-process) and ledger write throughput.
  *
+ * The engine before a change runs beside the engine of the working tree, in the same run: the
+ * sources of BENCH_BASELINE (a git ref, default the commit before the engine became named stages)
+ * are extracted to a temporary directory (with this checkout's node_modules linked) and imported from there.
+ *
  *   npx tsx bench/engine.bench.ts
+ *   BENCH_BASELINE=main BENCH_CALLS=500 BENCH_ONLY=alone npx tsx bench/engine.bench.ts
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createEngine, type Engine } from '../src/engine/index.js';
 import { createMemoryStore, createSqliteStore } from '../src/store/index.js';
 import type { LedgerRow, TokenlayStore } from '../src/store/types.js';
 import { startProvider } from '../test/support/provider.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
+const BASELINE = process.env.BENCH_BASELINE ?? '943b0c7';
+
+/** The engine module of the baseline ref, from its sources extracted beside the working tree. */
+async function baselineEngine(): Promise<{ createEngine: typeof createEngine } | undefined> {
+  if (BASELINE === 'none') return undefined;
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const dir = join(tmpdir(), `tokenlay-baseline-${BASELINE.replace(/[^\w.-]/g, '_')}`);
+  if (!existsSync(join(dir, 'src'))) {
+    mkdirSync(dir, { recursive: true });
+    const tar = execFileSync('git', ['-C', root, 'archive', BASELINE, 'src', 'package.json'], { maxBuffer: 64 * 1024 * 1024 });
+    execFileSync('tar', ['-x', '-C', dir], { input: tar });
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  }
+  return (await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine };
+}
 const ROUNDS = 3;
 const WARMUP = 200;
 const CONCURRENCY = 16;
@@ -84,6 +106,11 @@ const url = `${provider.base}/chat/completions`;
 type Result = Awaited<ReturnType<typeof measure>>;
 const rows: Array<[string, Result]> = [];
 try {
+  const before = await baselineEngine();
+  const was = before ? ([
+    [`before (${BASELINE}): engine alone (in-process provider), memory store`, () => before.createEngine({ rules, store: 'memory', fetch: inProcess })],
+    [`before (${BASELINE}): engine alone (in-process provider), SQLite store`, () => before.createEngine({ rules, store: `sqlite:${join(dir, `was-${Math.random()}.db`)}`, fetch: inProcess })],
+  ] as Array<[string, () => Engine]>) : [];
   const scenarios: Array<[string, () => { send: Send; close: () => Promise<void> }]> = [
     ['direct fetch to the stand-in (baseline)', () => ({ send: viaFetch(fetch, url), close: async () => {} })],
     ...([
@@ -92,6 +119,7 @@ try {
       ['engine, SQLite store, 2 rules / 2 limits', () => createEngine({ rules, store: `sqlite:${join(dir, `bench-${Math.random()}.db`)}` })],
       ['engine alone (in-process provider), memory store', () => createEngine({ rules, store: 'memory', fetch: inProcess })],
       ['engine alone (in-process provider), SQLite store', () => createEngine({ rules, store: `sqlite:${join(dir, `alone-${Math.random()}.db`)}`, fetch: inProcess })],
+      ...was,
     ] as Array<[string, () => Engine]>).map(([name, make]): [string, () => { send: Send; close: () => Promise<void> }] => [
       name,
       () => {
@@ -100,6 +128,9 @@ try {
       },
     ]),
   ];
+  // BENCH_ONLY=<text> keeps the scenarios whose name contains it (e.g. "alone": the engine's own cost).
+  const only = process.env.BENCH_ONLY;
+  if (only) scenarios.splice(0, scenarios.length, ...scenarios.filter(([name]) => name.includes(only)));
   // Rounds interleave the scenarios so that machine noise and JIT warm-up hit all alike; the
   // median round is reported.
   const results = new Map<string, Result[]>();
@@ -118,7 +149,7 @@ try {
   const memoryLedger = await ledgerThroughput(createMemoryStore());
   const sqliteLedger = await ledgerThroughput(createSqliteStore({ path: join(dir, 'ledger.db') }));
 
-  const base = rows[0]![1];
+  const base = rows.find(([name]) => name.includes('baseline'))?.[1] ?? rows[0]![1];
   const fmt = (n: number) => n.toFixed(0);
   console.log(`\nnode ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), median of ${ROUNDS} rounds of ${CALLS} sequential calls after ${WARMUP} warm-up, then ${CALLS} at concurrency ${CONCURRENCY}\n`);
   console.log('| scenario | mean µs/call | p50 µs | p99 µs | overhead vs baseline (mean µs) | calls/s at c=16 |');

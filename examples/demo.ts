@@ -39,7 +39,8 @@ async function main() {
   });
   app.post('/chat', async (req, res) => {
     try {
-      const completion = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: req.body.question }] });
+      // No model: the rules route the call (free users to gpt-4o-mini, pro users to gpt-4o).
+      const completion = await openai.chat.completions.create({ messages: [{ role: 'user', content: req.body.question }] });
       const meta = getTokenlayMetadata(completion);
       res.json({ answer: completion.choices[0].message.content, model: completion.model, cost: meta?.cost, warnings: meta?.warnings ?? [] });
     } catch (err) {

@@ -1,7 +1,7 @@
 import { isEnforcementAnswer } from './errors.js';
 
 /**
- * @internal A block is final (PROTOCOL.md §3): whatever the answer's headers say, the SDK must not
+ * @internal A block is final (docs/protocol.md §3): whatever the answer's headers say, the SDK must not
  * retry it, or a `retry-after: 3600` would hold the call for hours. Error answers are read (they
  * are small) to find a block named only in the body, and re-issued with `x-should-retry: false`.
  */

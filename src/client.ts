@@ -1,6 +1,7 @@
 import OpenAI, { type ClientOptions } from 'openai';
 import { inspect } from 'node:util';
 import { mergeCallFields } from './call-fields.js';
+import type { TokenlayChat } from './client-types.js';
 import { DEBUG_HEADER, holdCallInfo } from './debug-line.js';
 import { createLimitError, isEnforcementAnswer, TokenlayConfigError } from './errors.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
@@ -111,6 +112,9 @@ function takeCallMetadata(options: any): FieldInput | undefined {
  * env var; when `baseURL` or an unknown Tokenlay-looking option is given.
  */
 export class TokenlayOpenAI extends OpenAI {
+  /** The SDK's chat resource; `chat.completions.create` may leave out `model` for the rules to route. */
+  declare chat: TokenlayChat;
+
   constructor(options: TokenlayOpenAIOptions = {}) {
     const copyOf = (options as { [kCopyOf]?: { shared: Shared; fields: FieldRecord } })[kCopyOf];
     let shared = copyOf?.shared;

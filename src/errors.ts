@@ -4,14 +4,14 @@ import { TokenlayConfigError, TokenlayError } from './config-error.js';
 
 export { TokenlayConfigError, TokenlayError };
 
-/** A field cannot be sent as a header: bad name, value over 256 characters, or over 8 KiB in all. */
+/** A field cannot be sent as a header: bad name, value not well-formed Unicode or over 256 characters, or over 8 KiB in all. */
 export class TokenlayHeaderError extends TokenlayError {
   override name = 'TokenlayHeaderError';
   /** The field that broke the limit. */
   readonly field: string;
-  /** Which limit: the field's name, one value's length, or all headers together. */
-  readonly limit: 'name' | 'value' | 'total';
-  constructor(message: string, details: { field: string; limit: 'name' | 'value' | 'total' }) {
+  /** Which limit: the field's name, one value's length or its encoding (a lone surrogate), or all headers together. */
+  readonly limit: 'name' | 'value' | 'encoding' | 'total';
+  constructor(message: string, details: { field: string; limit: 'name' | 'value' | 'encoding' | 'total' }) {
     super(message);
     this.field = details.field;
     this.limit = details.limit;
@@ -79,7 +79,7 @@ function limitFields(error: any, headers: HeaderBag): LimitFields {
 }
 
 /**
- * Thrown when a proxy or the embedded engine blocks a call (PROTOCOL.md §3). It is an
+ * Thrown when a proxy or the embedded engine blocks a call (docs/protocol.md §3). It is an
  * `OpenAI.APIError`, and for a 429 also an `OpenAI.RateLimitError`, so code written for the
  * OpenAI SDK keeps working; it adds the rule and the limit that was hit.
  *

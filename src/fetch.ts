@@ -1,6 +1,7 @@
 import { neverRetryBlocks } from './block-answer.js';
 import { mergeCallFields } from './call-fields.js';
 import { currentScope } from './context.js';
+import { DEBUG_HEADER, holdCallInfo, logCall, type CallInfo } from './debug-line.js';
 import type { FieldRecord } from './fields.js';
 import { observeResponse } from './observe.js';
 import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
@@ -9,14 +10,34 @@ import { addProviderHeaders, createTransport, innerFetchOf } from './transport.j
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-/** Headers of the call with the fields merged in, by the same rules as `TokenlayOpenAI`. */
-async function withScopeHeaders(input: string | URL | Request, init: RequestInit | undefined, base: FieldRecord): Promise<Headers> {
+/**
+ * Headers of the call with the fields merged in, by the same rules as `TokenlayOpenAI`. With
+ * `debug`, the call's debug info rides along to the transport (embedded) or is logged here.
+ */
+async function withScopeHeaders(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+  base: FieldRecord,
+  debug?: { mode: 'remote' | 'embedded' },
+): Promise<{ headers: Headers; info?: CallInfo }> {
   const given = new Headers(input instanceof Request ? input.headers : undefined);
   new Headers(init?.headers).forEach((value, name) => given.set(name, value));
-  const merged = await mergeCallFields(base, undefined, given, false);
+  const merged = await mergeCallFields(base, undefined, given, debug !== undefined);
   const headers = new Headers();
   for (const [name, value] of Object.entries(merged.headers)) if (typeof value === 'string') headers.set(name, value);
-  return headers;
+  if (!debug) return { headers };
+  return { headers, info: { mode: debug.mode, model: modelOf(init?.body), fields: merged.fields, sources: merged.sources } };
+}
+
+/** The model named in a JSON string body, for the debug line. */
+function modelOf(body: unknown): string | undefined {
+  if (typeof body !== 'string' || body.length > 1_000_000) return undefined;
+  try {
+    const model = JSON.parse(body)?.model;
+    return typeof model === 'string' ? model : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -29,7 +50,7 @@ async function withScopeHeaders(input: string | URL | Request, init: RequestInit
  */
 export async function tokenlayFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
   const usage = currentScope()?.usage;
-  const headers = await withScopeHeaders(input, init, {});
+  const { headers } = await withScopeHeaders(input, init, {});
   const response = await globalThis.fetch(input, { ...init, headers });
   return observeResponse(response, usage, init?.signal);
 }
@@ -76,8 +97,10 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
 
   if (connection.mode === 'embedded') {
     const transport = createTransport(connection, inner).fetch;
+    const debug = connection.debug ? { mode: 'embedded' as const } : undefined;
     return async function tokenlayEmbeddedFetch(input, init) {
-      const headers = await withScopeHeaders(input, init, base);
+      const { headers, info } = await withScopeHeaders(input, init, base, debug);
+      if (info) headers.set(DEBUG_HEADER, holdCallInfo(info));
       for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
       const [url, request] = unpack(input, init);
       // A base given to us wins over the one the SDK was configured with; else the SDK's URL stands.
@@ -86,16 +109,24 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
     };
   }
 
+  const debug = connection.debug ? { mode: 'remote' as const } : undefined;
   return async function tokenlayProxyFetch(input, init) {
     const usage = currentScope()?.usage;
-    const headers = await withScopeHeaders(input, init, base);
+    const { headers, info } = await withScopeHeaders(input, init, base, debug);
     const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '');
     addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
     headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
     for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
     const [url, request] = unpack(input, init);
     const target = connection.tokenlayUrl + providerPath(url, connection.providerApiBase);
-    const response = await neverRetryBlocks(await sendWithKeys(inner, target, { ...request, headers }));
+    let response: Response;
+    try {
+      response = await neverRetryBlocks(await sendWithKeys(inner, target, { ...request, headers }));
+    } catch (error) {
+      if (info) logCall(info, { error });
+      throw error;
+    }
+    if (info) logCall(info, { status: response.status, rule: response.headers.get('x-tokenlay-rule-id'), action: response.headers.get('x-tokenlay-rule-action') });
     return observeResponse(response, usage, init?.signal);
   };
 }

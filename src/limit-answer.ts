@@ -6,7 +6,7 @@ export interface LimitAnswer {
   status: number;
   /** `content-type`, `retry-after` (seconds, when known), `x-should-retry: false` and the rule headers. */
   headers: Record<string, string>;
-  /** The OpenAI-style error JSON, as the proxy or the engine sent it (PROTOCOL.md §3). */
+  /** The OpenAI-style error JSON, as the proxy or the engine sent it (docs/protocol.md §3). */
   body: string;
 }
 

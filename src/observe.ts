@@ -8,7 +8,7 @@ import {
   type MetadataHolder,
 } from './response.js';
 import { TRAILER_PREFIX } from './protocol/names.js';
-import { readTrailerLine } from './protocol/report.js';
+import { readTrailerLine, settledReportOf } from './protocol/report.js';
 
 interface BodyUsage {
   inputTokens: number;
@@ -61,16 +61,55 @@ function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined
     if (trailer && holder.metadata) addUsage(usage, holder.metadata, false);
     else if (fallback) addUsage(usage, fallback, false);
   };
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      scan(decoder.decode(chunk, { stream: true }));
-      controller.enqueue(chunk);
+  return {
+    chunk(bytes: Uint8Array) {
+      scan(decoder.decode(bytes, { stream: true }));
     },
-    flush() {
+    end() {
       scan(decoder.decode());
       finish();
     },
-  });
+    /** The stream was cancelled or broke before its end: roll up what was settled, when the engine says. */
+    cut(settled: Promise<Record<string, unknown>> | undefined) {
+      if (holder.ended) return;
+      holder.ended = true;
+      if (trailer || !settled) return;
+      void settled.then((report) => {
+        holder.metadata = metadataFromTrailer(report, holder.metadata);
+        addUsage(usage, holder.metadata, false);
+      });
+    },
+  };
+}
+
+/** Passes a streamed body through the scanner, and tells it when the stream is cut short. */
+function observedBody(body: ReadableStream<Uint8Array>, scanner: ReturnType<typeof trailerScanner>, settled: Promise<Record<string, unknown>> | undefined) {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await reader.read();
+        } catch (error) {
+          scanner.cut(settled);
+          throw error;
+        }
+        if (next.done) {
+          scanner.end();
+          controller.close();
+          return;
+        }
+        scanner.chunk(next.value);
+        controller.enqueue(next.value);
+      },
+      cancel(reason) {
+        scanner.cut(settled);
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /**
@@ -90,7 +129,7 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
   addUsage(usage, streaming ? {} : (metadata ?? {}));
 
   if (streaming && response.body) {
-    const observed = new Response(response.body.pipeThrough(trailerScanner(holder, usage)), {
+    const observed = new Response(observedBody(response.body, trailerScanner(holder, usage), settledReportOf(response)), {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,

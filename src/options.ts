@@ -29,10 +29,21 @@ export interface EmbeddedOptions {
   onStoreError?: 'closed' | 'open';
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */
   prices?: Record<string, { input: number; output: number; cachedInput?: number }>;
+  /** Custom field names your app sends (beyond user, org, plan, project, feature), so rules may use them; a name one edit from a known field is otherwise refused as a typo. */
+  customFields?: readonly string[];
   /** What to do with a model that has no price: cost 0 with a warning (default), or refuse the call. */
   unknownModels?: 'zero' | 'refuse';
   /** The clock, for tests of window roll-over. */
   now?: () => number;
+  /**
+   * ms without a byte moving on a streamed answer, from the provider or to your code, before it is
+   * cancelled (the reader gets an error saying so) and settled for what was delivered. Default 60 000.
+   */
+  streamIdleTimeout?: number;
+  /** ms that `close()` waits for calls in flight to finish before settling them as cut off. Default 30 000. */
+  closeTimeout?: number;
+  /** On SIGTERM/SIGINT, await `close()` and then end the process with the signal; for apps without a shutdown handler of their own. Default false. */
+  closeOnExit?: boolean;
 }
 
 /** How calls reach the provider, shared by `TokenlayOpenAI` and `createTokenlayFetch`. */
@@ -124,7 +135,7 @@ function checkUrl(value: string, option: string, envName: string): string {
   return value.replace(/\/+$/, '');
 }
 
-/** `<base>/v1`, unless the base already ends in `/v1` (PROTOCOL.md §1). */
+/** `<base>/v1`, unless the base already ends in `/v1` (docs/protocol.md §1). */
 export function proxyV1Url(base: string): string {
   return /\/v1$/.test(base) ? base : `${base}/v1`;
 }
@@ -208,7 +219,11 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
       onStoreError: options.onStoreError,
       prices: options.prices,
       unknownModels: options.unknownModels,
+      customFields: options.customFields,
       now: options.now,
+      streamIdleTimeout: options.streamIdleTimeout,
+      closeTimeout: options.closeTimeout,
+      closeOnExit: options.closeOnExit,
     },
     debug: options.debug ?? debugFromEnv(),
   };

@@ -17,7 +17,7 @@ export function innerFetchOf(fetchImpl: Fetch | undefined): Fetch {
   return given?.[kInner] ?? given ?? ((input, init) => globalThis.fetch(input, init));
 }
 
-/** @internal Adds the provider's key and base for the proxy to forward to (PROTOCOL.md §1). */
+/** @internal Adds the provider's key and base for the proxy to forward to (docs/protocol.md §1). */
 export function addProviderHeaders(headers: Headers, connection: ResolvedConnection, providerKey = connection.providerApiKey): void {
   headers.set(PROVIDER_KEY_HEADER, providerKey);
   headers.set(PROVIDER_BASE_HEADER, connection.providerApiBase);
@@ -58,7 +58,11 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
         onStoreError: connection.engine.onStoreError,
         prices: connection.engine.prices,
         unknownModels: connection.engine.unknownModels,
+        customFields: connection.engine.customFields,
         now: connection.engine.now,
+        streamIdleTimeout: connection.engine.streamIdleTimeout,
+        closeTimeout: connection.engine.closeTimeout,
+        closeOnExit: connection.engine.closeOnExit,
       },
       inner,
     );

@@ -108,7 +108,7 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
  * slot and the estimated tokens and cost on every counter; a counter already at its max
  * (settled plus live reservations) refuses, and `on_limit_exceeded` decides:
  *
- * - `block` (the default): a refusal, answered as PROTOCOL.md §3 says.
+ * - `block` (the default): a refusal, answered as docs/protocol.md §3 says.
  * - `queue`: retries with backoff for up to `delay_seconds` (real time), then blocks, reported as `queue`.
  * - `warn`: admits, counted on the counters but not checked, with a warning.
  * - `downgrade`: admits on `downgrade_to`, counted but not checked against the rule's limits

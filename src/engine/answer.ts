@@ -1,9 +1,8 @@
 /**
  * The answer stage: the only place where the engine builds an HTTP response. Refusals, provider
- * failures and metered answers all leave the engine through here, with PROTOCOL.md §2 headers.
+ * failures and metered answers all leave the engine through here, with docs/protocol.md §2 headers.
  */
 import { secondsUntil } from '../policy/windows.js';
-import { STORE_UNAVAILABLE_CODE } from '../store/unavailable.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule } from '../policy/types.js';
 import { errorAnswer } from '../protocol/error-body.js';
@@ -30,7 +29,7 @@ function isShortThrottle(l: ResolvedLimit, on: OnLimitExceeded | undefined): boo
 }
 
 /**
- * The answer to a call refused by a limit (PROTOCOL.md §3): 429 or the rule's `http_status`;
+ * The answer to a call refused by a limit (docs/protocol.md §3): 429 or the rule's `http_status`;
  * `retry-after` from `retry_after_seconds` or the window's reset; `x-should-retry: false`
  * unless the limit is a short throttle (a minute window, a concurrency limit, or an explicit
  * `retry_after_seconds`).
@@ -102,6 +101,8 @@ export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
       );
     case 'rule-block':
       return ruleBlockAnswer(refusal.rule, report);
+    case 'bad-model':
+      return errorAnswer(400, { ...refusal.problem, type: 'invalid_request_error' }, report, { [SHOULD_RETRY_HEADER]: 'false' });
     case 'model-not-priced':
       return errorAnswer(400, { message: refusal.message, type: 'invalid_request_error', code: 'model_not_priced', param: 'model' }, report, {
         [SHOULD_RETRY_HEADER]: 'false',
@@ -109,9 +110,16 @@ export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
     case 'limit':
       return limitAnswer(refusal, report);
     case 'store-unavailable':
-      // Limits cannot be checked, so the call is refused rather than let past a hard cap; the
-      // outage is usually short, so the SDK may retry.
-      return errorAnswer(503, { message: refusal.message, type: STORE_UNAVAILABLE_CODE, code: STORE_UNAVAILABLE_CODE }, report, { 'retry-after': '1' });
+      return errorAnswer(
+        503,
+        {
+          message: `tokenlay: the usage store is unavailable (${refusal.detail}), so the call was not sent to the provider and nothing was spent. Retry shortly; if it lasts, check the store.`,
+          type: 'tokenlay_store_unavailable',
+          code: 'store_unavailable',
+        },
+        report,
+        { 'retry-after': '1' },
+      );
   }
 }
 

@@ -11,6 +11,10 @@ export interface EngineContext {
   now: () => number;
   leaseMs: number;
   providerTimeoutMs: number;
+  /** ms without a byte moving before a stream is cancelled. */
+  streamIdleTimeout: number;
+  /** How long a failed settlement is retried in the background (ms). */
+  settleRetryMs: number;
   fetch: typeof fetch;
   pricer: Pricer;
   readouts: UsageReadout[];

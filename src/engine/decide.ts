@@ -2,6 +2,7 @@
 import { TokenlayHeaderError } from '../errors.js';
 import { reservationEstimate } from '../metering/index.js';
 import { evaluateRules, type Decision } from '../policy/evaluate.js';
+import { checkModelName, modelRequired } from '../policy/model.js';
 import { fieldsToHeaders, headersToFields } from '../protocol/headers.js';
 import { blankReport } from '../protocol/report.js';
 import type { Estimate } from './admission.js';
@@ -16,7 +17,7 @@ import type { EngineCall } from './types.js';
 
 export type Decided = { ok: true; state: CallState } | { ok: false; refusal: Refusal; state: CallState | undefined };
 
-/** The limits of PROTOCOL.md §1 (256 characters a value, 8 KiB in all), as a proxy enforces them. */
+/** The limits of docs/protocol.md §1 (256 characters a value, 8 KiB in all), as a proxy enforces them. */
 function checkFieldLimits(fields: Record<string, string | undefined>): TokenlayHeaderError | undefined {
   try {
     fieldsToHeaders(fields);
@@ -45,8 +46,9 @@ export function estimateFor(ctx: EngineContext, state: CallState, model: string 
 
 /**
  * Reads the call's fields and body, applies the rules, and refuses what needs no counter to
- * refuse: attribution over the protocol's limits, a blocking rule, an unpriced model when those
- * are refused. The tokenizer runs only when a counter needs tokens or cost ahead of the call.
+ * refuse: attribution over the protocol's limits, a model name that is not one (before anything
+ * else), a blocking rule, a call no rule routes to a model, an unpriced model when those are
+ * refused. The tokenizer runs only when a counter needs tokens or cost ahead of the call.
  */
 export async function decide(ctx: EngineContext, call: EngineCall): Promise<Decided> {
   const started = performance.now();
@@ -57,6 +59,8 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
   const oversized = checkFieldLimits(fields);
   if (oversized) return { ok: false, refusal: { kind: 'bad-attribution', error: oversized }, state: undefined };
   const body = parseJsonBody(call.body);
+  const badModel = checkModelName(body?.model);
+  if (badModel) return { ok: false, refusal: { kind: 'bad-model', problem: badModel }, state: undefined };
   const requestedModel = typeof body?.model === 'string' ? body.model : undefined;
   const usage = ctx.readouts.length > 0 ? await readUsage(ctx.store, ctx.readouts, fields.user, startedAt) : undefined;
   const decision: Decision = ctx.doc
@@ -82,6 +86,8 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
   };
 
   if (rule && decision.action === 'block') return { ok: false, refusal: { kind: 'rule-block', rule }, state };
+  const noModel = body ? modelRequired(endpoint, state.model, rule) : undefined;
+  if (noModel) return { ok: false, refusal: { kind: 'bad-model', problem: noModel }, state };
   if (rule && decision.action === 'warn') {
     report.warnings.push(`rule "${rule.id}" flags this call${rule.description ? `: ${rule.description}` : ''}`);
   }

@@ -4,20 +4,25 @@ import { loadRules } from '../policy/load.js';
 import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
 import type { RulesDocument } from '../policy/types.js';
-import { blankReport } from '../protocol/report.js';
+import { blankReport, linkSettledReport, reportTrailer } from '../protocol/report.js';
 import { createStore } from '../store/index.js';
-import { isStoreUnavailable } from '../store/unavailable.js';
 import { admit } from './admission.js';
-import { providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
+import { answerHeaders, providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
 import { callerAskedForUsage, isStreamedChat, providerBody, type JsonBody } from './body.js';
 import { reportNow, type CallState } from './call.js';
+import { closeOnExit } from './close-on-exit.js';
+import { durationOption } from './config.js';
 import type { EngineContext } from './context.js';
-import { decide, estimateFor } from './decide.js';
+import { decide, estimateFor, type Decided } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
+import { cancelWhenIdle } from './idle.js';
+import { inFlightCalls, type InFlightCall } from './in-flight.js';
 import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
+import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
+import { isStoreFault } from './store-fault.js';
 import type { Engine, EngineCall, EngineConfig, ModelPrice } from './types.js';
 
 function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
@@ -52,13 +57,13 @@ function refuse(ctx: EngineContext, refusal: Refusal, state: CallState | undefin
 const CLIENT_CLOSED = 499;
 
 /** One call through the stages: decide → admit → forward → meter → settle → answer. */
-async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
-  let decided: Awaited<ReturnType<typeof decide>>;
+async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): Promise<Response> {
+  let decided: Decided;
   try {
     decided = await decide(ctx, call);
-  } catch (err) {
-    if (!isStoreUnavailable(err)) throw err;
-    return refuse(ctx, { kind: 'store-unavailable', message: err.message }, undefined);
+  } catch (error) {
+    if (!isStoreFault(error)) throw error;
+    return refuse(ctx, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
   }
   if (!decided.ok) return refuse(ctx, decided.refusal, decided.state);
   const { state } = decided;
@@ -79,9 +84,10 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
     leaseMs: ctx.leaseMs,
     signal: call.signal,
   });
-  } catch (err) {
-    if (!isStoreUnavailable(err)) throw err;
-    return refuse(ctx, { kind: 'store-unavailable', message: err.message }, state);
+  } catch (error) {
+    // Nothing was spent: the caller may retry once the store is back.
+    if (!isStoreFault(error) || call.signal?.aborted) throw error;
+    return refuse(ctx, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
   }
   if (!admission.ok) return refuse(ctx, admission.refusal, state);
   const { report } = state;
@@ -90,14 +96,17 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
   report.warnings.push(...admission.warnings);
   state.action = admission.downgradeTo ? 'downgrade' : admission.ruleAction;
   if (admission.downgradeTo) state.model = admission.downgradeTo;
-  const priceWarning = body && state.model !== undefined ? ctx.pricer.price(state.model, NO_USAGE, state.hint).warning : undefined;
-  if (priceWarning) report.warnings.push(priceWarning);
-
-  const settlement = openSettlement(ctx, state, admission.reservationId);
-  const nothing = (status: number, model: string | undefined) => settlement.settle({ status, usage: NO_USAGE, cost: 0, model, billed: false });
 
   const askUsage = isStreamedChat(state.endpoint, body) && !callerAskedForUsage(body);
   const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, m, askUsage) : undefined);
+  const settlement = openSettlement(ctx, state, admission.reservationId, () => flight.finish());
+  // Shutdown cuts a call off as a caller who went away would: the provider may bill all it asked for.
+  flight.cutOff = () => {
+    const metered = meterAbandoned({ endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: state.model, sentBody: sentBody(state.model) });
+    return settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
+  };
+  const nothing = (status: number, model: string | undefined) => settlement.settle({ status, usage: NO_USAGE, cost: 0, model, billed: false });
+
   const models = body ? [state.model, ...decision.fallbacks.filter((f) => f !== state.model)] : [undefined];
   let result: Awaited<ReturnType<typeof forward>>;
   try {
@@ -133,23 +142,64 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
     return response;
   }
 
+  // From here on the provider has answered: nothing tokenlay does may fail the call or make the
+  // SDK send it again. Faults are reported once and the provider's answer goes out.
   const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: modelUsed, sentBody: sentBody(modelUsed) };
   if (answer.kind === 'stream') {
+    const { status, headers } = answer.response;
+    let settled!: (report: Record<string, unknown>) => void;
+    const settledReport = new Promise<Record<string, unknown>>((r) => (settled = r));
     const stream = meterStream(meter, answer.response.body!, {
       stripUsageChunk: askUsage,
       report: () => reportNow(state),
-      onEnd: (m) => void settlement.settle({ status: answer.response.status, usage: m.used, cost: m.cost, model: m.model, billed: true }),
+      onEnd: (m) => {
+        void settlement.settle({ status, usage: m.used, cost: m.cost, model: m.model, billed: true });
+        afterAnswer('reporting the settled stream', () => settled(reportTrailer(withUsage(reportNow(state), m))), () => undefined);
+      },
     });
-    return streamAnswer(answer.response.status, answer.response.headers, stream, reportNow(state));
+    const idle = cancelWhenIdle(stream, ctx.streamIdleTimeout);
+    const response = afterAnswer('the answer headers', () => streamAnswer(status, headers, idle, reportNow(state)), () => new Response(idle, { status, headers: answerHeaders(headers) }));
+    return linkSettledReport(response, settledReport);
   }
   if (answer.status >= 200 && answer.status < 300) {
-    const metered = meterJson(meter, answer.text);
-    await settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
-    return readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered));
+    const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text), () => meterAbandoned(meter));
+    await settledOrLater(settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
+    return afterAnswer(
+      'the answer headers',
+      () => readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered)),
+      () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+    );
   }
   // The provider refused or failed the call: nothing was billed, so nothing is counted.
   await nothing(answer.status, modelUsed);
-  return readAnswer(answer.status, answer.headers, answer.text, reportNow(state));
+  return afterAnswer(
+    'the answer headers',
+    () => readAnswer(answer.status, answer.headers, answer.text, reportNow(state)),
+    () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+  );
+}
+
+/**
+ * How long an answer waits for its settlement (ms). A healthy store settles in well under a
+ * millisecond, so the answer goes out counted; a locked or slow store must not hold the answer
+ * back: the settlement goes on in the background.
+ */
+const ANSWER_WAITS_FOR_SETTLEMENT_MS = 100;
+
+function settledOrLater(settling: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const later = new Promise<void>((r) => (timer = setTimeout(r, ANSWER_WAITS_FOR_SETTLEMENT_MS)));
+  return Promise.race([settling, later]).finally(() => clearTimeout(timer));
+}
+
+/** Runs a step after the provider answered; when it throws, reports it once and uses `fallback`. */
+function afterAnswer<T>(what: string, step: () => T, fallback: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    reportAfterAnswer(`${what} failed after the provider answered; the answer goes out without it`, error);
+    return fallback();
+  }
 }
 
 /**
@@ -166,12 +216,13 @@ async function run(ctx: EngineContext, call: EngineCall): Promise<Response> {
  *   `include_usage`, and the chunk is removed when the caller did not ask), estimated when absent, priced;
  * - settle (`settle.ts`): the reservation is replaced by the usage (released when nothing was
  *   billed) and the ledger row written, once, on every path;
- * - answer (`answer.ts`): PROTOCOL.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
+ * - answer (`answer.ts`): docs/protocol.md §2 headers, the `: x-tokenlay {json}` trailer of a stream, or a typed refusal rendered.
  *
- * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override.
+ * @throws {TokenlayRulesError} when the rules are malformed; an Error for a bad store spec or price override;
+ *   a TypeError for a duration option that is not a positive number of ms.
  */
 export function createEngine(config: EngineConfig = {}): Engine {
-  const doc = config.rules === undefined ? undefined : loadRules(config.rules);
+  const doc = config.rules === undefined ? undefined : loadRules(config.rules, { customFields: config.customFields });
   const store = createStore({ store: config.store, ledger: config.ledger, onStoreError: config.onStoreError, spoolPath: config.ledgerSpoolPath });
   if (config.store === undefined && !process.env.TOKENLAY_STORE && doc?.rules.some((r) => r.then.limits?.length)) warnMemoryBudgets();
   // What createStore opened is ours to close; a store object passed in is the caller's.
@@ -184,8 +235,10 @@ export function createEngine(config: EngineConfig = {}): Engine {
     doc,
     store,
     now,
-    leaseMs: config.leaseMs ?? 60_000,
-    providerTimeoutMs: config.providerTimeoutMs ?? 600_000,
+    leaseMs: durationOption(config, 'leaseMs', 60_000),
+    providerTimeoutMs: durationOption(config, 'providerTimeoutMs', 600_000),
+    streamIdleTimeout: durationOption(config, 'streamIdleTimeout', 60_000),
+    settleRetryMs: durationOption(config, 'settleRetryMs', 60_000),
     fetch: config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
     pricer: createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' }),
     readouts: doc ? usageReadouts(doc) : [],
@@ -201,6 +254,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
       pending.add(tracked);
     },
   };
+  const closeTimeout = durationOption(config, 'closeTimeout', 30_000);
+  const calls = inFlightCalls();
   let closed = false;
 
   async function flush(): Promise<void> {
@@ -209,21 +264,37 @@ export function createEngine(config: EngineConfig = {}): Engine {
   }
 
   let closing: Promise<void> | undefined;
-  return {
+  let uninstall: (() => void) | undefined;
+  const engine: Engine = {
     async handle(call) {
       if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
       call.signal?.throwIfAborted();
-      return run(ctx, call);
+      const flight = calls.open();
+      try {
+        const response = await run(ctx, call, flight);
+        // Refusals and read answers are settled by now; a stream finishes when it is settled.
+        if (!flight.cutOff) flight.finish();
+        return response;
+      } catch (error) {
+        flight.finish();
+        throw error;
+      }
     },
     store,
     alerts,
     flush,
     close() {
       closed = true;
-      closing ??= flush()
-        .then(() => alerts?.close())
-        .then(() => (ownsStore ? store.close() : undefined));
+      closing ??= (async () => {
+        uninstall?.();
+        await calls.drain(closeTimeout);
+        await flush();
+        await alerts?.close();
+        if (ownsStore) await store.close();
+      })();
       return closing;
     },
   };
+  if (config.closeOnExit === true) uninstall = closeOnExit(() => engine.close());
+  return engine;
 }

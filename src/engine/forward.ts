@@ -28,7 +28,7 @@ const HOP_HEADERS = new Set(['host', 'connection', 'content-length', 'keep-alive
 /**
  * The caller's headers minus everything tokenlay and hop-by-hop: what the provider may see. A
  * call that carries the provider key as `x-tokenlay-provider-key` (as the SDK sends it to a proxy,
- * PROTOCOL.md §1) has it sent as the provider's `Authorization`.
+ * docs/protocol.md §1) has it sent as the provider's `Authorization`.
  */
 export function providerHeaders(headers: Headers): Headers {
   const out = new Headers();

@@ -1,5 +1,5 @@
 /** The meter stage: usage of an answered call from its JSON body or SSE stream (estimated when absent), priced. */
-import { estimateUsage, meterEventStream, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
+import { estimateUsage, meterEventStream, plausibleUsage, priceAnswer, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
 import { writeTrailer, type CallReport } from '../protocol/report.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
 
@@ -25,25 +25,21 @@ export interface Metered {
   used: MeteredUsage;
   cost: number;
   model: string | undefined;
+  /** "Metered at $0": neither the model sent nor the model answered has a price. */
+  warning?: string | undefined;
 }
 
-/**
- * The cost of a call: priced as the model the engine sent, which a price override names, else as
- * the (often dated) model the provider says it used.
- */
+/** The cost of a call, see {@link priceAnswer}: a "metered at $0" warning only when no price was found. */
 export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string | undefined): Metered {
-  if (ctx.model !== undefined) {
-    const sent = ctx.pricer.price(ctx.model, used, ctx.providerHint);
-    if (sent.priced || answered === undefined || answered === ctx.model) return { used, cost: sent.cost, model: answered ?? ctx.model };
-  }
-  if (answered === undefined) return { used, cost: 0, model: undefined };
-  return { used, cost: ctx.pricer.price(answered, used, ctx.providerHint).cost, model: answered };
+  return { used, ...priceAnswer(ctx.pricer, ctx.model, answered, used, ctx.providerHint) };
 }
 
 /** A read 2xx answer's usage: from its body, else estimated from the request and the answer's text. */
 export function meterJson(ctx: MeterContext, text: string): Metered {
   const json = parseJsonBody(text);
-  const used = (json ? usageFromJson(ctx.endpoint, json) : undefined) ?? (ctx.sentBody ? estimateUsage(ctx.model, ctx.sentBody, answerText(json)) : NO_USAGE);
+  const reported = json ? usageFromJson(ctx.endpoint, json) : undefined;
+  const delivered = answerText(json);
+  const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered)) : (reported ?? NO_USAGE);
   return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
 }
 
@@ -61,6 +57,7 @@ export function meterAbandoned(ctx: MeterContext): Metered {
 /** The report with a metered call's usage. */
 export function withUsage(report: CallReport, metered: Metered): CallReport {
   const out = { ...report, cost: metered.cost, inputTokens: metered.used.inputTokens, outputTokens: metered.used.outputTokens };
+  if (metered.warning) out.warnings = [...out.warnings, metered.warning];
   if (metered.used.estimated) out.warnings = [...out.warnings, ESTIMATED_WARNING];
   return out;
 }

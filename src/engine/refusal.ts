@@ -1,5 +1,6 @@
 import type { TokenlayHeaderError } from '../errors.js';
 import type { ResolvedLimit } from '../policy/limits.js';
+import type { ModelProblem } from '../policy/model.js';
 import type { Rule } from '../policy/types.js';
 
 /**
@@ -7,16 +8,18 @@ import type { Rule } from '../policy/types.js';
  * an HTTP response (see `answer.ts`).
  */
 export type Refusal =
-  /** An attribution header over the protocol's limits (PROTOCOL.md §1): 400, no ledger row. */
+  /** An attribution header over the protocol's limits (docs/protocol.md §1): 400, no ledger row. */
   | { kind: 'bad-attribution'; error: TokenlayHeaderError }
   /** A rule whose action is `block`: 403 unless the rule says. */
   | { kind: 'rule-block'; rule: Rule }
+  /** The model is not a usable name (`invalid_model`, no ledger row) or is missing with no rule to route it (`model_required`): 400. */
+  | { kind: 'bad-model'; problem: ModelProblem }
   /** The model has no price and unpriced models are refused: 400. */
   | { kind: 'model-not-priced'; message: string }
   /** A limit is full (§3): 429 unless the rule says; `queue` when the call waited first. */
   | { kind: 'limit'; rule: Rule; limit: ResolvedLimit; current: number; now: number; ruleAction: 'block' | 'queue' }
-  /** The counter store (Redis) is unreachable under policy `closed`: 503 `tokenlay_store_unavailable`. */
-  | { kind: 'store-unavailable'; message: string };
+  /** The store could not be read or written before the call was sent: 503, retryable (nothing was spent). */
+  | { kind: 'store-unavailable'; detail: string };
 
 /** The action a refusal is recorded under in the ledger. */
 export function refusalAction(refusal: Refusal): string {

@@ -1,12 +1,17 @@
 /**
  * The settle stage: the one place where a call's counters and its ledger row are written. Every
- * path out of a call (answered, refused, provider error, caller abort, stream end or cancel) ends
- * in {@link Settlement.settle}, and only its first call counts.
+ * path out of a call (answered, refused, provider error, caller abort, stream end or cancel,
+ * shutdown) ends in {@link Settlement.settle}, and only its first call counts.
+ *
+ * A store error here never fails the call: the provider has answered. The counters are retried in
+ * the background with backoff (the row kept in memory meanwhile), and a final failure is reported
+ * once, with the call's counts.
  */
 import type { MeteredUsage } from '../metering/index.js';
 import type { LedgerRow } from '../store/types.js';
 import type { CallState } from './call.js';
 import type { EngineContext } from './context.js';
+import { reportAfterAnswer } from './report-error.js';
 
 /** How a call ended, as the ledger and the counters record it. */
 export interface Outcome {
@@ -23,11 +28,19 @@ export interface Outcome {
 
 /** A call's settlement, opened when it is admitted (or refused). */
 export interface Settlement {
-  /** Writes the counters and the ledger row; only the first call counts, later ones return the first's promise. */
+  /**
+   * Writes the counters and the ledger row; only the first call counts, later ones return the
+   * first's promise. Never rejects: it resolves once the first attempt is done, and a failed
+   * attempt goes on in the background.
+   */
   settle(outcome: Outcome): Promise<void>;
   /** The outcome once settled. */
   readonly outcome: Outcome | undefined;
 }
+
+/** First retry delay of a failed settlement; it doubles up to {@link RETRY_MAX_DELAY_MS}. */
+const RETRY_FIRST_DELAY_MS = 50;
+const RETRY_MAX_DELAY_MS = 2000;
 
 function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
   return {
@@ -48,12 +61,21 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
   };
 }
 
+function describeCall(row: LedgerRow): string {
+  const who = Object.entries(row.fields)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `${row.endpoint} ${who || '(no fields)'} status ${row.status}: ${row.inputTokens} input and ${row.outputTokens} output tokens, $${row.cost}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
  * Opens the settlement of a call holding `reservation` (null: it counts against nothing). While
  * open, the reservation's lease is renewed, so long calls and streams keep it; a crashed process
- * stops renewing and the lease runs out.
+ * stops renewing and the lease runs out. `onSettled` is told once the counters are written.
  */
-export function openSettlement(ctx: EngineContext, state: CallState, reservation: string | null): Settlement {
+export function openSettlement(ctx: EngineContext, state: CallState, reservation: string | null, onSettled?: () => void): Settlement {
   const { store } = ctx;
   const renew =
     reservation === null
@@ -63,6 +85,65 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
   let done: Promise<void> | undefined;
   let outcome: Outcome | undefined;
 
+  let rowRecorded = false;
+  const record = (row: LedgerRow, written = false) => {
+    try {
+      if (!written) store.record(row);
+    } catch (error) {
+      reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
+    }
+    try {
+      ctx.onLedger?.(row);
+    } catch (error) {
+      reportAfterAnswer('onLedger threw', error);
+    }
+  };
+
+  /** Writes the counters, and the row with them when the store can; resolves whether the row was written. */
+  const writeCounters = (how: Outcome, row: LedgerRow): Promise<boolean> => {
+    if (reservation === null) return Promise.resolve(false);
+    const used = how.usage;
+    const actual = how.billed ? { requests: 1, tokens: used.inputTokens + used.outputTokens, cost: how.cost } : null;
+    // A store that throws synchronously is handled like one that rejects.
+    return Promise.resolve().then(async () => {
+      if (store.settleWithRow) {
+        await store.settleWithRow(reservation, actual, row);
+        return true;
+      }
+      // Counters and ledger in different systems (Redis and Postgres): the row first, once. A
+      // durable ledger spools it at once, so a crash during the counters' round trip leaves the
+      // call in the ledger (its reservation then expires) rather than counted nowhere.
+      if (!rowRecorded) {
+        rowRecorded = true;
+        try {
+          store.record(row);
+        } catch (error) {
+          reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
+        }
+      }
+      await (actual ? store.settle(reservation, actual) : store.release(reservation));
+      return true;
+    });
+  };
+
+  const retry = async (how: Outcome, row: LedgerRow, first: unknown): Promise<void> => {
+    const deadline = Date.now() + ctx.settleRetryMs;
+    let delay = RETRY_FIRST_DELAY_MS;
+    let last = first;
+    while (Date.now() < deadline) {
+      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+      delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
+      try {
+        record(row, await writeCounters(how, row));
+        return;
+      } catch (error) {
+        last = error;
+      }
+    }
+    reportAfterAnswer(`settling ${describeCall(row)} failed for ${ctx.settleRetryMs} ms; its counters were not updated`, last);
+    record(row, rowRecorded);
+  };
+
   return {
     get outcome() {
       return outcome;
@@ -71,19 +152,15 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       if (done) return done;
       outcome = how;
       clearInterval(renew);
-      const used = how.usage;
-      done = (async () => {
-        // The ledger row first: a durable ledger (Postgres) spools it at once, so a crash during
-        // the counters' round trip leaves the call in the ledger (its reservation then expires)
-        // rather than counted nowhere.
-        const row = ledgerRow(state, how);
-        store.record(row);
-        ctx.onLedger?.(row);
-        if (reservation === null) return;
-        if (how.billed) await store.settle(reservation, { requests: 1, tokens: used.inputTokens + used.outputTokens, cost: how.cost });
-        else await store.release(reservation);
-      })();
+      const row = ledgerRow(state, how);
+      done = writeCounters(how, row).then(
+        (written) => record(row, written),
+        (error: unknown) => {
+          ctx.track(retry(how, row, error));
+        },
+      );
       ctx.track(done);
+      if (onSettled) void done.finally(onSettled);
       return done;
     },
   };

@@ -9,6 +9,8 @@ export type { ModelPrice };
 export interface EngineConfig {
   /** Rules in the `@tokenlay/rules` format: a `.json`/`.yaml`/`.yml` path or the document. None: every call is allowed and metered. */
   rules?: string | object;
+  /** Custom field names the app sends, declared for the rules (as a top-level `fields:` list would): a rule may use them without "did you mean" refusals. */
+  customFields?: readonly string[];
   /**
    * Counters (and the ledger, unless `ledger` is given): `'memory'`, `'sqlite:<path>'`,
    * `'redis://host:6379'` or a store; see `createStore`. Objects passed in are not closed by `engine.close()`.
@@ -33,6 +35,29 @@ export interface EngineConfig {
   leaseMs?: number;
   /** How long to wait for the provider's answer before trying a fallback or answering 504. Default 600 000. */
   providerTimeoutMs?: number;
+  /**
+   * A streamed answer on which no byte moves, from the provider or to the caller, for this many ms
+   * is cancelled: its reader gets an error saying so, and the call is settled for what was
+   * delivered, freeing its reservation. Default 60 000.
+   */
+  streamIdleTimeout?: number;
+  /**
+   * How long `close()` waits for calls in flight (ms) before it settles the rest as cut off
+   * (status 499, what was delivered) and closes the store. Default 30 000.
+   */
+  closeTimeout?: number;
+  /**
+   * How long a settlement that the store refused (locked, unreachable) is retried in the
+   * background, with backoff, before it is reported as lost (ms). The caller's answer never waits
+   * for it. Default 60 000.
+   */
+  settleRetryMs?: number;
+  /**
+   * Install a SIGTERM/SIGINT handler that awaits `close()` (calls in flight finish and are
+   * settled, the ledger is written) and then ends the process with the signal. For apps that have
+   * no shutdown handler of their own; an app that has one should await `close()` in it. Default false.
+   */
+  closeOnExit?: boolean;
   /** The fetch that reaches the provider. Default: the global `fetch`. */
   fetch?: typeof fetch;
   /** How `notify` alerts are posted (tries, backoff, timeout, log); see `createAlerts`. */
@@ -55,7 +80,7 @@ export interface EngineCall {
 
 /** The policy engine: one instance per app (embedded) or per gateway. */
 export interface Engine {
-  /** Applies the rules to a call, forwards it if admitted, meters it, and answers with PROTOCOL.md §2 headers. */
+  /** Applies the rules to a call, forwards it if admitted, meters it, and answers with docs/protocol.md §2 headers. */
   handle(call: EngineCall): Promise<Response>;
   /** The store holding counters and the ledger. */
   readonly store: TokenlayStore;

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { canonicalField, WELL_KNOWN_FIELDS } from '../fields.js';
-import { HEADER_PREFIX, encodeHeaderValue } from '../headers.js';
+import { canonicalField, encodeHeaderValue, HEADER_PREFIX, WELL_KNOWN_FIELDS } from '../protocol/index.js';
 
 /** The attribution field that names the calling key's account; set by the gateway, never by a caller. */
 export const ACCOUNT_FIELD = 'account';
@@ -13,7 +12,7 @@ const BARE = new Set<string>(WELL_KNOWN_FIELDS);
 /**
  * The headers of one call as the engine takes them: the caller's, without the tokenlay key, with
  * the seed's bare `user`/`org`/… headers turned into `x-tokenlay-<field>` (where no prefixed
- * header names the field: PROTOCOL.md §1) so that they are read as fields and not sent upstream,
+ * header names the field: docs/protocol.md §1) so that they are read as fields and not sent upstream,
  * and with the account of the calling key as the `account` field.
  */
 export function callHeaders(incoming: IncomingHttpHeaders, account: string): Headers {

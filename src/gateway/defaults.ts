@@ -10,5 +10,5 @@ export const DEFAULT_KEYS_FILE = `${DEFAULT_DATA_DIR}/usage.db`;
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_HOST = '127.0.0.1';
-/** What a call without `x-tokenlay-provider-base` goes to (PROTOCOL.md §1). */
+/** What a call without `x-tokenlay-provider-base` goes to (docs/protocol.md §1). */
 export const DEFAULT_PROVIDER_BASE = 'https://api.openai.com/v1';

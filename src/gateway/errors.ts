@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
 
 /** The `error` object of an OpenAI-style error body, which every OpenAI client surfaces as an API error. */
 export interface GatewayError {
@@ -21,7 +22,7 @@ export function sendError(res: ServerResponse, status: number, error: GatewayErr
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
-    'x-should-retry': 'false',
+    [SHOULD_RETRY_HEADER]: 'false',
     ...headers,
   });
   res.end(body);

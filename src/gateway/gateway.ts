@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { createEngine } from '../engine/engine.js';
 import type { Engine, EngineConfig } from '../engine/types.js';
 import { TokenlayRulesError } from '../policy/errors.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from '../protocol/names.js';
 import { createStore } from '../store/index.js';
 import { isStoreUnavailable } from '../store/unavailable.js';
 import type { LedgerRow } from '../store/types.js';
@@ -33,8 +34,8 @@ function redactKey(key: string): string {
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
- * Creates a self-hostable Tokenlay proxy: the policy engine behind HTTP, speaking PROTOCOL.md
- * (docs/protocol.md). Every OpenAI REST path under `/v1/` is authenticated with a tokenlay key,
+ * Creates a self-hostable Tokenlay proxy: the policy engine behind HTTP, speaking the wire contract
+ * of docs/protocol.md. Every OpenAI REST path under `/v1/` is authenticated with a tokenlay key,
  * checked against the rules and forwarded to the provider named by `x-tokenlay-provider-base` (if
  * on the allowlist) with `x-tokenlay-provider-key` as the provider's own key. Also serves
  * `GET /v1/health`, `GET /v1/usage`, `GET /healthz` and `GET /metrics`.
@@ -191,13 +192,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
 
   async function proxy(req: IncomingMessage, res: ServerResponse, path: string, search: string, account: string): Promise<void> {
-    const providerKey = req.headers['x-tokenlay-provider-key'];
+    const providerKey = req.headers[PROVIDER_KEY_HEADER];
     if (typeof providerKey !== 'string' || providerKey === '') {
-      return refuse(res, 400, 'missing_provider_key', "tokenlay: no provider key. Send the provider's API key as x-tokenlay-provider-key (providerApiKey in the SDK).", { account, param: 'x-tokenlay-provider-key' });
+      return refuse(res, 400, 'missing_provider_key', "tokenlay: no provider key. Send the provider's API key as x-tokenlay-provider-key (providerApiKey in the SDK).", { account, param: PROVIDER_KEY_HEADER });
     }
-    const rawBase = req.headers['x-tokenlay-provider-base'];
+    const rawBase = req.headers[PROVIDER_BASE_HEADER];
     const allowed = allowlist.check(typeof rawBase === 'string' && rawBase !== '' ? rawBase : DEFAULT_PROVIDER_BASE);
-    if (!allowed.ok) return refuse(res, 400, 'provider_base_not_allowed', allowed.message, { account, param: 'x-tokenlay-provider-base' });
+    if (!allowed.ok) return refuse(res, 400, 'provider_base_not_allowed', allowed.message, { account, param: PROVIDER_BASE_HEADER });
 
     const read = await readBody(req, maxBodyBytes);
     if (!read.ok) {
@@ -303,7 +304,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     log?.flush();
   }
 
-  return {
+  const api = {
     handler,
     async listen(port = DEFAULT_PORT, host = DEFAULT_HOST): Promise<GatewayAddress> {
       // Room for the attribution headers the protocol allows (8 KiB) beside the usual ones, so
@@ -339,4 +340,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return inFlight;
     },
   };
+  // The gateway is itself the request listener: http.createServer(createGateway()) works.
+  return Object.defineProperties(handler, Object.getOwnPropertyDescriptors(api)) as Gateway;
 }

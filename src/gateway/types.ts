@@ -59,8 +59,9 @@ export interface GatewayAddress {
   url: string;
 }
 
-/** A gateway: a Node request listener with a server of its own on demand. */
+/** A gateway: a Node request listener (call it as one, or pass `gateway.handler`) with a server of its own on demand. */
 export interface Gateway {
+  (req: IncomingMessage, res: ServerResponse): void;
   /** The request listener: `http.createServer(gateway.handler)` or mount it in another server. */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Starts an HTTP server on `host` (default 127.0.0.1) and `port` (default 8787; 0 picks a free one). */

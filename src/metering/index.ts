@@ -2,6 +2,8 @@ export { estimateOutputTokens, estimateRequestTokens, estimateUsage, IMAGE_TOKEN
 export {
   createPricer,
   DEFAULT_MAX_OUTPUT_TOKENS,
+  MAX_OUTPUT_TOKENS,
+  MAX_CHOICES,
   reservationEstimate,
   type ModelPrice,
   type Pricer,
@@ -12,3 +14,7 @@ export {
 export { meterEventStream, type MeterEventStreamOptions, type StreamUsage } from './sse.js';
 export { countTextTokens, encodingForModel, warmTokenizer, type EncodingName } from './tokenizer.js';
 export { usageFromJson, type MeteredUsage } from './usage.js';
+export { priceAnswer, type AnswerPrice } from './price-answer.js';
+export { plausibleUsage } from './usage.js';
+export { USAGE_DIALECTS, dialectOf, type UsageDialect, type DialectUsage } from './usage-dialects.js';
+export { priceLookups, foldModelName, type PriceLookup } from './model-names.js';

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { estimateRequestTokens } from './estimate.js';
+import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
 import type { MeteredUsage } from './usage.js';
 import { TokenlayConfigError } from '../config-error.js';
 
@@ -42,7 +43,7 @@ export interface Pricer {
    * The cost of `usage` on `model`. `providerHint` is a genai-prices provider id (`openai`,
    * `azure`, `groq`, …) or the provider's base URL; without it OpenAI's prices are tried first.
    */
-  price(model: string, usage: Pick<MeteredUsage, 'inputTokens' | 'outputTokens' | 'cachedTokens'>, providerHint?: string): PriceResult;
+  price(model: string, usage: Pick<MeteredUsage, 'inputTokens' | 'outputTokens' | 'cachedTokens' | 'cacheWriteTokens'>, providerHint?: string): PriceResult;
   /** The model's context window from the price table, when it is known. */
   contextWindow(model: string, providerHint?: string): number | undefined;
 }
@@ -55,7 +56,7 @@ interface GenaiPrices {
   ): { total_price: number; model: { context_window?: number } } | null;
 }
 
-type Lookup = { providerId?: string; providerApiUrl?: string; model: string };
+type Lookup = PriceLookup;
 
 const require = createRequire(import.meta.url);
 let genai: GenaiPrices | undefined;
@@ -67,6 +68,8 @@ function table(): GenaiPrices {
 }
 
 const MTOK = 1_000_000;
+// Engines refuse longer names (400 invalid_model) before pricing; this guards direct use.
+const MAX_PRICED_NAME_CHARS = 256;
 // Model names come from requests, so the lookup cache must not grow without bound.
 const CACHE_LIMIT = 1000;
 // Date- and time-of-day-dependent prices must be re-read now and then.
@@ -76,13 +79,13 @@ const RATES_TTL_MS = 5 * 60_000;
 interface Rates {
   input: number;
   cached: number;
+  /** Input written to the prompt cache (Anthropic charges more for it). */
+  cacheWrite: number;
   output: number;
   until: number;
 }
 
-function normalize(model: string): string {
-  return model.trim().toLowerCase();
-}
+const normalize = foldModelName;
 
 /** Names to try for an override: as given, without an OpenAI-style date snapshot, without a vendor prefix. */
 function overrideNames(model: string): string[] {
@@ -118,7 +121,8 @@ function unknownWarning(model: string, refuse: boolean): string {
 
 /**
  * Creates a pricer over the price table of `@pydantic/genai-prices` (offline, bundled data) and
- * your overrides. Cached input tokens are priced at the cached rate.
+ * your overrides. Cached input tokens are priced at the cached rate, and tokens written to the
+ * prompt cache at the cache-write rate (overrides price them as input).
  *
  * @throws TypeError when an override is not a set of non-negative numbers.
  */
@@ -128,26 +132,19 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
   // model + hint → the lookup that found a price, or null when none did.
   const lookups = new Map<string, Lookup | null>();
 
-  function candidates(model: string, hint: string | undefined): Lookup[] {
-    const list: Lookup[] = [];
-    if (hint) list.push(hint.includes('://') ? { providerApiUrl: hint, model } : { providerId: hint, model });
-    list.push({ providerId: 'openai', model }, { model });
-    const slash = model.indexOf('/');
-    if (slash > 0) list.push({ providerId: model.slice(0, slash), model: model.slice(slash + 1) });
-    return list;
-  }
-
   function calc(lookup: Lookup, usage: Record<string, number>) {
     const { model, ...options } = lookup;
     return table().calcPrice(usage, model, options);
   }
 
   function find(model: string, hint: string | undefined): Lookup | null {
-    const cacheKey = `${hint ?? ''}\u0000${model}`;
+    // A name longer than any model's is not searched for: each search walks the whole table.
+    if (model.length > MAX_PRICED_NAME_CHARS) return null;
+    const cacheKey = `${hint ?? ''}\u0000${normalize(model)}`;
     const cached = lookups.get(cacheKey);
     if (cached !== undefined) return cached;
     let found: Lookup | null = null;
-    for (const lookup of candidates(model, hint)) {
+    for (const lookup of priceLookups(model, hint)) {
       try {
         if (calc(lookup, { input_tokens: 0 })) {
           found = lookup;
@@ -175,15 +172,20 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
     try {
       const input = total({ input_tokens: MTOK });
       const cachedAll = total({ input_tokens: MTOK, cache_read_tokens: MTOK });
+      const writtenAll = total({ input_tokens: MTOK, cache_write_tokens: MTOK });
       const output = total({ output_tokens: MTOK });
-      if (input !== undefined && cachedAll !== undefined && output !== undefined) {
-        const candidate = { input: input / MTOK, cached: cachedAll / MTOK, output: output / MTOK, until: now + RATES_TTL_MS };
+      if (input !== undefined && cachedAll !== undefined && writtenAll !== undefined && output !== undefined) {
+        const candidate = { input: input / MTOK, cached: cachedAll / MTOK, cacheWrite: writtenAll / MTOK, output: output / MTOK, until: now + RATES_TTL_MS };
         const linear = [
-          { input_tokens: 1234, cache_read_tokens: 567, output_tokens: 89 },
-          { input_tokens: 987_654, cache_read_tokens: 12_345, output_tokens: 345_678 },
+          { input_tokens: 1234, cache_read_tokens: 567, cache_write_tokens: 100, output_tokens: 89 },
+          { input_tokens: 987_654, cache_read_tokens: 12_345, cache_write_tokens: 0, output_tokens: 345_678 },
         ].every((u) => {
           const expected = total(u) ?? NaN;
-          const got = (u.input_tokens - u.cache_read_tokens) * candidate.input + u.cache_read_tokens * candidate.cached + u.output_tokens * candidate.output;
+          const got =
+            (u.input_tokens - u.cache_read_tokens - u.cache_write_tokens) * candidate.input +
+            u.cache_read_tokens * candidate.cached +
+            u.cache_write_tokens * candidate.cacheWrite +
+            u.output_tokens * candidate.output;
           return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
         });
         if (linear) found = candidate;
@@ -208,8 +210,9 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
     price(model, usage, providerHint) {
       const input = Math.max(0, usage.inputTokens);
       const cached = Math.min(Math.max(0, usage.cachedTokens), input);
+      const written = Math.min(Math.max(0, usage.cacheWriteTokens ?? 0), input - cached);
       const output = Math.max(0, usage.outputTokens);
-      const override = fromOverride(model);
+      const override = model.length > MAX_PRICED_NAME_CHARS ? undefined : fromOverride(model);
       if (override) {
         const cost =
           ((input - cached) * override.input + cached * (override.cachedInput ?? override.input) + output * override.output) / MTOK;
@@ -218,8 +221,11 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
       const lookup = find(model, providerHint);
       if (lookup) {
         const r = linearRates(lookup, `${providerHint ?? ''}\u0000${model}`);
-        if (r) return { cost: (input - cached) * r.input + cached * r.cached + output * r.output, known: true, priced: true, source: 'genai-prices' };
-        const result = calc(lookup, { input_tokens: input, cache_read_tokens: cached, output_tokens: output });
+        if (r) {
+          const cost = (input - cached - written) * r.input + cached * r.cached + written * r.cacheWrite + output * r.output;
+          return { cost, known: true, priced: true, source: 'genai-prices' };
+        }
+        const result = calc(lookup, { input_tokens: input, cache_read_tokens: cached, cache_write_tokens: written, output_tokens: output });
         if (result) return { cost: result.total_price, known: true, priced: true, source: 'genai-prices' };
       }
       return { cost: 0, known: !refuse, priced: false, source: 'none', warning: unknownWarning(model, refuse) };
@@ -243,6 +249,15 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
  */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 
+/**
+ * The most output tokens reserved for one choice of a model whose context window is unknown,
+ * however large the call's cap: no model today writes more in one answer.
+ */
+export const MAX_OUTPUT_TOKENS = 1_048_576;
+
+/** The most choices (`n`) one call is reserved for: OpenAI's own limit. */
+export const MAX_CHOICES = 128;
+
 /** What {@link reservationEstimate} returns. */
 export interface ReservationEstimate {
   /** Input plus the most output the call may produce. */
@@ -260,8 +275,10 @@ function positive(value: unknown): number | undefined {
 /**
  * The most a call can use, to reserve before it runs: estimated input tokens plus its output cap
  * (`max_completion_tokens`, `max_tokens` or `max_output_tokens`, times `n`); without a cap,
- * {@link DEFAULT_MAX_OUTPUT_TOKENS}, further bounded by what the model's context window leaves.
- * Embeddings produce no output tokens.
+ * {@link DEFAULT_MAX_OUTPUT_TOKENS}. Either way the output is bounded by what the model's context
+ * window leaves (or {@link MAX_OUTPUT_TOKENS} when the window is unknown) and `n` by
+ * {@link MAX_CHOICES}, so `max_tokens: 1e308` reserves a finite, real amount. Embeddings produce
+ * no output tokens.
  */
 export function reservationEstimate(
   model: string,
@@ -275,13 +292,10 @@ export function reservationEstimate(
   let outputTokens = 0;
   if (!embeddings) {
     const cap = positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens);
-    if (cap !== undefined) outputTokens = cap;
-    else {
-      const window = pricer.contextWindow(model, opts.providerHint);
-      const fallback = opts.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
-      outputTokens = window !== undefined ? Math.max(0, Math.min(fallback, window - inputTokens)) : fallback;
-    }
-    outputTokens *= Math.floor(positive(body.n) ?? 1);
+    const window = pricer.contextWindow(model, opts.providerHint);
+    const limit = window !== undefined ? Math.max(0, window - inputTokens) : MAX_OUTPUT_TOKENS;
+    outputTokens = Math.min(Math.ceil(cap ?? opts.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS), limit);
+    outputTokens *= Math.min(Math.floor(positive(body.n) ?? 1), MAX_CHOICES);
   }
   const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
   return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens };

@@ -1,6 +1,6 @@
 import { estimateUsage } from './estimate.js';
 import { createEventSplitter, parseEvent } from './sse-events.js';
-import { usageFromJson, type MeteredUsage } from './usage.js';
+import { plausibleUsage, usageFromJson, type MeteredUsage } from './usage.js';
 
 /** Usage of a streamed call, with the model the provider said it used (or the one requested). */
 export type StreamUsage = MeteredUsage & { model?: string };
@@ -66,7 +66,8 @@ export function meterEventStream(body: ReadableStream<Uint8Array>, opts: MeterEv
   let cancelled = false;
 
   function usageNow(): StreamUsage {
-    const usage = reported ?? estimateUsage(model, opts.requestBody, delivered.join(''));
+    const text = delivered.join('');
+    const usage = plausibleUsage(reported, text, () => estimateUsage(model, opts.requestBody, text));
     return model === undefined ? usage : { ...usage, model };
   }
 

@@ -1,5 +1,6 @@
 import { resolveLimits, type ResolvedLimit } from './limits.js';
 import { matchCondition, type MatchContext } from './match.js';
+import { routeModel } from './model.js';
 import type { Rule, RuleActionName, RulesDocument } from './types.js';
 import type { FieldRecord } from '../fields.js';
 
@@ -21,9 +22,9 @@ export interface Decision {
   rule: Rule | null;
   /** The rule's `then.action`, `allow` by default. */
   action: RuleActionName;
-  /** The model the call goes to: the rule's `model` when it sets one, else the caller's. */
+  /** The model the call goes to: the caller's when it names one, else the rule's `model`, else none. */
   model: string | undefined;
-  /** Whether the rule changed the model (reported as `x-tokenlay-model`). */
+  /** Whether the rule routed a call that named no model (reported as `x-tokenlay-model`). */
   modelChanged: boolean;
   /** Request parameters the rule sets; they win over the caller's. */
   params: Record<string, unknown> | undefined;
@@ -54,15 +55,16 @@ export function matchContext(facts: CallFacts): MatchContext {
 
 /**
  * Picks the rule for a call: higher `priority` first, then file order; the first rule whose
- * `if` holds applies and no other. The rule's `model` routes the call, replacing the model the
- * caller asked for (a call with no model takes it), as `@tokenlay/rules` does; `model_params`
- * are set on the body over the caller's values. Limits are resolved to counters for `now`.
+ * `if` holds applies and no other. A model the call names is used as asked; the rule's `model`
+ * routes only a call that names none (see {@link routeModel}), as the hosted product does.
+ * `model_params` are set on the body over the caller's values. Limits are resolved to counters
+ * for `now`.
  */
 export function evaluateRules(doc: RulesDocument, facts: CallFacts, now: number): Decision {
   const context = matchContext(facts);
   for (const rule of rulesInOrder(doc)) {
     if (!matchCondition(rule.if, context)) continue;
-    const model = rule.then.model ?? facts.model;
+    const model = routeModel(facts.model, rule);
     return {
       rule,
       action: rule.then.action ?? 'allow',

@@ -8,3 +8,4 @@ export { windowBounds, secondsUntil, type WindowBounds } from './windows.js';
 export { usageReadouts, usageObject, DEFAULT_USAGE_WINDOW, type UsageReadout } from './usage.js';
 export { canonicalPath, readPath } from './paths.js';
 export type * from './types.js';
+export { routeModel, checkModelName, modelRequired, MAX_MODEL_NAME_CHARS, type ModelProblem } from './model.js';

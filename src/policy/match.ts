@@ -4,38 +4,47 @@ import type { Comparison, Condition, Scalar } from './types.js';
 /** What a condition is matched against: fields by canonical name, `model`, `endpoint`, `usage`. */
 export type MatchContext = Record<string, unknown>;
 
-const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+// A decimal number as authors and apps spell one: no surrounding spaces, no `Infinity`, no hex.
+const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
-/** A number, or a string that spells one: field values travel as strings on the wire. */
-function asNumber(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isNaN(value) ? undefined : value;
-  if (typeof value === 'string' && NUMERIC.test(value)) return Number(value);
+/** A finite number, or a string that spells one: field values travel as strings on the wire. */
+export function numericValue(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && NUMERIC.test(value)) {
+    const n = Number(value);
+    return Number.isFinite(n) ? n : undefined;
+  }
   return undefined;
 }
 
 /**
- * Equality as a rules author means it. `null` matches a missing value. A field's string value
- * equals a number or boolean that it spells (`"42"` = 42, `"true"` = true), because field values
- * are strings on the wire while authors write `{ seats: 42 }` or `{ admin: true }`.
+ * The canonical string of a scalar: a string as it is, a number as JavaScript prints it (`1`,
+ * `0.5`, `1e+21`), a boolean as `true`/`false`. Objects and arrays have none.
+ */
+export function canonicalString(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
+/**
+ * Equality as a rules author means it: both sides compared as canonical strings, because field
+ * values are strings on the wire while authors write `{ seats: 42 }` or `{ admin: true }`. So
+ * `{ user: 1 }` matches `"1"` and not `"01"`, `"1.0"`, `"+1"`, `"1e0"` or `" 1 "`: an id is the
+ * text the app sent. `null` matches a missing value.
  */
 export function looseEquals(actual: unknown, expected: Scalar): boolean {
   if (expected === null) return actual === null || actual === undefined;
-  if (typeof actual === typeof expected) return actual === expected;
-  if (typeof expected === 'boolean') return typeof actual === 'string' && actual === String(expected);
-  if (typeof actual === 'boolean') return typeof expected === 'string' && expected === String(actual);
-  if (typeof actual === 'number' || typeof expected === 'number') {
-    const a = asNumber(actual);
-    const b = asNumber(expected);
-    return a !== undefined && b !== undefined && a === b;
-  }
-  return false;
+  // Two numbers (usage read-outs) compare as numbers, so 0 equals -0.
+  if (typeof actual === 'number' && typeof expected === 'number') return actual === expected;
+  const a = canonicalString(actual);
+  return a !== undefined && a === canonicalString(expected);
 }
 
-/** Sign of `actual - operand`, or undefined when the two cannot be ordered. */
+/** Sign of `actual - operand` when both are numbers or numeric strings, else undefined. */
 function order(actual: unknown, operand: number | string): number | undefined {
-  if (typeof actual === 'string' && typeof operand === 'string') return actual < operand ? -1 : actual > operand ? 1 : 0;
-  const a = asNumber(actual);
-  const b = asNumber(operand);
+  const a = numericValue(actual);
+  const b = numericValue(operand);
   if (a === undefined || b === undefined) return undefined;
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -104,9 +113,9 @@ function isComparison(value: unknown): value is Comparison {
  * Whether a call's context satisfies a condition. Every entry of a condition object must hold:
  * `and` (all of), `or` (any of), `not` (negation), and path entries, where a path is a field
  * name (aliases folded: `tier` reads `plan`) or a dotted path such as `usage.cost`, compared
- * to a plain value (equality, see {@link looseEquals}) or to operators, which must all hold.
- * Ordering operators compare numbers (numeric strings included) or two strings; a missing
- * or unorderable value satisfies none of `gt gte lt lte`.
+ * to a plain value (equality of canonical strings, see {@link looseEquals}) or to operators,
+ * which must all hold. `gt gte lt lte` compare numerically when both sides are numbers or numeric
+ * strings (`gt: '10'` does not match `'9'`); otherwise (a missing value, a word) they are false.
  */
 export function matchCondition(condition: Condition, context: MatchContext): boolean {
   for (const [key, entry] of Object.entries(condition)) {

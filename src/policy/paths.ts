@@ -3,7 +3,7 @@ import { canonicalField } from '../fields.js';
 /**
  * Folds the first segment of a path to its canonical field name (`tier` → `plan`,
  * `User_ID` → `user`), so that a condition, `per` or `tracking_key` may use any alias of
- * PROTOCOL.md §1. Context keys are all lower-case, so the first segment is lower-cased too.
+ * docs/protocol.md §1. Context keys are all lower-case, so the first segment is lower-cased too.
  */
 export function canonicalPath(path: string): string {
   const dot = path.indexOf('.');

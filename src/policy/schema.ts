@@ -25,7 +25,7 @@ export const OPERATORS = [
 /** Metrics a condition may read as `usage.<metric>` or `usage.<window>.<metric>`. */
 export const USAGE_METRICS = ['requests', 'tokens', 'cost', 'concurrent'] as const;
 
-export const DOCUMENT_KEYS = ['version', 'rules', 'prices', 'unknown_models', 'defaults', 'metadata', 'plans'] as const;
+export const DOCUMENT_KEYS = ['version', 'fields', 'rules', 'prices', 'unknown_models', 'defaults', 'metadata', 'plans'] as const;
 export const RULE_KEYS = ['id', 'description', 'priority', 'if', 'then'] as const;
 export const THEN_KEYS = [
   'model',

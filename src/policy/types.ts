@@ -1,7 +1,7 @@
 import type { PlanPrice } from './plans.js';
 
 /**
- * The shape of a rules document in the `@tokenlay/rules` 0.1 format (PROTOCOL.md §5), after
+ * The shape of a rules document in the `@tokenlay/rules` 0.1 format (docs/protocol.md §5), after
  * {@link validateRules} has checked it and filled in defaults.
  */
 
@@ -129,6 +129,8 @@ export interface RuleDefaults {
 /** A validated rules document. */
 export interface RulesDocument {
   version: string;
+  /** Custom field names the rules use, declared (an extension of `@tokenlay/rules`). */
+  fields?: string[];
   rules: Rule[];
   /** Prices that win over the maintained price table, by model name. */
   prices?: Record<string, PriceOverride>;

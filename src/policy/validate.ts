@@ -1,4 +1,7 @@
+import { checkBounds } from './bounds.js';
+import { CUSTOM_FIELD_NAME, editDistance, nearMissOf } from './field-names.js';
 import { TokenlayRulesError } from './errors.js';
+import { numericValue } from './match.js';
 import { notifyUrlProblem } from './notify-url.js';
 import { canonicalPath } from './paths.js';
 import { checkPlans } from './plans.js';
@@ -39,6 +42,8 @@ type Obj = Record<string, unknown>;
 /** Collects problems by path so that one pass reports all of them. */
 class Problems {
   readonly list: string[] = [];
+  /** Custom field names declared by `fields:` or the app's `customFields`. */
+  readonly declared = new Set<string>();
   add(path: string, message: string): void {
     this.list.push(`${path}: ${message}`);
   }
@@ -58,20 +63,6 @@ function show(value: unknown): string {
 
 function child(path: string, key: string): string {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const next = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = row[j]!;
-      row[j] = next;
-    }
-  }
-  return row[b.length]!;
 }
 
 function checkKeys(p: Problems, path: string, value: Obj, known: readonly string[]): void {
@@ -149,7 +140,7 @@ function checkComparison(p: Problems, path: string, ops: Obj): void {
       case 'gte':
       case 'lt':
       case 'lte':
-        if (typeof operand !== 'number' && typeof operand !== 'string') p.add(at, `expected a number or a string, got ${show(operand)}`);
+        if (numericValue(operand) === undefined) p.add(at, `expected a number or a numeric string (gt gte lt lte compare numbers), got ${show(operand)}`);
         break;
       case 'eq':
       case 'neq':
@@ -175,6 +166,14 @@ function checkComparison(p: Problems, path: string, ops: Obj): void {
   }
 }
 
+/** A field name one edit away from a known one is a typo unless declared (see {@link nearMissOf}). */
+function checkFieldName(p: Problems, path: string, name: string): void {
+  const near = nearMissOf(name, p.declared);
+  if (near === undefined) return;
+  const own = name.split('.')[0]!.toLowerCase();
+  p.add(path, `unknown field "${name}" (did you mean \`${near}\`?). A field of your own must be declared: fields: [${own}] at the top of the rules, or customFields: ['${own}'] in the client.`);
+}
+
 function checkCondition(p: Problems, path: string, value: unknown): value is Condition {
   if (!plainObject(p, path, value)) return false;
   for (const [key, entry] of Object.entries(value)) {
@@ -187,6 +186,7 @@ function checkCondition(p: Problems, path: string, value: unknown): value is Con
     } else {
       if (!PATH_PATTERN.test(key)) p.add(at, 'expected a field name or a dotted path of [A-Za-z0-9_-] segments');
       else if (key.split('.')[0] === 'usage') checkUsagePath(p, at, key);
+      else checkFieldName(p, at, key);
       if (Array.isArray(entry)) p.add(at, `expected a value or an operator object; for a list of values write {in: [...]}`);
       else if (isObject(entry)) checkComparison(p, at, entry);
       else if (!isScalar(entry)) p.add(at, `expected a value or an operator object, got ${show(entry)}`);
@@ -209,13 +209,17 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
   else if (Array.isArray(value.per) && value.per.length > 0 && value.per.every((x) => typeof x === 'string')) per = value.per as string[];
   else p.add(child(path, 'per'), `expected a field name (user, org, plan, project, feature, …) or a non-empty list of them, got ${show(value.per)}`);
   per.forEach((name, i) => {
-    if (!PATH_PATTERN.test(name)) p.add(Array.isArray(value.per) ? `${child(path, 'per')}[${i}]` : child(path, 'per'), `expected a field name or dotted path, got ${show(name)}`);
+    const at = Array.isArray(value.per) ? `${child(path, 'per')}[${i}]` : child(path, 'per');
+    if (!PATH_PATTERN.test(name)) p.add(at, `expected a field name or dotted path, got ${show(name)}`);
+    else checkFieldName(p, at, name);
   });
   if (value.tracking_key !== undefined) {
     if (typeof value.tracking_key !== 'string' || !PATH_PATTERN.test(value.tracking_key)) {
       p.add(child(path, 'tracking_key'), `expected a field name or dotted path, got ${show(value.tracking_key)}`);
     } else if (per.length > 1) {
       p.add(child(path, 'tracking_key'), 'only allowed when per names a single field');
+    } else {
+      checkFieldName(p, child(path, 'tracking_key'), value.tracking_key);
     }
   }
   if (value.warn_at !== undefined) fraction(p, child(path, 'warn_at'), value.warn_at);
@@ -361,21 +365,54 @@ function checkDefaults(p: Problems, path: string, value: unknown): RuleDefaults 
   return out;
 }
 
+/** Options of {@link validateRules}. */
+export interface ValidateOptions {
+  /** Custom field names the app sends (the client's `customFields`), as if listed under `fields:`. */
+  customFields?: readonly string[];
+}
+
+function checkDeclaredFields(p: Problems, value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) {
+    p.add('fields', `expected a list of your own field names, e.g. [team, region], got ${show(value)}`);
+    return undefined;
+  }
+  const names: string[] = [];
+  value.forEach((name, i) => {
+    if (typeof name === 'string' && CUSTOM_FIELD_NAME.test(name.toLowerCase())) names.push(name.toLowerCase());
+    else p.add(`fields[${i}]`, `expected a field name of [a-z0-9_-], at most 64 characters, got ${show(name)}`);
+  });
+  return names;
+}
+
 /**
  * Checks a rules document and returns it with defaults filled in: rule ids (`rule-<index>`),
  * priority 0, `per` as a list of canonical field names, `defaults` applied to each rule, and
  * `delay_seconds` 30 for a queue. Every problem is collected before anything is returned.
  *
+ * A field name in a condition, `per` or `tracking_key` that is one edit away from a known field
+ * or alias, and not declared under `fields:` or in `options.customFields`, is refused with
+ * "did you mean `user`?".
+ *
  * @param source names the file (or `"rules object"`) in the error.
  * @throws {TokenlayRulesError} listing every problem by path; nothing of a refused document applies.
  */
-export function validateRules(input: unknown, source = 'rules object'): RulesDocument {
+export function validateRules(input: unknown, source = 'rules object', options: ValidateOptions = {}): RulesDocument {
   const p = new Problems();
   if (!isObject(input)) {
     throw new TokenlayRulesError(source, [`(document): expected an object with "version" and "rules", got ${show(input)}`]);
   }
+  // Before anything recurses into it: a hostile depth must not overflow the stack.
+  checkBounds(input, source);
   checkKeys(p, '(document)', input, DOCUMENT_KEYS);
   const doc: RulesDocument = { version: '0.1', rules: [], source };
+  for (const name of options.customFields ?? []) p.declared.add(name.toLowerCase());
+  if (input.fields !== undefined) {
+    const fields = checkDeclaredFields(p, input.fields);
+    if (fields) {
+      doc.fields = fields;
+      for (const name of fields) p.declared.add(name);
+    }
+  }
   if (input.version !== undefined) {
     if (typeof input.version === 'string' || typeof input.version === 'number') doc.version = String(input.version);
     else p.add('version', `expected a string such as "0.1", got ${show(input.version)}`);

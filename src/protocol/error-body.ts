@@ -1,6 +1,6 @@
 import { blankReport, writeReportHeaders, type CallReport } from './report.js';
 
-/** The `error` object of an OpenAI-style error body (PROTOCOL.md §3). */
+/** The `error` object of an OpenAI-style error body (docs/protocol.md §3). */
 export interface ErrorBody {
   message: string;
   /** e.g. `tokenlay_limit_exceeded`, `tokenlay_blocked`, `invalid_request_error`. */

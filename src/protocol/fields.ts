@@ -34,7 +34,8 @@ export type FieldInput = { [K in keyof TokenlayFields]?: TokenlayFields[K] | num
 /** The five fields every proxy knows by name. */
 export const WELL_KNOWN_FIELDS = ['user', 'org', 'plan', 'project', 'feature'] as const;
 
-const ALIASES: Record<string, string> = {
+/** Alias → canonical field name (PROTOCOL.md §1). */
+export const FIELD_ALIASES: Readonly<Record<string, string>> = {
   userid: 'user',
   user_id: 'user',
   'user-id': 'user',
@@ -58,7 +59,7 @@ export const RESERVED_NAMES = new Set(
 export function canonicalField(name: string): string {
   const lower = name.toLowerCase();
   // `hasOwn`: a field named `constructor` must not find Object.prototype's.
-  return Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : lower;
+  return Object.hasOwn(FIELD_ALIASES, lower) ? FIELD_ALIASES[lower]! : lower;
 }
 
 /** Whether `name` may be used as a field name on the wire. */

@@ -3,9 +3,9 @@ import { TokenlayHeaderError } from '../errors.js';
 import { HEADER_PREFIX } from './names.js';
 
 export { HEADER_PREFIX };
-/** Longest value, in characters, that one field may carry (PROTOCOL.md §1). */
+/** Longest value, in characters, that one field may carry (docs/protocol.md §1). */
 export const MAX_VALUE_CHARS = 256;
-/** Largest size, in bytes, of all attribution headers together (PROTOCOL.md §1). */
+/** Largest size, in bytes, of all attribution headers together (docs/protocol.md §1). */
 export const MAX_HEADERS_BYTES = 8 * 1024;
 
 const encoder = new TextEncoder();
@@ -50,6 +50,9 @@ export function decodeHeaderValue(value: string): string {
   }
 }
 
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function charCount(value: string): number {
   let n = 0;
   for (const _ of value) n++;
@@ -60,8 +63,8 @@ function charCount(value: string): number {
  * Turns fields into `x-tokenlay-<field>` headers, refusing values that the protocol does not
  * allow before anything is sent.
  *
- * @throws {TokenlayHeaderError} a field name is invalid, a value is over 256 characters, or all
- * headers together are over 8 KiB.
+ * @throws {TokenlayHeaderError} a field name is invalid, a value is not well-formed Unicode (a lone
+ * surrogate) or over 256 characters, or all headers together are over 8 KiB.
  */
 export function fieldsToHeaders(fields: FieldRecord): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -74,6 +77,17 @@ export function fieldsToHeaders(fields: FieldRecord): Record<string, string> {
         `tokenlay: field name ${JSON.stringify(rawName)} cannot be sent: names are lower-case [a-z0-9_-], at most 64 characters, ` +
           `and not one of ${[...RESERVED_NAMES].join(', ')}. Rename the field.`,
         { field: rawName, limit: 'name' },
+      );
+    }
+    const lone = LONE_SURROGATE.exec(value);
+    if (lone) {
+      // UTF-8 has no bytes for a lone surrogate: encoding would turn every one into U+FFFD, and
+      // distinct ids into one counter.
+      const code = lone[0].charCodeAt(0).toString(16).toUpperCase();
+      throw new TokenlayHeaderError(
+        `tokenlay: field "${name}" is not well-formed Unicode: a lone surrogate \\u${code} at index ${lone.index}. ` +
+          `Send the id as well-formed text (a string cut in the middle of an emoji, or bytes decoded as UTF-16, leave one).`,
+        { field: name, limit: 'encoding' },
       );
     }
     const chars = charCount(value);

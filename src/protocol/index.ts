@@ -1,4 +1,4 @@
-/** The wire contract of PROTOCOL.md, in one place: names, attribution headers, the call report, error bodies. */
+/** The wire contract of docs/protocol.md, in one place: names, attribution headers, the call report, error bodies. */
 export * from './names.js';
 export * from './fields.js';
 export * from './headers.js';

@@ -1,5 +1,5 @@
 /**
- * Every header name and marker of the wire contract (PROTOCOL.md), spelled once. The SDK, the
+ * Every header name and marker of the wire contract (docs/protocol.md), spelled once. The SDK, the
  * engine and the gateway import them from here.
  */
 

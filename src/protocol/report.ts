@@ -1,5 +1,5 @@
 /**
- * The per-call report of PROTOCOL.md §2: its writer (the engine and the gateway set it as
+ * The per-call report of docs/protocol.md §2: its writer (the engine and the gateway set it as
  * `x-tokenlay-*` headers, and as the `: x-tokenlay {json}` trailer of a stream) and its reader
  * (the client turns either back into {@link TokenlayMetadata}).
  */
@@ -178,4 +178,22 @@ function headerView(m: TokenlayMetadata, key: string): unknown {
 /** Reads a stream's trailer object, over what its headers said. */
 export function readReportTrailer(trailer: Record<string, unknown>, fromHeaders: TokenlayMetadata | null): TokenlayMetadata {
   return build((key) => trailer[key] ?? (fromHeaders ? headerView(fromHeaders, key) : undefined));
+}
+
+/**
+ * In-process only (embedded mode): a streamed answer's `Response` carries, under this symbol, a
+ * promise of its trailer object once the call is settled, including when the stream was cancelled
+ * or broken before the trailer could be written. The client rolls that up instead.
+ */
+export const SETTLED_REPORT = Symbol.for('tokenlay.settledReport');
+
+/** Links a response to the promise of its settled report (see {@link SETTLED_REPORT}). */
+export function linkSettledReport(response: Response, report: Promise<Record<string, unknown>>): Response {
+  Object.defineProperty(response, SETTLED_REPORT, { value: report, enumerable: false });
+  return response;
+}
+
+/** The settled report promised by a response of the in-process engine, if any. */
+export function settledReportOf(response: Response): Promise<Record<string, unknown>> | undefined {
+  return (response as unknown as Record<symbol, Promise<Record<string, unknown>> | undefined>)[SETTLED_REPORT];
 }

@@ -155,6 +155,14 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
       forget(id);
     },
 
+    async settleWithRow(id: string, actual: Actual | null, row: LedgerRow): Promise<void> {
+      ensureOpen('settleWithRow');
+      // One synchronous run: nothing else can happen between the counters and the row.
+      if (actual) await this.settle(id, actual);
+      else forget(id);
+      this.record(row);
+    },
+
     async renew(id: string, { now, leaseMs }): Promise<void> {
       ensureOpen('renew');
       const reservation = reservations.get(id);

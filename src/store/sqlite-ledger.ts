@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { isBusy } from './sqlite-busy.js';
 import type { LedgerQuery, LedgerRow } from './types.js';
 
 interface LedgerDbRow {
@@ -50,6 +51,8 @@ export interface LedgerWriterOptions {
 /** The SQLite usage ledger: rows are queued in memory and written in one transaction per batch. */
 export interface LedgerWriter {
   record(row: LedgerRow): void;
+  /** Inserts one row at once, inside the caller's transaction. */
+  insert(row: LedgerRow): void;
   /** Writes queued rows now; throws if the write fails (the rows stay queued). */
   flushSync(): void;
   query(query: LedgerQuery): LedgerRow[];
@@ -66,10 +69,9 @@ export function createLedgerWriter(db: BetterSqlite3.Database, opts: LedgerWrite
      VALUES (@time, @fields, @modelRequested, @modelUsed, @endpoint, @inputTokens, @outputTokens,
        @cachedTokens, @cost, @ruleId, @action, @status, @latencyMs, @estimated)`,
   );
+  const insertRow = (row: LedgerRow) => insert.run({ ...row, fields: JSON.stringify(row.fields), estimated: row.estimated ? 1 : 0 });
   const writeBatch = db.transaction((rows: LedgerRow[]) => {
-    for (const row of rows) {
-      insert.run({ ...row, fields: JSON.stringify(row.fields), estimated: row.estimated ? 1 : 0 });
-    }
+    for (const row of rows) insertRow(row);
   });
   let queue: LedgerRow[] = [];
 
@@ -84,7 +86,8 @@ export function createLedgerWriter(db: BetterSqlite3.Database, opts: LedgerWrite
     try {
       flushSync();
     } catch (error) {
-      opts.onError(error);
+      // Another process holds the lock: the rows stay queued for the next tick, nothing to report.
+      if (!isBusy(error)) opts.onError(error);
     }
   }
 
@@ -97,6 +100,7 @@ export function createLedgerWriter(db: BetterSqlite3.Database, opts: LedgerWrite
       queue.push({ ...row, fields: { ...row.fields } });
       if (queue.length >= opts.batchSize) flushInBackground();
     },
+    insert: insertRow,
     flushSync,
     query(query) {
       const where: string[] = [];

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { storeClosedError } from './closed-error.js';
 import { settledAmount } from './settle-amount.js';
+import { BUSY_SPIN_MS, whenUnlocked } from './sqlite-busy.js';
 import { openDatabase } from './sqlite-driver.js';
 import { flushAtExit } from './sqlite-exit.js';
 import { createLedgerWriter } from './sqlite-ledger.js';
 import { migrate } from './sqlite-schema.js';
-import type { Actual, CounterCheck, Metric, ReserveResult, TokenlayStore } from './types.js';
+import type { Actual, CounterCheck, LedgerRow, Metric, ReserveResult, TokenlayStore } from './types.js';
 import { assertValidChecks } from './validate.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -14,9 +15,16 @@ export interface SqliteStoreOptions {
   path: string;
   /** Queued ledger rows that trigger a write. Default 100; 1 writes every row at once. */
   batchSize?: number;
-  /** Longest a ledger row waits in memory before it is written. Default 1000 ms. */
+  /**
+   * Longest a queued ledger row waits in memory before it is written: the most a crash can lose
+   * of rows that settle no reservation (settled calls are written with their counters). Default 100 ms.
+   */
   flushIntervalMs?: number;
-  /** How long a write waits for another process's transaction before failing. Default 5000 ms. */
+  /**
+   * How long a write waits for another process's transaction before failing (SQLITE_BUSY). The
+   * wait is asynchronous (retries with backoff); the event loop is never blocked more than about
+   * 20 ms at a time. Default 5000 ms.
+   */
   busyTimeoutMs?: number;
   /**
    * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
@@ -47,7 +55,8 @@ const SWEEP_EVERY_MS = 60_000;
 export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   const path = opts.path;
   const settleGraceMs = opts.settleGraceMs ?? DAY_MS;
-  const db = openDatabase(path, opts.busyTimeoutMs ?? 5000);
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+  const db = openDatabase(path, BUSY_SPIN_MS);
   try {
     migrate(db, path);
   } catch (error) {
@@ -57,7 +66,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
 
   const ledger = createLedgerWriter(db, {
     batchSize: Math.max(1, opts.batchSize ?? 100),
-    flushIntervalMs: opts.flushIntervalMs ?? 1000,
+    flushIntervalMs: opts.flushIntervalMs ?? 100,
     onError: opts.onError ?? ((error) => console.warn(`tokenlay: writing the usage ledger to ${path} failed; will retry:`, error)),
   });
   const stopExitFlush = flushAtExit(() => ledger.flushSync());
@@ -107,12 +116,16 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     return { ok: true, id };
   });
 
-  const settleTx = db.transaction((id: string, actual: Actual) => {
-    for (const hold of selectHolds.all(id)) {
-      const amount = settledAmount(hold.metric, actual);
-      if (amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, amount, hold.expires_at);
+  const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow) => {
+    if (actual) {
+      for (const hold of selectHolds.all(id)) {
+        const amount = settledAmount(hold.metric, actual);
+        if (amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, amount, hold.expires_at);
+      }
     }
     deleteHolds.run(id);
+    // The call's ledger row commits with its counters: a crash keeps both or neither.
+    if (row) ledger.insert(row);
   });
 
   let closed = false;
@@ -124,19 +137,23 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     async reserve(checks, { now, leaseMs }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
-      return reserveTx.immediate(checks, now, leaseMs);
+      return whenUnlocked(() => reserveTx.immediate(checks, now, leaseMs), busyTimeoutMs);
     },
     async settle(id, actual) {
       ensureOpen('settle');
-      settleTx.immediate(id, actual);
+      await whenUnlocked(() => settleTx.immediate(id, actual), busyTimeoutMs);
     },
     async release(id) {
       ensureOpen('release');
-      deleteHolds.run(id);
+      await whenUnlocked(() => deleteHolds.run(id), busyTimeoutMs);
+    },
+    async settleWithRow(id, actual, row) {
+      ensureOpen('settleWithRow');
+      await whenUnlocked(() => settleTx.immediate(id, actual, row), busyTimeoutMs);
     },
     async renew(id, { now, leaseMs }) {
       ensureOpen('renew');
-      renewHolds.run(now + leaseMs, id);
+      await whenUnlocked(() => renewHolds.run(now + leaseMs, id), busyTimeoutMs);
     },
     async read(key, metric, bucket, now) {
       ensureOpen('read');
@@ -148,12 +165,12 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     },
     async ledger(query = {}) {
       ensureOpen('ledger');
-      ledger.flushSync();
+      await whenUnlocked(() => ledger.flushSync(), busyTimeoutMs);
       return ledger.query(query);
     },
     async flush() {
       ensureOpen('flush');
-      ledger.flushSync();
+      await whenUnlocked(() => ledger.flushSync(), busyTimeoutMs);
     },
     async close() {
       if (closed) return;
@@ -161,7 +178,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
       ledger.stop();
       stopExitFlush();
       try {
-        ledger.flushSync();
+        await whenUnlocked(() => ledger.flushSync(), busyTimeoutMs);
       } finally {
         db.close();
       }

@@ -114,5 +114,18 @@ export interface Ledger {
   close(): Promise<void>;
 }
 
-/** Counters and the ledger behind one object: what `createStore` returns and the engine takes. */
-export type TokenlayStore = CounterStore & Ledger;
+/**
+ * Counters and the ledger behind one object: what `createStore` returns and the engine takes.
+ * A store that holds both in one place may also offer `settleWithRow`, which the engine then
+ * uses so that a crash never leaves counters and ledger apart.
+ */
+export type TokenlayStore = CounterStore & Ledger & Partial<AtomicSettlement>;
+
+/** Settling a call and recording its ledger row in one transaction. */
+export interface AtomicSettlement {
+  /**
+   * `settle(id, actual)` (or, with `actual` null, `release(id)`) and `record(row)`, committed
+   * together: after a crash both happened or neither did.
+   */
+  settleWithRow(id: string, actual: Actual | null, row: LedgerRow): Promise<void>;
+}

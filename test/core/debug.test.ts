@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import express from 'express';
-import { TokenlayOpenAI, runWithTokenlay } from '../../src/index.js';
+import { TokenlayOpenAI, createTokenlayFetch, runWithTokenlay } from '../../src/index.js';
 import { tokenlay } from '../../adapters/express.js';
 import { useProvider, type Provider } from '../support/provider.js';
 import { listen } from '../support/http.js';
@@ -115,6 +115,26 @@ describe('the debug line', () => {
       if (saved === undefined) delete process.env.TOKENLAY_DEBUG;
       else process.env.TOKENLAY_DEBUG = saved;
     }
+  });
+
+  it('logs a line per call from createTokenlayFetch too, in both modes', async () => {
+    const body = JSON.stringify(chat);
+    const remote = createTokenlayFetch({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: provider.url, debug: true });
+    const policy = { rules: [{ id: 'fetch-rule', if: {}, then: { limits: [{ type: 'requests', max: 10, window: 'day', per: 'user' }] } }] };
+    const embedded = createTokenlayFetch({ providerApiKey: PROVIDER_KEY, providerApiBase: provider.base, policy, store: 'memory', debug: true });
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
+    const lines = await stderrLines(() =>
+      runWithTokenlay({ user: 'fetcher' }, async () => {
+        await remote('https://api.openai.com/v1/chat/completions', init);
+        await (await embedded('https://api.openai.com/v1/chat/completions', init)).text();
+      }),
+    );
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/mode=remote model=gpt-4o-mini user="fetcher" \(scope\)/);
+    expect(lines[1]).toMatch(/mode=embedded model=gpt-4o-mini user="fetcher" \(scope\).*rule=fetch-rule action=allow/);
+    for (const line of lines) expect(line).not.toContain(PROMPT);
+    expect(provider.requests).toHaveLength(2);
+    for (const r of provider.requests) expect(Object.keys(r.headers).filter((h) => h.includes('debug'))).toEqual([]);
   });
 
   it('is off by default', async () => {

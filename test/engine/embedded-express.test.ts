@@ -55,13 +55,13 @@ beforeAll(async () => {
   server.post('/chat', async (req, res) => {
     try {
       if (req.body?.stream) {
-        const stream = await openai.chat.completions.create({ model: 'gpt-4', messages: [{ role: 'user', content: 'hi' }], stream: true });
+        const stream = await openai.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }], stream: true });
         let text = '';
         for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
         res.json({ text: text.trim(), meta: getTokenlayMetadata(stream), usage: res.locals.tokenlay });
         return;
       }
-      const completion = await openai.chat.completions.create({ model: 'gpt-4', messages: [{ role: 'user', content: 'hi' }] });
+      const completion = await openai.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] });
       res.json({ text: completion.choices[0].message.content, model: completion.model, meta: getTokenlayMetadata(completion), usage: res.locals.tokenlay });
     } catch (err) {
       if (!(err instanceof TokenlayLimitError)) throw err;

@@ -7,6 +7,8 @@ import { as, hello, onCleanup, PROVIDER_KEY, rig, warningsHeader } from './suppo
 const withFallbacks = (extra: object = {}) => ({
   rules: [{ id: 'resilient', if: {}, then: { model: 'gpt-4o', fallbacks: ['gpt-4o-mini', 'gpt-3.5-turbo'], ...extra } }],
 });
+// No model: the rule routes the call to gpt-4o.
+const routed = { messages: hello.messages } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
 const fail = (p: Promise<unknown>) => p.then(() => { throw new Error('expected the call to fail'); }, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
 
 describe('provider failover', () => {
@@ -15,7 +17,7 @@ describe('provider failover', () => {
       { rules: withFallbacks(), store: 'memory' },
       { behavior: (r) => (r.body?.model === 'gpt-3.5-turbo' ? undefined : { kind: 'status', status: 500 }) },
     );
-    const { data, response } = await openai.chat.completions.create(hello, as({ user: 'u' })).withResponse();
+    const { data, response } = await openai.chat.completions.create(routed, as({ user: 'u' })).withResponse();
     expect(provider.requests.map((r) => r.body.model)).toEqual(['gpt-4o', 'gpt-4o-mini', 'gpt-3.5-turbo']);
     expect(data.model).toBe('gpt-3.5-turbo');
     expect(response.headers.get('x-tokenlay-model')).toBe('gpt-3.5-turbo');
@@ -24,7 +26,7 @@ describe('provider failover', () => {
       'provider answered 500 for model gpt-4o-mini',
     ]);
     const [row] = await fetch.engine.store.ledger();
-    expect(row).toMatchObject({ modelRequested: 'gpt-4o-mini', modelUsed: 'gpt-3.5-turbo', status: 200 });
+    expect(row).toMatchObject({ modelRequested: null, modelUsed: 'gpt-3.5-turbo', status: 200 });
   });
 
   it('moves on from a provider that does not answer in time', async () => {
@@ -32,7 +34,7 @@ describe('provider failover', () => {
       { rules: withFallbacks(), store: 'memory', providerTimeoutMs: 200 },
       { behavior: (r) => (r.body?.model === 'gpt-4o' ? { kind: 'stall' } : undefined) },
     );
-    const { data } = await openai.chat.completions.create(hello, as({ user: 'u' })).withResponse();
+    const { data } = await openai.chat.completions.create(routed, as({ user: 'u' })).withResponse();
     expect(data.model).toBe('gpt-4o-mini');
     expect(provider.requests.map((r) => r.body.model)).toEqual(['gpt-4o', 'gpt-4o-mini']);
   });

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { createEmbeddedFetch } from '../../src/engine/index.js';
 import { TokenlayRulesError } from '../../src/policy/index.js';
@@ -33,14 +34,15 @@ describe('what reaches the provider and the ledger', () => {
     const rules = { rules: [{ id: 'all', if: {}, then: { model: 'gpt-4o' } }] };
     const { openai, fetch } = await rig({ rules, store: `sqlite:${db}`, onLedger: (row) => seen.push(row) });
     await openai.chat.completions.create(
-      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: SECRET_PROMPT }] },
+      // No model: the rule routes the call, so the row has no requested model and gpt-4o as used.
+      { messages: [{ role: 'user', content: SECRET_PROMPT }] } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming,
       { headers: { ...as({ user: 'zoë', org: 'acme' }).headers, 'x-tokenlay-provider-key': PROVIDER_KEY } },
     );
     await fetch.close();
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({
       fields: { user: 'zoë', org: 'acme' },
-      modelRequested: 'gpt-4o-mini',
+      modelRequested: null,
       modelUsed: 'gpt-4o',
       endpoint: '/v1/chat/completions',
       inputTokens: 10,

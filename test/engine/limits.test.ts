@@ -142,11 +142,12 @@ describe('limits', () => {
     const rules = {
       rules: [
         { id: 'big-spender', priority: 10, if: { 'usage.day.requests': { gte: 2 } }, then: { model: 'gpt-4o-mini' } },
-        { id: 'per-team-user', if: {}, then: { limits: [{ type: 'requests', max: 3, window: 'day', per: ['org', 'user'] }] } },
+        { id: 'per-team-user', if: {}, then: { model: 'gpt-4o', limits: [{ type: 'requests', max: 3, window: 'day', per: ['org', 'user'] }] } },
       ],
     };
     const { openai, provider } = await rig({ rules, store: 'memory' });
-    const big = { ...hello, model: 'gpt-4o' };
+    // No model: the matched rule routes the call.
+    const big = { messages: hello.messages } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
     const r1 = await openai.chat.completions.create(big, as({ user: 'u', org: 'a' })).withResponse();
     const r2 = await openai.chat.completions.create(big, as({ user: 'u', org: 'b' })).withResponse();
     const r3 = await openai.chat.completions.create(big, as({ user: 'u', org: 'a' })).withResponse();
@@ -166,7 +167,8 @@ describe('limits', () => {
     // $2 per call on gpt-4o (10 input + 5 output tokens from the stand-in).
     const prices = { 'gpt-4o': { input: 100_000, output: 200_000 }, 'gpt-4o-mini': { input: 1, output: 1 } };
     const { openai } = await rig({ rules, store: 'memory', now: clock.now, prices });
-    const ruleFor = async (user: string) => (await openai.chat.completions.create(hello, as({ user })).withResponse()).response.headers.get('x-tokenlay-rule-id');
+    const routed = { messages: hello.messages } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
+    const ruleFor = async (user: string) => (await openai.chat.completions.create(routed, as({ user })).withResponse()).response.headers.get('x-tokenlay-rule-id');
     expect([await ruleFor('ada'), await ruleFor('ada'), await ruleFor('ada')]).toEqual(['default', 'default', 'thrifty']);
     expect(await ruleFor('bea')).toBe('default');
     clock.set('2026-06-01T00:00:00Z');

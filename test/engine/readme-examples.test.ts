@@ -17,7 +17,8 @@ const readmeRules = {
 };
 // $2 per call of gpt-4 (10 prompt + 5 completion tokens from the stand-in), $0.015 on gpt-3.5-turbo.
 const prices = { 'gpt-4': { input: 100_000, output: 200_000 }, 'gpt-3.5-turbo': { input: 1000, output: 1000 } };
-const ask = { model: 'gpt-4o', messages: [{ role: 'user' as const, content: 'Summarise this.' }], max_tokens: 5 };
+// No model: the rules route the call (a model the call names would be used as asked).
+const ask = { messages: [{ role: 'user' as const, content: 'Summarise this.' }], max_tokens: 5 } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
 
 describe('the @tokenlay/rules README examples, in embedded mode', () => {
   it('blocks the 101st call of a free user in a day with 429 and a retry-after, without reaching the provider', async () => {

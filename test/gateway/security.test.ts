@@ -213,3 +213,25 @@ describe('upstream failures', () => {
     expect((await fetch(`${slow.url}/healthz`)).status).toBe(200);
   });
 });
+
+describe('streams', () => {
+  it('ends a stream the provider leaves silent for --stream-idle-timeout, and settles what was delivered', async () => {
+    // A provider that sends the stream's first chunk and then nothing.
+    const silent = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, delta: { role: 'assistant', content: 'Hel' }, finish_reason: null }] })}\n\n`);
+    });
+    onCleanup(() => silent.close());
+    const rig = await gatewayRig({ streamIdleTimeoutMs: 300, allowProviderBases: [`${silent.url}/v1`] });
+    const started = Date.now();
+    const res = await post(`${rig.url}/v1/chat/completions`, rig.headers({ 'x-tokenlay-provider-base': `${silent.url}/v1`, 'x-tokenlay-user': 'ann' }), JSON.stringify({ ...hello, stream: true }));
+    const text = await res.text();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(text).toContain('"content":"Hel"');
+    expect(text).toContain('sent nothing for 300 ms');
+    await rig.gateway.engine.flush();
+    const rows = await rig.gateway.store.ledger();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.fields.user).toBe('ann');
+  });
+});

@@ -110,3 +110,24 @@ describe('logs', () => {
     expect(JSON.stringify(calls)).not.toContain('hello anonymous');
   });
 });
+
+describe('createGateway', () => {
+  it('is itself a Node request listener: http.createServer(createGateway()) serves calls', async () => {
+    const { createGateway, createLogger } = await import('../../src/gateway/index.js');
+    const { listen } = await import('../support/http.js');
+    const { captureLog, tempDir, onCleanup, PROVIDER_KEY } = await import('./support.js');
+    const { startProvider } = await import('../support/provider.js');
+    const provider = await startProvider();
+    onCleanup(() => provider.close());
+    const dir = tempDir();
+    const gateway = createGateway({ store: 'memory', keys: `${dir}/keys.db`, allowProviderBases: [provider.base], logger: createLogger({ destination: captureLog().stream }) });
+    onCleanup(() => gateway.close());
+    const server = await listen(gateway);
+    onCleanup(() => server.close());
+    const key = gateway.keys.create('acme');
+    const res = await post(server.url, { authorization: `Bearer ${key}`, 'x-tokenlay-provider-key': PROVIDER_KEY, 'x-tokenlay-provider-base': provider.base, 'content-type': 'application/json' }, hello);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-tokenlay-rule-action')).toBe('allow');
+    expect(gateway.handler).toBe(gateway);
+  });
+});

@@ -1,7 +1,7 @@
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { estimateRequestTokens } from '../../src/metering/estimate.js';
-import { createPricer, DEFAULT_MAX_OUTPUT_TOKENS, reservationEstimate } from '../../src/metering/prices.js';
+import { createPricer, DEFAULT_MAX_OUTPUT_TOKENS, MAX_CHOICES, MAX_OUTPUT_TOKENS, reservationEstimate } from '../../src/metering/prices.js';
 
 /** gpt-4o-mini's per-million-token prices as the installed genai-prices data states them. */
 function gpt4oMiniData() {
@@ -153,5 +153,30 @@ describe('price cache', () => {
         }
       }
     }
+  });
+});
+
+describe('reservationEstimate bounds', () => {
+  const table = createPricer();
+  const messages = [{ role: 'user', content: 'hi' }];
+
+  it('reserves at most the output the context window leaves, times n, for max_tokens: 1e308', () => {
+    const window = table.contextWindow('gpt-4o-mini')!;
+    expect(window).toBeGreaterThan(0);
+    const one = reservationEstimate('gpt-4o-mini', { messages, max_tokens: 1e308 }, table);
+    expect(one.outputTokens).toBe(window - one.inputTokens);
+    const two = reservationEstimate('gpt-4o-mini', { messages, max_tokens: 1e308, n: 2 }, table);
+    expect(two.outputTokens).toBe(2 * (window - two.inputTokens));
+    for (const e of [one, two]) {
+      expect(Number.isFinite(e.cost)).toBe(true);
+      expect(Number.isFinite(e.tokens)).toBe(true);
+    }
+  });
+
+  it('bounds a model without a known window and an absurd n', () => {
+    const custom = createPricer({ overrides: { 'flat-model': { input: 1, output: 10 } } });
+    const e = reservationEstimate('flat-model', { messages, max_completion_tokens: Number.MAX_VALUE, n: 1e308 }, custom);
+    expect(e.outputTokens).toBe(MAX_OUTPUT_TOKENS * MAX_CHOICES);
+    expect(Number.isFinite(e.cost)).toBe(true);
   });
 });

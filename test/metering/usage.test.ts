@@ -18,7 +18,7 @@ describe('usageFromJson', () => {
       usage: { input_tokens: 80, input_tokens_details: { cached_tokens: 64 }, output_tokens: 20, output_tokens_details: { reasoning_tokens: 12 }, total_tokens: 100 },
     };
     expect(usageFromJson('/v1/responses', body)).toEqual({
-      inputTokens: 80, outputTokens: 20, cachedTokens: 64, totalTokens: 100, estimated: false,
+      inputTokens: 80, outputTokens: 20, cachedTokens: 64, totalTokens: 100, estimated: false, reasoningTokens: 12,
     });
   });
 

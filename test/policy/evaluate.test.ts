@@ -16,7 +16,7 @@ describe('evaluateRules', () => {
   });
 
   it('runs higher priority first, so VIP free users get GPT-4', () => {
-    const d = evaluateRules(doc, { fields: { plan: 'free', vip: 'true', user: 'u1' }, model: 'gpt-4o', endpoint: '/v1/chat/completions' }, now);
+    const d = evaluateRules(doc, { fields: { plan: 'free', vip: 'true', user: 'u1' }, endpoint: '/v1/chat/completions' }, now);
     expect(d.rule?.id).toBe('free-vip');
     expect(d.model).toBe('gpt-4');
   });
@@ -27,9 +27,9 @@ describe('evaluateRules', () => {
     expect(d).toMatchObject({ model: 'gpt-4o', modelChanged: false, fallbacks: ['gpt-4o-mini'], limits: [] });
   });
 
-  it("routes the call to the rule's model, and gives a call without one the rule's model", () => {
+  it("keeps the call's own model, and gives a call without one the rule's model", () => {
     const routed = evaluateRules(doc, { fields: { plan: 'free', user: 'u1' }, model: 'gpt-4o', endpoint: '/v1/chat/completions' }, now);
-    expect(routed).toMatchObject({ model: 'gpt-3.5-turbo', modelChanged: true, params: { max_tokens: 256 } });
+    expect(routed).toMatchObject({ model: 'gpt-4o', modelChanged: false, params: { max_tokens: 256 } });
     const none = evaluateRules(doc, { fields: { plan: 'free', user: 'u1' }, endpoint: '/v1/chat/completions' }, now);
     expect(none.model).toBe('gpt-3.5-turbo');
   });

@@ -71,11 +71,13 @@ describe('matchCondition (properties)', () => {
     );
   });
 
-  it('gte is gt or eq, and lte is lt or eq', () => {
+  it('for numbers, gte is gt or eq and lte is lt or eq; words order as nothing', () => {
     fc.assert(
       fc.property(path, comparable, context, (p, v, ctx) => {
         const m = (op: string) => matchCondition({ [p]: { [op]: v } }, ctx);
-        return m('gte') === (m('gt') || m('eq')) && m('lte') === (m('lt') || m('eq'));
+        if (typeof v === 'string' && !/^\d+$/.test(v)) return !m('gt') && !m('gte') && !m('lt') && !m('lte');
+        const numeric = m('gt') || m('lt') || m('gte');
+        return m('gte') === (m('gt') || (numeric && m('eq'))) && m('lte') === (m('lt') || (numeric && m('eq')));
       }),
     );
   });

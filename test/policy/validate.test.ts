@@ -120,7 +120,7 @@ describe('validateRules', () => {
         validateRules({ rule: [], prices: { 'my-model': { input: 1, output: 'cheap' } }, unknown_models: 'ignore', defaults: { warn_at: 0 } }),
       ),
     ).toEqual([
-      '(document).rule: unknown key (did you mean "rules"?); expected one of version, rules, prices, unknown_models, defaults, metadata',
+      '(document).rule: unknown key (did you mean "rules"?); expected one of version, fields, rules, prices, unknown_models, defaults, metadata, plans',
       'defaults.warn_at: expected a fraction between 0 and 1 (exclusive), e.g. 0.8, got 0',
       'prices["my-model"].output: expected a price in USD per million tokens (a number >= 0), got "cheap"',
       'unknown_models: expected one of zero|refuse, got "ignore"',

@@ -23,7 +23,9 @@ export type Behavior =
   | { kind: 'ok' }
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: unknown }
   | { kind: 'stall' }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** A streamed chat answer that sends its first `chunks` chunks and then nothing, never ending. */
+  | { kind: 'stream-stall'; chunks: number };
 
 export interface ProviderOptions {
   /** Chooses a behaviour per request; default: answer normally. */
@@ -84,6 +86,13 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     const behavior = provider.options.behavior?.(record) ?? { kind: 'ok' };
     if (behavior.kind === 'stall') return; // never answers; the client's timeout must act
     if (behavior.kind === 'delay') await sleep(behavior.ms);
+    if (behavior.kind === 'stream-stall') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      for (let i = 0; i < behavior.chunks; i++) {
+        res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model: record.body?.model ?? 'gpt-4o-mini', choices: [{ index: 0, delta: { content: `word${i} ` }, finish_reason: null }] })}\n\n`);
+      }
+      return; // the connection stays open and silent
+    }
     if (behavior.kind === 'status') {
       res.writeHead(behavior.status, { 'content-type': 'application/json', ...behavior.headers });
       res.end(JSON.stringify(behavior.body ?? { error: { message: `stand-in failure ${behavior.status}`, type: 'server_error', code: null, param: null } }));

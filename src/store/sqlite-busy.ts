@@ -1,0 +1,34 @@
+/**
+ * Waiting for another process's SQLite write lock without blocking the event loop. better-sqlite3
+ * is synchronous: its own busy timeout would sleep the whole process. So the driver's wait is kept
+ * short ({@link BUSY_SPIN_MS}) and longer waits are asynchronous retries with backoff.
+ */
+
+/** The longest one synchronous attempt waits for a lock (ms); the event loop is never blocked much longer. */
+export const BUSY_SPIN_MS = 20;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether an error is SQLite saying another connection holds the lock. */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY_'));
+}
+
+/**
+ * Runs `write` until it is not refused for a lock, retrying asynchronously with backoff (5 ms
+ * doubling to 100 ms) for up to `budgetMs` in all; then the last SQLITE_BUSY is thrown.
+ */
+export async function whenUnlocked<T>(write: () => T, budgetMs: number): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  let delay = 5;
+  for (;;) {
+    try {
+      return write();
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= deadline) throw error;
+    }
+    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+    delay = Math.min(delay * 2, 100);
+  }
+}

@@ -1,0 +1,61 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { warmTokenizer } from '../../src/metering/index.js';
+import { createSqliteStore } from '../../src/store/index.js';
+import { as, hello, rig, tempDir } from './support.js';
+
+const daily = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 1000, window: 'day', per: 'user' }] } }] };
+
+describe('engine.close()', () => {
+  it('waits for 20 calls in flight, answers every one of them, and writes all 20 to the ledger', async () => {
+    const file = join(tempDir(), 'usage.db');
+    const { openai, fetch, chatCalls } = await rig({ rules: daily, store: `sqlite:${file}` }, { behavior: () => ({ kind: 'delay', ms: 400 }) });
+    const calls = Array.from({ length: 20 }, (_, i) => openai.chat.completions.create(hello, as({ user: `u${i % 4}` })));
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await fetch.close();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    const answers = await Promise.allSettled(calls);
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill('fulfilled'));
+    expect(chatCalls()).toBe(20);
+    const reopened = createSqliteStore({ path: file });
+    try {
+      const rows = await reopened.ledger();
+      expect(rows).toHaveLength(20);
+      expect(rows.every((r) => r.status === 200)).toBe(true);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('refuses a call started after close() with an error that says so', async () => {
+    const { openai, fetch } = await rig({ store: 'memory' });
+    await fetch.close();
+    await expect(fetch.engine.handle({ url: 'http://127.0.0.1:1/v1/chat/completions', method: 'POST', headers: new Headers(), body: '{}' })).rejects.toThrow(
+      'tokenlay: the policy engine was closed; create a new client or engine.',
+    );
+    await expect(openai.chat.completions.create(hello)).rejects.toThrow();
+  });
+
+  it('settles what is still in flight after closeTimeout as cut off, and closes', async () => {
+    // The cut-off call's tokens are estimated: load the tokenizer first, so that timing is close()'s own.
+    warmTokenizer('gpt-4o-mini');
+    const { openai, fetch } = await rig({ rules: daily, store: 'memory', closeTimeout: 200 }, { behavior: () => ({ kind: 'delay', ms: 3000 }) });
+    const call = openai.chat.completions.create(hello, as({ user: 'late' })).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    const rows: Array<{ status: number; estimated: boolean }> = [];
+    const store = fetch.engine.store;
+    const ledger = store.ledger.bind(store);
+    const started = Date.now();
+    // Read the ledger just before the store closes.
+    const flush = store.flush.bind(store);
+    store.flush = async () => {
+      await flush();
+      rows.push(...(await ledger()));
+    };
+    await fetch.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(rows).toEqual([expect.objectContaining({ status: 499, estimated: true })]);
+    await call;
+  });
+});
