@@ -85,6 +85,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
   let done: Promise<void> | undefined;
   let outcome: Outcome | undefined;
 
+  let rowRecorded = false;
   const record = (row: LedgerRow, written = false) => {
     try {
       if (!written) store.record(row);
@@ -109,12 +110,23 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
         await store.settleWithRow(reservation, actual, row);
         return true;
       }
+      // Counters and ledger in different systems (Redis and Postgres): the row first, once. A
+      // durable ledger spools it at once, so a crash during the counters' round trip leaves the
+      // call in the ledger (its reservation then expires) rather than counted nowhere.
+      if (!rowRecorded) {
+        rowRecorded = true;
+        try {
+          store.record(row);
+        } catch (error) {
+          reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
+        }
+      }
       await (actual ? store.settle(reservation, actual) : store.release(reservation));
-      return false;
+      return true;
     });
   };
 
-  const retry = async (how: Outcome, row: LedgerRow, first: unknown, recorded: boolean): Promise<void> => {
+  const retry = async (how: Outcome, row: LedgerRow, first: unknown): Promise<void> => {
     const deadline = Date.now() + ctx.settleRetryMs;
     let delay = RETRY_FIRST_DELAY_MS;
     let last = first;
@@ -122,15 +134,14 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
       try {
-        const written = await writeCounters(how, row);
-        if (!recorded) record(row, written);
+        record(row, await writeCounters(how, row));
         return;
       } catch (error) {
         last = error;
       }
     }
     reportAfterAnswer(`settling ${describeCall(row)} failed for ${ctx.settleRetryMs} ms; its counters were not updated`, last);
-    if (!recorded) record(row);
+    record(row, rowRecorded);
   };
 
   return {
@@ -142,17 +153,10 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       outcome = how;
       clearInterval(renew);
       const row = ledgerRow(state, how);
-      // A store that cannot write counters and row in one transaction gets the row first: a
-      // durable ledger (Postgres) spools it at once, so a crash during the counters' round trip
-      // leaves the call in the ledger (its reservation then expires) rather than counted nowhere.
-      const rowFirst = reservation !== null && !store.settleWithRow;
-      if (rowFirst) record(row);
       done = writeCounters(how, row).then(
-        (written) => {
-          if (!rowFirst) record(row, written);
-        },
+        (written) => record(row, written),
         (error: unknown) => {
-          ctx.track(retry(how, row, error, rowFirst));
+          ctx.track(retry(how, row, error));
         },
       );
       ctx.track(done);
