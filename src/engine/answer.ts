@@ -3,6 +3,7 @@
  * failures and metered answers all leave the engine through here, with docs/protocol.md §2 headers.
  */
 import { secondsUntil } from '../policy/windows.js';
+import { STORE_UNAVAILABLE_CODE } from '../store/unavailable.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule } from '../policy/types.js';
 import { errorAnswer } from '../protocol/error-body.js';
