@@ -7,8 +7,10 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pgQuery, POSTGRES_URL, usePostgresSchemas } from '../store/services.js';
+import { createGateway } from '../../src/gateway/gateway.js';
+import { createPostgresKeyStore } from '../../src/gateway/keys-postgres.js';
 import { runCli, startGatewayCli } from './cli.js';
-import { tempDir } from './support.js';
+import { onCleanup, tempDir } from './support.js';
 
 const schemaName = usePostgresSchemas();
 const lastLine = (text: string) => text.trim().split('\n').at(-1)!;
@@ -88,6 +90,22 @@ describe('tokenlay keys with a Postgres ledger', () => {
     await expect(startGatewayCli(['--port', '0', '--store', 'memory', '--ledger', ledger, '--ledger-spool', join(cwd, 'ledger.spool')], { cwd })).rejects.toThrow(
       /cannot use the Postgres key store at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/test/,
     );
+  });
+
+  it('a gateway whose key store stops answering refuses calls with 503 key_store_unavailable, not a 500 or a pass', async () => {
+    const keys = createPostgresKeyStore({ url: 'postgres://postgres:s3cret-pw@127.0.0.1:1/test' });
+    const gateway = createGateway({ store: 'memory', keys, logger: false });
+    onCleanup(async () => {
+      await gateway.close();
+      await keys.close();
+    });
+    const { url } = await gateway.listen(0);
+    const res = await fetch(`${url}/v1/health`, { headers: { authorization: 'Bearer tl_whatever-key-0000000000000000000000000000' } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('key_store_unavailable');
+    expect(body.error.message).not.toContain('s3cret-pw');
   });
 
   it('keys --help names --ledger and says --store is accepted for the same flags everywhere', async () => {
