@@ -8,10 +8,10 @@ const FLAGS: Flag[] = [
   { name: 'port', value: 'PORT', env: 'TOKENLAY_PORT', default: '8787', help: 'port to listen on; 0 picks a free one' },
   { name: 'rules', value: 'FILE', env: 'TOKENLAY_RULES', default: 'none (every call allowed and metered)', help: 'rules file (.yaml, .yml, .json), re-read when it changes' },
   { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'sqlite:./.tokenlay/usage.db', help: 'counters (and the ledger unless --ledger): sqlite:<path>, memory, or redis://host:6379 (rediss:// for TLS) to share limits between gateways' },
-  { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'the store\'s own', help: 'usage rows apart from the counters: postgres://user:password@host:5432/db, sqlite:<path> or memory' },
+  { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'the store\'s own', help: 'usage rows apart from the counters: postgres://user:password@host:5432/db, sqlite:<path> or memory; a postgres:// ledger also holds the tokenlay keys, shared by every gateway using it (a revocation reaches them all within 5 s)' },
   { name: 'ledger-spool', value: 'FILE', env: 'TOKENLAY_LEDGER_SPOOL', default: './.tokenlay/ledger.spool', help: 'with a postgres:// ledger: the local file rows are appended to before they are sent, replayed at start; one per gateway' },
   { name: 'on-store-error', value: 'POLICY', env: 'TOKENLAY_ON_STORE_ERROR', default: 'closed', help: 'while Redis is unreachable: closed (answer 503 tokenlay_store_unavailable) or open (let calls through uncounted)' },
-  { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the tokenlay keys (see tokenlay keys)' },
+  { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the tokenlay keys (see tokenlay keys); ignored with a postgres:// --ledger, which holds them' },
   { name: 'allow-provider-base', value: 'URL', multiple: true, env: 'TOKENLAY_ALLOW_PROVIDER_BASE', default: 'the https bases of OpenAI, Anthropic, Gemini, Mistral, Groq, Together, Fireworks, DeepSeek, xAI, OpenRouter', help: 'provider base callers may use; replaces the default list; repeat for several (env: comma-separated)' },
   { name: 'stream-idle-timeout', value: 'MS', env: 'TOKENLAY_STREAM_IDLE_TIMEOUT', default: '300000', help: 'end a stream the provider leaves silent this long; 0 never' },
   { name: 'provider-timeout', value: 'MS', env: 'TOKENLAY_PROVIDER_TIMEOUT', default: '600000', help: "wait this long for the provider's answer, then try a fallback or answer 504" },
@@ -80,6 +80,16 @@ export async function run(argv: string[]): Promise<number> {
     // A rules file with problems: every problem by path, and no gateway.
     console.error((err as Error).message);
     return 1;
+  }
+  const sharedKeys = gateway.keys as { ready?: () => Promise<void> };
+  if (sharedKeys.ready) {
+    try {
+      await sharedKeys.ready();
+    } catch (err) {
+      console.error(`tokenlay gateway: ${(err as Error).message.replace(/^tokenlay: /, '')}`);
+      await gateway.close().catch(() => {});
+      return 1;
+    }
   }
   let address: GatewayAddress;
   try {

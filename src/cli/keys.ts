@@ -5,13 +5,16 @@ import { flagHelp, readFlags } from './flags.js';
 
 const FLAGS: Flag[] = [
   { name: 'name', value: 'NAME', help: 'the key\'s name, which is also its account (create)' },
-  { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the keys, as given to tokenlay gateway' },
+  { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the keys, as given to tokenlay gateway; ignored with a postgres:// --ledger' },
+  { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'none (keys in the --keys file)', help: 'as given to tokenlay gateway: with postgres://user:password@host:5432/db the keys live in that database, so every gateway using it knows every key' },
+  { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'none', help: 'accepted so that the same flags work on every command; keys never live in the counters store' },
 ];
 
 export const HELP = flagHelp(
   'Usage: tokenlay keys create --name NAME    prints a new key as its last line (shown once)\n' +
     '       tokenlay keys list                  names, created, last used (never keys)\n' +
-    '       tokenlay keys revoke NAME           the key stops working at once',
+    '       tokenlay keys revoke NAME           the key stops working at once (within 5 s on every gateway\n' +
+    '                                           sharing a postgres:// --ledger)',
   FLAGS,
 );
 
@@ -36,22 +39,34 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`tokenlay keys: ${action === undefined ? 'say what to do' : `unknown action ${JSON.stringify(action)}`}: create, list or revoke.\n\n${HELP}`);
     return 1;
   }
-  const { createSqliteKeyStore } = await import('../gateway/keys-sqlite.js');
+  const ledger = parsed.values.ledger as string | undefined;
+  const shared = ledger !== undefined && /^postgres(ql)?:\/\//i.test(ledger.trim());
   const { DEFAULT_KEYS_FILE } = await import('../gateway/defaults.js');
-  const file = (parsed.values.keys as string | undefined) ?? DEFAULT_KEYS_FILE;
+  const { redactUrl } = await import('../store/redact.js');
+  const file = shared ? `the Postgres ledger ${redactUrl(ledger.trim())}` : ((parsed.values.keys as string | undefined) ?? DEFAULT_KEYS_FILE);
   let keys: KeyStore | undefined;
+  let cacheSeconds = 0;
   try {
-    keys = createSqliteKeyStore({ path: file });
+    if (shared) {
+      const { createPostgresKeyStore, KEY_CACHE_MS } = await import('../gateway/keys-postgres.js');
+      cacheSeconds = KEY_CACHE_MS / 1000;
+      const store = createPostgresKeyStore({ url: ledger.trim() });
+      keys = store;
+      await store.ready();
+    } else {
+      const { createSqliteKeyStore } = await import('../gateway/keys-sqlite.js');
+      keys = createSqliteKeyStore({ path: file });
+    }
     if (action === 'create') {
       const name = (parsed.values.name as string | undefined) ?? rest[0];
       if (name === undefined) throw new Error('tokenlay keys create: name the key: tokenlay keys create --name NAME');
-      const key = keys.create(name);
+      const key = await keys.create(name);
       console.log(`Created tokenlay key "${name}" in ${file}. It is shown only this once; store it as TOKENLAY_KEY:`);
       console.log(key);
       return 0;
     }
     if (action === 'list') {
-      const rows = keys.list();
+      const rows = await keys.list();
       if (rows.length === 0) {
         console.log(`No keys in ${file}. Create one with: tokenlay keys create --name NAME`);
         return 0;
@@ -63,16 +78,20 @@ export async function run(argv: string[]): Promise<number> {
     }
     const name = rest[0] ?? (parsed.values.name as string | undefined);
     if (name === undefined) throw new Error('tokenlay keys revoke: name the key: tokenlay keys revoke NAME');
-    if (!keys.revoke(name)) {
+    if (!(await keys.revoke(name))) {
       console.error(`tokenlay keys revoke: no active key named ${JSON.stringify(name)} in ${file}. See them with: tokenlay keys list`);
       return 1;
     }
-    console.log(`Revoked tokenlay key "${name}"; calls with it are refused from now on.`);
+    console.log(
+      shared
+        ? `Revoked tokenlay key "${name}"; every gateway using this ledger refuses it within ${cacheSeconds} s.`
+        : `Revoked tokenlay key "${name}"; calls with it are refused from now on.`,
+    );
     return 0;
   } catch (err) {
     console.error((err as Error).message);
     return 1;
   } finally {
-    keys?.close();
+    await keys?.close();
   }
 }

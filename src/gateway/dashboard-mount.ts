@@ -28,8 +28,8 @@ export function createDashboardMount(opts: { store: TokenlayStore; keys: KeyStor
         ...(opts.rules === undefined ? {} : { rules: opts.rules }),
         firstCall: FIRST_CALL,
         auth: {
-          viewerFor(key) {
-            const account = opts.keys.authenticate(key);
+          async viewerFor(key) {
+            const account = await opts.keys.authenticate(key);
             return account === undefined ? null : { account, fields: { [ACCOUNT_FIELD]: account } };
           },
         },

@@ -16,6 +16,7 @@ import { isJsonType, jsonProblem, readBody } from './body.js';
 import { callHeaders } from './call-headers.js';
 import { sendError, sendJson } from './errors.js';
 import { instrumentStore } from './instrumented-store.js';
+import { createPostgresKeyStore, isPostgresUrl } from './keys-postgres.js';
 import { createSqliteKeyStore } from './keys-sqlite.js';
 import type { KeyStore } from './keys.js';
 import { callLine, createLogger } from './log.js';
@@ -76,7 +77,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const ownsKeys = typeof options.keys !== 'object';
   let keys: KeyStore;
   try {
-    keys = typeof options.keys === 'object' ? options.keys : createSqliteKeyStore({ path: options.keys ?? DEFAULT_KEYS_FILE, now });
+    const ledgerSpec = options.ledger ?? (process.env.TOKENLAY_LEDGER || undefined);
+    keys =
+      typeof options.keys === 'object'
+        ? options.keys
+        : isPostgresUrl(ledgerSpec)
+          ? createPostgresKeyStore({ url: ledgerSpec.trim(), now, ...(options.keyCacheMs === undefined ? {} : { cacheMs: options.keyCacheMs }) })
+          : createSqliteKeyStore({ path: options.keys ?? DEFAULT_KEYS_FILE, now });
   } catch (err) {
     if (ownsStore) void rawStore.close();
     throw err;
@@ -124,7 +131,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   try {
     engine = createEngine(engineConfig(options.rules));
   } catch (err) {
-    keys.close();
+    if (ownsKeys) void Promise.resolve(keys.close()).catch(() => {});
     if (ownsStore) void rawStore.close();
     throw err;
   }
@@ -171,7 +178,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     sendError(res, status, { message, type: extra.type ?? 'invalid_request_error', code, param: extra.param ?? null }, extra.headers);
   }
 
-  function authenticate(req: IncomingMessage, res: ServerResponse): string | undefined {
+  async function authenticate(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
     const header = req.headers.authorization;
     const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (presented === undefined) {
@@ -184,7 +191,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       );
       return undefined;
     }
-    const account = keys.authenticate(presented);
+    let account: string | undefined;
+    try {
+      account = await keys.authenticate(presented);
+    } catch (err) {
+      log?.error({ err: (err as Error)?.message }, 'key store unavailable');
+      refuse(res, 503, 'key_store_unavailable', 'tokenlay: the gateway cannot check tokenlay keys right now (its key store is unreachable); retry shortly. The gateway log says why.', {
+        type: 'tokenlay_gateway_error',
+        headers: { 'retry-after': '1' },
+      });
+      return undefined;
+    }
     if (account === undefined) {
       refuse(
         res,
@@ -260,7 +277,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!path.startsWith('/v1/')) {
       return sendError(res, 404, { message: `tokenlay: no such endpoint ${req.method} ${path}. OpenAI API calls go to /v1/<path>; see docs/protocol.md.`, type: 'invalid_request_error', code: 'not_found' });
     }
-    const account = authenticate(req, res);
+    const account = await authenticate(req, res);
     if (account === undefined) return;
     if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/v1/usage' && req.method === 'GET') return answerUsage(res, search.slice(1), store, account, now());
@@ -306,7 +323,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     await engine.close();
     if (ownsStore) await rawStore.close();
     else await rawStore.flush();
-    if (ownsKeys) keys.close();
+    if (ownsKeys) await keys.close();
     log?.flush();
   }
 

@@ -13,19 +13,20 @@ export interface KeyRecord {
 }
 
 /**
- * Where the gateway keeps its keys and accounts. SQLite today (`createSqliteKeyStore`); kept this
- * small so that a Postgres store can take its place.
+ * Where the gateway keeps its keys and accounts: a SQLite file (`createSqliteKeyStore`, synchronous)
+ * or PostgreSQL shared by every gateway (`createPostgresKeyStore`, asynchronous). Callers await
+ * every result, so either kind fits.
  */
 export interface KeyStore {
   /** Stores a new key under `name` and returns the key, shown this once. @throws when the name is taken or invalid. */
-  create(name: string): string;
+  create(name: string): string | Promise<string>;
   /** The account (key name) a presented key belongs to, or undefined when it is unknown or revoked. */
-  authenticate(presented: string): string | undefined;
+  authenticate(presented: string): string | undefined | Promise<string | undefined>;
   /** Every key, oldest first, revoked ones included. */
-  list(): KeyRecord[];
+  list(): KeyRecord[] | Promise<KeyRecord[]>;
   /** Revokes the key named `name`. @returns false when no active key has that name. */
-  revoke(name: string): boolean;
-  close(): void;
+  revoke(name: string): boolean | Promise<boolean>;
+  close(): void | Promise<void>;
 }
 
 /** Every tokenlay key starts with this, so a leaked one is recognisable (and scannable). */

@@ -25,8 +25,17 @@ export interface GatewayOptions {
    * `tokenlay_store_unavailable`; `'open'` lets calls through uncounted. `--on-store-error`, `TOKENLAY_ON_STORE_ERROR`.
    */
   onStoreError?: StoreErrorPolicy;
-  /** Keys and accounts: a SQLite file or a key store. `--keys`, `TOKENLAY_KEYS_FILE`. Default `'./.tokenlay/usage.db'` (a `gateway_keys` table beside the store's). */
+  /**
+   * Keys and accounts: a SQLite file or a key store. `--keys`, `TOKENLAY_KEYS_FILE`. Default `'./.tokenlay/usage.db'`
+   * (a `gateway_keys` table beside the store's). With a `postgres://` `ledger` (or `TOKENLAY_LEDGER`), a path here is
+   * ignored: the keys live in that database (`tokenlay_keys`), shared by every gateway pointed at it.
+   */
   keys?: string | KeyStore;
+  /**
+   * With keys in Postgres: how long, in ms, a gateway trusts what it learnt about a presented key before asking
+   * the database again, so a key revoked elsewhere is refused within this time. Default 5000.
+   */
+  keyCacheMs?: number;
   /** Provider bases callers may name in `x-tokenlay-provider-base`; replaces the default list. `--allow-provider-base`, `TOKENLAY_ALLOW_PROVIDER_BASE` (comma-separated). Default {@link DEFAULT_PROVIDER_BASES}. */
   allowProviderBases?: readonly string[];
   /** Largest request body, in bytes; larger ones get 413. `--max-body`, `TOKENLAY_MAX_BODY`. Default 20 MiB (20 971 520). */

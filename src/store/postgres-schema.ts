@@ -33,6 +33,15 @@ export const migrations: readonly string[] = [
      PRIMARY KEY (time, call_id)
    ) PARTITION BY RANGE (time);
    CREATE INDEX tokenlay_ledger_fields ON $S.tokenlay_ledger USING gin (fields jsonb_path_ops);`,
+  // v2: the gateway's keys and accounts (tokenlay keys --ledger postgres://…): the SHA-256 of each
+  // key, never the key; times in ms since epoch.
+  `CREATE TABLE $S.tokenlay_keys (
+     name text PRIMARY KEY,
+     hash bytea NOT NULL UNIQUE,
+     created_at bigint NOT NULL,
+     last_used_at bigint,
+     revoked_at bigint
+   );`,
 ];
 
 /** The schema version this code writes. */

@@ -25,7 +25,7 @@ afterAll(async () => {
 describe('the gateway dashboard', () => {
   it('signs in with a key, shows the calls made through the gateway, changes with window and filter, flags the unprofitable user, and shows another key nothing', async () => {
     const rig = await gatewayRig({ rules: RULES });
-    const globexKey = rig.gateway.keys.create('globex');
+    const globexKey = await rig.gateway.keys.create('globex');
     const sdk = (user: string, plan: string) =>
       new OpenAI({
         apiKey: rig.key,

@@ -89,11 +89,11 @@ describe('gateway security', () => {
     expect((unknown as Error).message).toContain('***XYZW');
 
     await expect(client(rig.key).chat.completions.create(hello)).resolves.toBeDefined();
-    expect(rig.gateway.keys.revoke('acme')).toBe(true);
+    expect(await rig.gateway.keys.revoke('acme')).toBe(true);
     const revoked = await client(rig.key).chat.completions.create(hello).catch((e: unknown) => e);
     expect(revoked).toBeInstanceOf(OpenAI.AuthenticationError);
     // A prefix of a real key, or the real key with one character changed, is not a key.
-    const other = rig.gateway.keys.create('other');
+    const other = await rig.gateway.keys.create('other');
     for (const wrong of [other.slice(0, -1), other.slice(0, -1) + (other.endsWith('A') ? 'B' : 'A'), other + 'x', ` ${other}`.trim().toUpperCase()]) {
       const r = await fetch(`${rig.url}/v1/health`, { headers: { authorization: `Bearer ${wrong}` } });
       expect(r.status).toBe(401);

@@ -79,7 +79,7 @@ export async function gatewayRig(options: Omit<GatewayOptions, 'logger'> = {}, p
   });
   cleanups.push(() => gateway.close());
   const { url } = await gateway.listen(0);
-  const key = gateway.keys.create('acme');
+  const key = await gateway.keys.create('acme');
   return {
     provider,
     gateway,

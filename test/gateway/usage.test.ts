@@ -8,7 +8,7 @@ const post = (url: string, headers: Record<string, string>, body: object) => fet
 describe('GET /v1/usage', () => {
   it("groups the calling key's usage by user, model or any field, as JSON or CSV, and never another account's", async () => {
     const rig = await gatewayRig();
-    const otherKey = rig.gateway.keys.create('globex');
+    const otherKey = await rig.gateway.keys.create('globex');
     const other = { ...rig.headers(), authorization: `Bearer ${otherKey}` };
     for (let i = 0; i < 3; i++) await post(rig.url, rig.headers({ 'x-tokenlay-user': 'ann', 'x-tokenlay-feature': 'chat' }), hello);
     await post(rig.url, rig.headers({ 'x-tokenlay-user': 'bob', 'x-tokenlay-feature': 'search' }), { ...hello, model: 'gpt-4o' });
@@ -124,7 +124,7 @@ describe('createGateway', () => {
     onCleanup(() => gateway.close());
     const server = await listen(gateway);
     onCleanup(() => server.close());
-    const key = gateway.keys.create('acme');
+    const key = await gateway.keys.create('acme');
     const res = await post(server.url, { authorization: `Bearer ${key}`, 'x-tokenlay-provider-key': PROVIDER_KEY, 'x-tokenlay-provider-base': provider.base, 'content-type': 'application/json' }, hello);
     expect(res.status).toBe(200);
     expect(res.headers.get('x-tokenlay-rule-action')).toBe('allow');
