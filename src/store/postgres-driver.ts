@@ -1,15 +1,14 @@
 import { TokenlayConfigError } from '../config-error.js';
-import { createRequire } from 'node:module';
+import { nodeRequire } from '../node-builtins.js';
 import type * as Pg from 'pg';
 
-const require = createRequire(import.meta.url);
 let driver: typeof Pg | undefined;
 
 /** pg, loaded on first use so that apps without a Postgres ledger never load it. */
 export function loadPg(): typeof Pg {
   if (driver) return driver;
   try {
-    driver = require('pg') as typeof Pg;
+    driver = nodeRequire('the Postgres ledger', import.meta.url)('pg') as typeof Pg;
   } catch (error) {
     throw new TokenlayConfigError(
       `tokenlay: the Postgres ledger needs the pg package, which could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install pg`,

@@ -1,7 +1,12 @@
 import { TokenlayConfigError } from '../config-error.js';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import type * as NodeFs from 'node:fs';
+import type * as NodePath from 'node:path';
+import { nodeBuiltin } from '../node-builtins.js';
 import type { LedgerRow } from './types.js';
+
+// Fetched on first use: the store module is reachable from the root entry, which must load where node:fs does not exist.
+const fs = () => nodeBuiltin<typeof NodeFs>('node:fs', 'the Postgres ledger spool');
+const nodePath = () => nodeBuiltin<typeof NodePath>('node:path', 'the Postgres ledger spool');
 
 /** One ledger row with the idempotency key it keeps through every retry and replay. */
 export interface SpooledRow {
@@ -42,47 +47,47 @@ export class Spool {
   private readonly lock: string;
 
   constructor(path: string) {
-    this.path = resolve(path);
-    mkdirSync(dirname(this.path), { recursive: true });
+    this.path = nodePath().resolve(path);
+    fs().mkdirSync(nodePath().dirname(this.path), { recursive: true });
     this.lock = `${this.path}.lock`;
     this.takeLock();
-    this.fd = openSync(this.path, 'a');
+    this.fd = fs().openSync(this.path, 'a');
   }
 
   private takeLock(): void {
     try {
-      writeFileSync(this.lock, String(process.pid), { flag: 'wx' });
+      fs().writeFileSync(this.lock, String(process.pid), { flag: 'wx' });
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const owner = Number(readFileSync(this.lock, 'utf8').trim());
+    const owner = Number(fs().readFileSync(this.lock, 'utf8').trim());
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
       throw new TokenlayConfigError(
         `tokenlay: the ledger spool ${this.path} is in use by process ${owner}. Give each instance its own spool file (option spoolPath, env TOKENLAY_LEDGER_SPOOL).`,
       );
     }
-    writeFileSync(this.lock, String(process.pid));
+    fs().writeFileSync(this.lock, String(process.pid));
   }
 
   /** Appends one row; it is on disk (in the OS's hands) when this returns. */
   append(entry: SpooledRow): void {
-    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    fs().writeSync(this.fd, `${JSON.stringify(entry)}\n`);
   }
 
   /** Moves the live file aside as a segment (none when it is empty) and starts a fresh one. */
   rotate(rows: SpooledRow[]): Segment | undefined {
-    if (statSync(this.path).size === 0) return undefined;
-    closeSync(this.fd);
+    if (fs().statSync(this.path).size === 0) return undefined;
+    fs().closeSync(this.fd);
     const file = `${this.path}.${Date.now()}-${process.pid}-${this.seq++}.flushing`;
-    renameSync(this.path, file);
-    this.fd = openSync(this.path, 'a');
+    fs().renameSync(this.path, file);
+    this.fd = fs().openSync(this.path, 'a');
     return { file, rows };
   }
 
   /** Forgets a segment whose rows Postgres has committed. */
   done(segment: Segment): void {
-    if (existsSync(segment.file)) unlinkSync(segment.file);
+    if (fs().existsSync(segment.file)) fs().unlinkSync(segment.file);
   }
 
   /**
@@ -90,12 +95,12 @@ export class Spool {
    * a segment). A torn last line (killed mid-write) is skipped: that row's `record()` never returned.
    */
   leftovers(): Segment[] {
-    const dir = dirname(this.path);
-    const name = basename(this.path);
-    const files = readdirSync(dir)
+    const dir = nodePath().dirname(this.path);
+    const name = nodePath().basename(this.path);
+    const files = fs().readdirSync(dir)
       .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.flushing'))
       .sort((a, b) => Number(a.slice(name.length + 1).split('-')[0]) - Number(b.slice(name.length + 1).split('-')[0]))
-      .map((f) => join(dir, f));
+      .map((f) => nodePath().join(dir, f));
     const segments = files.map((file) => ({ file, rows: readRows(file) }));
     const live = readRows(this.path);
     if (live.length > 0) segments.push(this.rotate(live)!);
@@ -103,9 +108,9 @@ export class Spool {
   }
 
   close(): void {
-    closeSync(this.fd);
+    fs().closeSync(this.fd);
     try {
-      if (readFileSync(this.lock, 'utf8').trim() === String(process.pid)) unlinkSync(this.lock);
+      if (fs().readFileSync(this.lock, 'utf8').trim() === String(process.pid)) fs().unlinkSync(this.lock);
     } catch {
       // Already gone: nothing to release.
     }
@@ -113,9 +118,9 @@ export class Spool {
 }
 
 function readRows(file: string): SpooledRow[] {
-  if (!existsSync(file)) return [];
+  if (!fs().existsSync(file)) return [];
   const rows: SpooledRow[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of fs().readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
     try {
       rows.push(JSON.parse(line) as SpooledRow);

@@ -1,5 +1,4 @@
 import { TokenlayConfigError } from '../config-error.js';
-import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow } from './ledger-filter.js';
@@ -210,7 +209,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
     },
     record(row) {
       ensureOpen('record');
-      const entry = { k: randomUUID(), row: copyLedgerRow(row) };
+      const entry = { k: globalThis.crypto.randomUUID(), row: copyLedgerRow(row) };
       spool.append(entry);
       queue.push(entry);
       if (queue.length >= batchSize) background();

@@ -1,5 +1,4 @@
 import { TokenlayConfigError } from '../config-error.js';
-import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';
@@ -219,7 +218,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     async reserve(checks, { now, leaseMs }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
-      const id = randomUUID();
+      const id = globalThis.crypto.randomUUID();
       const keys = [base + 'r:' + id];
       const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS];
       for (const c of checks) {

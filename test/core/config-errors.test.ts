@@ -5,9 +5,10 @@ const rules = { rules: [] };
 
 describe('store and engine configuration errors', () => {
   it.each([
-    ['an unknown store', 'postgres://user:secret@db/x', /unknown store "postgres:\/\/user:\*\*\*@db\/x"/],
+    ['an unknown store', 'mongodb://user:secret@db/x', /unknown store "mongodb:\/\/user:\*\*\*@db\/x"/],
+    ['a Postgres URL given as the counter store', 'postgres://user:secret@db/x', /Postgres holds the ledger, not counters; pass it as ledger/],
     ['a sqlite store without a file', 'sqlite:', /names no file/],
-    ['a redis store', 'redis://127.0.0.1:6379', /Redis/],
+    ['a redis store that is not a URL', 'redis://user:secret@127.0.0.1:notaport', /is not a valid URL; use "redis:\/\/host:6379"/],
   ])('refuses %s with a TokenlayConfigError', (_what, spec, message) => {
     const err = (() => {
       try {
