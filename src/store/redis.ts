@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';
-import { loadIORedis } from './redis-driver.js';
+import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
 import type { Actual, CounterCheck, Metric, ReserveResult } from './types.js';
 import { TokenlayStoreUnavailableError } from './unavailable.js';
@@ -14,7 +14,13 @@ export type StoreErrorPolicy = 'closed' | 'open';
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Ignored when `client` is given. */
+  /**
+   * One server: `redis://[user:password@]host:port[/db]`, or `rediss://…` (TLS).
+   * A Redis Cluster: `redis+cluster://[user:password@]host1:7000,host2:7001`, or
+   * `rediss+cluster://…` (TLS); the hosts are startup nodes (the others are discovered) and the
+   * password is that of every node. Every key of one account shares a hash tag, so each script
+   * stays on one shard. Ignored when `client` is given.
+   */
   url?: string;
   /**
    * A connected ioredis `Redis` or `Cluster` to use instead of `url` (e.g. a Cluster: every key
@@ -101,7 +107,8 @@ function isReplyError(error: unknown): boolean {
  * recovers by itself when Redis returns (ioredis reconnects); settlements that could not be
  * written are kept and written then, so no settled call is lost while the process lives.
  *
- * @throws an Error naming the option when neither `url` nor `client` is given, and one with
+ * @throws an Error naming the option when neither `url` nor `client` is given, one naming a
+ *   malformed Cluster URL (password redacted) and the form to use, and one with
  *   "npm install ioredis" when the package is missing.
  */
 export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
@@ -115,13 +122,8 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   const log = opts.log ?? ((line: string) => console.warn(line));
   const base = `${opts.prefix ?? 'tokenlay:'}{${opts.account ?? 'default'}}:`;
   const owned = !opts.client;
-  const client = (opts.client ??
-    new (loadIORedis().Redis)(opts.url!, {
-      // Fail a command rather than queue it forever while reconnecting: the policy decides.
-      maxRetriesPerRequest: 0,
-      commandTimeout: opts.commandTimeoutMs ?? 2000,
-      connectTimeout: opts.commandTimeoutMs ?? 2000,
-    })) as ScriptClient;
+  // Commands fail rather than queue forever while reconnecting: the policy decides.
+  const client = (opts.client ?? connectRedis(redisConnection(opts.url!, opts.commandTimeoutMs ?? 2000))) as ScriptClient;
   client.defineCommand('tokenlayReserve', { lua: RESERVE });
   client.defineCommand('tokenlayFinish', { lua: FINISH, numberOfKeys: 1 });
   client.defineCommand('tokenlayRenew', { lua: RENEW, numberOfKeys: 1 });
