@@ -269,3 +269,34 @@ describe('Redis Cluster store', () => {
     }
   });
 });
+
+describe('Redis Cluster store, one shard unreachable', () => {
+  it('refuses (policy closed) only the calls whose account lives on a frozen shard, within the command timeout, and recovers', async () => {
+    const p = prefix();
+    const accounts = Array.from({ length: 12 }, (_, i) => `acct-${i}`);
+    const nodes = masters();
+    const stores = accounts.map((account) => createRedisStore({ url: clusterUrl, prefix: p, account, commandTimeoutMs: 500, log: () => undefined }));
+    try {
+      for (const store of stores) expect((await store.reserve([check({ key: 'k' })], LEASE)).ok).toBe(true);
+      const frozen = 2;
+      const onFrozen = new Set((await nodes[frozen]!.redis.keys(`${p}*`)).map((key) => /\{([^}]+)\}/.exec(key)![1]!));
+      expect(onFrozen.size).toBeGreaterThan(0);
+      procs[frozen]!.kill('SIGSTOP');
+      try {
+        const started = Date.now();
+        const results = await Promise.all(stores.map((store) => store.reserve([check({ key: 'k' })], LEASE).then((r) => r.ok, (e: Error) => e.name)));
+        expect(Date.now() - started).toBeLessThan(5_000);
+        accounts.forEach((account, i) => expect([account, results[i]]).toEqual([account, onFrozen.has(account) ? 'TokenlayStoreUnavailableError' : true]));
+      } finally {
+        procs[frozen]!.kill('SIGCONT');
+      }
+      await until('the frozen shard did not answer again', 10_000, async () => {
+        const r = await Promise.all(stores.map((store) => store.reserve([check({ key: 'k' })], LEASE)));
+        return r.every((x) => x.ok);
+      });
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      for (const { redis } of nodes) redis.disconnect();
+    }
+  });
+});
