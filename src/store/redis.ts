@@ -98,6 +98,15 @@ function isReplyError(error: unknown): boolean {
   return (error as Error | null)?.name === 'ReplyError';
 }
 
+/** `promise`, or an error once `ms` have passed without an answer. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Counters, reservations and concurrency on Redis, shared by every instance of an app or gateway.
  * Admission and settlement are each one round trip: an EVALSHA of a Lua script over the call's
@@ -122,8 +131,12 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   const log = opts.log ?? ((line: string) => console.warn(line));
   const base = `${opts.prefix ?? 'tokenlay:'}{${opts.account ?? 'default'}}:`;
   const owned = !opts.client;
+  const timeoutMs = opts.commandTimeoutMs ?? 2000;
   // Commands fail rather than queue forever while reconnecting: the policy decides.
-  const client = (opts.client ?? connectRedis(redisConnection(opts.url!, opts.commandTimeoutMs ?? 2000))) as ScriptClient;
+  const client = (opts.client ?? connectRedis(redisConnection(opts.url!, timeoutMs))) as ScriptClient;
+  // A Cluster with no reachable node queues commands until it has a slot map, which the
+  // per-node command timeout does not bound: the store bounds them itself.
+  const bounded = (client as Cluster).isCluster === true;
   client.defineCommand('tokenlayReserve', { lua: RESERVE });
   client.defineCommand('tokenlayFinish', { lua: FINISH, numberOfKeys: 1 });
   client.defineCommand('tokenlayRenew', { lua: RENEW, numberOfKeys: 1 });
@@ -168,7 +181,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     // During an outage, fail at once instead of making every call wait for a timeout.
     if (outageSince !== null && client.status !== 'ready') throw unavailable(new Error(`connection is ${client.status}`));
     try {
-      const result = await run();
+      const result = bounded ? await within(run(), timeoutMs) : await run();
       // A Redis that was stopped (not disconnected) comes back on the same connection: no
       // 'ready' event, so the first command that succeeds ends the outage.
       if (outageSince !== null) up();

@@ -271,6 +271,26 @@ describe('Redis Cluster store', () => {
 });
 
 describe('Redis Cluster store, one shard unreachable', () => {
+  it('refuses within the command timeout, instead of queueing, when no node of the Cluster answers', async () => {
+    const port = await clusterPort(ports);
+    const lines: string[] = [];
+    const store = createRedisStore({ url: `redis+cluster://:hunter2@127.0.0.1:${port}`, commandTimeoutMs: 500, log: (line) => lines.push(line) });
+    const started = Date.now();
+    try {
+      await expect(store.reserve([check({ key: 'k' })], LEASE)).rejects.toThrow(
+        `tokenlay: the Redis store redis+cluster://:***@127.0.0.1:${port} is unreachable, so limits cannot be checked; the call was refused (onStoreError: closed).`,
+      );
+      // During the outage the next call is refused at once.
+      await expect(store.reserve([check({ key: 'k' })], LEASE)).rejects.toThrow(/unreachable/);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(store.health()).toMatchObject({ available: false, outages: 1, unavailableCalls: 2 });
+    } finally {
+      await store.close();
+    }
+    expect(lines.join('\n')).not.toContain('hunter2');
+  });
+
+
   it('refuses (policy closed) only the calls whose account lives on a frozen shard, within the command timeout, and recovers', async () => {
     const p = prefix();
     const accounts = Array.from({ length: 12 }, (_, i) => `acct-${i}`);
