@@ -7,7 +7,7 @@ const FLAGS: Flag[] = [
   { name: 'host', value: 'HOST', env: 'TOKENLAY_HOST', default: '127.0.0.1', help: 'address to listen on' },
   { name: 'port', value: 'PORT', env: 'TOKENLAY_PORT', default: '8787', help: 'port to listen on; 0 picks a free one' },
   { name: 'rules', value: 'FILE', env: 'TOKENLAY_RULES', default: 'none (every call allowed and metered)', help: 'rules file (.yaml, .yml, .json), re-read when it changes' },
-  { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'sqlite:./.tokenlay/usage.db', help: 'counters (and the ledger unless --ledger): sqlite:<path>, memory, or redis://host:6379 (rediss:// for TLS) to share limits between gateways' },
+  { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'sqlite:./.tokenlay/usage.db', help: 'counters (and the ledger unless --ledger): sqlite:<path>, memory, or redis://host:6379 (rediss:// for TLS; redis+cluster://host1:7000,host2:7001 for a Cluster) to share limits between gateways' },
   { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'the store\'s own', help: 'usage rows apart from the counters: postgres://user:password@host:5432/db, sqlite:<path> or memory; a postgres:// ledger also holds the tokenlay keys, shared by every gateway using it (a revocation reaches them all within 5 s)' },
   { name: 'ledger-spool', value: 'FILE', env: 'TOKENLAY_LEDGER_SPOOL', default: './.tokenlay/ledger.spool', help: 'with a postgres:// ledger: the local file rows are appended to before they are sent, replayed at start; one per gateway' },
   { name: 'on-store-error', value: 'POLICY', env: 'TOKENLAY_ON_STORE_ERROR', default: 'closed', help: 'while Redis is unreachable: closed (answer 503 tokenlay_store_unavailable) or open (let calls through uncounted)' },

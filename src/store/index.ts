@@ -3,6 +3,7 @@ import { createMemoryStore } from './memory.js';
 import { createPostgresLedger } from './postgres.js';
 import { redactUrl } from './redact.js';
 import { createRedisStore, type StoreErrorPolicy } from './redis.js';
+import { isClusterUrl } from './redis-driver.js';
 import { createSqliteStore } from './sqlite.js';
 import type { CounterStore, Ledger, TokenlayStore } from './types.js';
 import { TokenlayConfigError } from '../config-error.js';
@@ -23,7 +24,7 @@ export { combineStores } from './combine.js';
  */
 export const DEFAULT_STORE_SPEC = 'memory';
 
-const ACCEPTED = `"memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db"), "sqlite::memory:" or "redis://host:6379" (also "rediss://")`;
+const ACCEPTED = `"memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db"), "sqlite::memory:" or "redis://host:6379" (also "rediss://", and "redis+cluster://host1:7000,host2:7001" for a Redis Cluster)`;
 const ACCEPTED_LEDGER = `"memory", "sqlite:<path>" or "postgres://user:password@host:5432/db"`;
 
 /** Counters and ledger configured apart: `createStore({ store: 'redis://…', ledger: 'postgres://…' })`. */
@@ -65,19 +66,28 @@ function isOptions(value: unknown): value is StoreOptions {
   return typeof value === 'object' && value !== null && !isCounterStore(value) && !isLedger(value);
 }
 
-/** `redis://host:6379/0?prefix=app:&account=acme`: prefix and account are ours, the rest is ioredis's. */
+/**
+ * `redis://host:6379/0?prefix=app:&account=acme` (or `redis+cluster://h1:7000,h2:7001/?prefix=…`):
+ * prefix and account are ours, the rest is the driver's.
+ */
 function openRedis(text: string, onStoreError: StoreErrorPolicy | undefined) {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new TokenlayConfigError(`tokenlay: store "${redactUrl(text)}" is not a valid URL; use "redis://host:6379" or "rediss://user:password@host:6380/0".`);
+  const at = text.indexOf('?');
+  const query = new URLSearchParams(at === -1 ? '' : text.slice(at + 1));
+  const prefix = query.get('prefix') ?? undefined;
+  const account = query.get('account') ?? undefined;
+  query.delete('prefix');
+  query.delete('account');
+  const rest = query.toString();
+  const url = (at === -1 ? text : text.slice(0, at)) + (rest ? `?${rest}` : '');
+  // A Cluster URL lists several hosts, which URL cannot parse: the driver checks it.
+  if (!isClusterUrl(url)) {
+    try {
+      new URL(url);
+    } catch {
+      throw new TokenlayConfigError(`tokenlay: store "${redactUrl(text)}" is not a valid URL; use "redis://host:6379" or "rediss://user:password@host:6380/0".`);
+    }
   }
-  const prefix = url.searchParams.get('prefix') ?? undefined;
-  const account = url.searchParams.get('account') ?? undefined;
-  url.searchParams.delete('prefix');
-  url.searchParams.delete('account');
-  return createRedisStore({ url: url.toString(), prefix, account, onStoreError });
+  return createRedisStore({ url, prefix, account, onStoreError });
 }
 
 function openCounters(spec: string | undefined, onStoreError: StoreErrorPolicy | undefined): CounterStore | TokenlayStore {
@@ -90,7 +100,7 @@ function openCounters(spec: string | undefined, onStoreError: StoreErrorPolicy |
     if (path === '') throw new TokenlayConfigError(`tokenlay: store "${text}" names no file; use ${ACCEPTED}.`);
     return createSqliteStore({ path });
   }
-  if (/^rediss?:\/\//i.test(text)) return openRedis(text, onStoreError);
+  if (/^rediss?(\+cluster)?:\/\//i.test(text)) return openRedis(text, onStoreError);
   if (/^postgres(ql)?:/i.test(text)) {
     throw new TokenlayConfigError(`tokenlay: store "${redactUrl(text)}": Postgres holds the ledger, not counters; pass it as ledger: "${redactUrl(text)}" (or --ledger) and the counters as ${ACCEPTED}.`);
   }
@@ -134,6 +144,9 @@ let warnedLocalLedger = false;
  * - `'redis://[user:password@]host:port[/db]'` or `'rediss://…'`: {@link createRedisStore} counters
  *   (needs ioredis; `?prefix=` and `?account=` set the key prefix and hash tag), with the ledger
  *   from env `TOKENLAY_LEDGER` or in memory;
+ * - `'redis+cluster://[user:password@]host1:7000,host2:7001[/?prefix=…&account=…]'` or
+ *   `'rediss+cluster://…'` (TLS): the same counters on a Redis Cluster, the hosts being startup
+ *   nodes; every key of one account shares a hash tag, so each script stays on one shard;
  * - `{ store, ledger, onStoreError, spoolPath }`: counters and ledger apart, e.g.
  *   `{ store: 'redis://127.0.0.1:6379', ledger: 'postgres://…' }` ({@link createPostgresLedger}, needs pg);
  * - `undefined`: env `TOKENLAY_STORE` (and `TOKENLAY_LEDGER`), else {@link DEFAULT_STORE_SPEC}.

@@ -2,7 +2,7 @@ import { TokenlayConfigError } from '../config-error.js';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';
-import { loadIORedis } from './redis-driver.js';
+import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
 import type { Actual, CounterCheck, Metric, ReserveResult } from './types.js';
 import { TokenlayStoreUnavailableError } from './unavailable.js';
@@ -13,7 +13,13 @@ export type StoreErrorPolicy = 'closed' | 'open';
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Ignored when `client` is given. */
+  /**
+   * One server: `redis://[user:password@]host:port[/db]`, or `rediss://…` (TLS).
+   * A Redis Cluster: `redis+cluster://[user:password@]host1:7000,host2:7001`, or
+   * `rediss+cluster://…` (TLS); the hosts are startup nodes (the others are discovered) and the
+   * password is that of every node. Every key of one account shares a hash tag, so each script
+   * stays on one shard. Ignored when `client` is given.
+   */
   url?: string;
   /**
    * A connected ioredis `Redis` or `Cluster` to use instead of `url` (e.g. a Cluster: every key
@@ -91,6 +97,15 @@ function isReplyError(error: unknown): boolean {
   return (error as Error | null)?.name === 'ReplyError';
 }
 
+/** `promise`, or an error once `ms` have passed without an answer. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Counters, reservations and concurrency on Redis, shared by every instance of an app or gateway.
  * Admission and settlement are each one round trip: an EVALSHA of a Lua script over the call's
@@ -100,7 +115,8 @@ function isReplyError(error: unknown): boolean {
  * recovers by itself when Redis returns (ioredis reconnects); settlements that could not be
  * written are kept and written then, so no settled call is lost while the process lives.
  *
- * @throws an Error naming the option when neither `url` nor `client` is given, and one with
+ * @throws an Error naming the option when neither `url` nor `client` is given, one naming a
+ *   malformed Cluster URL (password redacted) and the form to use, and one with
  *   "npm install ioredis" when the package is missing.
  */
 export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
@@ -114,13 +130,12 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   const log = opts.log ?? ((line: string) => console.warn(line));
   const base = `${opts.prefix ?? 'tokenlay:'}{${opts.account ?? 'default'}}:`;
   const owned = !opts.client;
-  const client = (opts.client ??
-    new (loadIORedis().Redis)(opts.url!, {
-      // Fail a command rather than queue it forever while reconnecting: the policy decides.
-      maxRetriesPerRequest: 0,
-      commandTimeout: opts.commandTimeoutMs ?? 2000,
-      connectTimeout: opts.commandTimeoutMs ?? 2000,
-    })) as ScriptClient;
+  const timeoutMs = opts.commandTimeoutMs ?? 2000;
+  // Commands fail rather than queue forever while reconnecting: the policy decides.
+  const client = (opts.client ?? connectRedis(redisConnection(opts.url!, timeoutMs))) as ScriptClient;
+  // A Cluster with no reachable node queues commands until it has a slot map, which the
+  // per-node command timeout does not bound: the store bounds them itself.
+  const bounded = (client as Cluster).isCluster === true;
   client.defineCommand('tokenlayReserve', { lua: RESERVE });
   client.defineCommand('tokenlayFinish', { lua: FINISH, numberOfKeys: 1 });
   client.defineCommand('tokenlayRenew', { lua: RENEW, numberOfKeys: 1 });
@@ -165,7 +180,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     // During an outage, fail at once instead of making every call wait for a timeout.
     if (outageSince !== null && client.status !== 'ready') throw unavailable(new Error(`connection is ${client.status}`));
     try {
-      const result = await run();
+      const result = bounded ? await within(run(), timeoutMs) : await run();
       // A Redis that was stopped (not disconnected) comes back on the same connection: no
       // 'ready' event, so the first command that succeeds ends the outage.
       if (outageSince !== null) up();

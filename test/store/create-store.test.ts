@@ -65,7 +65,7 @@ describe('createStore', () => {
 
   it('names the bad value and the accepted forms for an unknown spec', () => {
     expect(() => createStore('mongodb://db/usage')).toThrow(
-      'tokenlay: unknown store "mongodb://db/usage"; use "memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db"), "sqlite::memory:" or "redis://host:6379" (also "rediss://")',
+      'tokenlay: unknown store "mongodb://db/usage"; use "memory", "sqlite:<path>" (e.g. "sqlite:./tokenlay.db"), "sqlite::memory:" or "redis://host:6379" (also "rediss://", and "redis+cluster://host1:7000,host2:7001" for a Redis Cluster)',
     );
     expect(() => createStore('sqlite:')).toThrow('store "sqlite:" names no file');
   });
