@@ -10,7 +10,7 @@ import { startProvider, type Provider } from '../support/provider.js';
 import { pgQuery, POSTGRES_URL, REDIS_URL, usePostgresSchemas, useRedisPrefixes } from './services.js';
 
 // Three `tokenlay gateway` processes, as a user starts them, sharing --store redis://… and
-// --ledger postgres://… (and one keys file): limits hold across the three as for one.
+// --ledger postgres://… (which also holds the keys): limits hold across the three as for one.
 const root = join(import.meta.dirname, '..', '..');
 const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const bin = join(root, 'src', 'cli', 'main.ts');
@@ -67,13 +67,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tokenlay-gateways-'));
   writeFileSync(join(dir, 'rules.yaml'), RULES);
   schema = schemas();
-  const keys = cli(['keys', 'create', '--name', 'acme', '--keys', 'keys.db']);
+  // Keys live in the shared Postgres ledger, so every gateway knows the key made here.
+  const keys = cli(['keys', 'create', '--name', 'acme', '--ledger', `${POSTGRES_URL}?schema=${schema}`]);
   let out = '';
   keys.stdout!.on('data', (c) => (out += String(c)));
   await new Promise((r) => keys.once('exit', r));
   key = out.trim().split('\n').at(-1)!;
   const prefix = prefixes();
-  const args = ['--rules', 'rules.yaml', '--keys', 'keys.db', '--allow-provider-base', provider.base, '--log-level', 'warn',
+  const args = ['--rules', 'rules.yaml', '--allow-provider-base', provider.base, '--log-level', 'warn',
     '--store', `${REDIS_URL}?prefix=${encodeURIComponent(prefix)}`, '--ledger', `${POSTGRES_URL}?schema=${schema}`, '--on-store-error', 'closed'];
   gateways.push(...(await Promise.all([0, 1, 2].map((i) => startGateway([...args, '--ledger-spool', `gateway-${i}.spool`])))));
 }, 60_000);
