@@ -78,6 +78,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let keys: KeyStore;
   try {
     const ledgerSpec = options.ledger ?? (process.env.TOKENLAY_LEDGER || undefined);
+    // Keys already made in a keys file are not found once keys move to the ledger: say so at start.
+    if (typeof options.keys === 'string' && isPostgresUrl(ledgerSpec)) {
+      log?.warn({ keys: options.keys }, 'the keys file is not used: with a postgres:// ledger, keys live in the ledger database; create them with tokenlay keys create --ledger <the same URL>');
+    }
     keys =
       typeof options.keys === 'object'
         ? options.keys

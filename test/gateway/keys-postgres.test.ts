@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pgQuery, POSTGRES_URL, usePostgresSchemas } from '../store/services.js';
 import { createGateway } from '../../src/gateway/gateway.js';
+import { createLogger } from '../../src/gateway/log.js';
 import { createPostgresKeyStore } from '../../src/gateway/keys-postgres.js';
 import { runCli, startGatewayCli } from './cli.js';
-import { onCleanup, tempDir } from './support.js';
+import { captureLog, onCleanup, tempDir } from './support.js';
 
 const schemaName = usePostgresSchemas();
 const lastLine = (text: string) => text.trim().split('\n').at(-1)!;
@@ -114,5 +115,14 @@ describe('tokenlay keys with a Postgres ledger', () => {
     expect(stdout).toContain('--ledger');
     expect(stdout).toContain('TOKENLAY_LEDGER');
     expect(stdout).toMatch(/--store[\s\S]*same flags/);
+  });
+  it('says at start that a keys file is not used once keys live in a postgres:// ledger', async () => {
+    const ledger = `${POSTGRES_URL}?schema=${schemaName()}`;
+    const { stream, log } = captureLog();
+    const gateway = createGateway({ store: 'memory', ledger, keys: join(tempDir(), 'keys.db'), logger: createLogger({ destination: stream }) });
+    onCleanup(() => gateway.close());
+    const line = log.lines().find((l) => l.level === 40);
+    expect(line?.msg).toMatch(/the keys file is not used: with a postgres:\/\/ ledger, keys live in the ledger database; create them with tokenlay keys create --ledger/);
+    expect(line?.keys).toMatch(/keys\.db$/);
   });
 });
