@@ -4,6 +4,7 @@
  * Cloudflare Workers, where only `node:async_hooks` can be counted on.
  */
 import type * as NodeModule from 'node:module';
+import { TokenlayConfigError } from './config-error.js';
 
 type BuiltinId = 'node:fs' | 'node:path' | 'node:module';
 
@@ -49,4 +50,25 @@ export function nodeBuiltin<T>(id: BuiltinId, feature: string): T {
 export function nodeRequire(feature: string, from: string): (id: string) => any {
   const { createRequire } = nodeBuiltin<typeof NodeModule>('node:module', feature);
   return createRequire(from);
+}
+
+/**
+ * A loader for an optional peer package (a driver), which loads it on first call and keeps it.
+ *
+ * @throws {TokenlayConfigError} when the package cannot be loaded, naming the feature and `npm install <pkg>`.
+ */
+export function optionalPeer<T>(pkg: string, feature: string, from: string): () => T {
+  let loaded: T | undefined;
+  return () => {
+    if (loaded) return loaded;
+    try {
+      loaded = nodeRequire(feature, from)(pkg) as T;
+    } catch (error) {
+      throw new TokenlayConfigError(
+        `tokenlay: ${feature} needs the ${pkg} package, which could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install ${pkg}`,
+        { cause: error },
+      );
+    }
+    return loaded;
+  };
 }

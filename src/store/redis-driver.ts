@@ -1,24 +1,11 @@
 import { TokenlayConfigError } from '../config-error.js';
-import { nodeRequire } from '../node-builtins.js';
+import { optionalPeer } from '../node-builtins.js';
 import type * as IORedis from 'ioredis';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { redactUrl } from './redact.js';
 
-let driver: typeof IORedis | undefined;
-
 /** ioredis, loaded on first use so that apps on memory or SQLite never load it. */
-export function loadIORedis(): typeof IORedis {
-  if (driver) return driver;
-  try {
-    driver = nodeRequire('the Redis store', import.meta.url)('ioredis') as typeof IORedis;
-  } catch (error) {
-    throw new TokenlayConfigError(
-      `tokenlay: the Redis store needs the ioredis package, which could not be loaded (${(error as Error).message.split('\n')[0]}). Run: npm install ioredis`,
-      { cause: error },
-    );
-  }
-  return driver;
-}
+export const loadIORedis = optionalPeer<typeof IORedis>('ioredis', 'the Redis store', import.meta.url);
 
 /** How the Redis store connects: one server (ioredis reads the URL), or a Cluster from its startup nodes. */
 export type RedisConnection =
