@@ -66,15 +66,14 @@ export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: T
   // or work started when the response has finished, must still run in it.
   bindHttpListeners();
   const openScope = requestScopes(options, koaIdentity as TokenlayKoaOptions<Ctx>['identify'] & {});
-  return async function tokenlayMiddleware(ctx: Ctx, next: () => Promise<unknown>): Promise<void> {
+  // Not an async function: it returns the promise of the rest of the chain with one `then`, as
+  // bare `als.run(store, next)` does, instead of an async function's own promise and await.
+  return function tokenlayMiddleware(ctx: Ctx, next: () => Promise<unknown>): Promise<unknown> {
     const current = currentScope();
     let outer: typeof current;
     if (current?.owner === ctx) {
       // The same middleware mounted twice (app and router) adds nothing; another one is an inner layer.
-      if (openedBy(current, ctx, openScope)) {
-        await next();
-        return;
-      }
+      if (openedBy(current, ctx, openScope)) return next();
       outer = current;
     }
     const scope = openScope(ctx, ctx.req.headers, outer);
@@ -84,11 +83,21 @@ export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: T
       ctx.res.once('finish', finish);
       ctx.res.once('close', finish);
     }
+    let ran: Promise<unknown>;
     try {
-      await runWithScope(scope, next);
-    } finally {
+      ran = runWithScope(scope, next);
+    } catch (error) {
       scopeBody(ctx, scope);
+      return Promise.reject(error);
     }
+    // The body is scoped once the rest of the chain has run, whether it resolved or threw.
+    return ran.then(
+      () => scopeBody(ctx, scope),
+      (error: unknown) => {
+        scopeBody(ctx, scope);
+        throw error;
+      },
+    );
   };
 }
 

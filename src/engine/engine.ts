@@ -186,10 +186,15 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
  */
 const ANSWER_WAITS_FOR_SETTLEMENT_MS = 100;
 
+// One promise and one timer per answer (no race, no finally): this runs on every JSON call.
 function settledOrLater(settling: Promise<void>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const later = new Promise<void>((r) => (timer = setTimeout(r, ANSWER_WAITS_FOR_SETTLEMENT_MS)));
-  return Promise.race([settling, later]).finally(() => clearTimeout(timer));
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ANSWER_WAITS_FOR_SETTLEMENT_MS);
+    void settling.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Runs a step after the provider answered; when it throws, reports it once and uses `fallback`. */

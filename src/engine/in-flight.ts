@@ -20,36 +20,37 @@ export interface InFlightCalls {
 }
 
 export function inFlightCalls(): InFlightCalls {
-  const calls = new Map<InFlightCall, Promise<void>>();
+  // A set and one waiter made only while draining: a call in flight costs one set entry, no promise.
+  const calls = new Set<InFlightCall>();
+  let emptied: (() => void) | undefined;
   return {
     get size() {
       return calls.size;
     },
     open() {
-      let resolve!: () => void;
-      const done = new Promise<void>((r) => (resolve = r));
       const call: InFlightCall = {
         cutOff: undefined,
         finish() {
           if (!calls.delete(call)) return;
-          resolve();
+          if (calls.size === 0) emptied?.();
         },
       };
-      calls.set(call, done);
+      calls.add(call);
       return call;
     },
     async drain(timeoutMs) {
       if (calls.size > 0) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
         // New calls are refused once closing, so this set only shrinks.
-        const all = (async () => {
-          while (calls.size > 0) await Promise.all([...calls.values()]);
-        })();
-        await Promise.race([all, timeout]);
-        clearTimeout(timer);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          emptied = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        emptied = undefined;
       }
-      const left = [...calls.keys()];
+      const left = [...calls];
       await Promise.all(left.map((call) => (call.cutOff ? call.cutOff().catch(() => {}) : undefined)));
       for (const call of left) call.finish();
     },

@@ -5,7 +5,7 @@
  */
 
 /** The longest one synchronous attempt waits for a lock (ms); the event loop is never blocked much longer. */
-export const BUSY_SPIN_MS = 20;
+export const BUSY_SPIN_MS = 10;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -22,7 +22,7 @@ export interface SqliteStoreOptions {
   /**
    * How long a write waits for another process's transaction before failing (SQLITE_BUSY). The
    * wait is asynchronous (retries with backoff); the event loop is never blocked more than about
-   * 20 ms at a time. Default 5000 ms.
+   * 10 ms at a time. Default 5000 ms.
    */
   busyTimeoutMs?: number;
   /**

@@ -8,8 +8,8 @@ import { createEngine } from '../../src/engine/index.js';
 import { as, hello, onCleanup, PROVIDER_KEY, rig, tempDir } from './support.js';
 
 const holder = fileURLToPath(new URL('./fixtures/hold-lock.cjs', import.meta.url));
-/** The event-loop stall allowed: the 20 ms synchronous wait plus scheduling noise on a shared machine. */
-const NOISE_BOUND_MS = 250;
+/** The event-loop stall allowed (issue #7): at most 50 ms at a time; one synchronous attempt waits 10 ms. */
+const STALL_BOUND_MS = 50;
 const daily = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 100, window: 'day', per: 'user' }] } }] };
 
 /** Another process on the same file, ready to take its write lock on demand. */
@@ -63,10 +63,9 @@ describe('a locked SQLite file', () => {
     await other.seen('released');
     await fetch.engine.flush();
     loop.disable();
-    // Each synchronous attempt waits at most BUSY_SPIN_MS (20 ms); the rest of the wait is
-    // asynchronous. The bound leaves room for this machine's own scheduling noise (an idle
-    // process here sees up to ~50 ms); before, the event loop stopped for the whole 5 s busy timeout.
-    expect(loop.max / 1e6).toBeLessThan(NOISE_BOUND_MS);
+    // Each synchronous attempt waits at most BUSY_SPIN_MS (10 ms); the rest of the wait is
+    // asynchronous. Before, the event loop stopped for the whole 5 s busy timeout.
+    expect(loop.max / 1e6).toBeLessThan(STALL_BOUND_MS);
     const rows = await fetch.engine.store.ledger();
     expect(rows.map((r) => [r.fields.user, r.status])).toEqual([['warm', 200], ['lee', 200]]);
     const key = 'daily|requests|day|user=lee';
@@ -98,6 +97,6 @@ describe('a locked SQLite file', () => {
     expect((await response.json()).error).toMatchObject({ type: 'tokenlay_store_unavailable', code: 'store_unavailable' });
     expect(response.headers.get('x-should-retry')).toBeNull();
     expect(chatCalls()).toBe(0);
-    expect(loop.max / 1e6).toBeLessThan(NOISE_BOUND_MS);
+    expect(loop.max / 1e6).toBeLessThan(STALL_BOUND_MS);
   });
 });
