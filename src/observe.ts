@@ -21,6 +21,34 @@ function usageOf(body: any): BodyUsage | undefined {
   return usageFromJson('', body?.usage ? body : body?.response);
 }
 
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
+const DONE_BYTES = encoder.encode('[DONE]');
+const TRAILER_BYTES = encoder.encode(TRAILER_PREFIX.trim());
+const USAGE_BYTES = encoder.encode('"usage"');
+
+/** Where `needle` starts in `hay` at or after `from`, or -1. Plain bytes: runs where there is no Buffer. */
+function indexOfBytes(hay: Uint8Array, needle: Uint8Array, from = 0): number {
+  const first = needle[0];
+  const last = hay.length - needle.length;
+  outer: for (let i = hay.indexOf(first, from); i !== -1 && i <= last; i = hay.indexOf(first, i + 1)) {
+    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** Whether SSE bytes may hold the trailer, `[DONE]` or a usage object (not `"usage": null`). */
+function mayHoldReport(bytes: Uint8Array): boolean {
+  if (indexOfBytes(bytes, DONE_BYTES) !== -1 || indexOfBytes(bytes, TRAILER_BYTES) !== -1) return true;
+  for (let at = indexOfBytes(bytes, USAGE_BYTES); at !== -1; at = indexOfBytes(bytes, USAGE_BYTES, at + 1)) {
+    let i = at + USAGE_BYTES.length;
+    while (bytes[i] === 0x20 || bytes[i] === 0x3a) i++; // spaces and the colon
+    if (bytes[i] !== 0x6e) return true; // anything but `null`
+  }
+  return false;
+}
+
 /**
  * Scans an SSE stream for the `: x-tokenlay {json}` trailer (and, failing that, the provider's
  * usage chunk) while passing every byte through untouched. A class, so that a streamed call makes
@@ -40,6 +68,9 @@ class TrailerScanner {
   ) {}
 
   chunk(bytes: Uint8Array): void {
+    // Most chunks are whole lines of content deltas: when nothing is carried over from the last
+    // chunk and this one holds none of the markers, there is nothing to decode.
+    if (this.carry === '' && bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE && !mayHoldReport(bytes)) return;
     this.scan(this.decoder.decode(bytes, { stream: true }));
   }
 
