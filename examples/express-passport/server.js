@@ -26,7 +26,7 @@ passport.deserializeUser((id, done) => done(null, accounts.has(id) ? { id, plan:
 // One client for the whole app. No tokenlayKey: the rules file runs in this process. The provider's
 // key and base URL come from PROVIDER_API_KEY and PROVIDER_API_BASE.
 const openai = new TokenlayOpenAI({
-  policy: new URL('./tokenlay.rules.yaml', import.meta.url).pathname,
+  policy: './tokenlay.rules.yaml',
   store: 'memory', // resets on restart; 'sqlite:./usage.db' or 'redis://…' keeps counts in production
 });
 

@@ -14,7 +14,7 @@ const demoUsers = new Map([
 // The one client of the app. With no tokenlayKey the rules run here; the provider comes from
 // PROVIDER_API_KEY and PROVIDER_API_BASE.
 const openai = new TokenlayOpenAI({
-  policy: new URL('./tokenlay.rules.yaml', import.meta.url).pathname,
+  policy: './tokenlay.rules.yaml',
   store: 'memory', // a restart forgets the counts; production wants 'sqlite:./usage.db' or 'redis://…'
 });
 
@@ -26,8 +26,9 @@ app.addHook('onClose', () => openai.close()); // settle calls in flight when the
 
 app.post('/login', async (request, reply) => {
   const { username, password } = request.body ?? {};
-  if (demoUsers.get(username)?.password !== password) return reply.code(401).send({ error: 'unknown user or wrong password' });
-  return { token: app.jwt.sign({ sub: username, plan: demoUsers.get(username).plan }, { expiresIn: '1h' }) };
+  const user = demoUsers.get(username);
+  if (!user || user.password !== password) return reply.code(401).send({ error: 'unknown user or wrong password' });
+  return { token: app.jwt.sign({ sub: username, plan: user.plan }, { expiresIn: '1h' }) };
 });
 
 app.post('/chat', { onRequest: (request) => request.jwtVerify() }, async (request) => {

@@ -15,7 +15,7 @@ const accounts = { alice: { password: 'alice-pw', plan: 'free' }, bob: { passwor
 // Shared by every request. Without a tokenlayKey the rules in plans.yaml are enforced in-process;
 // PROVIDER_API_KEY and PROVIDER_API_BASE say which provider to call.
 const openai = new TokenlayOpenAI({
-  policy: new URL('./plans.yaml', import.meta.url).pathname,
+  policy: './plans.yaml',
   store: 'memory', // forgets on restart: use 'sqlite:./usage.db' or 'redis://…' in production
 });
 
@@ -24,7 +24,7 @@ const router = new Router();
 router.post('/login', (ctx) => {
   const { username, password } = ctx.request.body ?? {};
   const account = accounts[username];
-  if (account?.password !== password) ctx.throw(401, 'unknown user or wrong password');
+  if (!account || account.password !== password) ctx.throw(401, 'unknown user or wrong password');
   // koa-jwt will hand this payload back as ctx.state.user: `sub` and `plan` are what tokenlay reads.
   ctx.body = { token: jsonwebtoken.sign({ sub: username, plan: account.plan }, secret, { expiresIn: '1h' }) };
 });

@@ -18,7 +18,7 @@
 import jsonwebtoken from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerText, startProvider, type Provider, type Recorded } from '../support/provider.js';
-import { installExample, postJson, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
+import { bearerLogin, installExample, postJson, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
 
 export type DemoUser = 'alice' | 'bob';
 const PLAN: Record<DemoUser, 'free' | 'pro'> = { alice: 'free', bob: 'pro' };
@@ -27,18 +27,20 @@ export const PASSWORD: Record<DemoUser, string> = { alice: 'alice-pw', bob: 'bob
 export interface PlansExample {
   /** The folder in `examples/`. */
   name: string;
-  /** Signs a demo user in the app's own way; resolves the headers that carry the sign-in. */
-  signIn(url: string, user: DemoUser): Promise<Record<string, string>>;
-  /** Headers of a sign-in the app must refuse (a forged token or session), besides none at all. */
-  forged: Record<string, string>;
+  /** Signs a demo user in the app's own way; resolves the headers that carry the sign-in. Default: a bearer token from `POST /login`. */
+  signIn?(url: string, user: DemoUser): Promise<Record<string, string>>;
+  /** Headers of a sign-in the app must refuse, besides none at all. Default: a bearer token signed with another secret. */
+  forged?: Record<string, string>;
   /** The model each plan's rule routes a call to. */
   models: { free: string; pro: string };
   /** The free rule's `error_message`. */
   freeMessage: string;
+  /** What the app answers, with its 401, to a call with no sign-in (an `expect` matcher or a value). */
+  unauthenticated: unknown;
 }
 
 /** A bearer token alice made herself, claiming the pro plan: signed with a secret the app does not have. */
-export function forgedBearer(): Record<string, string> {
+function forgedBearer(): Record<string, string> {
   return { authorization: `Bearer ${jsonwebtoken.sign({ sub: 'alice', plan: 'pro' }, 'not-the-app-secret', { expiresIn: '1h' })}` };
 }
 
@@ -51,6 +53,7 @@ const question = (user: DemoUser, i: number) => `${user} asks question ${i}${'?'
 const callLines = (output: string, user: DemoUser) => output.split('\n').filter((line) => line.startsWith('tokenlay: call ') && line.includes(` user="${user}" `));
 
 export function plansSuite(example: PlansExample): void {
+  const signIn = example.signIn ?? ((url: string, user: DemoUser) => bearerLogin(url, user, PASSWORD[user]));
   describe(`examples/${example.name}`, () => {
     let provider: Provider;
     let app: RunningExample;
@@ -69,9 +72,16 @@ export function plansSuite(example: PlansExample): void {
 
     it('starts with `npm start`, says where it listens, and signs in alice (free) and bob (pro)', async () => {
       expect(app.output()).toContain(`listening on ${app.url}`);
-      signedIn.alice = await example.signIn(app.url, 'alice');
-      signedIn.bob = await example.signIn(app.url, 'bob');
+      signedIn.alice = await signIn(app.url, 'alice');
+      signedIn.bob = await signIn(app.url, 'bob');
       expect(signedIn.alice).not.toEqual(signedIn.bob);
+    });
+
+    it('refuses a wrong password with 401, and a login naming no one with 400 or 401', async () => {
+      const wrong = await postJson(`${app.url}/login`, { username: 'alice', password: PASSWORD.bob });
+      expect(wrong.status, JSON.stringify(wrong.body)).toBe(401);
+      const empty = await postJson(`${app.url}/login`, {});
+      expect([400, 401], JSON.stringify(empty.body)).toContain(empty.status); // passport-local says 400: no credentials
     });
 
     it("attributes concurrent calls of alice and bob each to its own user: the plan's model, the request's own roll-up", async () => {
@@ -123,10 +133,11 @@ export function plansSuite(example: PlansExample): void {
 
     it('answers 401 to a call without a sign-in, or with a forged one, and calls no model', async () => {
       const before = provider.requests.length;
-      for (const headers of [{}, example.forged]) {
-        const { status, body } = await chat(null, 'who am I?', headers);
-        expect(status, `${JSON.stringify(headers)}: ${JSON.stringify(body)}`).toBe(401);
-      }
+      const anonymous = await chat(null, 'who am I?');
+      expect(anonymous.status, JSON.stringify(anonymous.body)).toBe(401);
+      expect(anonymous.body).toEqual(example.unauthenticated);
+      const forged = await chat(null, 'I am alice on pro', example.forged ?? forgedBearer());
+      expect(forged.status, JSON.stringify(forged.body)).toBe(401);
       expect(provider.requests).toHaveLength(before);
     });
 
