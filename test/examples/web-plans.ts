@@ -22,6 +22,8 @@ import { bearerLogin, installExample, postJson, STAND_IN_KEY, startExample, type
 
 export type DemoUser = 'alice' | 'bob';
 const PLAN: Record<DemoUser, 'free' | 'pro'> = { alice: 'free', bob: 'pro' };
+/** Calls each user makes at once in the attribution test: alice all that the free plan allows in a day. */
+const CALLS: Record<DemoUser, number> = { alice: 3, bob: 5 };
 export const PASSWORD: Record<DemoUser, string> = { alice: 'alice-pw', bob: 'bob-pw' };
 
 export interface PlansExample {
@@ -85,7 +87,8 @@ export function plansSuite(example: PlansExample): void {
     });
 
     it("attributes concurrent calls of alice and bob each to its own user: the plan's model, the request's own roll-up", async () => {
-      const asked = [1, 2, 3].flatMap((i) => (['alice', 'bob'] as const).map((user) => ({ user, message: question(user, i) })));
+      // Alice's three (all her plan allows today) interleaved with five of bob's, all in flight at once.
+      const asked = [1, 2, 3, 4, 5].flatMap((i) => (['alice', 'bob'] as const).filter((user) => i <= CALLS[user]).map((user) => ({ user, message: question(user, i) })));
       const answers = await Promise.all(asked.map(({ user, message }) => chat(user, message)));
 
       for (const [i, { user, message }] of asked.entries()) {
@@ -107,10 +110,10 @@ export function plansSuite(example: PlansExample): void {
         expect(request.body.model, asker.message).toBe(example.models[PLAN[asker.user]]);
         expect(Object.keys(request.headers).filter((name) => name.startsWith('x-tokenlay-'))).toEqual([]);
       }
-      // What tokenlay says it attributed: three answered calls each, with the user's plan.
+      // What tokenlay says it attributed: each user's answered calls, with the user's plan.
       for (const user of ['alice', 'bob'] as const) {
         const lines = callLines(app.output(), user);
-        expect(lines, app.output()).toHaveLength(3);
+        expect(lines, app.output()).toHaveLength(CALLS[user]);
         for (const line of lines) expect(line).toMatch(new RegExp(`plan="${PLAN[user]}" .*status=200`));
       }
     });
@@ -125,7 +128,7 @@ export function plansSuite(example: PlansExample): void {
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(provider.requests).toHaveLength(before); // a refused call never reaches the provider
 
-      const bob = await chat('bob', question('bob', 4));
+      const bob = await chat('bob', question('bob', CALLS.bob + 1));
       expect(bob.status, JSON.stringify(bob.body)).toBe(200);
       expect(bob.body.model).toBe(example.models.pro);
       expect(provider.requests).toHaveLength(before + 1);
