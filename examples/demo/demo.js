@@ -108,8 +108,6 @@ async function main() {
       console.log('\nInterrupted; the ledger so far is in ' + database + '.');
       return;
     }
-    // Rows are written in batches: write what is queued before reading it back.
-    await store.flush();
     console.log('Usage per user, from the ledger:');
     console.log(await usageTable(store, { tty }));
 
@@ -122,6 +120,7 @@ async function main() {
     console.log(`Stopped. The ledger stays in ${database}.`);
   } catch (error) {
     await stop().catch(() => {});
+    if (!standIn) error.message += '\nPROVIDER_API_KEY and PROVIDER_API_BASE choose the provider; without PROVIDER_API_KEY the demo uses its local stand-in.';
     throw error;
   }
 }
