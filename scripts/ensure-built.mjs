@@ -53,5 +53,5 @@ export function ensureBuilt(options = {}) {
   }
 }
 
-// `node scripts/ensure-built.mjs` (what `npm run demo` runs first) builds when stale, as the import does.
+// Run as a script (`node scripts/ensure-built.mjs`, the first step of `npm run demo`): build now if stale.
 if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) ensureBuilt();
