@@ -155,7 +155,7 @@ async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise
 }
 
 /** This process's environment without tokenlay's own settings, so an example sees only what a test gives it. */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of Object.keys(env)) {
     if (key.startsWith('TOKENLAY_') || key.startsWith('PROVIDER_') || key === 'OPENAI_API_KEY' || key.startsWith('VITEST') || key === 'NODE_OPTIONS' || key === 'NODE_ENV') delete env[key];
@@ -163,7 +163,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function tail(text: string): string {
+/** The last 30 lines of what a process printed, for a failure message. */
+export function tail(text: string): string {
   return text.trim().split('\n').slice(-30).join('\n');
 }
 
