@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startProvider, type Provider } from '../support/provider.js';
-import { curlResponse, freePort, installExample, readmeCommand, runShell, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
+import { curlResponse, freePort, installExample, loggedJson, readmeCommand, runShell, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
 
 const EXAMPLE = 'gateway';
 const README_APP = 'http://127.0.0.1:3000';
@@ -51,15 +51,8 @@ async function sh(...parts: string[]) {
 
 const chatCalls = () => provider.requests.filter((r) => r.path === '/v1/chat/completions');
 
-/** The gateway's log lines of calls (one JSON object per call, printed by start.js as `[gateway] {…}`). */
-function gatewayCalls(): Array<{ fields: Record<string, string>; rule: string; action: string; model_used: string; status: number }> {
-  return example
-    .output()
-    .split('\n')
-    .filter((line) => line.startsWith('[gateway] {'))
-    .map((line) => JSON.parse(line.slice('[gateway] '.length)))
-    .filter((line) => line.msg === 'call');
-}
+/** The calls the gateway logged, one JSON line each. */
+const gatewayCalls = () => loggedJson(example.output(), 'gateway').filter((line) => line.msg === 'call');
 
 describe('examples/gateway: a self-hosted tokenlay gateway, called by an app in remote mode and by curl', () => {
   it("the app sends each signed-in user's call through the gateway, which applies that user's plan: alice (free) on gpt-4o-mini, bob (pro) on gpt-4o", async () => {

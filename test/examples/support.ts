@@ -177,6 +177,15 @@ export async function runShell(name: string, command: string, options: { env?: R
   }
 }
 
+/** The JSON lines an example printed as `[name] {…}` (how its start script prefixes a service's log). */
+export function loggedJson(output: string, name: string): Array<Record<string, any>> {
+  const prefix = `[${name}] {`;
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith(prefix))
+    .map((line) => JSON.parse(line.slice(prefix.length - 1)));
+}
+
 /** What `curl -si` printed: the last status line (after any `100 Continue`), its headers (lower-case names) and the body. */
 export function curlResponse(printed: string): { status: number; headers: Record<string, string>; body: string } {
   let rest = printed;
