@@ -112,6 +112,19 @@ describe('examples/gateway-distributed: two gateways sharing Redis counters and 
     expect(chatCalls() - before).toBe(3);
   });
 
+  it("either gateway's /v1/usage reports the calls both served, read from the shared ledger", async () => {
+    const usage = async (port: number) => {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/usage?group_by=user&window=day`, { headers: { authorization: `Bearer ${tenantKey}` } });
+      expect(res.status).toBe(200);
+      const { data } = (await res.json()) as { data: Array<{ user: string; requests: number; input_tokens: number }> };
+      return Object.fromEntries(data.map((row) => [row.user, [row.requests, row.input_tokens]]));
+    };
+    // Rows reach PostgreSQL in batches, a moment after each call.
+    const expected = { dana: [5, 30], erin: [8, 30] };
+    await vi.waitFor(async () => expect(await usage(ports[0])).toEqual(expected), { timeout: 10_000, interval: 200 });
+    expect(await usage(ports[1])).toEqual(expected);
+  });
+
   it("once both stop, PostgreSQL's ledger has one row per call (exactly the admitted calls as 200, the refused as 429), the counters were in Redis under this run's prefix, and tokenlay usage --ledger prints them", async () => {
     const redis = new Redis(REDIS_URL);
     try {
