@@ -293,9 +293,14 @@ export function createEngine(config: EngineConfig = {}): Engine {
       closing ??= (async () => {
         uninstall?.();
         await calls.drain(closeTimeout);
-        await flush();
-        await alerts?.close();
-        if (ownsStore) await store.close();
+        // Rows the ledger cannot take now (PostgreSQL down) stay in its spool; the store is closed
+        // all the same, or its open connection would keep the process alive.
+        try {
+          await flush();
+        } finally {
+          await alerts?.close();
+          if (ownsStore) await store.close();
+        }
       })();
       return closing;
     },

@@ -324,11 +324,19 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     for (const s of sockets) s.destroy();
     await stopped;
-    await engine.close();
-    if (ownsStore) await rawStore.close();
-    else await rawStore.flush();
-    if (ownsKeys) await keys.close();
-    log?.flush();
+    // A ledger that cannot be written (PostgreSQL down) fails the close, but the store and the
+    // keys are closed all the same: an open Redis connection would keep the process alive.
+    try {
+      await engine.close();
+    } finally {
+      try {
+        if (ownsStore) await rawStore.close();
+        else await rawStore.flush();
+      } finally {
+        if (ownsKeys) await keys.close();
+        log?.flush();
+      }
+    }
   }
 
   const api = {

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createEngine } from '../../src/engine/index.js';
 import { warmTokenizer } from '../../src/metering/index.js';
 import { createSqliteStore } from '../../src/store/index.js';
+import { REDIS_URL } from '../store/services.js';
 import { as, hello, rig, tempDir } from './support.js';
 
 const daily = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 1000, window: 'day', per: 'user' }] } }] };
@@ -57,5 +59,13 @@ describe('engine.close()', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(rows).toEqual([expect.objectContaining({ status: 499, estimated: true })]);
     await call;
+  });
+});
+
+describe('engine.close() with a ledger that cannot be written', () => {
+  it('still closes the Redis store it opened when PostgreSQL is down, so the process can exit', async () => {
+    const engine = createEngine({ store: REDIS_URL, ledger: 'postgres://postgres@127.0.0.1:1/test', ledgerSpoolPath: join(tempDir(), 'ledger.spool') });
+    await expect(engine.close()).rejects.toThrow(/ECONNREFUSED/);
+    await expect(engine.store.read('user=nobody', 'requests', 0, Date.now())).rejects.toThrow('tokenlay: Redis store is closed; read() was called after close().');
   });
 });

@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pgQuery, POSTGRES_URL, usePostgresSchemas } from '../store/services.js';
+import { pgQuery, POSTGRES_URL, REDIS_URL, usePostgresSchemas } from '../store/services.js';
 import { createGateway } from '../../src/gateway/gateway.js';
 import { createLogger } from '../../src/gateway/log.js';
 import { createPostgresKeyStore } from '../../src/gateway/keys-postgres.js';
-import { runCli, startGatewayCli } from './cli.js';
+import { runCli, spawnCli, startGatewayCli } from './cli.js';
 import { captureLog, onCleanup, tempDir } from './support.js';
 
 const schemaName = usePostgresSchemas();
@@ -92,6 +92,15 @@ describe('tokenlay keys with a Postgres ledger', () => {
       /cannot use the Postgres key store at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/test/,
     );
   });
+
+  it('a gateway on Redis whose PostgreSQL ledger is unreachable at start exits 1 with the message, rather than hanging on its Redis connection', async () => {
+    const cwd = tempDir();
+    const ledger = 'postgres://postgres:s3cret-pw@127.0.0.1:1/test';
+    const cli = spawnCli(['gateway', '--port', '0', '--store', REDIS_URL, '--ledger', ledger, '--ledger-spool', join(cwd, 'ledger.spool')], { cwd });
+    const code = await Promise.race([cli.exited, new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000))]);
+    expect(code, cli.stderr()).toBe(1);
+    expect(cli.stderr()).toContain('cannot use the Postgres key store at postgres://postgres:***@127.0.0.1:1/test');
+  }, 30_000);
 
   it('a gateway whose key store stops answering refuses calls with 503 key_store_unavailable, not a 500 or a pass', async () => {
     const keys = createPostgresKeyStore({ url: 'postgres://postgres:s3cret-pw@127.0.0.1:1/test' });
