@@ -72,7 +72,10 @@ app.use((err, _req, res, next) => {
 });
 
 const port = Number(process.env.PORT ?? 3000);
-const server = app.listen(port, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${port}`));
+const server = app.listen(port, '127.0.0.1', (error) => {
+  if (error) throw error; // Express 5 hands listen errors (a port in use) to this callback
+  console.log(`listening on http://127.0.0.1:${port}`);
+});
 
 // Settle the calls in flight before exiting.
 process.once('SIGTERM', () => server.close(() => openai.close()));

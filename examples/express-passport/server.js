@@ -49,5 +49,8 @@ app.post('/chat', signedIn, async (req, res) => {
 app.use(tokenlayErrorHandler()); // after the routes: a blocked call answers 429 with the rule's message
 
 const port = Number(process.env.PORT ?? 3000);
-const server = app.listen(port, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${port}`));
+const server = app.listen(port, '127.0.0.1', (error) => {
+  if (error) throw error; // Express 5 hands listen errors (a port in use) to this callback
+  console.log(`listening on http://127.0.0.1:${port}`);
+});
 process.once('SIGTERM', () => server.close(() => openai.close())); // let calls in flight settle
