@@ -48,4 +48,10 @@ app.use(tokenlayErrorHandler());
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 3000);
-app.listen(port, host, () => console.log(`app listening on http://${host}:${port}`));
+const server = app.listen(port, host, (error) => {
+  if (error) throw error; // Express 5 hands listen errors (a port in use) to this callback
+  console.log(`app listening on http://${host}:${port}`);
+});
+// On Ctrl-C (start.js passes it on) or SIGTERM, answer the requests in flight before exiting: the
+// gateway then settles their calls as answered instead of as cut off by a vanished caller.
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => server.close());

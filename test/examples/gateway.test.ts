@@ -5,11 +5,13 @@
  * in the order a reader tries them; the file shares one gateway, so the tests run in that order.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createStore } from 'tokenlay';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startProvider, type Provider } from '../support/provider.js';
-import { curlResponse, freePort, installExample, loggedJson, readmeCommand, runShell, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
+import { curlResponse, freePort, installExample, loggedJson, readmeCommand, runInExample, runShell, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
 
 const EXAMPLE = 'gateway';
 const README_APP = 'http://127.0.0.1:3000';
@@ -140,4 +142,55 @@ describe('examples/gateway: a self-hosted tokenlay gateway, called by an app in 
     expect(example.output()).not.toContain(STAND_IN_KEY);
     expect(example.output()).not.toContain(tenantKey);
   });
+});
+
+describe('examples/gateway: Ctrl-C while the app waits on the gateway', () => {
+  it("the caller still gets the answer, and the gateway's ledger has the call as answered, not as cut off", async () => {
+    const slow = await startProvider({ behavior: (r) => (r.body?.messages?.[0]?.content === 'a slow one' ? { kind: 'delay', ms: 1500 } : undefined) });
+    const dir = mkdtempSync(join(tmpdir(), 'tokenlay-example-gateway-'));
+    const running = await startExample(EXAMPLE, { providerBase: slow.base, env: { GATEWAY_PORT: String(await freePort()), DATA_DIR: dir } });
+    try {
+      const answer = fetch(`${running.url}/chat`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer bob-token', 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'a slow one' }),
+        signal: AbortSignal.timeout(20_000),
+      }).catch((error: Error) => error);
+      await vi.waitFor(() => expect(slow.requests).toHaveLength(1), { timeout: 10_000, interval: 20 });
+      await running.stop('SIGINT');
+      const res = await answer;
+      if (res instanceof Error) throw new Error(`the app dropped the call in flight: ${res.message} (${String(res.cause)})`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ answer: 'hello anonymous', model: 'gpt-4o' });
+      const ledger = createStore(`sqlite:${join(dir, 'usage.db')}`);
+      try {
+        expect((await ledger.ledger()).map((row) => [row.fields.user, row.status, row.estimated])).toEqual([['bob', 200, false]]);
+      } finally {
+        await ledger.close();
+      }
+    } finally {
+      await running.stop();
+      await slow.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("examples/gateway: the app's PORT already in use", () => {
+  it('npm start says the address is in use and stops the gateway too, rather than saying the app listens', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'tokenlay-example-gateway-'));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const env = { PORT: String(port), GATEWAY_PORT: String(await freePort()), DATA_DIR: dir, PROVIDER_API_KEY: STAND_IN_KEY };
+      const started = runInExample(EXAMPLE, ['npm', 'start'], { env, timeoutMs: 30_000 });
+      await expect(started).rejects.toThrow(`EADDRINUSE: address already in use 127.0.0.1:${port}`);
+      await expect(started).rejects.toThrow('[app] exited (1); stopping the others.');
+      await expect(started).rejects.not.toThrow('app listening');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

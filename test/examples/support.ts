@@ -67,8 +67,11 @@ export interface RunningExample {
   url: string;
   /** Everything the example printed so far (stdout and stderr). */
   output(): string;
-  /** Stops the example and everything it started; resolves once it has exited. */
-  stop(): Promise<void>;
+  /**
+   * Stops the example and everything it started; resolves once it has exited. `signal` goes to
+   * `npm start`'s process group: SIGTERM (default) as a process manager sends, SIGINT as Ctrl-C.
+   */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface StartOptions {
@@ -106,7 +109,7 @@ export async function startExample(name: string, options: StartOptions = {}): Pr
   const running: RunningExample = {
     url: `http://127.0.0.1:${port}`,
     output: () => printed,
-    stop: () => stopGroup(child, exited),
+    stop: (signal) => stopGroup(child, exited, signal),
   };
   const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
   let gone = false;
@@ -208,7 +211,7 @@ export function curlResponse(printed: string): { status: number; headers: Record
  * process groups of their own: so the processes are found by parentage before the signal, and
  * waited for one by one. What still runs after 5 s gets SIGKILL.
  */
-async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+async function stopGroup(child: ChildProcess, exited: Promise<unknown>, first: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const tree = await descendants(child.pid!);
   const signal = (sig: NodeJS.Signals) => {
@@ -221,7 +224,7 @@ async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise
     }
   };
   try {
-    process.kill(-child.pid!, 'SIGTERM');
+    process.kill(-child.pid!, first);
   } catch {
     // already gone
   }
