@@ -4,7 +4,7 @@
  * from `dist/`, never from `src/`.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,8 +26,34 @@ function fresh() {
 }
 
 /**
- * Several test processes may ask at once: one builds (holding `.tmp/build.lock`), the others wait
- * for it, up to 5 minutes, rather than build over each other.
+ * The process holding the lock, or `undefined` when it is gone: a build stopped by Ctrl-C or a
+ * crash never removes its lock, and would keep every later build waiting.
+ * @param {string} lock
+ * @returns {number | undefined}
+ */
+function holder(lock) {
+  let pid;
+  try {
+    pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+  } catch {
+    // No pid yet (taken a moment ago), or a lock from an older script: gone once it is a minute old.
+    try {
+      return Date.now() - statSync(lock).mtimeMs > 60_000 ? undefined : 0;
+    } catch {
+      return 0; // removed meanwhile: the next attempt takes it
+    }
+  }
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return error.code === 'EPERM' ? pid : undefined;
+  }
+}
+
+/**
+ * Several test processes may ask at once: one builds (holding `.tmp/build.lock`, with its pid), the
+ * others wait for it, up to 5 minutes, rather than build over each other.
  * @param {{ quiet?: boolean }} [options]
  */
 export function ensureBuilt(options = {}) {
@@ -35,12 +61,22 @@ export function ensureBuilt(options = {}) {
   const lock = join(root, '.tmp', 'build.lock');
   mkdirSync(join(root, '.tmp'), { recursive: true });
   const deadline = Date.now() + 300_000;
+  let told = false;
   for (;;) {
     try {
       mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
       break;
-    } catch {
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+      const pid = holder(lock);
+      if (pid === undefined) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
       if (Date.now() > deadline) throw new Error(`tokenlay: waited 5 minutes for another build; remove ${lock} if no build is running`);
+      if (!told && !options.quiet && pid > 0) console.error(`tokenlay: waiting for the build of process ${pid} to finish (${lock})…`);
+      told ||= pid > 0;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
     }
   }

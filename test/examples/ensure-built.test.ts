@@ -1,0 +1,71 @@
+/**
+ * `scripts/ensure-built.mjs`, the first step of `npm run demo`, run as a script in a checkout of its
+ * own: a folder with the script, sources, and a `build` that only writes `dist/index.js`, so that
+ * no test waits for the real build.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './support.js';
+
+const run = promisify(execFile);
+const checkouts: string[] = [];
+afterAll(() => {
+  for (const dir of checkouts) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A checkout whose dist/ is older than its sources. */
+function staleCheckout(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenlay-ensure-built-'));
+  checkouts.push(dir);
+  for (const folder of ['scripts', 'src', 'adapters', 'dist', '.tmp']) mkdirSync(join(dir, folder));
+  copyFileSync(join(ROOT, 'scripts', 'ensure-built.mjs'), join(dir, 'scripts', 'ensure-built.mjs'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'checkout', private: true, scripts: { build: `node -e "require('fs').writeFileSync('dist/index.js', '// built')"` } }));
+  writeFileSync(join(dir, 'dist', 'index.js'), '// old');
+  const old = new Date(Date.now() - 3_600_000);
+  utimesSync(join(dir, 'dist', 'index.js'), old, old);
+  writeFileSync(join(dir, 'tsup.config.ts'), '');
+  writeFileSync(join(dir, 'src', 'index.ts'), '');
+  return dir;
+}
+
+const built = (dir: string) => readFileSync(join(dir, 'dist', 'index.js'), 'utf8');
+const ensureBuilt = (dir: string) => run(process.execPath, [join(dir, 'scripts', 'ensure-built.mjs')], { cwd: dir, timeout: 30_000 });
+
+describe('scripts/ensure-built.mjs', () => {
+  it('builds a stale dist/', async () => {
+    const dir = staleCheckout();
+    await ensureBuilt(dir);
+    expect(built(dir)).toBe('// built');
+    expect(existsSync(join(dir, '.tmp', 'build.lock'))).toBe(false);
+  });
+
+  it('takes over the lock of a build that was stopped (Ctrl-C) instead of waiting 5 minutes for it', async () => {
+    const dir = staleCheckout();
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    mkdirSync(join(dir, '.tmp', 'build.lock'));
+    writeFileSync(join(dir, '.tmp', 'build.lock', 'pid'), String(gone));
+    const started = Date.now();
+    await ensureBuilt(dir);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(built(dir)).toBe('// built');
+    expect(existsSync(join(dir, '.tmp', 'build.lock'))).toBe(false);
+  }, 40_000);
+
+  it('waits for a build still running, and says so', async () => {
+    const dir = staleCheckout();
+    mkdirSync(join(dir, '.tmp', 'build.lock'));
+    writeFileSync(join(dir, '.tmp', 'build.lock', 'pid'), String(process.pid));
+    const waiting = ensureBuilt(dir);
+    // The other build finishes: it writes dist/ and lets go of the lock.
+    await new Promise((r) => setTimeout(r, 1500));
+    writeFileSync(join(dir, 'dist', 'index.js'), '// built by the other');
+    rmSync(join(dir, '.tmp', 'build.lock'), { recursive: true });
+    const { stderr } = await waiting;
+    expect(stderr).toContain(`waiting for the build of process ${process.pid}`);
+    expect(built(dir)).toBe('// built by the other');
+  }, 40_000);
+});
