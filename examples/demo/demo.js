@@ -28,7 +28,10 @@ const FLAGS = ['--no-serve'];
 
 /** Listens on PORT (default 3000); when 3000 is taken and no PORT was asked for, on a free port. */
 async function listen(app) {
-  const asked = process.env.PORT;
+  const asked = process.env.PORT || undefined; // an empty PORT is no PORT
+  if (asked !== undefined && !/^\d{1,5}$/.test(asked)) {
+    throw new Error(`PORT is ${JSON.stringify(asked)}, not a port number; PORT=3001 npm run demo picks another, and without PORT the demo uses 3000 or a free one.`);
+  }
   const tryPort = (port) =>
     new Promise((resolve, reject) => {
       const server = app.listen(port, '127.0.0.1');

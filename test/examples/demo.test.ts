@@ -196,6 +196,12 @@ describe('npm run demo', () => {
     databaseOf(output);
   }, 120_000);
 
+  it('says which PORT it cannot use, and how to pick one', async () => {
+    const demo = startDemo(['--no-serve'], { PORT: 'abc' });
+    expect(await demo.exited).toBe(1);
+    expect(demo.output()).toContain('The demo stopped: PORT is "abc", not a port number; PORT=3001 npm run demo picks another, and without PORT the demo uses 3000 or a free one.');
+  }, 120_000);
+
   describe('with PROVIDER_API_KEY', () => {
     let provider: Provider;
     useProvider((p) => (provider = p), { behavior: (r) => (r.body?.messages?.[0]?.content === SLOW ? { kind: 'delay', ms: 1500 } : undefined) });
