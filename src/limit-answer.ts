@@ -1,4 +1,6 @@
 import type { TokenlayLimitError } from './errors.js';
+import { encodeHeaderValue } from './protocol/encoding.js';
+import { REPORT_HEADERS, SHOULD_RETRY_HEADER } from './protocol/names.js';
 
 /** The HTTP answer an app gives its own caller for a blocked LLM call. */
 export interface LimitAnswer {
@@ -27,11 +29,12 @@ export function limitAnswer(err: unknown): LimitAnswer | undefined {
   const status = typeof err.status === 'number' ? err.status : 429;
   const headers: Record<string, string> = {
     'content-type': 'application/json; charset=utf-8',
-    'x-should-retry': 'false',
-    'x-tokenlay-rule-action': err.ruleAction ?? 'block',
-    'x-tokenlay-limit-exceeded': 'true',
+    [SHOULD_RETRY_HEADER]: 'false',
+    [REPORT_HEADERS.ruleAction]: err.ruleAction ?? 'block',
+    [REPORT_HEADERS.limitExceeded]: 'true',
   };
-  if (err.ruleId) headers['x-tokenlay-rule-id'] = err.ruleId;
+  // A rule id may be any text: encoded as the protocol says, it is always a legal header value.
+  if (err.ruleId) headers[REPORT_HEADERS.ruleId] = encodeHeaderValue(err.ruleId);
   if (err.retryAfter !== undefined) headers['retry-after'] = String(Math.ceil(err.retryAfter));
   const raw = err.error as Record<string, unknown> | undefined;
   const error = raw && typeof raw === 'object' && typeof raw.message === 'string'
