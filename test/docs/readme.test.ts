@@ -71,8 +71,10 @@ const ENTRIES: Record<string, string> = {
   'tokenlay/gateway': 'src/gateway/index.ts',
 };
 
-const GENERATED = join(ROOT, '.tmp', 'readme-blocks');
-const BIN = join(ROOT, '.tmp', 'readme-bin');
+// Generated modules live under the repository, so that they resolve its node_modules; one folder per run.
+mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+const GENERATED = mkdtempSync(join(ROOT, '.tmp', 'readme-blocks-'));
+const BIN = join(GENERATED, 'bin');
 const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 const isCode = (b: Block) => b.lang === 'ts' || b.lang === 'js';
@@ -242,9 +244,7 @@ async function closeAll(values: Record<string, unknown>): Promise<void> {
 
 beforeAll(async () => {
   sandbox = mkdtempSync(join(tmpdir(), 'tokenlay-readme-'));
-  rmSync(GENERATED, { recursive: true, force: true });
-  mkdirSync(GENERATED, { recursive: true });
-  mkdirSync(BIN, { recursive: true });
+  mkdirSync(BIN);
   // The `tokenlay` bin, from the sources; `npx tokenlay` in the README runs it.
   writeFileSync(join(BIN, 'tokenlay'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${join(ROOT, 'src', 'cli', 'main.ts')}" "$@"\n`);
   chmodSync(join(BIN, 'tokenlay'), 0o755);
@@ -293,6 +293,7 @@ afterAll(async () => {
   for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
   Object.assign(process.env, savedEnv);
   rmSync(sandbox, { recursive: true, force: true });
+  rmSync(GENERATED, { recursive: true, force: true });
 }, 30_000);
 
 describe('README.md', () => {
