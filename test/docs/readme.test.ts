@@ -87,10 +87,14 @@ const firstLine = (b: Block) => b.code.split('\n').find((l) => l.trim() !== '')!
 function moduleText(block: Block): string {
   const names = blockNames(block.code);
   const needed = Object.keys(PREAMBLE).filter((name) => names.used.has(name) && !names.bound.has(name));
-  const preamble = needed.map((name) => PREAMBLE[name]);
+  const preamble = needed.map((name) => PREAMBLE[name]!).join('\n');
+  preambleLines.set(fileOf(block), preamble === '' ? 0 : preamble.split('\n').length);
   const exported = [...names.values, ...needed.filter((n) => n !== 'express' && n !== 'tokenlay')];
-  return [...preamble, block.code.replaceAll(README_GATEWAY, gatewayUrl), `export { ${exported.join(', ')} };`, ''].join('\n');
+  return [preamble, block.code.replaceAll(README_GATEWAY, gatewayUrl), `export { ${exported.join(', ')} };`, ''].join('\n');
 }
+
+/** Lines of preamble above each generated module's block, to point a diagnostic at the README's line. */
+const preambleLines = new Map<string, number>();
 
 // Set in beforeAll.
 let sandbox: string;
@@ -104,7 +108,9 @@ const savedEnv = { ...process.env };
 const savedCwd = process.cwd();
 
 /** Type-checks every code block (and the package's entries) in one program. */
-function typecheck(files: string[]): void {
+function typecheck(blocks: Block[]): void {
+  const files = blocks.map(fileOf);
+  const readmeLines = new Map(blocks.map((b) => [fileOf(b), b.line]));
   const config = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile);
   const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
   const options: ts.CompilerOptions = { ...parsed.options, noEmit: true };
@@ -114,7 +120,10 @@ function typecheck(files: string[]): void {
     const list = d.file && diagnostics.get(d.file.fileName);
     if (!list) continue;
     const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
-    list.push(`line ${line + 1} of the generated module: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    // The module is the preamble (and a blank line when it is empty), the block from the fence's next line, then the export line.
+    const inBlock = line - Math.max(preambleLines.get(d.file!.fileName)!, 1);
+    const at = inBlock >= 0 ? `README.md:${readmeLines.get(d.file!.fileName)! + 1 + inBlock}` : 'the preamble';
+    list.push(`${at}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
   }
 }
 
@@ -273,7 +282,7 @@ beforeAll(async () => {
   const helpsRead = Promise.all(['gateway', 'keys', 'usage', 'export'].map(helpFlags));
   const code = BLOCKS.filter(isCode);
   for (const block of code) writeFileSync(fileOf(block), moduleText(block));
-  typecheck(code.map(fileOf));
+  typecheck(code);
   await helpsRead;
   process.chdir(sandbox);
 }, 120_000);
