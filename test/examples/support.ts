@@ -166,3 +166,16 @@ function cleanEnv(): NodeJS.ProcessEnv {
 function tail(text: string): string {
   return text.trim().split('\n').slice(-30).join('\n');
 }
+
+/** POSTs JSON to an example, with bounded time; resolves the status, headers and parsed body. */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: any }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: kept as text, so a failing assertion shows what came back
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
