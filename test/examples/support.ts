@@ -179,3 +179,17 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   }
   return { status: res.status, headers: res.headers, body: parsed };
 }
+
+/**
+ * Waits (bounded) until an example has printed a line that starts with `prefix`, e.g. a log line
+ * written after the answer was sent; resolves every such line.
+ */
+export async function printedLines(example: RunningExample, prefix: string, timeoutMs = 5_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = example.output().split('\n').filter((line) => line.startsWith(prefix));
+    if (lines.length > 0) return lines;
+    if (Date.now() > deadline) throw new Error(`no line starting with ${JSON.stringify(prefix)} within ${timeoutMs} ms:\n${tail(example.output())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
