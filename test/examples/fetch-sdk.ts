@@ -15,23 +15,14 @@
  * in the per-user counter that refuses alice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProvider, type Provider, type Recorded } from '../support/provider.js';
-import { installExample, postJson, printedLines, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
+import { startProvider, type Provider } from '../support/provider.js';
+import { installExample, lastMessage, postJson, printedLines, promptLengthUsage, STAND_IN_KEY, STREAMED_OUTPUT_TOKENS, startExample, type RunningExample } from './support.js';
 
 type Customer = 'alice' | 'bob';
 const KEY: Record<Customer, string> = { alice: 'demo-key-alice', bob: 'demo-key-bob' };
 const MAX_TOKENS: Record<Customer, number> = { alice: 200, bob: 2000 };
 const FREE_MESSAGE = 'The free plan allows 3 answers a day; upgrade to pro for more.';
 
-/** The text of a chat request's last message, whether the SDK sent it as a string or as parts. */
-function lastMessage(r: Recorded): string {
-  const content = r.body?.messages?.at(-1)?.content;
-  return Array.isArray(content) ? content.map((part: { text?: string }) => part.text ?? '').join('') : String(content ?? '');
-}
-
-// The stand-in reports the prompt's length as its prompt tokens, and more output tokens for a
-// stream, so a roll-up or a log line that took another request's call, or missed a stream, shows it.
-const usage = (r: Recorded) => ({ prompt: lastMessage(r).length, completion: r.body?.stream ? 9 : 5 });
 const prompt = (user: Customer, i: number) => `${user} asks ${i}${'?'.repeat(i * 2 + (user === 'bob' ? 1 : 0))}`;
 
 export function fetchSdkSuite(name: string): void {
@@ -57,7 +48,7 @@ export function fetchSdkSuite(name: string): void {
 
     beforeAll(() => installExample(name), 300_000);
     beforeAll(async () => {
-      provider = await startProvider({ usage });
+      provider = await startProvider({ usage: promptLengthUsage });
       app = await startExample(name, { providerBase: provider.base, readyTimeoutMs: 30_000 });
     }, 60_000);
     afterAll(async () => {
@@ -100,7 +91,7 @@ export function fetchSdkSuite(name: string): void {
       // Streamed calls are metered from the stream's own usage, in the roll-up of their request.
       for (const { user, text } of streamed) {
         const rollups = await logged(user, '/chat/stream');
-        expect(rollups).toEqual([expect.objectContaining({ calls: 1, inputTokens: text.length, outputTokens: 9 })]);
+        expect(rollups).toEqual([expect.objectContaining({ calls: 1, inputTokens: text.length, outputTokens: STREAMED_OUTPUT_TOKENS })]);
         expect(rollups[0].cost).toBeGreaterThan(0);
       }
     });
