@@ -19,23 +19,25 @@ const chat = new ChatOpenAI({
   },
 });
 
-// The customers of this API call it with their own key; your database would hold these.
+// The customers of this API call it with their own key; your database would hold these. Each
+// entry is already tokenlay's fields: user, org, plan.
 const customers = new Map([
-  ['demo-key-alice', { id: 'alice', org: 'acme', plan: 'free' }],
-  ['demo-key-bob', { id: 'bob', org: 'globex', plan: 'pro' }],
+  ['demo-key-alice', { user: 'alice', org: 'acme', plan: 'free' }],
+  ['demo-key-bob', { user: 'bob', org: 'globex', plan: 'pro' }],
 ]);
+const customerOf = (req) => customers.get(req.get('authorization')?.replace(/^Bearer /, '') ?? '');
 
 const app = express();
 app.use(express.json());
-// Before the auth below, and that is fine: the user is read when the LLM call is made. onFinish
-// logs the roll-up of each request that called a model, once its answer (a stream too) was sent.
-const logUsage = (usage, req) => usage.calls && console.log(`usage ${req.user.id} ${req.path} ${JSON.stringify(usage)}`);
-app.use(tokenlay({ onFinish: logUsage }));
-app.use((req, res, next) => {
-  req.user = customers.get(req.get('authorization')?.replace(/^Bearer /, '') ?? '');
-  if (!req.user) return res.status(401).json({ error: { message: 'Send Authorization: Bearer <your API key>.' } });
-  next();
-});
+app.use(
+  tokenlay({
+    // No auth middleware sets req.user here: identify says who calls, read when a model is called.
+    identify: customerOf,
+    // The roll-up of each request that called a model, once its answer (a stream too) was sent.
+    onFinish: (usage, req) => usage.calls && console.log(`usage ${customerOf(req).user} ${req.path} ${JSON.stringify(usage)}`),
+  }),
+);
+app.use('/chat', (req, res, next) => (customerOf(req) ? next() : res.status(401).json({ error: { message: 'Send Authorization: Bearer <your API key>.' } })));
 
 app.post('/chat', async (req, res) => {
   const message = await chat.invoke(req.body.prompt);

@@ -118,7 +118,7 @@ export function fetchSdkSuite(name: string): void {
 
     it('answers 401 to a call without a known API key, and calls no model', async () => {
       const before = provider.requests.length;
-      for (const headers of [{}, { authorization: 'Bearer demo-key-mallory' }]) {
+      for (const headers of [{}, { authorization: 'Bearer demo-key-mallory' }] as Record<string, string>[]) {
         const { status } = await postJson(`${app.url}/chat`, { prompt: 'who am I?' }, headers);
         expect(status, JSON.stringify(headers)).toBe(401);
       }

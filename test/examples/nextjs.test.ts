@@ -115,7 +115,7 @@ describe('examples/nextjs', () => {
   it('answers 401 without a session or with a forged one, and calls no model', async () => {
     const before = provider.requests.length;
     const forged = jsonwebtoken.sign({ sub: 'alice', plan: 'pro' }, 'not-the-app-secret-not-the-app-secret', { algorithm: 'HS256' });
-    for (const headers of [{}, { authorization: `Bearer ${forged}` }, { cookie: `session=${forged}` }]) {
+    for (const headers of [{}, { authorization: `Bearer ${forged}` }, { cookie: `session=${forged}` }] as Record<string, string>[]) {
       const { status } = await chat(null, { prompt: 'who am I?' }, headers);
       expect(status, JSON.stringify(headers)).toBe(401);
     }

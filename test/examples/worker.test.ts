@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStore, type LedgerRow } from 'tokenlay';
+import { createStore } from 'tokenlay';
+import type { LedgerRow } from '../../src/store/types.js';
 import { startProvider, type Provider, type Recorded } from '../support/provider.js';
 import { installExample, runInExample, STAND_IN_KEY } from './support.js';
 
