@@ -83,8 +83,8 @@ await openai.close();
 const totals = new Map();
 for (const row of await store.ledger()) {
   const user = row.fields.user ?? '(none)';
-  const t = totals.get(user) ?? { plan: row.fields.plan ?? '', calls: 0, refused: 0, inputTokens: 0, outputTokens: 0, cost: 0 };
-  if (row.status === 200) t.calls += 1;
+  const t = totals.get(user) ?? { plan: row.fields.plan ?? '', answered: 0, refused: 0, inputTokens: 0, outputTokens: 0, cost: 0 };
+  if (row.status === 200) t.answered += 1;
   else t.refused += 1;
   t.inputTokens += row.inputTokens;
   t.outputTokens += row.outputTokens;
@@ -92,11 +92,11 @@ for (const row of await store.ledger()) {
   totals.set(user, t);
 }
 const table = new Table({
-  head: ['user', 'plan', 'calls', 'refused', 'tokens in', 'tokens out', 'cost (USD)'],
+  head: ['user', 'plan', 'answered', 'refused', 'tokens in', 'tokens out', 'cost (USD)'],
   // Colours only on a terminal, so that logs and pipes get plain text.
   ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }),
 });
-for (const [user, t] of totals) table.push([user, t.plan, t.calls, t.refused, t.inputTokens, t.outputTokens, t.cost.toFixed(6)]);
+for (const [user, t] of totals) table.push([user, t.plan, t.answered, t.refused, t.inputTokens, t.outputTokens, t.cost.toFixed(6)]);
 console.log(`\nUsage per user (all runs in ${process.env.TOKENLAY_STORE ?? 'sqlite:./.tokenlay/usage.db'}):`);
 console.log(table.toString());
 await store.close();
