@@ -12,7 +12,7 @@ function copyDashboardAssets(): void {
   copyFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'dist/dashboard-assets/uplot.css');
 }
 
-export default defineConfig({
+const shared = {
   entry: {
     index: 'src/index.ts',
     express: 'adapters/express.ts',
@@ -24,18 +24,31 @@ export default defineConfig({
     dashboard: 'src/dashboard/index.ts',
     gateway: 'src/gateway/index.ts',
   },
-  format: ['esm', 'cjs'],
   dts: true,
-  clean: true,
   shims: true,
   // Adapters and the core share one copy of the scope code through common chunks.
   splitting: true,
   sourcemap: false,
-  target: 'node20',
-  // The CJS build lowers class fields through helpers that rename classes (`_class`): keep the
-  // names users see in stack traces and `err.name` checks.
-  keepNames: true,
+  target: 'node20' as const,
   // Peers and optional stores are the app's own copies: never bundle them.
-  onSuccess: async () => copyDashboardAssets(),
   external: ['openai', 'express', 'koa', 'fastify', 'hono', 'next', 'better-sqlite3', 'ioredis', 'pg'],
-});
+};
+
+// `npm run build` empties dist/ first; the two builds run side by side and must not clean each other.
+export default defineConfig([
+  {
+    ...shared,
+    format: ['esm'],
+    // ESM keeps class and function names by itself. keepNames would wrap every named closure in
+    // `__name()`, an Object.defineProperty each time one is made: on every request and every call.
+    keepNames: false,
+    onSuccess: async () => copyDashboardAssets(),
+  },
+  {
+    ...shared,
+    format: ['cjs'],
+    // The CJS build lowers class fields through helpers that rename classes (`_class`): keep the
+    // names users see in stack traces and `err.name` checks.
+    keepNames: true,
+  },
+]);

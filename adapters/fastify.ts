@@ -46,11 +46,7 @@ function reenter(request: FastifyRequest, _reply: FastifyReply, done: Done): voi
  * await app.register(tokenlay, { identify: (request) => ({ user: request.session.userId }) });
  * ```
  */
-export const tokenlay: FastifyPluginCallback<TokenlayFastifyOptions> = function tokenlay(
-  fastify: FastifyInstance,
-  options: TokenlayFastifyOptions,
-  done: Done,
-) {
+export function tokenlay(fastify: FastifyInstance, options: TokenlayFastifyOptions, done: Done): void {
   // Registered twice: the request decorator exists once, and the first hook's scope stays.
   if (!fastify.hasRequestDecorator('tokenlay')) fastify.decorateRequest('tokenlay', null);
 
@@ -76,7 +72,8 @@ export const tokenlay: FastifyPluginCallback<TokenlayFastifyOptions> = function 
     reenter(request, reply, next);
   });
   done();
-};
+}
+tokenlay satisfies FastifyPluginCallback<TokenlayFastifyOptions>;
 
 // What fastify-plugin would set, without loading it: no encapsulation (the hooks apply to the
 // whole app), a name for `hasPlugin` and `dependencies`, and a name in logs.

@@ -4,7 +4,7 @@
  * from `dist/`, never from `src/`.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,3 +52,6 @@ export function ensureBuilt(options = {}) {
     rmSync(lock, { recursive: true, force: true });
   }
 }
+
+// Run as a script (`node scripts/ensure-built.mjs`, the first step of `npm run demo`): build now if stale.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) ensureBuilt();

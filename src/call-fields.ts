@@ -45,26 +45,37 @@ export function mergeCallFields(
   const scope = currentScope();
   if (!scope) warnOutsideScope();
   const resolved = resolveScope(scope);
-  const finish = (scoped: FieldRecord): MergedCall => {
-    const rest: Record<string, string | null | undefined> = {};
-    const given: Record<string, string> = {};
-    const removed: string[] = [];
-    for (const [name, value] of headerEntries(explicit)) {
-      const lower = name.toLowerCase();
-      const isField = lower.startsWith(HEADER_PREFIX) ? !NOT_FIELDS.has(lower) : BARE.has(lower);
-      if (!isField) rest[name] = value as string | null | undefined;
-      else if (value === null) removed.push(...Object.keys(headersToFields({ [lower]: 'x' }, { bare: true })));
-      else if (value !== undefined) given[lower] = String(value);
-    }
-    const metadata = normalizeFields(callMetadata);
-    const headerFields = headersToFields(given, { bare: true });
-    const fields: FieldRecord = { ...client, ...scoped, ...metadata, ...headerFields };
-    for (const name of removed) delete fields[name];
-    const merged: MergedCall = { headers: { ...rest, ...fieldsToHeaders(fields) }, fields };
-    if (debug) merged.sources = sourcesOf(fields, [[client, 'client metadata'], [scopeFieldSources(scope), undefined], [metadata, 'call metadata'], [headerFields, 'call headers']]);
-    return merged;
-  };
-  return resolved instanceof Promise ? resolved.then(finish) : finish(resolved);
+  if (!(resolved instanceof Promise)) return mergeWith(resolved, scope, client, callMetadata, explicit, debug);
+  return resolved.then((scoped) => mergeWith(scoped, scope, client, callMetadata, explicit, debug));
+}
+
+// A module function, not a closure per call: the build keeps names (keepNames), and a named
+// closure costs an Object.defineProperty on every call.
+function mergeWith(
+  scoped: FieldRecord,
+  scope: ReturnType<typeof currentScope>,
+  client: FieldRecord,
+  callMetadata: FieldInput | undefined,
+  explicit: unknown,
+  debug: boolean,
+): MergedCall {
+  const rest: Record<string, string | null | undefined> = {};
+  const given: Record<string, string> = {};
+  const removed: string[] = [];
+  for (const [name, value] of headerEntries(explicit)) {
+    const lower = name.toLowerCase();
+    const isField = lower.startsWith(HEADER_PREFIX) ? !NOT_FIELDS.has(lower) : BARE.has(lower);
+    if (!isField) rest[name] = value as string | null | undefined;
+    else if (value === null) removed.push(...Object.keys(headersToFields({ [lower]: 'x' }, { bare: true })));
+    else if (value !== undefined) given[lower] = String(value);
+  }
+  const metadata = normalizeFields(callMetadata);
+  const headerFields = headersToFields(given, { bare: true });
+  const fields: FieldRecord = { ...client, ...scoped, ...metadata, ...headerFields };
+  for (const name of removed) delete fields[name];
+  const merged: MergedCall = { headers: { ...rest, ...fieldsToHeaders(fields) }, fields };
+  if (debug) merged.sources = sourcesOf(fields, [[client, 'client metadata'], [scopeFieldSources(scope), undefined], [metadata, 'call metadata'], [headerFields, 'call headers']]);
+  return merged;
 }
 
 function sourcesOf(

@@ -7,7 +7,7 @@ import {
   metadataFromTrailer,
   type MetadataHolder,
 } from './response.js';
-import { TRAILER_PREFIX } from './protocol/names.js';
+import { REQUEST_ID_HEADER, TRAILER_PREFIX } from './protocol/names.js';
 import { readTrailerLine, settledReportOf } from './protocol/report.js';
 
 interface BodyUsage {
@@ -21,79 +21,120 @@ function usageOf(body: any): BodyUsage | undefined {
   return usageFromJson('', body?.usage ? body : body?.response);
 }
 
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
+const DONE_BYTES = encoder.encode('[DONE]');
+const TRAILER_BYTES = encoder.encode(TRAILER_PREFIX.trim());
+const USAGE_BYTES = encoder.encode('"usage"');
+
+/** Where `needle` starts in `hay` at or after `from`, or -1. Plain bytes: runs where there is no Buffer. */
+function indexOfBytes(hay: Uint8Array, needle: Uint8Array, from = 0): number {
+  const first = needle[0];
+  const last = hay.length - needle.length;
+  outer: for (let i = hay.indexOf(first, from); i !== -1 && i <= last; i = hay.indexOf(first, i + 1)) {
+    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** Whether SSE bytes may hold the trailer, `[DONE]` or a usage object (not `"usage": null`). */
+function mayHoldReport(bytes: Uint8Array): boolean {
+  if (indexOfBytes(bytes, DONE_BYTES) !== -1 || indexOfBytes(bytes, TRAILER_BYTES) !== -1) return true;
+  for (let at = indexOfBytes(bytes, USAGE_BYTES); at !== -1; at = indexOfBytes(bytes, USAGE_BYTES, at + 1)) {
+    let i = at + USAGE_BYTES.length;
+    while (bytes[i] === 0x20 || bytes[i] === 0x3a) i++; // spaces and the colon
+    if (bytes[i] !== 0x6e) return true; // anything but `null`
+  }
+  return false;
+}
+
 /**
  * Scans an SSE stream for the `: x-tokenlay {json}` trailer (and, failing that, the provider's
- * usage chunk) while passing every byte through untouched.
+ * usage chunk) while passing every byte through untouched. A class, so that a streamed call makes
+ * one object and no closures (the build keeps names: a named closure costs a defineProperty).
  */
-function trailerScanner(holder: MetadataHolder, usage: TokenlayUsage | undefined) {
-  const decoder = new TextDecoder();
-  let carry = '';
-  let trailer = false;
-  let fallback: BodyUsage | undefined;
-  let done = false;
-  let finished = false;
+class TrailerScanner {
+  private readonly decoder = new TextDecoder();
+  private carry = '';
+  private trailer = false;
+  private fallback: BodyUsage | undefined;
+  private done = false;
+  private finished = false;
 
-  const finish = () => {
-    if (finished) return;
-    if (carry && !done) line(carry.replace(/\r$/, ''));
-    finished = true;
+  constructor(
+    private readonly holder: MetadataHolder,
+    private readonly usage: TokenlayUsage | undefined,
+  ) {}
+
+  chunk(bytes: Uint8Array): void {
+    // Most chunks are whole lines of content deltas: when nothing is carried over from the last
+    // chunk and this one holds none of the markers, there is nothing to decode.
+    if (this.carry === '' && bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE && !mayHoldReport(bytes)) return;
+    this.scan(this.decoder.decode(bytes, { stream: true }));
+  }
+
+  end(): void {
+    this.scan(this.decoder.decode());
+    this.finish();
+  }
+
+  /** The stream was cancelled or broke before its end: roll up what was settled, when the engine says. */
+  cut(settled: Promise<Record<string, unknown>> | undefined): void {
+    const { holder, usage } = this;
+    if (holder.ended) return;
     holder.ended = true;
-    if (trailer && holder.metadata) addUsage(usage, holder.metadata, false);
-    else if (fallback) addUsage(usage, fallback, false);
-  };
-  const line = (text: string) => {
-    if (done) return;
+    if (this.trailer || !settled) return;
+    void settled.then((report) => {
+      holder.metadata = metadataFromTrailer(report, holder.metadata);
+      addUsage(usage, holder.metadata, false);
+    });
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    if (this.carry && !this.done) this.line(this.carry.replace(/\r$/, ''));
+    this.finished = true;
+    this.holder.ended = true;
+    if (this.trailer && this.holder.metadata) addUsage(this.usage, this.holder.metadata, false);
+    else if (this.fallback) addUsage(this.usage, this.fallback, false);
+  }
+
+  private line(text: string): void {
+    if (this.done) return;
     if (text === 'data: [DONE]' || text === 'data:[DONE]') {
       // The trailer comes before [DONE]. openai 7 stops reading at [DONE] and cancels the body,
       // so the stream's end may never be seen: the call is complete here.
-      done = true;
+      this.done = true;
     } else if (text.startsWith(TRAILER_PREFIX)) {
       // A malformed trailer leaves the header metadata in place.
       const parsed = readTrailerLine(text);
       if (parsed) {
-        holder.metadata = metadataFromTrailer(parsed, holder.metadata);
-        trailer = true;
+        this.holder.metadata = metadataFromTrailer(parsed, this.holder.metadata);
+        this.trailer = true;
       }
     } else if (text.startsWith('data:') && text.includes('"usage"') && !text.includes('"usage":null')) {
       try {
-        fallback = usageOf(JSON.parse(text.slice(5))) ?? fallback;
+        this.fallback = usageOf(JSON.parse(text.slice(5))) ?? this.fallback;
       } catch {
         // Not JSON: not a usage chunk.
       }
     }
-  };
-  const scan = (text: string) => {
-    carry += text;
+  }
+
+  private scan(text: string): void {
+    this.carry += text;
     let nl: number;
-    while ((nl = carry.indexOf('\n')) !== -1) {
-      line(carry.slice(0, nl).replace(/\r$/, ''));
-      carry = carry.slice(nl + 1);
+    while ((nl = this.carry.indexOf('\n')) !== -1) {
+      this.line(this.carry.slice(0, nl).replace(/\r$/, ''));
+      this.carry = this.carry.slice(nl + 1);
     }
-    if (done) finish();
-  };
-  return {
-    chunk(bytes: Uint8Array) {
-      scan(decoder.decode(bytes, { stream: true }));
-    },
-    end() {
-      scan(decoder.decode());
-      finish();
-    },
-    /** The stream was cancelled or broke before its end: roll up what was settled, when the engine says. */
-    cut(settled: Promise<Record<string, unknown>> | undefined) {
-      if (holder.ended) return;
-      holder.ended = true;
-      if (trailer || !settled) return;
-      void settled.then((report) => {
-        holder.metadata = metadataFromTrailer(report, holder.metadata);
-        addUsage(usage, holder.metadata, false);
-      });
-    },
-  };
+    if (this.done) this.finish();
+  }
 }
 
 /** Passes a streamed body through the scanner, and tells it when the stream is cut short. */
-function observedBody(body: ReadableStream<Uint8Array>, scanner: ReturnType<typeof trailerScanner>, settled: Promise<Record<string, unknown>> | undefined) {
+function observedBody(body: ReadableStream<Uint8Array>, scanner: TrailerScanner, settled: Promise<Record<string, unknown>> | undefined) {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -175,12 +216,12 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
   addUsage(usage, streaming ? {} : (metadata ?? {}));
 
   if (streaming && response.body) {
-    const observed = reissue(response, observedBody(response.body, trailerScanner(holder, usage), settledReportOf(response)), response.headers);
+    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), settledReportOf(response)), response.headers);
     linkMetadata(observed, holder);
     return observed;
   }
 
-  let requestId = response.headers.get('x-request-id');
+  let requestId = response.headers.get(REQUEST_ID_HEADER);
   const scanBody = !metadata && response.body !== null && (response.headers.get('content-type') ?? '').includes('json');
   // Without Tokenlay headers there is no metadata to find from the body: no id is needed.
   const addId = !requestId && metadata !== null;
@@ -189,7 +230,7 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
     const headers = new Headers(response.headers);
     if (addId) {
       requestId = `tokenlay-${globalThis.crypto.randomUUID()}`;
-      headers.set('x-request-id', requestId);
+      headers.set(REQUEST_ID_HEADER, requestId);
     }
     observed = reissue(response, scanBody ? response.body!.pipeThrough(bodyUsageScanner(usage)) : response.body, headers);
   }

@@ -3,6 +3,7 @@
  * On `run`, keeps `concurrency` chat completions in flight for `durationMs` and answers how many
  * were made and the CPU this process spent, µs.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import OpenAI from 'openai';
 import { shipped } from '../lib/shipped.js';
 import { serveParent } from '../lib/child.js';
@@ -28,8 +29,15 @@ async function once(client: OpenAI): Promise<void> {
   if (!text) throw new Error('empty streamed answer');
 }
 
-// Each call in its own scope, as a request handler would make it.
-const call = variant.startsWith('tokenlay') ? () => runWithTokenlay(fields, () => once(wrapped)) : () => once(plain);
+// Each call in its own scope, as a request handler would make it. `als-*` is plain OpenAI inside a
+// bare AsyncLocalStorage scope: what any request-context middleware costs the call (on Node 20,
+// ALS's promise hooks run for every promise the SDK and fetch make), without tokenlay.
+const als = new AsyncLocalStorage<typeof fields>();
+const call = variant.startsWith('tokenlay')
+  ? () => runWithTokenlay(fields, () => once(wrapped))
+  : variant.startsWith('als')
+    ? () => als.run(fields, () => once(plain))
+    : () => once(plain);
 
 async function run(durationMs: number, concurrency: number): Promise<{ calls: number; cpuUs: number; ms: number }> {
   const start = performance.now();

@@ -7,7 +7,7 @@ import { STORE_UNAVAILABLE_CODE } from '../store/unavailable.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule } from '../policy/types.js';
 import { errorAnswer } from '../protocol/error-body.js';
-import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
+import { REQUEST_ID_HEADER, SHOULD_RETRY_HEADER } from '../protocol/names.js';
 import { writeReportHeaders, type CallReport } from '../protocol/report.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
@@ -17,10 +17,16 @@ export type { CallReport };
 // Headers that describe the provider's bytes, which the engine re-frames.
 const FRAMING_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'];
 
-/** The provider's headers without its framing, ready for the engine's own. */
+/**
+ * The provider's headers without its framing, ready for the engine's own. An answer always carries
+ * an `x-request-id` (the provider's, or `tokenlay-<uuid>` when it sent none): the OpenAI SDK stamps
+ * it on the parsed body as `_request_id`, which is how a client ties a completion to its metadata
+ * without re-wrapping the response.
+ */
 export function answerHeaders(from: Headers): Headers {
   const headers = new Headers(from);
   for (const name of FRAMING_HEADERS) headers.delete(name);
+  if (!headers.has(REQUEST_ID_HEADER)) headers.set(REQUEST_ID_HEADER, `tokenlay-${globalThis.crypto.randomUUID()}`);
   return headers;
 }
 

@@ -30,3 +30,5 @@ export const TRAILER_PREFIX = ': x-tokenlay ';
 
 /** §3: tells the OpenAI SDK not to retry an answer. */
 export const SHOULD_RETRY_HEADER = 'x-should-retry';
+/** The answer's id; the OpenAI SDK exposes it as `_request_id` on the parsed body. Every engine answer carries one. */
+export const REQUEST_ID_HEADER = 'x-request-id';

@@ -5,7 +5,7 @@
  * the way the package build does and counts the names defined while real requests go through it.
  */
 import { build } from 'esbuild';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -80,4 +80,45 @@ it('defines no function name per request in the built Express adapter: body read
     await new Promise<void>((r) => server.close(() => r()));
   }
   expect(finished).toBe(20);
+});
+
+it('defines no function name per call in the shipped build: TokenlayOpenAI in embedded mode, JSON and streamed', async () => {
+  const { ensureBuilt } = await import('../../scripts/ensure-built.mjs');
+  const { startProvider } = await import('../support/provider.js');
+  ensureBuilt();
+  // A private copy of dist/, so that this module instance captures the counting defineProperty.
+  const copy = join(dir, 'dist');
+  cpSync(join(root, 'dist'), copy, { recursive: true });
+  const named: string[] = [];
+  const define = Object.defineProperty;
+  Object.defineProperty = function (target: any, key: PropertyKey, descriptor: PropertyDescriptor) {
+    if (key === 'name' && typeof target === 'function') named.push(String(descriptor.value));
+    return define(target, key, descriptor);
+  } as typeof Object.defineProperty;
+  let mod: any;
+  try {
+    mod = await import(pathToFileURL(join(copy, 'index.js')).href);
+  } finally {
+    Object.defineProperty = define;
+  }
+  const provider = await startProvider();
+  const rules = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 1000, window: 'day', per: 'user' }] } }] };
+  const openai = new mod.TokenlayOpenAI({ providerApiKey: 'sk-test', providerApiBase: provider.base, policy: rules, store: 'memory', maxRetries: 0 });
+  const ask = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+  try {
+    const once = async (i: number) =>
+      mod.runWithTokenlay({ user: `user-${i % 3}` }, async () => {
+        await openai.chat.completions.create(ask);
+        const stream = await openai.chat.completions.create({ ...ask, stream: true });
+        for await (const event of stream) void event;
+      });
+    await once(0); // first use loads the price table and the tokenizer
+    const before = named.length;
+    for (let i = 0; i < 20; i++) await once(i);
+    expect(named.slice(before)).toEqual([]);
+    expect(mod.getTokenlayUsage).toBeTypeOf('function');
+  } finally {
+    await openai.close();
+    await provider.close();
+  }
 });

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,23 +140,135 @@ export async function runInExample(name: string, command: string[], options: { e
   }
 }
 
+/**
+ * The shell commands of `examples/<name>/README.md`, as a user copies them: every line of its
+ * ```sh blocks, with `\` continuations joined; blank lines and `#` comment lines left out.
+ */
+export function readmeCommands(name: string): string[] {
+  const readme = readFileSync(join(EXAMPLES, name, 'README.md'), 'utf8');
+  const commands: string[] = [];
+  for (const [, body] of readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)) {
+    for (const line of body!.replace(/\\\n\s*/g, ' ').split('\n')) {
+      if (line.trim() !== '' && !line.trimStart().startsWith('#')) commands.push(line.trim());
+    }
+  }
+  return commands;
+}
+
+/** The one README command that contains every one of `parts`; fails when there is none or several. */
+export function readmeCommand(name: string, ...parts: string[]): string {
+  const found = readmeCommands(name).filter((command) => parts.every((part) => command.includes(part)));
+  if (found.length !== 1) throw new Error(`examples/${name}/README.md has ${found.length} sh commands containing ${parts.map((p) => JSON.stringify(p)).join(' and ')}; expected one`);
+  return found[0]!;
+}
+
+/**
+ * Runs one command line with bash, as pasted into a terminal (real binaries, e.g. `curl`), in an
+ * installed example's folder; bounded by `timeoutMs`. Resolves with its exit code and output.
+ */
+export async function runShell(name: string, command: string, options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const dir = await installExample(name);
+  try {
+    const { stdout, stderr } = await run('bash', ['-c', command], { cwd: dir, timeout: options.timeoutMs ?? 30_000, env: { ...cleanEnv(), ...options.env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const { code, stdout = '', stderr = '', killed } = error as { code?: number; stdout?: string; stderr?: string; killed?: boolean };
+    if (killed || typeof code !== 'number') throw new Error(`examples/${name}: \`${command}\` did not finish: ${(error as Error).message}\n${tail(stdout + stderr)}`);
+    return { code, stdout, stderr };
+  }
+}
+
+/** The JSON lines an example printed as `[name] {…}` (how its start script prefixes a service's log). */
+export function loggedJson(output: string, name: string): Array<Record<string, any>> {
+  const prefix = `[${name}] {`;
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith(prefix))
+    .map((line) => JSON.parse(line.slice(prefix.length - 1)));
+}
+
+/** What `curl -si` printed: the last status line (after any `100 Continue`), its headers (lower-case names) and the body. */
+export function curlResponse(printed: string): { status: number; headers: Record<string, string>; body: string } {
+  let rest = printed;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (!rest.startsWith('HTTP/') || end === -1) throw new Error(`not the output of curl -i:\n${tail(printed)}`);
+    const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+    rest = rest.slice(end + 4);
+    const status = Number(statusLine!.split(' ')[1]);
+    if (status >= 200 || !rest.startsWith('HTTP/')) {
+      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      return { status, headers, body: rest };
+    }
+  }
+}
+
+/**
+ * Stops what `npm start` started and resolves once every process of it has exited. npm itself
+ * exits at once on SIGTERM, before the script it ran; and a script may start services in
+ * process groups of their own: so the processes are found by parentage before the signal, and
+ * waited for one by one. What still runs after 5 s gets SIGKILL.
+ */
 async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
+  const tree = await descendants(child.pid!);
   const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      // already gone
+    for (const target of [-child.pid!, ...tree]) {
+      try {
+        process.kill(target, sig);
+      } catch {
+        // already gone
+      }
     }
   };
-  signal('SIGTERM');
+  try {
+    process.kill(-child.pid!, 'SIGTERM');
+  } catch {
+    // already gone
+  }
   const killed = setTimeout(() => signal('SIGKILL'), 5000);
   await exited;
+  for (let i = 0; i < 120 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
   clearTimeout(killed);
+  if (tree.some(alive)) {
+    signal('SIGKILL');
+    for (let i = 0; i < 20 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every process below `pid`, by parentage (`ps`), wherever its process group. */
+async function descendants(pid: number): Promise<number[]> {
+  const { stdout } = await run('ps', ['-A', '-o', 'pid=,ppid='], { timeout: 10_000 });
+  const children = new Map<number, number[]>();
+  for (const line of stdout.trim().split('\n')) {
+    const [p, parent] = line.trim().split(/\s+/).map(Number);
+    children.set(parent!, [...(children.get(parent!) ?? []), p!]);
+  }
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length > 0; ) {
+    const next = children.get(queue.shift()!) ?? [];
+    found.push(...next);
+    queue.push(...next);
+  }
+  return found;
+}
+
+/** True while `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc (macOS): kill(0) is all there is
+  }
 }
 
 /** This process's environment without tokenlay's own settings, so an example sees only what a test gives it. */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of Object.keys(env)) {
     if (key.startsWith('TOKENLAY_') || key.startsWith('PROVIDER_') || key === 'OPENAI_API_KEY' || key.startsWith('VITEST') || key === 'NODE_OPTIONS' || key === 'NODE_ENV') delete env[key];
@@ -164,7 +276,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function tail(text: string): string {
+/** The last 30 lines of what a process printed, for a failure message. */
+export function tail(text: string): string {
   return text.trim().split('\n').slice(-30).join('\n');
 }
 
@@ -179,6 +292,13 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
     // not JSON: kept as text, so a failing assertion shows what came back
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** Signs in at an example's `POST /login` (`{ username, password }` → `{ token }`); resolves the bearer header. */
+export async function bearerLogin(url: string, username: string, password: string): Promise<Record<string, string>> {
+  const { status, body } = await postJson(`${url}/login`, { username, password });
+  if (status !== 200 || typeof body?.token !== 'string') throw new Error(`POST /login as ${username} answered ${status}: ${JSON.stringify(body)}`);
+  return { authorization: `Bearer ${body.token}` };
 }
 
 /**

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type * as IORedis from 'ioredis';
 import type * as Pg from 'pg';
 import { afterAll } from 'vitest';
+import { redactUrl } from '../../src/store/redact.js';
 
 // The machine's Redis and PostgreSQL. Tests that need them fail (never skip) when they are down:
 // .ci/run starts them.
@@ -21,6 +22,7 @@ export function useRedisPrefixes(): () => string {
   const root = `tokenlay-test:${randomUUID().slice(0, 8)}:`;
   let n = 0;
   afterAll(async () => {
+    if (n === 0) return; // no prefix handed out (the file failed before): nothing to delete
     const redis = new Redis(REDIS_URL);
     try {
       let cursor = '0';
@@ -41,6 +43,7 @@ export function usePostgresSchemas(): () => string {
   const root = `tokenlay_test_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
   const made: string[] = [];
   afterAll(async () => {
+    if (made.length === 0) return;
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     await client.connect();
     try {
@@ -65,4 +68,33 @@ export async function pgQuery<R extends Pg.QueryResultRow = Pg.QueryResultRow>(s
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Fails loudly, naming the service, its URL (password hidden) and how to start it, unless Redis
+ * and PostgreSQL both answer within 3 s. For test files that need both (never a skip: CI runs them).
+ */
+export async function requireServices(startThem: string): Promise<void> {
+  const problems: string[] = [];
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  let cause: Error | undefined; // what the socket said (ECONNREFUSED…), before "Connection is closed"
+  redis.on('error', (error: Error) => (cause ??= error));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    problems.push(`Redis at ${redactUrl(REDIS_URL)} (TOKENLAY_TEST_REDIS_URL) did not answer: ${(cause ?? (error as Error)).message}`);
+  } finally {
+    redis.disconnect();
+  }
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } catch (error) {
+    problems.push(`PostgreSQL at ${redactUrl(POSTGRES_URL)} (TOKENLAY_TEST_POSTGRES_URL) did not answer: ${(error as Error).message}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+  if (problems.length > 0) throw new Error(`${problems.join('\n')}\nThese tests need both and never skip. ${startThem}`);
 }

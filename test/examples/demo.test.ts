@@ -1,0 +1,251 @@
+/**
+ * `npm run demo`, run as a newcomer runs it: a real child process from the repository's root, the
+ * package loaded from `dist/` by its public names, the demo app on a real socket, SQLite on disk.
+ * The table it prints is checked against the rules file and against the ledger it wrote.
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStore, loadRules } from 'tokenlay';
+import { ensureBuilt } from '../../scripts/ensure-built.mjs';
+import { useProvider, type Provider } from '../support/provider.js';
+import { cleanEnv, EXAMPLES, ROOT, tail } from './support.js';
+
+const RULES = loadRules(join(EXAMPLES, 'demo', 'tokenlay.rules.yaml'));
+const limitOf = (ruleId: string, type: string) => RULES.rules.find((r) => r.id === ruleId)!.then.limits!.find((l) => l.type === type)!.max;
+
+interface Demo {
+  output(): string;
+  /** Resolves npm's exit code (or the signal's name) once it and everything it started have let go of the output. */
+  exited: Promise<number | string>;
+  /** Sends a signal to the whole process group, as Ctrl-C in a terminal does. */
+  signal(name: NodeJS.Signals): void;
+}
+
+const folders: string[] = [];
+/** A question the provider stand-in takes its time to answer. */
+const SLOW = 'a question that takes a while';
+
+/** `npm run demo -- …args` with no PROVIDER_* in its environment unless given; stdout is a pipe, not a TTY. */
+function startDemo(args: string[], env: Record<string, string> = {}): Demo {
+  const child = spawn('npm', ['run', 'demo', '--', ...args], { cwd: ROOT, env: { ...cleanEnv(), PORT: '0', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let printed = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (printed += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (printed += text));
+  // 'close', not 'exit': npm may exit before the demo it started, which holds the same pipes.
+  const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, name);
+    } catch {
+      // already gone
+    }
+  };
+  // Never outlive the test, whatever happens to it.
+  const killer = setTimeout(() => signal('SIGKILL'), 90_000);
+  void exited.then(() => clearTimeout(killer));
+  return { output: () => printed, exited, signal };
+}
+
+async function runToEnd(args: string[], env?: Record<string, string>): Promise<string> {
+  const demo = startDemo(args, env);
+  const code = await demo.exited;
+  if (code !== 0) throw new Error(`npm run demo -- ${args.join(' ')} exited with ${code}:\n${tail(demo.output())}`);
+  return demo.output();
+}
+
+/** Waits (bounded) until the demo prints a line matching `pattern`. */
+async function waitFor(demo: Demo, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  let gone = false;
+  void demo.exited.then(() => (gone = true));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = demo.output().match(pattern);
+    if (match) return match;
+    if (gone || Date.now() > deadline) throw new Error(`the demo never printed ${pattern}${gone ? ' (it exited)' : ''}:\n${tail(demo.output())}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The SQLite file the demo says it used; its folder is removed after the tests. */
+function databaseOf(output: string): string {
+  const path = output.match(/SQLite at (\S+\.db)/)?.[1];
+  if (!path) throw new Error(`the demo did not print its SQLite file:\n${tail(output)}`);
+  folders.push(dirname(path));
+  return path;
+}
+
+interface Row {
+  plan: string;
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+  models: string;
+  status: string;
+}
+
+/** The per-user table, by user (its `total` row included). */
+function tableOf(output: string): Map<string, Row> {
+  const rows = new Map<string, Row>();
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('│')) continue;
+    const cells = line.split('│').slice(1, -1).map((c) => c.trim());
+    if (cells[0] === 'user') continue;
+    const [user, plan, calls, tokens, cost, models, status] = cells as [string, string, string, string, string, string, string];
+    const [inputTokens, outputTokens] = tokens.split('/').map((t) => Number(t.trim()));
+    rows.set(user, { plan, calls: Number(calls), inputTokens: inputTokens!, outputTokens: outputTokens!, cost: Number(cost), models, status });
+  }
+  return rows;
+}
+
+beforeAll(() => ensureBuilt(), 300_000);
+afterAll(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+describe('npm run demo', () => {
+  it('ends with a per-user table read from the ledger: the free user blocked at the rule max, the pro user downgraded past the cost cap, the enterprise user queued', async () => {
+    const started = Date.now();
+    const output = await runToEnd(['--no-serve']);
+    const seconds = (Date.now() - started) / 1000;
+
+    expect(output).toMatch(/Provider: the local stand-in at http:\/\/127\.0\.0\.1:\d+\/v1 \(PROVIDER_API_KEY is not set\)/);
+    // Not a terminal: plain lines, no cursor movements or colours.
+    expect(output).not.toContain('\x1b[');
+    expect(output).not.toContain('Dashboard:');
+
+    const table = tableOf(output);
+    expect([...table.keys()]).toEqual(['alice', 'bob', 'carol', 'total']);
+    const alice = table.get('alice')!;
+    const bob = table.get('bob')!;
+    const carol = table.get('carol')!;
+
+    const freeMax = limitOf('free-tier', 'requests');
+    expect(alice).toMatchObject({ plan: 'free', calls: freeMax, models: `gpt-4o-mini ×${freeMax}` });
+    expect(alice.status).toBe(`blocked by free-tier after ${freeMax} (2 refused)`);
+    expect(output).toContain('alice  refused (429): The free plan allows 3 requests a day; upgrade to pro for more.');
+
+    expect(bob.plan).toBe('pro');
+    expect(bob.status).toMatch(/^downgraded to gpt-4o-mini by pro-tier after (\d+)$/);
+    const before = Number(bob.status.match(/after (\d+)$/)![1]);
+    expect(bob.models).toBe(`gpt-4o ×${before}, gpt-4o-mini ×${bob.calls - before}`);
+    expect(bob.calls - before).toBeGreaterThan(0);
+    expect(output).toMatch(/bob +warned: rule "pro-tier": \d+% of the limit reached/);
+
+    expect(carol).toMatchObject({ plan: 'enterprise', calls: 6, models: 'gpt-4o ×6' });
+    expect(carol.status).toMatch(/^ok, [1-4] of 6 queued by enterprise-tier$/);
+
+    // Every number agrees with the ledger the demo left on disk.
+    const store = createStore(`sqlite:${databaseOf(output)}`);
+    try {
+      const rows = await store.ledger();
+      const total = { calls: 0, inputTokens: 0, outputTokens: 0, cost: 0 };
+      for (const [user, row] of [...table].filter(([u]) => u !== 'total')) {
+        const mine = rows.filter((r) => r.fields.user === user);
+        expect(mine.every((r) => r.fields.plan === row.plan)).toBe(true);
+        const answered = mine.filter((r) => r.status === 200);
+        const sum = (key: 'inputTokens' | 'outputTokens' | 'cost') => mine.reduce((s, r) => s + r[key], 0);
+        expect(row).toMatchObject({ calls: answered.length, inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens'), cost: Number(sum('cost').toFixed(6)) });
+        expect(row.cost).toBeGreaterThan(0);
+        total.calls += row.calls;
+        total.inputTokens += row.inputTokens;
+        total.outputTokens += row.outputTokens;
+        total.cost += sum('cost');
+      }
+      expect(table.get('total')).toMatchObject({ calls: total.calls, inputTokens: total.inputTokens, outputTokens: total.outputTokens, cost: Number(total.cost.toFixed(6)) });
+      // Refused calls are in the ledger, at no cost, and never reached a model.
+      expect(rows.filter((r) => r.status === 429).map((r) => [r.fields.user, r.action, r.cost])).toEqual([
+        ['alice', 'block', 0],
+        ['alice', 'block', 0],
+      ]);
+      // Bob stayed on gpt-4o while his settled spend was under the cap, and moved the call after it passed it.
+      const cap = limitOf('pro-tier', 'cost');
+      const bobs = rows.filter((r) => r.fields.user === 'bob');
+      const spentBefore = bobs.slice(0, before).reduce((s, r) => s + r.cost, 0);
+      const spentBeforeLast = bobs.slice(0, before - 1).reduce((s, r) => s + r.cost, 0);
+      expect(spentBefore).toBeGreaterThanOrEqual(cap);
+      expect(spentBeforeLast).toBeLessThan(cap);
+      expect(bobs.slice(before).every((r) => r.action === 'downgrade' && r.modelUsed === 'gpt-4o-mini')).toBe(true);
+    } finally {
+      await store.close();
+    }
+    console.info(`npm run demo -- --no-serve took ${seconds.toFixed(1)} s`);
+  }, 120_000);
+
+  it('serves the dashboard on the same ledger until Ctrl-C, then stops cleanly', async () => {
+    const demo = startDemo([]);
+    const [, url] = await waitFor(demo, /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard\/)/);
+    const page = await fetch(url!, { signal: AbortSignal.timeout(10_000) });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>Usage · tokenlay</title>');
+    const report = await fetch(`${url}api/report?window=24h`, { signal: AbortSignal.timeout(10_000) });
+    expect(report.status).toBe(200);
+    const body = (await report.json()) as { breakdowns: { user: { groups: Array<{ key: string; calls: number }> } }; totals: { blocked: number } };
+    expect(body.breakdowns.user.groups.map((g) => g.key).sort()).toEqual(['alice', 'bob', 'carol']);
+    expect(body.totals.blocked).toBe(2);
+
+    demo.signal('SIGINT');
+    // npm ends itself by the same signal, whatever the demo did: the demo's own exit shows in what
+    // it printed last, in no stack trace or error line, and in a SQLite file that was closed.
+    expect(await demo.exited).toBe('SIGINT');
+    const output = demo.output();
+    expect(output).toMatch(/Stopping: settling calls in flight and writing the ledger…\nStopped\. The ledger stays in \S+\.db\.\n$/);
+    expect(output).not.toMatch(/\n\s+at |The demo stopped: |Error/);
+    databaseOf(output);
+  }, 120_000);
+
+  describe('with PROVIDER_API_KEY', () => {
+    let provider: Provider;
+    useProvider((p) => (provider = p), { behavior: (r) => (r.body?.messages?.[0]?.content === SLOW ? { kind: 'delay', ms: 1500 } : undefined) });
+
+    it('calls the provider at PROVIDER_API_BASE with that key instead of the local stand-in', async () => {
+      const key = 'sk-demo-test-provider-key';
+      const output = await runToEnd(['--no-serve'], { PROVIDER_API_KEY: key, PROVIDER_API_BASE: provider.base });
+      databaseOf(output);
+      expect(output).toContain(`Provider: ${provider.base}, with your PROVIDER_API_KEY`);
+      expect(output).not.toContain('local stand-in');
+      expect(output).not.toContain(key);
+
+      const table = tableOf(output);
+      const chats = provider.requests.filter((r) => r.path === '/v1/chat/completions');
+      expect(chats.length).toBe(table.get('total')!.calls);
+      expect(chats.every((r) => r.headers.authorization === `Bearer ${key}`)).toBe(true);
+      // The rules chose each plan's model; the free user's refused calls never reached the provider.
+      expect(chats.filter((r) => r.body.model === 'gpt-4o-mini').length).toBe(table.get('alice')!.calls);
+      expect(chats.filter((r) => r.body.stream === true).length).toBe(6);
+    }, 120_000);
+
+    it('Ctrl-C while a call is in flight: the caller gets its answer and the call is in the ledger', async () => {
+      const demo = startDemo([], { PROVIDER_API_KEY: 'sk-demo-test-provider-key', PROVIDER_API_BASE: provider.base });
+      const [, app] = await waitFor(demo, /App: (http:\/\/127\.0\.0\.1:\d+)/);
+      await waitFor(demo, /Dashboard: /);
+      const login = await fetch(`${app}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: 'carol-pw' }) });
+      const { token } = (await login.json()) as { token: string };
+      const answer = fetch(`${app}/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ question: SLOW }),
+        signal: AbortSignal.timeout(20_000),
+      });
+      const deadline = Date.now() + 20_000;
+      while (!provider.requests.some((r) => r.body?.messages?.[0]?.content === SLOW) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+
+      demo.signal('SIGINT');
+      const res = await answer;
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { answer: string }).answer).toBe('hello anonymous');
+      expect(await demo.exited).toBe('SIGINT');
+
+      const store = createStore(`sqlite:${databaseOf(demo.output())}`);
+      try {
+        const carol = (await store.ledger()).filter((r) => r.fields.user === 'carol');
+        expect(carol.length).toBe(7);
+        expect(carol.at(-1)).toMatchObject({ status: 200, modelUsed: 'gpt-4o', inputTokens: 10, outputTokens: 5 });
+      } finally {
+        await store.close();
+      }
+    }, 120_000);
+  });
+});
