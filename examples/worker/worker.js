@@ -34,7 +34,7 @@ const users = [
 const jobs = Array.from({ length: jobCount }, (_, i) => ({
   id: i + 1,
   owner: users[i % users.length],
-  // Some jobs stream their answer (written out as it arrives); they are metered all the same.
+  // Some jobs stream their answer; they are metered all the same, from the stream's own usage.
   kind: i % 4 < 2 ? 'summarise' : 'draft',
 }));
 
