@@ -5,7 +5,7 @@
 import express from 'express';
 import { ChatOpenAI } from '@langchain/openai';
 import { createTokenlayFetch } from 'tokenlay';
-import { tokenlay } from 'tokenlay/express';
+import { tokenlay, tokenlayErrorHandler } from 'tokenlay/express';
 
 // No tokenlayKey: the policy engine runs in this process (embedded mode) and calls go straight to
 // the provider. 'memory' resets with the process: use 'sqlite:./.tokenlay/usage.db' on one
@@ -55,14 +55,9 @@ app.post('/chat/stream', async (req, res) => {
 });
 
 // A plan's limit reaches LangChain as OpenAI's 429 error with the rule's message; LangChain does
-// not retry a 429 whose retry-after is over a minute away, as a day's limit is. Answer it as it
-// came, with when to try again.
-app.use((err, req, res, next) => {
-  if (err?.error?.type !== 'tokenlay_limit_exceeded' || res.headersSent) return next(err);
-  const retryAfter = err.headers?.get('retry-after');
-  if (retryAfter) res.set('retry-after', retryAfter);
-  res.status(err.status).json({ error: err.error });
-});
+// not retry a 429 whose retry-after is over a minute away, as a day's limit is. tokenlayErrorHandler
+// answers it as it came, with when to try again; other errors go on.
+app.use(tokenlayErrorHandler());
 
 const port = Number(process.env.PORT ?? 3000);
 app.listen(port, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${port}`));

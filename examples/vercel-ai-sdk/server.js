@@ -4,9 +4,9 @@
  */
 import express from 'express';
 import { createOpenAI } from '@ai-sdk/openai';
-import { APICallError, generateText, streamText } from 'ai';
+import { generateText, streamText } from 'ai';
 import { createTokenlayFetch } from 'tokenlay';
-import { tokenlay } from 'tokenlay/express';
+import { tokenlay, tokenlayErrorHandler } from 'tokenlay/express';
 
 // No tokenlayKey: the policy engine runs in this process (embedded mode) and calls go straight to
 // the provider. 'memory' resets with the process: use 'sqlite:./.tokenlay/usage.db' on one
@@ -60,14 +60,9 @@ app.post('/chat/stream', async (req, res) => {
   res.end(); // onFinish logs the streamed call's usage once the stream is done
 });
 
-// A plan's limit reaches the SDK as a 429 from the engine: answer it as it came (OpenAI's error
-// JSON with the rule's message) and say when to try again.
-app.use((err, req, res, next) => {
-  const headers = APICallError.isInstance(err) ? err.responseHeaders ?? {} : {};
-  if (headers['x-tokenlay-limit-exceeded'] !== 'true' || res.headersSent) return next(err);
-  if (headers['retry-after']) res.set('retry-after', headers['retry-after']);
-  res.status(err.statusCode).type('application/json').send(err.responseBody);
-});
+// A plan's limit reaches the SDK as the engine's 429 (an APICallError): tokenlayErrorHandler
+// answers it as it came, with the rule's message and when to try again; other errors go on.
+app.use(tokenlayErrorHandler());
 
 const port = Number(process.env.PORT ?? 3000);
 app.listen(port, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${port}`));
