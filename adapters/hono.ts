@@ -59,7 +59,9 @@ export function tokenlay<C extends Context = Context>(
       if (current?.owner !== ctx || openedBy(current, ctx, openScope)) return next();
       outer = current;
     }
-    const scope = openScope(ctx, c.req.raw.headers, outer);
+    // Only trusted headers are read from the request: on @hono/node-server, `c.req.raw.headers`
+    // builds a whole Request and Headers from the incoming message.
+    const scope = openScope(ctx, options.trustHeaders ? c.req.raw.headers : undefined, outer);
     if (!outer) c.set('tokenlay', scope.usage);
     const finish = finisher(options, scope, ctx);
     // On @hono/node-server the request is finished when its response is, as with Express; elsewhere

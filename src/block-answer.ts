@@ -1,4 +1,5 @@
 import { isEnforcementAnswer } from './errors.js';
+import { SHOULD_RETRY_HEADER } from './protocol/names.js';
 
 /**
  * @internal A block is final (docs/protocol.md §3): whatever the answer's headers say, the SDK must not
@@ -22,6 +23,6 @@ export async function neverRetryBlocks(response: Response): Promise<Response> {
 
 function withoutRetry(response: Response, body: BodyInit | null): Response {
   const headers = new Headers(response.headers);
-  headers.set('x-should-retry', 'false');
+  headers.set(SHOULD_RETRY_HEADER, 'false');
   return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }

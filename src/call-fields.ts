@@ -2,6 +2,7 @@ import { currentScope, resolveScope, scopeFieldSources } from './context.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord } from './fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
 import { warnOutsideScope } from './scope-warning.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from './protocol/names.js';
 
 /** Where a field of a call came from, lowest precedence first. */
 export type FieldSource = 'client metadata' | 'scope' | 'identify' | 'call metadata' | 'call headers';
@@ -14,7 +15,7 @@ export interface MergedCall {
   sources?: Record<string, FieldSource>;
 }
 
-const NOT_FIELDS = new Set(['x-tokenlay-provider-key', 'x-tokenlay-provider-base']);
+const NOT_FIELDS = new Set([PROVIDER_KEY_HEADER, PROVIDER_BASE_HEADER]);
 const BARE = new Set<string>(WELL_KNOWN_FIELDS);
 
 /** Header entries of a call, whatever shape they came in (`Headers`, pairs, or an object). */

@@ -1,5 +1,6 @@
 import type { FieldRecord } from './fields.js';
 import type { FieldSource } from './call-fields.js';
+import { decodeHeaderValue } from './protocol/encoding.js';
 
 /** What the debug line says about one call before it is sent. */
 export interface CallInfo {
@@ -46,6 +47,6 @@ export function logCall(info: CallInfo, outcome: { status?: number; rule?: strin
   const answer =
     outcome.error !== undefined
       ? `error=${(outcome.error as Error)?.name ?? 'Error'}`
-      : `status=${outcome.status} rule=${outcome.rule ?? '-'} action=${outcome.action ?? '-'}`;
+      : `status=${outcome.status} rule=${outcome.rule ? decodeHeaderValue(outcome.rule) : '-'} action=${outcome.action ?? '-'}`;
   console.error(`tokenlay: call mode=${info.mode} model=${info.model ?? '-'} ${fields || 'fields=none'} ${answer}`);
 }

@@ -1,6 +1,8 @@
 import { APIError, RateLimitError } from 'openai';
 
 import { TokenlayConfigError, TokenlayError } from './config-error.js';
+import { decodeHeaderValue } from './protocol/encoding.js';
+import { REPORT_HEADERS } from './protocol/names.js';
 
 export { TokenlayConfigError, TokenlayError };
 
@@ -45,6 +47,12 @@ const kLimitError = Symbol.for('tokenlay.limitError');
 
 type HeaderBag = Headers | Record<string, string | null | undefined> | undefined;
 
+/** A text header of the report, decoded (docs/protocol.md §1: non-ASCII text is percent-encoded). */
+function decodedHeader(headers: HeaderBag, name: string): string | undefined {
+  const value = headerOf(headers, name);
+  return value === undefined ? undefined : decodeHeaderValue(value);
+}
+
 /** Reads one header from a `Headers` (openai 5+) or a plain header object (openai 4). */
 export function headerOf(headers: HeaderBag, name: string): string | undefined {
   if (!headers) return undefined;
@@ -71,8 +79,8 @@ function retryAfterOf(value: string | undefined): number | undefined {
 function limitFields(error: any, headers: HeaderBag): LimitFields {
   const detail = error?.tokenlay ?? {};
   return {
-    ruleId: detail.rule_id ?? headerOf(headers, 'x-tokenlay-rule-id') ?? undefined,
-    ruleAction: headerOf(headers, 'x-tokenlay-rule-action') ?? 'block',
+    ruleId: detail.rule_id ?? decodedHeader(headers, REPORT_HEADERS.ruleId),
+    ruleAction: headerOf(headers, REPORT_HEADERS.ruleAction) ?? 'block',
     limit: limitOf(detail.limit),
     retryAfter: retryAfterOf(headerOf(headers, 'retry-after')),
   };
@@ -126,8 +134,8 @@ function markLimitError(target: any, error: any, headers: HeaderBag): void {
 export function isEnforcementAnswer(error: any, headers: HeaderBag): boolean {
   return (
     error?.type === 'tokenlay_limit_exceeded' ||
-    headerOf(headers, 'x-tokenlay-rule-action') === 'block' ||
-    headerOf(headers, 'x-tokenlay-rule-action') === 'queue'
+    headerOf(headers, REPORT_HEADERS.ruleAction) === 'block' ||
+    headerOf(headers, REPORT_HEADERS.ruleAction) === 'queue'
   );
 }
 

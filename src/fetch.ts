@@ -6,6 +6,7 @@ import type { FieldRecord } from './fields.js';
 import { observeResponse } from './observe.js';
 import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
 import { sendWithKeys } from './proxy-send.js';
+import { REPORT_HEADERS } from './protocol/names.js';
 import { addProviderHeaders, createTransport, innerFetchOf } from './transport.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -126,7 +127,7 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
       if (info) logCall(info, { error });
       throw error;
     }
-    if (info) logCall(info, { status: response.status, rule: response.headers.get('x-tokenlay-rule-id'), action: response.headers.get('x-tokenlay-rule-action') });
+    if (info) logCall(info, { status: response.status, rule: response.headers.get(REPORT_HEADERS.ruleId), action: response.headers.get(REPORT_HEADERS.ruleAction) });
     return observeResponse(response, usage, init?.signal);
   };
 }

@@ -207,7 +207,9 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
   const metadata = metadataFromHeaders(response.headers);
   const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
   const holder: MetadataHolder = { metadata, streaming, ended: !streaming };
-  if (signal) linkMetadata(signal, holder);
+  // A streamed call's `Stream` is found through the abort signal fetch was given; other answers
+  // through the response or the body's request id. (A WeakMap entry per call is not free.)
+  if (signal && streaming) linkMetadata(signal, holder);
   if (!response.ok) {
     linkMetadata(response, holder);
     return response;

@@ -7,7 +7,7 @@ import { TokenlayConfigError } from './errors.js';
 import { onWorkers } from './node-builtins.js';
 import { observeResponse } from './observe.js';
 import type { ResolvedConnection } from './options.js';
-import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from './protocol/names.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from './protocol/names.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -99,7 +99,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
     }
     if (info) {
       const h = response.headers;
-      logCall(info, { status: response.status, rule: h.get('x-tokenlay-rule-id'), action: h.get('x-tokenlay-rule-action') });
+      logCall(info, { status: response.status, rule: h.get(REPORT_HEADERS.ruleId), action: h.get(REPORT_HEADERS.ruleAction) });
     }
     return observeResponse(response, usage, init?.signal);
   };

@@ -1,4 +1,5 @@
 /** Sending a call to the provider, with failover to the rule's fallback models. */
+import { HEADER_PREFIX, PROVIDER_KEY_HEADER } from '../protocol/names.js';
 
 /** A provider's answer, read (JSON and errors) or left streaming (SSE). */
 export type ProviderAnswer =
@@ -33,10 +34,10 @@ const HOP_HEADERS = new Set(['host', 'connection', 'content-length', 'keep-alive
 export function providerHeaders(headers: Headers): Headers {
   const out = new Headers();
   headers.forEach((value, name) => {
-    if (name.startsWith('x-tokenlay-') || HOP_HEADERS.has(name)) return;
+    if (name.startsWith(HEADER_PREFIX) || HOP_HEADERS.has(name)) return;
     out.set(name, value);
   });
-  const key = headers.get('x-tokenlay-provider-key');
+  const key = headers.get(PROVIDER_KEY_HEADER);
   if (key) out.set('authorization', `Bearer ${key}`);
   return out;
 }
@@ -58,7 +59,21 @@ function isSse(headers: Headers): boolean {
   return (headers.get('content-type') ?? '').toLowerCase().includes('text/event-stream');
 }
 
+/** The provider answered with a redirect, which is never followed; only origins are named (a URL may carry a token). */
+class ProviderRedirect extends Error {
+  constructor(status: number, location: string, from: string) {
+    let to = '(an unreadable location)';
+    try {
+      to = new URL(location, from).origin;
+    } catch {
+      // keep the placeholder
+    }
+    super(`the provider answered ${status} with a redirect to ${to}, which tokenlay never follows (the provider key would go with it); set providerApiBase to the provider's final base URL`);
+  }
+}
+
 function reasonOf(err: unknown): string {
+  if (err instanceof ProviderRedirect) return err.message;
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   return cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
 }
@@ -85,10 +100,15 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
     const signal = controller.signal;
     try {
       const body = req.bodyFor(model);
-      const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers: req.headers, body, signal };
+      // Never follows a redirect: it could lead anywhere, with the provider key attached.
+      const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers: req.headers, body, signal, redirect: 'manual' };
       // A streamed upload must be sent half-duplex by Node's fetch.
       if (body instanceof ReadableStream) init.duplex = 'half';
       const response = await req.fetch(req.url, init);
+      if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new ProviderRedirect(response.status, response.headers.get('location')!, req.url);
+      }
       if (response.ok && isSse(response.headers)) {
         clearTimeout(timer);
         return { answer: { kind: 'stream', response, model }, failures };

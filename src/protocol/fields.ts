@@ -74,14 +74,28 @@ export function isValidFieldName(name: string): boolean {
 export function normalizeFields(input: FieldInput | undefined | null): FieldRecord {
   const out: FieldRecord = {};
   if (!input) return out;
-  const explicit = new Set<string>();
-  for (const [rawName, rawValue] of Object.entries(input)) {
+  // Runs on every request that reads its identity: no Set, no entries array, unless aliases appear.
+  const names = Object.keys(input);
+  let aliased = false;
+  for (let i = 0; i < names.length; i++) {
+    const rawName = names[i]!;
+    const rawValue = input[rawName];
     if (rawValue === undefined || rawValue === null || rawValue === '') continue;
-    const name = canonicalField(rawName);
-    const isAlias = name !== rawName.toLowerCase();
-    if (isAlias && explicit.has(name)) continue;
-    if (!isAlias) explicit.add(name);
-    out[name] = String(rawValue);
+    const lower = rawName.toLowerCase();
+    if (Object.hasOwn(FIELD_ALIASES, lower)) aliased = true;
+    else out[lower] = String(rawValue);
+  }
+  if (!aliased) return out;
+  // Aliases fill only what was not given by its canonical name; among aliases, the last wins.
+  const explicit = new Set(Object.keys(out));
+  for (let i = 0; i < names.length; i++) {
+    const rawName = names[i]!;
+    const rawValue = input[rawName];
+    if (rawValue === undefined || rawValue === null || rawValue === '') continue;
+    const lower = rawName.toLowerCase();
+    if (!Object.hasOwn(FIELD_ALIASES, lower)) continue;
+    const name = FIELD_ALIASES[lower]!;
+    if (!explicit.has(name)) out[name] = String(rawValue);
   }
   return out;
 }

@@ -145,17 +145,32 @@ function build(get: (name: string) => unknown): TokenlayMetadata {
   return metadata;
 }
 
+// `rule_id` → `x-tokenlay-rule-id`, made once rather than per call.
+const HEADER_OF: Record<string, string> = Object.fromEntries(
+  Object.values(REPORT_HEADERS).map((header) => [header.slice(HEADER_PREFIX.length).replace(/-/g, '_'), header]),
+);
+
 /** Reads the report from answer headers (decoding their text), or `null` when there are no `x-tokenlay-*` headers. */
 export function readReportHeaders(headers: Headers): TokenlayMetadata | null {
+  // Read by name: Headers.forEach sorts every header, and this runs on every answered call.
+  const values: Record<string, string> = {};
   let any = false;
+  for (const key in HEADER_OF) {
+    const value = headers.get(HEADER_OF[key]!);
+    if (value === null) continue;
+    values[key] = decodeHeaderValue(value);
+    any = true;
+  }
+  if (!any && !hasTokenlayHeader(headers)) return null;
+  return build((key) => values[key]);
+}
+
+function hasTokenlayHeader(headers: Headers): boolean {
+  let found = false;
   headers.forEach((_value, name) => {
-    if (name.startsWith(HEADER_PREFIX)) any = true;
+    if (name.startsWith(HEADER_PREFIX)) found = true;
   });
-  if (!any) return null;
-  return build((key) => {
-    const value = headers.get(HEADER_PREFIX + key.replace(/_/g, '-'));
-    return value === null ? undefined : decodeHeaderValue(value);
-  });
+  return found;
 }
 
 function headerView(m: TokenlayMetadata, key: string): unknown {

@@ -18,8 +18,9 @@ const outDir = resolve('.tmp/module-graph-dist');
 const FRAMEWORKS = /\/node_modules\/((?:@koa|@fastify|@hono)\/[^/]+|koa2?|express4?|fastify4?|fastify-plugin[^/]*|hono|next|react|react-dom|passport)\//;
 
 beforeAll(async () => {
-  const options = Array.isArray(config) ? config[0] : config;
-  await build({ ...(options as object), dts: false, outDir, clean: true, silent: true, config: false });
+  // The ESM and the CJS build, as tsup.config.ts makes them; only the first empties the folder.
+  const builds = Array.isArray(config) ? config : [config];
+  for (const [i, options] of builds.entries()) await build({ ...(options as object), dts: false, outDir, clean: i === 0, silent: true, config: false });
 }, 60_000);
 
 async function frameworksLoadedBy(entry: string, mode: 'esm' | 'cjs'): Promise<string[]> {

@@ -28,6 +28,25 @@ function post(url: string, user: string): Promise<string> {
   });
 }
 
+/**
+ * Imports a module file that captures `Object.defineProperty` when it loads (as esbuild's `__name`
+ * helper does), with a counting one in place: `named` then lists every function name it defines.
+ */
+async function importCountingNames(file: string): Promise<{ mod: any; named: string[] }> {
+  const named: string[] = [];
+  const define = Object.defineProperty;
+  // Counts, and still defines.
+  Object.defineProperty = function (target: any, key: PropertyKey, descriptor: PropertyDescriptor) {
+    if (key === 'name' && typeof target === 'function') named.push(String(descriptor.value));
+    return define(target, key, descriptor);
+  } as typeof Object.defineProperty;
+  try {
+    return { mod: await import(pathToFileURL(file).href), named };
+  } finally {
+    Object.defineProperty = define;
+  }
+}
+
 it('defines no function name per request in the built Express adapter: body read, scope read, onFinish', async () => {
   mkdirSync(dir, { recursive: true });
   const entry = join(dir, 'entry.ts');
@@ -37,22 +56,10 @@ it('defines no function name per request in the built Express adapter: body read
       `export { getTokenlayContext } from ${JSON.stringify(join(root, 'src/context.ts'))};\n`,
   );
   const outfile = join(dir, 'bundle.mjs');
-  // As tsup.config.ts builds the package: keepNames, node20.
+  // As tsup.config.ts builds the CJS package: keepNames, node20 (the ESM build keeps no names).
   await build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'node', target: 'node20', keepNames: true, logLevel: 'error' });
 
-  const named: string[] = [];
-  const define = Object.defineProperty;
-  // Counts, and still defines: the bundle captures Object.defineProperty when it loads.
-  Object.defineProperty = function (target: any, key: PropertyKey, descriptor: PropertyDescriptor) {
-    if (key === 'name' && typeof target === 'function') named.push(String(descriptor.value));
-    return define(target, key, descriptor);
-  } as typeof Object.defineProperty;
-  let mod: any;
-  try {
-    mod = await import(pathToFileURL(outfile).href);
-  } finally {
-    Object.defineProperty = define;
-  }
+  const { mod, named } = await importCountingNames(outfile);
   // The bundle's `__name` helper keeps the counting function it captured; nothing else is counted.
   expect(named).toContain('tokenlay');
 
@@ -89,18 +96,7 @@ it('defines no function name per call in the shipped build: TokenlayOpenAI in em
   // A private copy of dist/, so that this module instance captures the counting defineProperty.
   const copy = join(dir, 'dist');
   cpSync(join(root, 'dist'), copy, { recursive: true });
-  const named: string[] = [];
-  const define = Object.defineProperty;
-  Object.defineProperty = function (target: any, key: PropertyKey, descriptor: PropertyDescriptor) {
-    if (key === 'name' && typeof target === 'function') named.push(String(descriptor.value));
-    return define(target, key, descriptor);
-  } as typeof Object.defineProperty;
-  let mod: any;
-  try {
-    mod = await import(pathToFileURL(join(copy, 'index.js')).href);
-  } finally {
-    Object.defineProperty = define;
-  }
+  const { mod, named } = await importCountingNames(join(copy, 'index.js'));
   const provider = await startProvider();
   const rules = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 1000, window: 'day', per: 'user' }] } }] };
   const openai = new mod.TokenlayOpenAI({ providerApiKey: 'sk-test', providerApiBase: provider.base, policy: rules, store: 'memory', maxRetries: 0 });

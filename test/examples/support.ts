@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureBuilt } from '../../scripts/ensure-built.mjs';
+import type { Recorded } from '../support/provider.js';
 
 const run = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -302,3 +303,33 @@ export async function bearerLogin(url: string, username: string, password: strin
   if (status !== 200 || typeof body?.token !== 'string') throw new Error(`POST /login as ${username} answered ${status}: ${JSON.stringify(body)}`);
   return { authorization: `Bearer ${body.token}` };
 }
+
+/**
+ * Waits (bounded) until an example has printed a line that starts with `prefix`, e.g. a log line
+ * written after the answer was sent; resolves every such line.
+ */
+export async function printedLines(example: RunningExample, prefix: string, timeoutMs = 5_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = example.output().split('\n').filter((line) => line.startsWith(prefix));
+    if (lines.length > 0) return lines;
+    if (Date.now() > deadline) throw new Error(`no line starting with ${JSON.stringify(prefix)} within ${timeoutMs} ms:\n${tail(example.output())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The text of a chat request's last message, whether the SDK sent it as a string or as parts. */
+export function lastMessage(r: Recorded): string {
+  const content = r.body?.messages?.at(-1)?.content;
+  return Array.isArray(content) ? content.map((part: { text?: string }) => part.text ?? '').join('') : String(content ?? '');
+}
+
+/** Output tokens the stand-in reports for a streamed answer under {@link promptLengthUsage}. */
+export const STREAMED_OUTPUT_TOKENS = 9;
+
+/**
+ * Usage for the stand-in (`startProvider({ usage: promptLengthUsage })`): the prompt's length as
+ * its prompt tokens, 5 output tokens, 9 for a stream. A roll-up that took another request's call,
+ * or missed a stream's usage, then shows it.
+ */
+export const promptLengthUsage = (r: Recorded) => ({ prompt: lastMessage(r).length, completion: r.body?.stream ? STREAMED_OUTPUT_TOKENS : 5 });

@@ -18,8 +18,8 @@
 import { createServer, type AddressInfo } from 'node:net';
 import jsonwebtoken from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerText, startProvider, type Provider, type Recorded } from '../support/provider.js';
-import { bearerLogin, installExample, postJson, runInExample, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
+import { answerText, startProvider, type Provider } from '../support/provider.js';
+import { bearerLogin, installExample, postJson, promptLengthUsage, runInExample, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
 
 export type DemoUser = 'alice' | 'bob';
 const PLAN: Record<DemoUser, 'free' | 'pro'> = { alice: 'free', bob: 'pro' };
@@ -48,8 +48,7 @@ function forgedBearer(): Record<string, string> {
 }
 
 // Each call's prompt has its own length and the stand-in reports that length as its prompt
-// tokens, so a roll-up that took another request's call shows it.
-const promptTokens = (r: Recorded) => ({ prompt: String(r.body?.messages?.at(-1)?.content ?? '').length, completion: 5 });
+// tokens (promptLengthUsage), so a roll-up that took another request's call shows it.
 const question = (user: DemoUser, i: number) => `${user} asks question ${i}${'?'.repeat(i * 2 + (user === 'bob' ? 1 : 0))}`;
 
 /** The debug lines of calls that carried `user`. */
@@ -65,7 +64,7 @@ export function plansSuite(example: PlansExample): void {
 
     beforeAll(() => installExample(example.name), 300_000);
     beforeAll(async () => {
-      provider = await startProvider({ usage: promptTokens });
+      provider = await startProvider({ usage: promptLengthUsage });
       app = await startExample(example.name, { providerBase: provider.base, env: { TOKENLAY_DEBUG: '1' }, readyTimeoutMs: 30_000 });
     }, 60_000);
     afterAll(async () => {
