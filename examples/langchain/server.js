@@ -60,4 +60,7 @@ app.post('/chat/stream', async (req, res) => {
 app.use(tokenlayErrorHandler());
 
 const port = Number(process.env.PORT ?? 3000);
-app.listen(port, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${port}`));
+app.listen(port, '127.0.0.1', (error) => {
+  if (error) throw error; // Express 5 hands listen errors (a port in use) to this callback
+  console.log(`listening on http://127.0.0.1:${port}`);
+});

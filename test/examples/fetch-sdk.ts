@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProvider, type Provider } from '../support/provider.js';
-import { installExample, lastMessage, postJson, printedLines, promptLengthUsage, STAND_IN_KEY, STREAMED_OUTPUT_TOKENS, startExample, type RunningExample } from './support.js';
+import { failsOnPortInUse, installExample, lastMessage, postJson, printedLines, promptLengthUsage, STAND_IN_KEY, STREAMED_OUTPUT_TOKENS, startExample, type RunningExample } from './support.js';
 
 type Customer = 'alice' | 'bob';
 const KEY: Record<Customer, string> = { alice: 'demo-key-alice', bob: 'demo-key-bob' };
@@ -128,5 +128,7 @@ export function fetchSdkSuite(name: string): void {
     it('never prints the provider key', () => {
       expect(app.output()).not.toContain(STAND_IN_KEY);
     });
+
+    it('run a second time on the same PORT, it fails saying the address is in use, rather than saying it listens', () => failsOnPortInUse(name));
   });
 }

@@ -9,11 +9,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureBuilt } from '../../scripts/ensure-built.mjs';
+import { expect } from 'vitest';
 import type { Recorded } from '../support/provider.js';
 
 const run = promisify(execFile);
@@ -333,3 +334,20 @@ export const STREAMED_OUTPUT_TOKENS = 9;
  * or missed a stream's usage, then shows it.
  */
 export const promptLengthUsage = (r: Recorded) => ({ prompt: lastMessage(r).length, completion: r.body?.stream ? STREAMED_OUTPUT_TOKENS : 5 });
+
+/**
+ * Runs the example's `npm start` on a port another server holds: it must fail saying the address
+ * is in use, not print that it listens (Express 5 hands a listen error to the callback).
+ */
+export async function failsOnPortInUse(name: string): Promise<void> {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const second = runInExample(name, ['npm', 'start'], { env: { PORT: String(port), PROVIDER_API_KEY: STAND_IN_KEY }, timeoutMs: 30_000 });
+    await expect(second).rejects.toThrow(`EADDRINUSE: address already in use 127.0.0.1:${port}`);
+    await expect(second).rejects.not.toThrow('listening on');
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
+}

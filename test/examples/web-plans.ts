@@ -15,11 +15,10 @@
  * header: attribution shows in the model each rule chose, in each request's own roll-up, in the
  * per-user counter that refuses alice, and in the line per call that `TOKENLAY_DEBUG=1` prints.
  */
-import { createServer, type AddressInfo } from 'node:net';
 import jsonwebtoken from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerText, startProvider, type Provider } from '../support/provider.js';
-import { bearerLogin, installExample, postJson, promptLengthUsage, runInExample, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
+import { bearerLogin, failsOnPortInUse, installExample, postJson, promptLengthUsage, STAND_IN_KEY, startExample, type RunningExample } from './support.js';
 
 export type DemoUser = 'alice' | 'bob';
 const PLAN: Record<DemoUser, 'free' | 'pro'> = { alice: 'free', bob: 'pro' };
@@ -144,18 +143,7 @@ export function plansSuite(example: PlansExample): void {
       expect(provider.requests).toHaveLength(before);
     });
 
-    it('run a second time on the same PORT, it fails saying the address is in use, rather than saying it listens', async () => {
-      const taken = createServer();
-      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-      try {
-        const port = (taken.address() as AddressInfo).port;
-        const second = runInExample(example.name, ['npm', 'start'], { env: { PORT: String(port), PROVIDER_API_KEY: STAND_IN_KEY }, timeoutMs: 30_000 });
-        await expect(second).rejects.toThrow(`EADDRINUSE: address already in use 127.0.0.1:${port}`);
-        await expect(second).rejects.not.toThrow('listening on');
-      } finally {
-        await new Promise((resolve) => taken.close(resolve));
-      }
-    });
+    it('run a second time on the same PORT, it fails saying the address is in use, rather than saying it listens', () => failsOnPortInUse(example.name));
 
     it('never prints the provider key', () => {
       expect(app.output()).not.toContain(STAND_IN_KEY);
