@@ -24,7 +24,8 @@ const shared = {
     dashboard: 'src/dashboard/index.ts',
     gateway: 'src/gateway/index.ts',
   },
-  dts: true,
+  // TOKENLAY_BUILD_DTS=0: JavaScript only, for the demo and the examples (scripts/ensure-built.mjs).
+  dts: process.env.TOKENLAY_BUILD_DTS !== '0',
   shims: true,
   // Adapters and the core share one copy of the scope code through common chunks.
   splitting: true,
