@@ -9,6 +9,7 @@
  *
  *   npx tsx bench/engine.bench.ts
  *   BENCH_BASELINE=main BENCH_CALLS=500 BENCH_ONLY=alone npx tsx bench/engine.bench.ts
+ *   BENCH_ENGINE_ROUNDS=9 (default 3): more interleaved rounds, for a steadier median
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -36,7 +37,7 @@ async function baselineEngine(): Promise<{ createEngine: typeof createEngine } |
   }
   return (await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine };
 }
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_ENGINE_ROUNDS ?? 3);
 const WARMUP = 200;
 const CONCURRENCY = 16;
 const LEDGER_ROWS = 50_000;
