@@ -58,9 +58,10 @@ export function writeResults(file: string, command: string, sections: Section[],
     '`npm run bench -- --only <name>` (each section says the command and date it came from).',
     '',
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform}, Node ${process.version}.`,
-    '**Shared machine**: these 2 cores were shared with other engineers\' builds and tests during the run,',
-    'so absolute numbers drift; variants alternate round by round and every ratio is to the baseline',
-    'of the same round. Read ratios and CPU µs per request, not absolute req/s.',
+    // Load above one per core means other work shared the cores during the run.
+    Math.max(loadAtStart[0], loadavg()[0]) > cpu.length
+      ? '**Shared machine**: other builds and tests ran on these cores during the run, so absolute numbers drift; variants alternate round by round and every ratio is to the baseline of the same round. Read ratios and CPU µs per request, not absolute req/s.'
+      : 'Nothing else heavy ran during the run. Variants alternate round by round and every ratio is to the baseline of the same round.',
     `Load average (1 min) at the start of the run ${loadAtStart[0].toFixed(1)}, at the end ${loadavg()[0].toFixed(1)}, on ${cpu.length} cores.`,
     '',
     'Versions: ' + PACKAGES.map((p) => `${p} ${versionOf(p)}`).join(', ') + '.',
