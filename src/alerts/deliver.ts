@@ -25,12 +25,20 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export async function postWithRetry(url: string, body: unknown, opts: DeliveryOptions): Promise<string | undefined> {
   let failure = 'not tried';
   for (let attempt = 1; attempt <= opts.attempts && !opts.signal.aborted; attempt++) {
+    // A controller and a timer of our own, held until the try ends: a signal from
+    // AbortSignal.timeout() or AbortSignal.any() that nothing else references can be collected
+    // on Node 20 before it fires, and a receiver that never answers would then hold the delivery
+    // (and close()) forever.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException(`no answer in ${opts.timeoutMs} ms`, 'TimeoutError')), opts.timeoutMs);
+    const onClose = () => controller.abort(opts.signal.reason);
+    opts.signal.addEventListener('abort', onClose, { once: true });
     try {
       const res = await opts.fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'tokenlay-alerts' },
         body: JSON.stringify(body),
-        signal: AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]),
+        signal: controller.signal,
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return undefined;
@@ -38,9 +46,11 @@ export async function postWithRetry(url: string, body: unknown, opts: DeliveryOp
       // A 4xx other than 429 will not change on a retry: the URL or the body is wrong.
       if (res.status < 500 && res.status !== 429) return failure;
     } catch (err) {
-      const name = (err as Error).name;
       if (opts.signal.aborted) failure = 'stopped when the engine closed';
-      else failure = name === 'TimeoutError' ? `no answer in ${opts.timeoutMs} ms` : `unreachable (${(err as Error).message})`;
+      else failure = controller.signal.aborted ? `no answer in ${opts.timeoutMs} ms` : `unreachable (${(err as Error).message})`;
+    } finally {
+      clearTimeout(timer);
+      opts.signal.removeEventListener('abort', onClose);
     }
     if (attempt < opts.attempts) await sleep(opts.backoffMs * 2 ** (attempt - 1), opts.signal);
   }

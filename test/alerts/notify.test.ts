@@ -116,23 +116,36 @@ describe('notify alerts', () => {
       await burst(openai, 1);
       const statuses = await burst(openai, 20);
       expect(statuses.every((s) => s === 200)).toBe(true);
-      // Every call has returned while both deliveries are still being tried: the stalled
-      // receiver holds the alert unanswered, and neither has succeeded or given up yet.
+      // Every call has returned while the stalled receiver still holds the alert unanswered: no
+      // call waited for it. (The receiver that is down may already have been given up on: its two
+      // tries fail at once, and on a loaded machine the rest of the burst can outlast them.)
       await expect.poll(() => stalled.held.length).toBeGreaterThanOrEqual(1);
-      expect(logged).toEqual([]);
-      expect(embedded.engine.alerts!.stats).toEqual({ sent: 0, failed: 0 });
-      await embedded.engine.alerts!.idle();
+      expect(logged.filter((line) => line.includes(stalled.url))).toEqual([]);
+      expect(embedded.engine.alerts!.stats.sent).toBe(0);
+      expect(embedded.engine.alerts!.stats.failed).toBeLessThanOrEqual(1);
+      await within(20_000, 'the alert deliveries to finish', embedded.engine.alerts!.idle());
       expect(embedded.engine.alerts!.stats).toEqual({ sent: 0, failed: 2 });
       expect(logged).toHaveLength(2);
       expect(logged.join('\n')).toContain(`alert to ${stalled.url} failed after 2 tries (no answer in 3000 ms)`);
       expect(logged.join('\n')).toContain(`alert to ${down} failed after 2 tries (unreachable`);
       expect(logged.join('\n')).not.toContain('secret-path');
     } finally {
-      await embedded.close();
+      await within(10_000, 'the engine to close', embedded.close());
       await stalled.close();
     }
   });
 });
+
+/** Fails with the step's name when it has not finished in time, rather than at the test's own timeout. */
+async function within<T>(ms: number, what: string, step: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`waited ${ms} ms for ${what}`)), ms)));
+  try {
+    return await Promise.race([step, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 describe('notify URLs are checked when the rules load', () => {
   const load = (url: string | undefined, type = 'webhook') =>
