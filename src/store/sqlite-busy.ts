@@ -9,9 +9,21 @@ export const BUSY_SPIN_MS = 10;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Whether an error is SQLite saying another connection holds the lock. */
+/** SQLite's primary result codes for "another connection holds the lock". */
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+
+/**
+ * Whether an error is SQLite saying another connection holds the lock: better-sqlite3 names it in
+ * `code` (`SQLITE_BUSY`, `SQLITE_BUSY_SNAPSHOT`, …); `node:sqlite` says `ERR_SQLITE_ERROR` and gives
+ * the result code in `errcode` (extended codes keep the primary one in their low byte).
+ */
 export function isBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const { code, errcode } = (error ?? {}) as { code?: unknown; errcode?: unknown };
+  if (typeof errcode === 'number') {
+    const primary = errcode & 0xff;
+    if (primary === SQLITE_BUSY || primary === SQLITE_LOCKED) return true;
+  }
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY_'));
 }
 
