@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { writeResults, type Section } from './lib/results.js';
-import { ensureBuilt } from './lib/shipped.js';
+import { ensureBuilt } from '../scripts/ensure-built.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

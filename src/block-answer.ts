@@ -6,8 +6,13 @@ import { SHOULD_RETRY_HEADER } from './protocol/names.js';
  * retry it, or a `retry-after: 3600` would hold the call for hours. Error answers are read (they
  * are small) to find a block named only in the body, and re-issued with `x-should-retry: false`.
  */
-export async function neverRetryBlocks(response: Response): Promise<Response> {
+export function neverRetryBlocks(response: Response): Response | Promise<Response> {
+  // Answered calls (the hot path) pass through without a promise of their own.
   if (response.status < 400) return response;
+  return readBlock(response);
+}
+
+async function readBlock(response: Response): Promise<Response> {
   if (isEnforcementAnswer(undefined, response.headers)) return withoutRetry(response, response.body);
   if (!(response.headers.get('content-type') ?? '').includes('json')) return response;
   const text = await response.text();

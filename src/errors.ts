@@ -1,7 +1,8 @@
 import { APIError, RateLimitError } from 'openai';
 
 import { TokenlayConfigError, TokenlayError } from './config-error.js';
-import { decodeHeaderValue } from './protocol/encoding.js';
+import { decodedHeaderOf, headerOf, type HeaderBag } from './header-bag.js';
+import { isLimitError, kLimitError } from './limit-answer.js';
 import { REPORT_HEADERS } from './protocol/names.js';
 
 export { TokenlayConfigError, TokenlayError };
@@ -43,22 +44,6 @@ function limitOf(raw: any): TokenlayLimit | undefined {
   return resetsAt === undefined ? rest : { ...rest, resetsAt };
 }
 
-const kLimitError = Symbol.for('tokenlay.limitError');
-
-type HeaderBag = Headers | Record<string, string | null | undefined> | undefined;
-
-/** A text header of the report, decoded (docs/protocol.md §1: non-ASCII text is percent-encoded). */
-function decodedHeader(headers: HeaderBag, name: string): string | undefined {
-  const value = headerOf(headers, name);
-  return value === undefined ? undefined : decodeHeaderValue(value);
-}
-
-/** Reads one header from a `Headers` (openai 5+) or a plain header object (openai 4). */
-export function headerOf(headers: HeaderBag, name: string): string | undefined {
-  if (!headers) return undefined;
-  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
-  return (headers as Record<string, string | null | undefined>)[name] ?? undefined;
-}
 
 interface LimitFields {
   ruleId: string | undefined;
@@ -79,7 +64,7 @@ function retryAfterOf(value: string | undefined): number | undefined {
 function limitFields(error: any, headers: HeaderBag): LimitFields {
   const detail = error?.tokenlay ?? {};
   return {
-    ruleId: detail.rule_id ?? decodedHeader(headers, REPORT_HEADERS.ruleId),
+    ruleId: detail.rule_id ?? decodedHeaderOf(headers, REPORT_HEADERS.ruleId),
     ruleAction: headerOf(headers, REPORT_HEADERS.ruleAction) ?? 'block',
     limit: limitOf(detail.limit),
     retryAfter: retryAfterOf(headerOf(headers, 'retry-after')),
@@ -112,7 +97,7 @@ export class TokenlayLimitError extends APIError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as any)[kLimitError] === true;
+    return isLimitError(value);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { TokenlayLimitError } from './errors.js';
-import { decodeHeaderValue, encodeHeaderValue } from './protocol/encoding.js';
+import { decodedHeaderOf, headerOf, type HeaderBag } from './header-bag.js';
+import { encodeHeaderValue } from './protocol/encoding.js';
 import { REPORT_HEADERS, SHOULD_RETRY_HEADER } from './protocol/names.js';
 
 /** The HTTP answer an app gives its own caller for a blocked LLM call. */
@@ -13,7 +14,7 @@ export interface LimitAnswer {
 }
 
 // Recognised by the mark `TokenlayLimitError` sets, so adapters need not load the OpenAI SDK.
-const kLimitError = Symbol.for('tokenlay.limitError');
+export const kLimitError = Symbol.for('tokenlay.limitError');
 
 /** Whether `err` is a `TokenlayLimitError` (from either build, ESM or CJS). */
 export function isLimitError(err: unknown): err is TokenlayLimitError {
@@ -29,15 +30,6 @@ interface Block {
   /** The body's `error` object, when the SDK kept it. */
   error: Record<string, unknown> | undefined;
   message: string;
-}
-
-type HeaderLike = Headers | Record<string, string | string[] | undefined> | undefined;
-
-function headerIn(headers: HeaderLike, name: string): string | undefined {
-  if (!headers || typeof headers !== 'object') return undefined;
-  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
-  const value = (headers as Record<string, string | string[] | undefined>)[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function errorObject(err: Record<string, any>): Record<string, unknown> | undefined {
@@ -62,16 +54,15 @@ function foreignBlock(err: unknown): Block | undefined {
   const e = err as Record<string, any>;
   const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
   if (status === undefined || status < 400 || status > 499) return undefined;
-  const headers: HeaderLike = e.responseHeaders ?? e.headers;
+  const headers: HeaderBag = e.responseHeaders ?? e.headers;
   const error = errorObject(e);
-  const action = headerIn(headers, REPORT_HEADERS.ruleAction);
-  const enforced = headerIn(headers, REPORT_HEADERS.limitExceeded) === 'true' || action === 'block' || action === 'queue' || error?.type === 'tokenlay_limit_exceeded';
+  const action = headerOf(headers, REPORT_HEADERS.ruleAction);
+  const enforced = headerOf(headers, REPORT_HEADERS.limitExceeded) === 'true' || action === 'block' || action === 'queue' || error?.type === 'tokenlay_limit_exceeded';
   if (!enforced) return undefined;
-  const retryAfter = Number(headerIn(headers, 'retry-after'));
-  const ruleId = (error?.tokenlay as { rule_id?: string } | undefined)?.rule_id ?? headerIn(headers, REPORT_HEADERS.ruleId);
+  const retryAfter = Number(headerOf(headers, 'retry-after'));
   return {
     status,
-    ruleId: ruleId === undefined ? undefined : decodeHeaderValue(ruleId),
+    ruleId: (error?.tokenlay as { rule_id?: string } | undefined)?.rule_id ?? decodedHeaderOf(headers, REPORT_HEADERS.ruleId),
     ruleAction: action ?? 'block',
     retryAfter: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
     error,

@@ -1,9 +1,9 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { LedgerRow } from '../store/types.js';
 import { csvLine } from './csv.js';
+import { commandFlags } from './flags.js';
 import { openLedger } from './ledger-source.js';
 import { parseTime } from './period.js';
 
@@ -78,30 +78,15 @@ async function write(out: WriteStream | NodeJS.WriteStream, text: string): Promi
 
 /** `tokenlay export --csv FILE`: the ledger as CSV, with a progress bar for big ledgers. */
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        csv: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        store: { type: 'string' },
-        ledger: { type: 'string' },
-        progress: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    console.error(`tokenlay export: ${(err as Error).message}\n\n${HELP}`);
-    return 1;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = commandFlags('export', argv, {
+    csv: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    store: { type: 'string' },
+    ledger: { type: 'string' },
+    progress: { type: 'boolean' },
+  }, HELP);
+  if (typeof values === 'number') return values;
   try {
     if (values.csv === undefined || values.csv === '') throw new Error('name the file to write with --csv FILE (e.g. --csv usage.csv, or --csv - for standard output).');
     const since = values.from === undefined ? undefined : parseTime('--from', values.from);

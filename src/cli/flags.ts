@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** One command-line flag with its env var and default, the single source of parsing and `--help`. */
 export interface Flag {
@@ -50,4 +50,27 @@ export function intFlag(command: string, flag: Flag, text: string | undefined, m
     throw new Error(`tokenlay ${command}: --${flag.name} (or ${flag.env}) must be a whole number from ${min} to ${max}; got ${JSON.stringify(text)}. Example: --${flag.name} ${flag.default ?? min}.`);
   }
   return Number(text);
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>>['values'];
+
+/**
+ * A command's flags parsed strictly (no positionals), with `--help`/`-h` added. On a bad flag it
+ * prints `tokenlay <command>: <problem>` and the help to stderr and returns the exit code 1; on
+ * `--help` it prints the help and returns 0. Otherwise the parsed values.
+ */
+export function commandFlags<const O extends Options>(command: string, argv: string[], options: O, help: string): Parsed<O> | number {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+  } catch (err) {
+    console.error(`tokenlay ${command}: ${(err as Error).message}\n\n${help}`);
+    return 1;
+  }
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  return values as Parsed<O>;
 }

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { breakdownUsage, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
+import { commandFlags } from './flags.js';
 import { openLedger } from './ledger-source.js';
 import { resolvePeriod, type Period } from './period.js';
 import { csvLine } from './csv.js';
@@ -56,32 +56,17 @@ function csvOf(summary: UsageSummary): string {
 
 /** `tokenlay usage`: usage and cost grouped by a field over a period, as a table, JSON or CSV. */
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        by: { type: 'string' },
-        window: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        store: { type: 'string' },
-        ledger: { type: 'string' },
-        json: { type: 'boolean' },
-        csv: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    console.error(`tokenlay usage: ${(err as Error).message}\n\n${HELP}`);
-    return 1;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = commandFlags('usage', argv, {
+    by: { type: 'string' },
+    window: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    store: { type: 'string' },
+    ledger: { type: 'string' },
+    json: { type: 'boolean' },
+    csv: { type: 'boolean' },
+  }, HELP);
+  if (typeof values === 'number') return values;
   try {
     const by = (values.by ?? 'user') as UsageGroupBy;
     if (!(USAGE_GROUPINGS as readonly string[]).includes(by)) {
