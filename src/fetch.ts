@@ -1,13 +1,10 @@
-import { neverRetryBlocks } from './block-answer.js';
 import { mergeCallFields } from './call-fields.js';
 import { currentScope } from './context.js';
-import { DEBUG_HEADER, holdCallInfo, logCall, type CallInfo } from './debug-line.js';
+import { DEBUG_HEADER, holdCallInfo, type CallInfo } from './debug-line.js';
 import type { FieldRecord } from './fields.js';
 import { observeResponse } from './observe.js';
 import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
-import { sendWithKeys } from './proxy-send.js';
-import { REPORT_HEADERS } from './protocol/names.js';
-import { addProviderHeaders, createTransport, innerFetchOf } from './transport.js';
+import { createTransport, innerFetchOf } from './transport.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -93,41 +90,20 @@ function providerPath(url: string, providerApiBase: string): string {
  */
 export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
   const connection = resolveConnection(options, 'fetch');
-  const inner = innerFetchOf(options.fetch);
+  // The same transport as TokenlayOpenAI's: keys, redirects, blocks, the debug line and the
+  // answer's metadata are handled once, there.
+  const transport = createTransport(connection, innerFetchOf(options.fetch)).fetch;
   const base = connection.fields;
-
-  if (connection.mode === 'embedded') {
-    const transport = createTransport(connection, inner).fetch;
-    const debug = connection.debug ? { mode: 'embedded' as const } : undefined;
-    return async function tokenlayEmbeddedFetch(input, init) {
-      const { headers, info } = await withScopeHeaders(input, init, base, debug);
-      if (info) headers.set(DEBUG_HEADER, holdCallInfo(info));
-      for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
-      const [url, request] = unpack(input, init);
-      // A base given to us wins over the one the SDK was configured with; else the SDK's URL stands.
-      const target = connection.providerApiBaseGiven ? connection.providerApiBase + providerPath(url, connection.providerApiBase) : url;
-      return transport(target, { ...request, headers });
-    };
-  }
-
-  const debug = connection.debug ? { mode: 'remote' as const } : undefined;
-  return async function tokenlayProxyFetch(input, init) {
-    const usage = currentScope()?.usage;
+  const debug = connection.debug ? { mode: connection.mode } : undefined;
+  return async function tokenlayFetchFor(input, init) {
     const { headers, info } = await withScopeHeaders(input, init, base, debug);
-    const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '');
-    addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
-    headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
+    if (info) headers.set(DEBUG_HEADER, holdCallInfo(info));
     for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
     const [url, request] = unpack(input, init);
-    const target = connection.tokenlayUrl + providerPath(url, connection.providerApiBase);
-    let response: Response;
-    try {
-      response = await neverRetryBlocks(await sendWithKeys(inner, target, { ...request, headers }));
-    } catch (error) {
-      if (info) logCall(info, { error });
-      throw error;
-    }
-    if (info) logCall(info, { status: response.status, rule: response.headers.get(REPORT_HEADERS.ruleId), action: response.headers.get(REPORT_HEADERS.ruleAction) });
-    return observeResponse(response, usage, init?.signal);
+    let target: string;
+    if (connection.mode === 'remote') target = connection.tokenlayUrl + providerPath(url, connection.providerApiBase);
+    // A base given to us wins over the one the SDK was configured with; else the SDK's URL stands.
+    else target = connection.providerApiBaseGiven ? connection.providerApiBase + providerPath(url, connection.providerApiBase) : url;
+    return transport(target, { ...request, headers });
   };
 }

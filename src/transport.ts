@@ -19,8 +19,8 @@ export function innerFetchOf(fetchImpl: Fetch | undefined): Fetch {
   return given?.[kInner] ?? given ?? ((input, init) => globalThis.fetch(input, init));
 }
 
-/** @internal Adds the provider's key and base for the proxy to forward to (docs/protocol.md §1). */
-export function addProviderHeaders(headers: Headers, connection: ResolvedConnection, providerKey = connection.providerApiKey): void {
+/** Adds the provider's key and base for the proxy to forward to (docs/protocol.md §1). */
+function addProviderHeaders(headers: Headers, connection: ResolvedConnection, providerKey: string): void {
   headers.set(PROVIDER_KEY_HEADER, providerKey);
   headers.set(PROVIDER_BASE_HEADER, connection.providerApiBase);
 }
@@ -82,8 +82,11 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
   } else {
     send = (input, init) => {
       const headers = ownHeaders(init);
+      // The provider key: the client's, else (createTokenlayFetch without providerApiKey) the one
+      // the SDK put in its own Authorization.
+      const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '');
       headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
-      addProviderHeaders(headers, connection);
+      addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
       return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
     };
   }
