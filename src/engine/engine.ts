@@ -281,6 +281,10 @@ export function createEngine(config: EngineConfig = {}): Engine {
         if (!flight.cutOff) flight.finish();
         return response;
       } catch (error) {
+        // Every exit settles. The stages settle the throws they expect (a caller who left); one
+        // they do not (a fault of ours after admission) is settled here as a call cut off, so its
+        // reservation never outlives it. A settled call is not settled again.
+        if (flight.cutOff) await flight.cutOff().catch(() => undefined);
         flight.finish();
         throw error;
       }
