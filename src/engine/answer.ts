@@ -144,6 +144,23 @@ export function providerFailureAnswer(args: { timeout: boolean; hint: string; de
   );
 }
 
+/**
+ * The answer when the provider's 2xx answer broke off: 502 `provider_answer_cut_off`, with the
+ * report's headers (the call is charged as an estimate). It is not sent again by tokenlay: the
+ * provider has billed it.
+ */
+export function providerCutAnswer(args: { hint: string; status: number; detail: string }, report: CallReport): Response {
+  return errorAnswer(
+    502,
+    {
+      message: `tokenlay: the provider at ${args.hint} answered ${args.status}, but its body was cut off (${args.detail}). The provider has billed the call, so tokenlay did not send it again; it is charged as an estimate. Send it again if you need its answer.`,
+      type: 'tokenlay_provider_error',
+      code: 'provider_answer_cut_off',
+    },
+    report,
+  );
+}
+
 /** A read provider answer (metered 2xx, or a provider error passed through), with the report's headers. */
 export function readAnswer(status: number, providerHeaders: Headers, text: string, report: CallReport): Response {
   const headers = answerHeaders(providerHeaders);

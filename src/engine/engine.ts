@@ -7,7 +7,7 @@ import type { RulesDocument } from '../policy/types.js';
 import { blankReport, linkSettledReport, reportTrailer } from '../protocol/report.js';
 import { createStore } from '../store/index.js';
 import { admit } from './admission.js';
-import { answerHeaders, providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
+import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
 import { callerAskedForUsage, isStreamedChat, providerBody, type JsonBody } from './body.js';
 import { reportNow, type CallState } from './call.js';
 import { closeOnExit } from './close-on-exit.js';
@@ -17,7 +17,7 @@ import { decide, estimateFor, type Decided } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { inFlightCalls, type InFlightCall } from './in-flight.js';
-import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
+import { meterAbandoned, meterCut, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
 import { reportAfterAnswer } from './report-error.js';
@@ -100,12 +100,20 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   const askUsage = isStreamedChat(state.endpoint, body) && !callerAskedForUsage(body);
   const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, m, askUsage) : undefined);
   const settlement = openSettlement(ctx, state, admission.reservationId, () => flight.finish());
+  // Ends the provider call when the call is cut off, whoever still waits for it.
+  const stop = new AbortController();
+  const meterFor = (model: string | undefined): MeterContext => ({ endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model, sentBody: sentBody(model) });
   // Shutdown cuts a call off as a caller who went away would: the provider may bill all it asked for.
   flight.cutOff = () => {
-    const metered = meterAbandoned({ endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: state.model, sentBody: sentBody(state.model) });
+    stop.abort(new Error('tokenlay: the call was cut off by shutdown'));
+    const metered = meterAbandoned(meterFor(state.model), 'cut_off');
     return settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
   };
-  const nothing = (status: number, model: string | undefined) => settlement.settle({ status, usage: NO_USAGE, cost: 0, model, billed: false });
+  // A caller who left is recorded as such, whatever the provider then answered.
+  const left = () => call.signal?.aborted === true;
+  const statusOf = (status: number) => (left() ? CLIENT_CLOSED : status);
+  const nothing = (status: number, model: string | undefined, reached: boolean) =>
+    settlement.settle({ status: statusOf(status), usage: NO_USAGE, cost: 0, model, billed: false, reached });
 
   const models = body ? [state.model, ...decision.fallbacks.filter((f) => f !== state.model)] : [undefined];
   let result: Awaited<ReturnType<typeof forward>>;
@@ -117,18 +125,20 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
       bodyFor: (m) => (body ? JSON.stringify(sentBody(m)) : call.body),
       models,
       signal: call.signal,
+      // A stream the caller leaves is given up (the provider stops it); a JSON call is read to its end.
+      abandonOnAbort: body?.stream === true,
+      stop: stop.signal,
       timeoutMs: ctx.providerTimeoutMs,
       fetch: ctx.fetch,
     });
   } catch (err) {
     // Not sent: the caller left while the call was being prepared.
-    await nothing(499, state.model);
+    await nothing(CLIENT_CLOSED, state.model, false);
     throw err;
   }
-  const { answer, failures } = result;
+  const { answer, failures, reached } = result;
   if (answer.kind === 'aborted') {
-    const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: answer.model, sentBody: sentBody(answer.model) };
-    const metered = meterAbandoned(meter);
+    const metered = meterAbandoned(meterFor(answer.model), left() ? 'caller_left' : 'cut_off');
     await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
     throw answer.reason;
   }
@@ -138,15 +148,32 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
 
   if (answer.kind === 'failed') {
     const response = providerFailureAnswer({ timeout: answer.reason === 'timeout', hint: state.hint, detail: answer.detail, models }, reportNow(state));
-    await nothing(response.status, modelUsed);
+    await nothing(response.status, modelUsed, reached);
     return response;
   }
 
   // From here on the provider has answered: nothing tokenlay does may fail the call or make the
   // SDK send it again. Faults are reported once and the provider's answer goes out.
-  const meter: MeterContext = { endpoint: state.endpoint, pricer: ctx.pricer, providerHint: state.hint, model: modelUsed, sentBody: sentBody(modelUsed) };
+  const meter = meterFor(modelUsed);
+  if (answer.kind === 'cut') {
+    const metered = afterAnswer('metering the answer', () => meterCut(meter, answer.text, answer.declaredBytes, answer.detail), () => meterAbandoned(meter, 'body_cut_off'));
+    const response = afterAnswer(
+      'the answer headers',
+      () => providerCutAnswer({ hint: state.hint, status: answer.status, detail: answer.detail }, withUsage(reportNow(state), metered)),
+      () => new Response(answer.text, { status: 502, headers: answerHeaders(answer.headers) }),
+    );
+    await settledOrLater(settlement.settle({ status: statusOf(response.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
+    return response;
+  }
   if (answer.kind === 'stream') {
     const { status, headers } = answer.response;
+    if (left()) {
+      // A JSON call answered as a stream after its caller left: no one will read it.
+      await answer.response.body?.cancel().catch(() => undefined);
+      const metered = meterAbandoned(meter, 'caller_left');
+      await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
+      throw call.signal!.reason;
+    }
     let settled!: (report: Record<string, unknown>) => void;
     const settledReport = new Promise<Record<string, unknown>>((r) => (settled = r));
     const stream = meterStream(meter, answer.response.body!, {
@@ -162,21 +189,52 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     return linkSettledReport(response, settledReport);
   }
   if (answer.status >= 200 && answer.status < 300) {
-    const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text), () => meterAbandoned(meter));
-    await settledOrLater(settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
+    const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text, isJsonType(answer.headers)), () => meterAbandoned(meter));
+    await settledOrLater(settlement.settle({ status: statusOf(answer.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
     return afterAnswer(
       'the answer headers',
       () => readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered)),
       () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
     );
   }
-  // The provider refused or failed the call: nothing was billed, so nothing is counted.
-  await nothing(answer.status, modelUsed);
+  // The provider refused or failed the call: nothing was billed, but the call reached it, which
+  // requests limits count.
+  await nothing(answer.status, modelUsed, true);
   return afterAnswer(
     'the answer headers',
     () => readAnswer(answer.status, answer.headers, answer.text, reportNow(state)),
     () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
   );
+}
+
+/** Whether an answer's content type says JSON. */
+function isJsonType(headers: Headers): boolean {
+  return /\bjson\b/i.test(headers.get('content-type') ?? '');
+}
+
+/**
+ * Gives the caller its abort as soon as it leaves, while `running` goes on without it: a JSON
+ * call is read to its end and settled at the usage the provider reports. `track` keeps it in
+ * what `flush()` waits for.
+ */
+function untilCallerLeaves<T>(running: Promise<T>, signal: AbortSignal, track: (p: Promise<unknown>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      track(running);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    running.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**
@@ -275,19 +333,22 @@ export function createEngine(config: EngineConfig = {}): Engine {
       if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
       call.signal?.throwIfAborted();
       const flight = calls.open();
-      try {
-        const response = await run(ctx, call, flight);
-        // Refusals and read answers are settled by now; a stream finishes when it is settled.
-        if (!flight.cutOff) flight.finish();
-        return response;
-      } catch (error) {
-        // Every exit settles. The stages settle the throws they expect (a caller who left); one
-        // they do not (a fault of ours after admission) is settled here as a call cut off, so its
-        // reservation never outlives it. A settled call is not settled again.
-        if (flight.cutOff) await flight.cutOff().catch(() => undefined);
-        flight.finish();
-        throw error;
-      }
+      const running = (async () => {
+        try {
+          const response = await run(ctx, call, flight);
+          // Refusals and read answers are settled by now; a stream finishes when it is settled.
+          if (!flight.cutOff) flight.finish();
+          return response;
+        } catch (error) {
+          // Every exit settles. The stages settle the throws they expect (a caller who left); one
+          // they do not (a fault of ours after admission) is settled here as a call cut off, so its
+          // reservation never outlives it. A settled call is not settled again.
+          if (flight.cutOff) await flight.cutOff().catch(() => undefined);
+          flight.finish();
+          throw error;
+        }
+      })();
+      return call.signal ? untilCallerLeaves(running, call.signal, ctx.track) : running;
     },
     store,
     alerts,

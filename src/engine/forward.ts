@@ -6,7 +6,12 @@ export type ProviderAnswer =
   | { kind: 'read'; status: number; headers: Headers; text: string; model: string | undefined }
   | { kind: 'stream'; response: Response; model: string | undefined }
   | { kind: 'failed'; reason: 'timeout' | 'unreachable'; detail: string; model: string | undefined }
-  /** The caller went away after the call was sent: the provider may bill it. */
+  /**
+   * A 2xx answer whose body broke off (connection lost, or no more of it within the timeout): the
+   * provider has billed the call. `text` is what arrived; `declaredBytes` the length its headers promised.
+   */
+  | { kind: 'cut'; status: number; headers: Headers; text: string; declaredBytes: number | undefined; detail: string; model: string | undefined }
+  /** The caller of a stream went away (or the call was cut off) after it was sent: the provider may bill it. */
   | { kind: 'aborted'; reason: unknown; model: string | undefined };
 
 export interface ForwardRequest {
@@ -18,7 +23,16 @@ export interface ForwardRequest {
   bodyFor: (model: string | undefined) => BodyInit | null | undefined;
   /** The model first, then fallbacks, tried in order. */
   models: Array<string | undefined>;
+  /**
+   * The caller's signal. Once the call is sent, a JSON call is read to its end all the same (the
+   * provider bills it, and reports what it billed); only a stream (`abandonOnAbort`) is given up
+   * at once. A caller who has left gets no fallback attempt.
+   */
   signal?: AbortSignal | undefined;
+  /** Give up the provider's answer as soon as the caller leaves: streams, which the provider stops when left. */
+  abandonOnAbort: boolean;
+  /** Ends the provider call at once, whoever waits for it (the engine's shutdown). */
+  stop?: AbortSignal | undefined;
   timeoutMs: number;
   fetch: typeof fetch;
 }
@@ -78,16 +92,43 @@ function reasonOf(err: unknown): string {
   return cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
 }
 
+/** A body as far as it arrived: whole, or cut off by a broken connection or the timeout. */
+async function readBody(response: Response): Promise<{ text: string; error?: unknown }> {
+  if (!response.body) return { text: '' };
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { text: text + decoder.decode() };
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch (error) {
+    return { text: text + decoder.decode(), error };
+  }
+}
+
+function declaredLength(headers: Headers): number | undefined {
+  const length = Number(headers.get('content-length') ?? NaN);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
 /**
  * Sends the call with each model in turn until one answers below 500. A 5xx, a connection error
  * or no answer within `timeoutMs` moves on to the next model; the last 5xx is returned as it is.
- * A non-stream answer is read under the same timeout. The caller's abort ends it at once, as
- * `aborted` (the call was sent, so the provider may bill it); an abort before sending is thrown.
- * `failures` describes every model that failed, for the call's warnings.
+ * A non-stream answer is read under the same timeout; a 2xx one whose body breaks off is `cut`
+ * and never sent again (the provider billed it). Once sent, a JSON call is read to its end even
+ * when the caller leaves; a stream (`abandonOnAbort`) ends at once, as `aborted`. An abort before
+ * sending is thrown. `failures` describes every model that failed, for the call's warnings;
+ * `reached` says whether any attempt reached the provider (it answered, or took the call and
+ * did not answer in time).
  */
-export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAnswer; failures: string[] }> {
+export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAnswer; failures: string[]; reached: boolean }> {
   const failures: string[] = [];
   let answer: ProviderAnswer | undefined;
+  let reached = false;
+  req.signal?.throwIfAborted();
   for (let i = 0; i < req.models.length; i++) {
     const model = req.models[i];
     const last = i === req.models.length - 1;
@@ -95,8 +136,16 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
     const timer = setTimeout(() => controller.abort(new Timeout()), req.timeoutMs);
     // Linked by hand: AbortSignal.any would make one more signal per attempt, and each costs
     // tens of microseconds on Node 20.
-    const onAbort = () => controller.abort(req.signal!.reason);
-    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const link = req.abandonOnAbort ? req.signal : undefined;
+    const onAbort = () => controller.abort(link!.reason);
+    const onStop = () => controller.abort(req.stop!.reason);
+    link?.addEventListener('abort', onAbort, { once: true });
+    req.stop?.addEventListener('abort', onStop, { once: true });
+    const unlink = () => {
+      clearTimeout(timer);
+      link?.removeEventListener('abort', onAbort);
+      req.stop?.removeEventListener('abort', onStop);
+    };
     const signal = controller.signal;
     try {
       const body = req.bodyFor(model);
@@ -105,30 +154,37 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
       // A streamed upload must be sent half-duplex by Node's fetch.
       if (body instanceof ReadableStream) init.duplex = 'half';
       const response = await req.fetch(req.url, init);
+      reached = true;
       if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
         await response.body?.cancel().catch(() => undefined);
         throw new ProviderRedirect(response.status, response.headers.get('location')!, req.url);
       }
       if (response.ok && isSse(response.headers)) {
         clearTimeout(timer);
-        return { answer: { kind: 'stream', response, model }, failures };
+        return { answer: { kind: 'stream', response, model }, failures, reached };
       }
-      const text = await response.text();
-      clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onAbort);
+      const { text, error } = await readBody(response);
+      unlink();
+      const abandoned = signal.aborted && !(signal.reason instanceof Timeout);
+      if (error !== undefined && response.ok && !abandoned) {
+        const detail = signal.aborted ? `no more of it within ${req.timeoutMs} ms` : reasonOf(error);
+        return { answer: { kind: 'cut', status: response.status, headers: response.headers, text, declaredBytes: declaredLength(response.headers), detail, model }, failures, reached };
+      }
+      if (error !== undefined) throw error;
       answer = { kind: 'read', status: response.status, headers: response.headers, text, model };
-      if (response.status < 500) return { answer, failures };
+      if (response.status < 500) return { answer, failures, reached };
       failures.push(`provider answered ${response.status} for model ${model ?? '(none)'}`);
     } catch (err) {
-      clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onAbort);
-      if (req.signal?.aborted) return { answer: { kind: 'aborted', reason: req.signal.reason ?? err, model }, failures };
-      const timedOut = controller.signal.aborted;
+      unlink();
+      if (signal.aborted && !(signal.reason instanceof Timeout)) return { answer: { kind: 'aborted', reason: signal.reason ?? err, model }, failures, reached };
+      const timedOut = signal.aborted;
+      reached ||= timedOut;
       const detail = timedOut ? `no answer within ${req.timeoutMs} ms` : reasonOf(err);
       answer = { kind: 'failed', reason: timedOut ? 'timeout' : 'unreachable', detail, model };
       failures.push(`provider ${timedOut ? 'timed out' : 'unreachable'} for model ${model ?? '(none)'}: ${detail}`);
     }
-    if (last) break;
+    // A caller who has left gets no further attempt.
+    if (last || req.signal?.aborted) break;
   }
-  return { answer: answer!, failures };
+  return { answer: answer!, failures, reached };
 }

@@ -1,5 +1,20 @@
 /** The meter stage: usage of an answered call from its JSON body or SSE stream (estimated when absent), priced. */
-import { estimateUsage, meterEventStream, plausibleUsage, priceAnswer, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
+import {
+  estimateOutputTokens,
+  estimateRequestTokens,
+  estimateUsage,
+  meterEventStream,
+  plausibleUsage,
+  priceAnswer,
+  reservationEstimate,
+  usageBeyondLimits,
+  usageFromJson,
+  usageLimits,
+  type EstimateReason,
+  type UsageLimits,
+  type MeteredUsage,
+  type Pricer,
+} from '../metering/index.js';
 import { writeTrailer, type CallReport } from '../protocol/report.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
 
@@ -8,6 +23,13 @@ export const NO_USAGE: MeteredUsage = { inputTokens: 0, outputTokens: 0, cachedT
 
 /** The warning a report carries when the provider gave no usage. */
 export const ESTIMATED_WARNING = 'usage estimated: the provider reported none';
+
+/** The warning of an estimated call: why its usage is estimated. */
+function estimatedWarning(used: MeteredUsage): string {
+  if (used.estimateReason === 'implausible_usage') return `usage estimated: the provider reported usage no call can have (${used.estimateNote ?? 'not believable'})`;
+  if (used.estimateReason === 'body_cut_off') return `usage estimated: the provider's answer was cut off (${used.estimateNote ?? 'incomplete'})`;
+  return ESTIMATED_WARNING;
+}
 
 /** What metering a provider answer needs to know about the call. */
 export interface MeterContext {
@@ -34,23 +56,72 @@ export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string 
   return { used, ...priceAnswer(ctx.pricer, ctx.model, answered, used, ctx.providerHint) };
 }
 
-/** A read 2xx answer's usage: from its body, else estimated from the request and the answer's text. */
-export function meterJson(ctx: MeterContext, text: string): Metered {
-  const json = parseJsonBody(text);
-  const reported = json ? usageFromJson(ctx.endpoint, json) : undefined;
-  const delivered = answerText(json);
-  const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered)) : (reported ?? NO_USAGE);
-  return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+/** What the call can have used at most: reported usage beyond it is not believed. */
+function limitsOf(ctx: MeterContext) {
+  return usageLimits(ctx.model, ctx.sentBody, ctx.pricer, ctx.providerHint);
 }
 
 /**
- * The usage of a call the caller abandoned after it was sent: the provider may have billed all of
- * it, so input is estimated from the request and output is what the call asked for at most.
+ * A read 2xx answer's usage: from its body, else estimated from the request and the answer's
+ * text. Usage no call can have is estimated and flagged (see `usage-bounds.ts`). A body that
+ * should be JSON (`jsonExpected`, from its content type) but does not parse was cut off: see {@link meterCut}.
  */
-export function meterAbandoned(ctx: MeterContext): Metered {
-  if (ctx.model === undefined || ctx.sentBody === undefined) return { used: { ...NO_USAGE, estimated: true }, cost: 0, model: ctx.model };
+export function meterJson(ctx: MeterContext, text: string, jsonExpected = false): Metered {
+  const json = parseJsonBody(text);
+  if (json === undefined && jsonExpected && ctx.sentBody) return meterCut(ctx, text, undefined, `its JSON body ends after ${text.length} characters`);
+  const reported = json ? usageFromJson(ctx.endpoint, json) : undefined;
+  const delivered = answerText(json);
+  const limits = limitsOf(ctx);
+  const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered), limits) : believed(reported, limits);
+  return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+}
+
+/** Reported usage of a call without a JSON request, which leaves nothing to estimate from: none, flagged, when not believable. */
+function believed(reported: MeteredUsage | undefined, limits: UsageLimits): MeteredUsage {
+  if (reported === undefined || reported.estimateReason === 'implausible_usage') return reported ?? NO_USAGE;
+  const problem = usageBeyondLimits(reported, limits);
+  return problem === undefined ? reported : { ...NO_USAGE, estimated: true, estimateReason: 'implausible_usage', estimateNote: problem };
+}
+
+/** The byte length of a text as UTF-8. */
+const byteLength = (text: string) => new TextEncoder().encode(text).length;
+
+/**
+ * The usage of a 2xx answer whose body broke off, flagged `body_cut_off`: the provider has billed
+ * it, and its usage is lost with the end of the body. Input is estimated from the request; output
+ * as the tokens of the body that arrived, scaled up to the length its headers promised
+ * (`declaredBytes`), and never more than the call could write (its reservation's output).
+ */
+export function meterCut(ctx: MeterContext, received: string, declaredBytes: number | undefined, detail: string): Metered {
+  const receivedBytes = byteLength(received);
+  const scale = declaredBytes !== undefined && receivedBytes > 0 && declaredBytes > receivedBytes ? declaredBytes / receivedBytes : 1;
+  let outputTokens = Math.ceil(estimateOutputTokens(ctx.model, received) * scale);
+  if (ctx.model !== undefined && ctx.sentBody !== undefined) {
+    const most = reservationEstimate(ctx.model, ctx.sentBody, ctx.pricer, { endpoint: ctx.endpoint, providerHint: ctx.providerHint }).outputTokens;
+    outputTokens = receivedBytes === 0 ? most : Math.min(outputTokens, most);
+  }
+  const inputTokens = ctx.sentBody ? estimateRequestTokens(ctx.model, ctx.sentBody) : 0;
+  const used: MeteredUsage = {
+    inputTokens,
+    outputTokens,
+    cachedTokens: 0,
+    totalTokens: inputTokens + outputTokens,
+    estimated: true,
+    estimateReason: 'body_cut_off',
+    estimateNote: `after ${receivedBytes}${declaredBytes === undefined ? '' : ` of ${declaredBytes}`} bytes: ${detail}`,
+  };
+  return priceOf(ctx, used, undefined);
+}
+
+/**
+ * The usage of a call given up after it was sent with nothing to meter (a stream's caller left
+ * before it began, shutdown, a fault): the provider may have billed all of it, so input is
+ * estimated from the request and output is what the call could write at most.
+ */
+export function meterAbandoned(ctx: MeterContext, reason: EstimateReason = 'cut_off'): Metered {
+  if (ctx.model === undefined || ctx.sentBody === undefined) return { used: { ...NO_USAGE, estimated: true, estimateReason: reason }, cost: 0, model: ctx.model };
   const e = reservationEstimate(ctx.model, ctx.sentBody, ctx.pricer, { endpoint: ctx.endpoint, providerHint: ctx.providerHint });
-  const used: MeteredUsage = { inputTokens: e.inputTokens, outputTokens: e.outputTokens, cachedTokens: 0, totalTokens: e.tokens, estimated: true };
+  const used: MeteredUsage = { inputTokens: e.inputTokens, outputTokens: e.outputTokens, cachedTokens: 0, totalTokens: e.tokens, estimated: true, estimateReason: reason };
   return { used, cost: e.cost, model: ctx.model };
 }
 
@@ -58,7 +129,7 @@ export function meterAbandoned(ctx: MeterContext): Metered {
 export function withUsage(report: CallReport, metered: Metered): CallReport {
   const out = { ...report, cost: metered.cost, inputTokens: metered.used.inputTokens, outputTokens: metered.used.outputTokens };
   if (metered.warning) out.warnings = [...out.warnings, metered.warning];
-  if (metered.used.estimated) out.warnings = [...out.warnings, ESTIMATED_WARNING];
+  if (metered.used.estimated) out.warnings = [...out.warnings, estimatedWarning(metered.used)];
   return out;
 }
 
@@ -78,6 +149,7 @@ export function meterStream(
   return meterEventStream(body, {
     endpoint: ctx.endpoint,
     requestBody: ctx.sentBody,
+    limits: limitsOf(ctx),
     stripUsageChunk: opts.stripUsageChunk,
     beforeDone: (used) => writeTrailer(withUsage(opts.report(), conclude(used))),
     onEnd: (used) => opts.onEnd(conclude(used)),

@@ -22,8 +22,14 @@ export interface Outcome {
   cost: number;
   /** The model that answered, when known. */
   model: string | undefined;
-  /** Whether the provider may have billed the call: charge the counters, else release the reservation. */
+  /** Whether the provider may have billed the call: its tokens and cost count on the counters. */
   billed: boolean;
+  /**
+   * Whether the call reached the provider, whatever it answered (a 400 too): it counts one on
+   * requests limits, as the provider's own rate limits count it. A billed call has reached it.
+   * Neither: the reservation is released.
+   */
+  reached?: boolean;
 }
 
 /** A call's settlement, opened when it is admitted (or refused). */
@@ -58,6 +64,7 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
     status: outcome.status,
     latencyMs: Math.round(performance.now() - state.started),
     estimated: outcome.usage.estimated,
+    ...(outcome.usage.estimated ? { estimateReason: outcome.usage.estimateReason ?? 'no_usage' } : {}),
   };
 }
 
@@ -103,7 +110,8 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
   const writeCounters = (how: Outcome, row: LedgerRow): Promise<boolean> => {
     if (reservation === null) return Promise.resolve(false);
     const used = how.usage;
-    const actual = how.billed ? { requests: 1, tokens: used.inputTokens + used.outputTokens, cost: how.cost } : null;
+    // Requests count every call the provider got; tokens and cost only what it billed.
+    const actual = how.billed ? { requests: 1, tokens: used.inputTokens + used.outputTokens, cost: how.cost } : how.reached ? { requests: 1, tokens: 0, cost: 0 } : null;
     // A store that throws synchronously is handled like one that rejects.
     return Promise.resolve().then(async () => {
       if (store.settleWithRow) {

@@ -13,7 +13,8 @@ export {
 } from './prices.js';
 export { meterEventStream, type MeterEventStreamOptions, type StreamUsage } from './sse.js';
 export { countTextTokens, encodingForModel, warmTokenizer, type EncodingName } from './tokenizer.js';
-export { usageFromJson, type MeteredUsage } from './usage.js';
+export { usageFromJson, type EstimateReason, type MeteredUsage } from './usage.js';
+export { isTokenCount, MAX_INPUT_TOKENS, usageBeyondLimits, usageFieldProblem, usageLimits, type UsageLimits } from './usage-bounds.js';
 export { priceAnswer, type AnswerPrice } from './price-answer.js';
 export { plausibleUsage } from './usage.js';
 export { USAGE_DIALECTS, dialectOf, type UsageDialect, type DialectUsage } from './usage-dialects.js';

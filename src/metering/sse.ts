@@ -1,5 +1,6 @@
 import { estimateUsage } from './estimate.js';
 import { createEventSplitter, parseEvent } from './sse-events.js';
+import type { UsageLimits } from './usage-bounds.js';
 import { plausibleUsage, usageFromJson, type MeteredUsage } from './usage.js';
 
 /** Usage of a streamed call, with the model the provider said it used (or the one requested). */
@@ -11,6 +12,8 @@ export interface MeterEventStreamOptions {
   endpoint: string;
   /** The parsed request body, for estimating input tokens when the provider reports no usage. */
   requestBody: unknown;
+  /** What the call can have used at most (see `usageLimits`): reported usage beyond it is estimated and flagged. */
+  limits?: UsageLimits | undefined;
   /**
    * Drop the usage-only chunk (`usage` set, `choices` empty): set it when the engine added
    * `stream_options.include_usage` although the caller did not ask for usage.
@@ -67,7 +70,7 @@ export function meterEventStream(body: ReadableStream<Uint8Array>, opts: MeterEv
 
   function usageNow(): StreamUsage {
     const text = delivered.join('');
-    const usage = plausibleUsage(reported, text, () => estimateUsage(model, opts.requestBody, text));
+    const usage = plausibleUsage(reported, text, () => estimateUsage(model, opts.requestBody, text), opts.limits);
     return model === undefined ? usage : { ...usage, model };
   }
 

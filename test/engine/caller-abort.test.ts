@@ -34,11 +34,9 @@ describe('a caller who aborts after the provider got the call', () => {
     await fetch.engine.flush();
     const rows = (await fetch.engine.store.ledger()).filter((r) => r.status === 499);
     expect(rows).toHaveLength(2);
+    // The provider was read to its end after the caller left: the usage it reported is billed.
     for (const row of rows) {
-      expect(row.estimated).toBe(true);
-      expect(row.inputTokens).toBeGreaterThan(0);
-      // Output up to what the call asked for: max_tokens.
-      expect(row.outputTokens).toBe(50);
+      expect(row).toMatchObject({ estimated: false, inputTokens: 10, outputTokens: 5 });
       expect(row.cost).toBeGreaterThan(0);
     }
   });

@@ -39,15 +39,18 @@ describe('provider failover', () => {
     expect(provider.requests.map((r) => r.body.model)).toEqual(['gpt-4o', 'gpt-4o-mini']);
   });
 
-  it('passes the last 5xx through when every model fails, and counts nothing', async () => {
+  it('passes the last 5xx through when every model fails, and counts one request (it reached the provider), nothing billed', async () => {
     const rules = withFallbacks({ limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }] });
     const { openai, fetch } = await rig({ rules, store: 'memory' }, { behavior: () => ({ kind: 'status', status: 503 }) });
     const error = await fail(openai.chat.completions.create(hello, as({ user: 'u' })));
     expect(error.status).toBe(503);
     expect(error.headers?.get('x-tokenlay-rule-id')).toBe('resilient');
-    // The failed call released its reservation: the one request of the day is still available.
+    // Requests limits count every call that reached the provider, as its own rate limits do: one
+    // call, however many models it tried. Nothing was billed.
     const { used, reserved } = await fetch.engine.store.read('resilient|requests|day|user=u', 'requests', Math.floor(Date.now() / 86_400_000) * 86_400_000, Date.now());
-    expect(used + reserved).toBe(0);
+    expect({ used, reserved }).toEqual({ used: 1, reserved: 0 });
+    await fetch.engine.flush();
+    expect((await fetch.engine.store.ledger()).map((r) => [r.status, r.cost, r.inputTokens + r.outputTokens])).toEqual([[503, 0, 0]]);
   });
 
   it('does not fail over on a 4xx: the provider refused the call itself', async () => {

@@ -24,8 +24,15 @@ export type Behavior =
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: unknown }
   | { kind: 'stall' }
   | { kind: 'delay'; ms: number }
+  /** Answers once `until` resolves (as `then` says, normally by default): the test decides when the provider has finished. */
+  | { kind: 'hold'; until: Promise<unknown>; then?: Behavior }
   /** A streamed chat answer that sends its first `chunks` chunks and then nothing, never ending. */
-  | { kind: 'stream-stall'; chunks: number };
+  | { kind: 'stream-stall'; chunks: number }
+  /**
+   * The normal answer cut off after its first `bytes` bytes: with `drop` (default) the headers
+   * promise the whole body and the connection is destroyed; without, the cut body is sent whole.
+   */
+  | { kind: 'cut'; bytes: number; drop?: boolean };
 
 export interface ProviderOptions {
   /** Chooses a behaviour per request; default: answer normally. */
@@ -34,6 +41,12 @@ export interface ProviderOptions {
   proxyAnswers?: boolean;
   /** Tokens the stand-in reports, for every request or per request. */
   usage?: { prompt: number; completion: number } | ((req: Recorded) => { prompt: number; completion: number });
+  /**
+   * The `usage` object answered exactly as given, in any provider's shape and with any values
+   * (negative, fractional, huge, strings): it replaces the one built from `usage`, in JSON answers
+   * and in a stream's usage chunk.
+   */
+  rawUsage?: Record<string, unknown> | ((req: Recorded) => Record<string, unknown>);
   /** Answer with an `x-request-id` (`req_<n>`), as OpenAI does. Default: none. */
   requestIds?: boolean;
 }
@@ -85,9 +98,13 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     const record: Recorded = { method: req.method ?? 'GET', path: req.url ?? '/', headers: { ...req.headers }, body, attempt, at: Date.now() };
     requests.push(record);
 
-    const behavior = provider.options.behavior?.(record) ?? { kind: 'ok' };
+    let behavior: Behavior = provider.options.behavior?.(record) ?? { kind: 'ok' };
     if (behavior.kind === 'stall') return; // never answers; the client's timeout must act
     if (behavior.kind === 'delay') await sleep(behavior.ms);
+    if (behavior.kind === 'hold') {
+      await behavior.until;
+      behavior = behavior.then ?? { kind: 'ok' };
+    }
     if (behavior.kind === 'stream-stall') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       for (let i = 0; i < behavior.chunks; i++) {
@@ -100,7 +117,29 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
       res.end(JSON.stringify(behavior.body ?? { error: { message: `stand-in failure ${behavior.status}`, type: 'server_error', code: null, param: null } }));
       return;
     }
+    if (behavior.kind === 'cut') return answer(record, cutOff(res, behavior.bytes, behavior.drop ?? true));
     answer(record, res);
+  };
+
+  /** A response whose body stops after `bytes` bytes: the connection is destroyed there, or the cut body sent whole. */
+  const cutOff = (res: ServerResponse, bytes: number, drop: boolean): ServerResponse => {
+    const end = res.end.bind(res);
+    const writeHead = res.writeHead.bind(res) as (status: number, headers: Record<string, string>) => ServerResponse;
+    let headers: Record<string, string> = {};
+    res.writeHead = ((status: number, h: Record<string, string>) => {
+      headers = h;
+      void status;
+      return res;
+    }) as typeof res.writeHead;
+    res.end = ((body: string) => {
+      const whole = Buffer.from(body);
+      const part = whole.subarray(0, bytes);
+      writeHead(200, { ...headers, 'content-length': String(drop ? whole.length : part.length) });
+      if (!drop) return end(part);
+      res.write(part, () => res.destroy());
+      return res;
+    }) as typeof res.end;
+    return res;
   };
 
   let answered = 0;
@@ -129,6 +168,8 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     const model = r.body?.model ?? 'gpt-4o-mini';
     const text = answerText(r.headers);
     const u = usage(r);
+    const raw = provider.options.rawUsage;
+    const reported = (built: object) => (raw === undefined ? built : typeof raw === 'function' ? raw(r) : raw);
     if (r.method === 'GET' && path === '/v1/models') {
       return json(res, r, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'stand-in' }] });
     }
@@ -137,13 +178,13 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
       const vector = [0.1, 0.2, 0.3];
       // The OpenAI SDK asks for base64 unless told otherwise, and decodes it itself.
       const embedding = r.body?.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
-      return json(res, r, { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding }], usage: { prompt_tokens: u.prompt, total_tokens: u.prompt } });
+      return json(res, r, { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding }], usage: reported({ prompt_tokens: u.prompt, total_tokens: u.prompt }) });
     }
     if (path === '/v1/completions') {
-      return json(res, r, { id: 'cmpl-1', object: 'text_completion', created: 0, model, choices: [{ index: 0, text, finish_reason: 'stop', logprobs: null }], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } });
+      return json(res, r, { id: 'cmpl-1', object: 'text_completion', created: 0, model, choices: [{ index: 0, text, finish_reason: 'stop', logprobs: null }], usage: reported({ prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion }) });
     }
     if (path === '/v1/responses') {
-      const response = { id: 'resp_1', object: 'response', created_at: 0, model, status: 'completed', output: [{ type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] }], usage: { input_tokens: u.prompt, output_tokens: u.completion, total_tokens: u.prompt + u.completion } };
+      const response = { id: 'resp_1', object: 'response', created_at: 0, model, status: 'completed', output: [{ type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] }], usage: reported({ input_tokens: u.prompt, output_tokens: u.completion, total_tokens: u.prompt + u.completion }) };
       return json(res, r, response);
     }
     if (path === '/v1/chat/completions') {
@@ -154,7 +195,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
         created: 0,
         model,
         choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null }],
-        usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion },
+        usage: reported({ prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion }),
       });
     }
     res.writeHead(404, { 'content-type': 'application/json' });
@@ -182,7 +223,9 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     }
     const u = usage(r);
     if (r.body?.stream_options?.include_usage) {
-      res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model, choices: [], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } })}\n\n`);
+      const raw = provider.options.rawUsage;
+      const usageChunk = raw === undefined ? { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } : typeof raw === 'function' ? raw(r) : raw;
+      res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model, choices: [], usage: usageChunk })}\n\n`);
     }
     if (provider.options.proxyAnswers) {
       res.write(`: x-tokenlay ${JSON.stringify({ cost: 0.0015, input_tokens: u.prompt, output_tokens: u.completion, tokens_used: u.prompt + u.completion, rule_action: 'allow', rule_id: 'stand-in-rule', limit_exceeded: false, warnings: [] })}\n\n`);

@@ -1,0 +1,84 @@
+/**
+ * The one check every usage number a provider reports passes before it is billed, whatever the
+ * provider's shape: a token count is a whole number from 0 up to what the call can hold. Usage
+ * that fails it is estimated and flagged, never stored as given, so that one bad answer cannot
+ * put 1e308 into a ledger, a counter, `/metrics` or a cost header.
+ */
+import { MAX_CHOICES, MAX_OUTPUT_TOKENS, type Pricer } from './prices.js';
+import type { MeteredUsage } from './usage.js';
+
+/**
+ * The most input tokens one call is believed to have read: 16 Mi (2^24). Above the largest
+ * context window offered today (10 M tokens, Llama 4 Scout) and OpenAI's largest embeddings batch
+ * (2,048 inputs of 8,191 tokens).
+ */
+export const MAX_INPUT_TOKENS = 16_777_216;
+
+/** What one call can have used at most: input read and output written (all choices together). */
+export interface UsageLimits {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Whether `value` is a token count as a provider must report it: a non-negative safe integer. */
+export function isTokenCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+// Token counts in every provider's usage shape: `prompt_tokens`, `cached_tokens`,
+// `cache_read_input_tokens`, `prompt_cache_hit_tokens`, Gemini's `promptTokenCount`, …; other
+// numbers there (OpenRouter's `cost`, Groq's `queue_time`, request counts) are not token counts.
+const TOKEN_FIELD = /tokens$|token_?count$/i;
+const MAX_DEPTH = 8;
+
+function shown(value: unknown): string {
+  const text = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+function find(value: unknown, path: string, depth: number): string | undefined {
+  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return undefined;
+  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+  for (const [key, field] of entries) {
+    const at = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
+    if (TOKEN_FIELD.test(key) && field !== null && field !== undefined && !isTokenCount(field)) {
+      return `${at} is ${shown(field)}, not a token count (a whole number from 0)`;
+    }
+    const inner = find(field, at, depth + 1);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+/**
+ * The first token-count field of a provider's `usage` object (nested details included, any
+ * shape) that is not a whole number from 0: negative, fractional, beyond 2^53, a string, a
+ * boolean, an object. Undefined when every one is sound (absent and `null` fields are).
+ *
+ * @returns e.g. `usage.completion_tokens is 1e+308, not a token count (a whole number from 0)`.
+ */
+export function usageFieldProblem(usage: Record<string, unknown>): string | undefined {
+  return find(usage, 'usage', 0);
+}
+
+function choices(body: unknown): number {
+  const n = (body as { n?: unknown } | null)?.n;
+  return typeof n === 'number' && Number.isFinite(n) && n >= 1 ? Math.min(Math.floor(n), MAX_CHOICES) : 1;
+}
+
+/**
+ * What one call can have used: input up to {@link MAX_INPUT_TOKENS}; output up to the model's
+ * context window from the price table (or {@link MAX_OUTPUT_TOKENS} when it is unknown) for each
+ * of its `n` choices (at most {@link MAX_CHOICES}).
+ */
+export function usageLimits(model: string | undefined, requestBody: unknown, pricer: Pricer, providerHint?: string): UsageLimits {
+  const window = model === undefined ? undefined : pricer.contextWindow(model, providerHint);
+  return { inputTokens: MAX_INPUT_TOKENS, outputTokens: (window ?? MAX_OUTPUT_TOKENS) * choices(requestBody) };
+}
+
+/** Why `used` cannot be what the call used (counts beyond `limits`), or undefined. */
+export function usageBeyondLimits(used: MeteredUsage, limits: UsageLimits): string | undefined {
+  if (used.inputTokens > limits.inputTokens) return `${used.inputTokens} input tokens, more than a call can read (${limits.inputTokens})`;
+  if (used.outputTokens > limits.outputTokens) return `${used.outputTokens} output tokens, more than the model can write in this call (${limits.outputTokens})`;
+  return undefined;
+}

@@ -1,0 +1,26 @@
+import { calcPrice } from '@pydantic/genai-prices';
+import { describe, expect, it } from 'vitest';
+import { eventually, gate } from '../support/gate.js';
+import { gatewayRig, hello } from './support.js';
+
+describe('a caller who leaves a JSON call through the gateway', () => {
+  it('is settled at the usage the provider reported, not the reservation', async () => {
+    const answer = gate();
+    let received = () => {};
+    const rig = await gatewayRig({}, { behavior: () => (received(), { kind: 'hold', until: answer.until }) });
+    const controller = new AbortController();
+    const sent = new Promise<void>((r) => (received = r));
+    const call = fetch(`${rig.url}/v1/chat/completions`, { method: 'POST', headers: rig.headers({ 'x-tokenlay-user': 'ann' }), body: JSON.stringify(hello), signal: controller.signal });
+    await sent;
+    await new Promise((r) => setTimeout(r, 50));
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    // Give the gateway time to see the socket close before the provider answers.
+    await new Promise((r) => setTimeout(r, 300));
+    answer.open();
+    await eventually(async () => (await rig.gateway.store.ledger()).length > 0, 'the abandoned call has a ledger row');
+    const [row] = await rig.gateway.store.ledger();
+    expect(row).toMatchObject({ status: 499, inputTokens: 10, outputTokens: 5, estimated: false, fields: { user: 'ann' } });
+    expect(row!.cost).toBeCloseTo(calcPrice({ input_tokens: 10, output_tokens: 5 }, 'gpt-4o-mini')!.total_price, 12);
+  });
+});
