@@ -45,9 +45,13 @@ export function blankReport(): CallReport {
   return { ruleId: null, ruleAction: 'allow', limitExceeded: false, cost: 0, inputTokens: 0, outputTokens: 0, durationMs: 0, warnings: [] };
 }
 
-/** A decimal without exponent, e.g. `0.0000015`, so every reader parses it. */
+/**
+ * A decimal without exponent, e.g. `0.0000015`, so every reader parses it (docs/protocol.md §2).
+ * `toFixed` itself writes an exponent from 1e21 up; a value that is not a finite amount from 0 is `0`.
+ */
 export function formatDecimal(value: number): string {
-  if (value === 0 || !Number.isFinite(value)) return '0';
+  if (!(value > 0) || !Number.isFinite(value)) return '0';
+  if (value >= 1e21) return BigInt(Math.round(value)).toString();
   return value.toFixed(12).replace(/\.?0+$/, '');
 }
 
@@ -90,7 +94,10 @@ export function reportTrailer(report: CallReport): Record<string, unknown> {
 
 /** The whole trailer event, `: x-tokenlay {json}` and a blank line, written just before `data: [DONE]`. */
 export function writeTrailer(report: CallReport): string {
-  return `${TRAILER_PREFIX}${JSON.stringify(reportTrailer(report))}\n\n`;
+  // JSON.stringify writes a number below 1e-6 with an exponent (`1e-7`): the cost goes in first,
+  // as its decimal text.
+  const json = JSON.stringify({ cost: 0, ...reportTrailer(report) }).replace(/^\{"cost":[^,}]*/, `{"cost":${formatDecimal(report.cost)}`);
+  return `${TRAILER_PREFIX}${json}\n\n`;
 }
 
 /** The trailer's object when `line` is a trailer line, else undefined (also for malformed JSON). */
