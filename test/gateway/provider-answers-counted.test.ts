@@ -24,7 +24,7 @@ describe('what the gateway charges for what the provider answered', () => {
     expect(Number(answer.headers.get('x-tokenlay-cost'))).toBeGreaterThan(0);
     await rig.gateway.engine.flush();
     const [row] = await rig.gateway.store.ledger();
-    expect(row).toMatchObject({ status: 502, estimated: true });
+    expect(row).toMatchObject({ status: 502, estimated: true, estimateReason: 'body_cut_off' });
     expect(row!.inputTokens).toBeGreaterThan(0);
     expect(row!.outputTokens).toBeGreaterThan(0);
   });
