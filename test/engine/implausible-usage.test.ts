@@ -91,6 +91,17 @@ describe('the cost header is a decimal without exponent', () => {
     expect(formatDecimal(7.5e301)).toMatch(/^7\d{301}$/);
   });
 
+  it("never passes on an upstream's x-tokenlay-cost, as a stream answer would have", async () => {
+    const { fetch, provider } = await rig(
+      { store: 'memory' },
+      { behavior: () => ({ kind: 'status', status: 200, headers: { 'content-type': 'text/event-stream', 'x-tokenlay-cost': '7.5e+301', 'x-tokenlay-output-tokens': '1e308' }, body: 'data: [DONE]' }) },
+    );
+    const response = await call(fetch, provider.base, '/chat/completions', { ...hello, stream: true });
+    await response.text();
+    expect(response.headers.get('x-tokenlay-cost')).toBeNull();
+    expect(response.headers.get('x-tokenlay-output-tokens')).toBeNull();
+  });
+
   it('writes a tiny cost in the stream trailer as a decimal too (JSON alone would write 1e-7)', async () => {
     const { fetch, provider } = await rig({ store: 'memory', prices: { 'gpt-4o-mini': { input: 0.01, output: 0 } } }, { usage: { prompt: 10, completion: 0 } });
     const text = await (await call(fetch, provider.base, '/chat/completions', { ...hello, stream: true })).text();
