@@ -1,8 +1,12 @@
+import { join } from 'node:path';
 import { calcPrice } from '@pydantic/genai-prices';
 import { APIUserAbortError } from 'openai';
 import { describe, expect, it } from 'vitest';
+import { runWithTokenlay, TokenlayOpenAI } from '../../src/index.js';
+import { createStore } from '../../src/store/index.js';
 import { gate } from '../support/gate.js';
-import { as, hello, rig } from './support.js';
+import { startProvider } from '../support/provider.js';
+import { as, hello, onCleanup, PROVIDER_KEY, rig, tempDir } from './support.js';
 
 const real = (input: number, output: number) => calcPrice({ input_tokens: input, output_tokens: output }, 'gpt-4o-mini')!.total_price;
 
@@ -72,5 +76,28 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
     await fetch.engine.flush();
     const rows = await fetch.engine.store.ledger();
     expect(rows).toEqual([expect.objectContaining({ status: 499, estimated: false, inputTokens: 0, outputTokens: 0, cost: 0 })]);
+  });
+
+  it('is the same through TokenlayOpenAI in embedded mode: the abort at once, the reported usage in the ledger', async () => {
+    const answer = gate();
+    let received = () => {};
+    const provider = await startProvider({ behavior: () => (received(), { kind: 'hold', until: answer.until }) });
+    onCleanup(() => provider.close());
+    const path = join(tempDir(), 'usage.db');
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, providerApiBase: provider.base, store: `sqlite:${path}`, maxRetries: 0 });
+    const controller = new AbortController();
+    received = () => setTimeout(() => controller.abort(), 50);
+    await runWithTokenlay({ user: 'kim' }, async () => {
+      await expect(openai.chat.completions.create(hello, { signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
+    });
+    answer.open();
+    // close() waits for the abandoned call to be answered and settled.
+    await openai.close();
+    const store = createStore(`sqlite:${path}`);
+    try {
+      expect(await store.ledger()).toEqual([expect.objectContaining({ status: 499, inputTokens: 10, outputTokens: 5, estimated: false, fields: { user: 'kim' } })]);
+    } finally {
+      await store.close();
+    }
   });
 });
