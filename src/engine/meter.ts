@@ -68,12 +68,22 @@ function limitsOf(ctx: MeterContext) {
  */
 export function meterJson(ctx: MeterContext, text: string, jsonExpected = false): Metered {
   const json = parseJsonBody(text);
-  if (json === undefined && jsonExpected && ctx.sentBody) return meterCut(ctx, text, undefined, `its JSON body ends after ${text.length} characters`);
+  if (json === undefined && jsonExpected && ctx.sentBody && !isJson(text)) return meterCut(ctx, text, undefined, `its JSON body stops short after ${text.length} characters`);
   const reported = json ? usageFromJson(ctx.endpoint, json) : undefined;
   const delivered = answerText(json);
   const limits = limitsOf(ctx);
   const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered), limits) : believed(reported, limits);
   return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+}
+
+/** Whether `text` is JSON of any kind (an array or a number too). */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Reported usage of a call without a JSON request, which leaves nothing to estimate from: none, flagged, when not believable. */

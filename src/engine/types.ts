@@ -33,7 +33,11 @@ export interface EngineConfig {
   now?: () => number;
   /** How long a reservation holds without renewal; a crashed call's reservation frees after it. Default 60 000. */
   leaseMs?: number;
-  /** How long to wait for the provider's answer before trying a fallback or answering 504. Default 600 000. */
+  /**
+   * How long to wait for the provider's answer (ms) before trying a fallback or answering 504. A
+   * JSON call whose caller left after it was sent is still read for up to this long, and settled
+   * at the usage the provider reports. Default 600 000.
+   */
   providerTimeoutMs?: number;
   /**
    * A streamed answer on which no byte moves, from the provider or to the caller, for this many ms
@@ -86,7 +90,7 @@ export interface Engine {
   readonly store: TokenlayStore;
   /** The rules' `notify` alerts (threshold crossings and blocks), when the rules ask for any. */
   readonly alerts: Alerts | undefined;
-  /** Waits for settlements in flight and writes queued ledger rows. */
+  /** Waits for settlements in flight (JSON calls whose caller left included) and writes queued ledger rows. */
   flush(): Promise<void>;
   /** Refuses new calls, flushes, and closes a store the engine opened. Idempotent. */
   close(): Promise<void>;
