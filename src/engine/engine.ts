@@ -17,7 +17,7 @@ import { decide, estimateFor, type Decided } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { inFlightCalls, type InFlightCall } from './in-flight.js';
-import { meterAbandoned, meterCut, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
+import { meterAbandoned, meterCut, meterJson, meterLeftStream, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
 import { reportAfterAnswer } from './report-error.js';
@@ -125,7 +125,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
       bodyFor: (m) => (body ? JSON.stringify(sentBody(m)) : call.body),
       models,
       signal: call.signal,
-      // A stream the caller leaves is given up (the provider stops it); a JSON call is read to its end.
+      // A stream the caller leaves is given up from its first byte (the provider stops it); a JSON call is read to its end.
       abandonOnAbort: body?.stream === true,
       stop: stop.signal,
       timeoutMs: ctx.providerTimeoutMs,
@@ -138,7 +138,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   }
   const { answer, failures, reached } = result;
   if (answer.kind === 'aborted') {
-    const metered = meterAbandoned(meterFor(answer.model), left() ? 'caller_left' : 'cut_off');
+    const metered = meterAbandoned(meterFor(answer.model), 'cut_off');
     await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
     throw answer.reason;
   }
@@ -168,9 +168,9 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   if (answer.kind === 'stream') {
     const { status, headers } = answer.response;
     if (left()) {
-      // A JSON call answered as a stream after its caller left: no one will read it.
+      // The caller left before the first byte: the stream is given up, and the provider stops it.
       await answer.response.body?.cancel().catch(() => undefined);
-      const metered = meterAbandoned(meter, 'caller_left');
+      const metered = afterAnswer('metering the answer', () => meterLeftStream(meter), () => meterAbandoned(meter, 'caller_left'));
       await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
       throw call.signal!.reason;
     }

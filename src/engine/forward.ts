@@ -11,7 +11,7 @@ export type ProviderAnswer =
    * provider has billed the call. `text` is what arrived; `declaredBytes` the length its headers promised.
    */
   | { kind: 'cut'; status: number; headers: Headers; text: string; declaredBytes: number | undefined; detail: string; model: string | undefined }
-  /** The caller of a stream went away (or the call was cut off) after it was sent: the provider may bill it. */
+  /** The call was ended by `stop` (shutdown) after it was sent: the provider may bill it. */
   | { kind: 'aborted'; reason: unknown; model: string | undefined };
 
 export interface ForwardRequest {
@@ -24,12 +24,14 @@ export interface ForwardRequest {
   /** The model first, then fallbacks, tried in order. */
   models: Array<string | undefined>;
   /**
-   * The caller's signal. Once the call is sent, a JSON call is read to its end all the same (the
-   * provider bills it, and reports what it billed); only a stream (`abandonOnAbort`) is given up
-   * at once. A caller who has left gets no fallback attempt.
+   * The caller's signal. Once the call is sent, it is carried on until the provider answers: a
+   * JSON answer is read to its end all the same (the provider bills it, and reports what it
+   * billed). Only a streamed answer is given up when its caller leaves (`abandonOnAbort`), from
+   * its first byte on: the provider stops a stream that is left. A caller who has left gets no
+   * fallback attempt.
    */
   signal?: AbortSignal | undefined;
-  /** Give up the provider's answer as soon as the caller leaves: streams, which the provider stops when left. */
+  /** Give up a streamed answer, once it has begun, as soon as the caller leaves. */
   abandonOnAbort: boolean;
   /** Ends the provider call at once, whoever waits for it (the engine's shutdown). */
   stop?: AbortSignal | undefined;
@@ -119,8 +121,8 @@ function declaredLength(headers: Headers): number | undefined {
  * or no answer within `timeoutMs` moves on to the next model; the last 5xx is returned as it is.
  * A non-stream answer is read under the same timeout; a 2xx one whose body breaks off is `cut`
  * and never sent again (the provider billed it). Once sent, a JSON call is read to its end even
- * when the caller leaves; a stream (`abandonOnAbort`) ends at once, as `aborted`. An abort before
- * sending is thrown. `failures` describes every model that failed, for the call's warnings;
+ * when the caller leaves, and so is a stream until its first byte (`abandonOnAbort`: it then ends
+ * with its caller). An abort before sending is thrown; `aborted` is a call ended by `stop`. `failures` describes every model that failed, for the call's warnings;
  * `reached` says whether any attempt reached the provider (it answered, or took the call and
  * did not answer in time).
  */
@@ -139,7 +141,6 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
     const link = req.abandonOnAbort ? req.signal : undefined;
     const onAbort = () => controller.abort(link!.reason);
     const onStop = () => controller.abort(req.stop!.reason);
-    link?.addEventListener('abort', onAbort, { once: true });
     req.stop?.addEventListener('abort', onStop, { once: true });
     const unlink = () => {
       clearTimeout(timer);
@@ -161,6 +162,8 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
       }
       if (response.ok && isSse(response.headers)) {
         clearTimeout(timer);
+        // From its first byte a stream ends with its caller (one who has already left is the engine's to settle).
+        link?.addEventListener('abort', onAbort, { once: true });
         return { answer: { kind: 'stream', response, model }, failures, reached };
       }
       const { text, error } = await readBody(response);

@@ -124,9 +124,19 @@ export function meterCut(ctx: MeterContext, received: string, declaredBytes: num
 }
 
 /**
- * The usage of a call given up after it was sent with nothing to meter (a stream's caller left
- * before it began, shutdown, a fault): the provider may have billed all of it, so input is
- * estimated from the request and output is what the call could write at most.
+ * The usage of a stream whose caller left before its first byte, flagged `caller_left`: it is
+ * given up at once, and the provider stops a stream that is left, so input is estimated from the
+ * request and nothing was written yet.
+ */
+export function meterLeftStream(ctx: MeterContext): Metered {
+  const inputTokens = ctx.sentBody ? estimateRequestTokens(ctx.model, ctx.sentBody) : 0;
+  return priceOf(ctx, { inputTokens, outputTokens: 0, cachedTokens: 0, totalTokens: inputTokens, estimated: true, estimateReason: 'caller_left' }, undefined);
+}
+
+/**
+ * The usage of a call given up after it was sent with nothing to meter (shutdown, a fault): the
+ * provider may have billed all of it, so input is estimated from the request and output is what
+ * the call could write at most.
  */
 export function meterAbandoned(ctx: MeterContext, reason: EstimateReason = 'cut_off'): Metered {
   if (ctx.model === undefined || ctx.sentBody === undefined) return { used: { ...NO_USAGE, estimated: true, estimateReason: reason }, cost: 0, model: ctx.model };

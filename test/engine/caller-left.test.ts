@@ -100,4 +100,20 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
       await store.close();
     }
   });
+
+  it('gives up a stream whose caller left before its first byte, charged its input only, flagged caller_left', async () => {
+    const answer = gate();
+    let received = () => {};
+    const { openai, fetch, provider } = await rig({ store: 'memory' }, { behavior: () => (received(), { kind: 'hold', until: answer.until }) });
+    const controller = new AbortController();
+    received = () => setTimeout(() => controller.abort(), 50);
+    await expect(openai.chat.completions.create({ ...hello, stream: true }, { signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
+    answer.open();
+    await fetch.engine.flush();
+    const [row] = await fetch.engine.store.ledger();
+    expect(row).toMatchObject({ status: 499, outputTokens: 0, estimated: true, estimateReason: 'caller_left' });
+    expect(row!.inputTokens).toBeGreaterThan(0);
+    expect(row!.cost).toBeCloseTo(real(row!.inputTokens, 0), 12);
+    expect(provider.requests).toHaveLength(1);
+  });
 });
