@@ -23,4 +23,22 @@ describe('a caller who leaves a JSON call through the gateway', () => {
     expect(row).toMatchObject({ status: 499, inputTokens: 10, outputTokens: 5, estimated: false, fields: { user: 'ann' } });
     expect(row!.cost).toBeCloseTo(calcPrice({ input_tokens: 10, output_tokens: 5 }, 'gpt-4o-mini')!.total_price, 12);
   });
+
+  it('gives up a stream left before its first byte once the provider answers: its input charged, flagged caller_left', async () => {
+    const answer = gate();
+    let received = () => {};
+    const rig = await gatewayRig({}, { behavior: () => (received(), { kind: 'hold', until: answer.until }) });
+    const controller = new AbortController();
+    const sent = new Promise<void>((r) => (received = r));
+    const call = fetch(`${rig.url}/v1/chat/completions`, { method: 'POST', headers: rig.headers({ 'x-tokenlay-user': 'bo' }), body: JSON.stringify({ ...hello, stream: true }), signal: controller.signal });
+    await sent;
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 300));
+    answer.open();
+    await eventually(async () => (await rig.gateway.store.ledger()).length > 0, 'the abandoned stream has a ledger row');
+    const [row] = await rig.gateway.store.ledger();
+    expect(row).toMatchObject({ status: 499, outputTokens: 0, estimated: true, estimateReason: 'caller_left', fields: { user: 'bo' } });
+    expect(row!.inputTokens).toBeGreaterThan(0);
+  });
 });
