@@ -15,6 +15,7 @@ import { durationOption } from './config.js';
 import type { EngineContext } from './context.js';
 import { decide, estimateFor, type Decided } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
+import { untilCallerLeaves } from './caller-leaves.js';
 import { cancelWhenIdle } from './idle.js';
 import { inFlightCalls, type InFlightCall } from './in-flight.js';
 import { meterAbandoned, meterCut, meterJson, meterLeftStream, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
@@ -210,31 +211,6 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
 /** Whether an answer's content type says JSON. */
 function isJsonType(headers: Headers): boolean {
   return /\bjson\b/i.test(headers.get('content-type') ?? '');
-}
-
-/**
- * Gives the caller its abort as soon as it leaves, while `running` goes on without it: a JSON
- * call is read to its end and settled at the usage the provider reports. `track` keeps it in
- * what `flush()` waits for.
- */
-function untilCallerLeaves<T>(running: Promise<T>, signal: AbortSignal, track: (p: Promise<unknown>) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      track(running);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    running.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
