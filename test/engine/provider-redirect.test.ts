@@ -18,8 +18,10 @@ describe('a provider that answers with a redirect', () => {
     expect(error.message).not.toContain('secret-in-url');
     expect(chatCalls()).toBe(1);
     expect(elsewhere.requests).toHaveLength(0);
-    // Nothing was billed: the request is released, not counted.
+    // Nothing was billed; the call reached the provider, so a requests limit counts it.
     const rows = await fetch.engine.store.ledger();
-    expect(rows.map((r) => r.status)).toEqual([502]);
+    expect(rows.map((r) => [r.status, r.cost])).toEqual([[502, 0]]);
+    const day = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+    expect(await fetch.engine.store.read('daily|requests|day|user=ana', 'requests', day, Date.now())).toEqual({ used: 1, reserved: 0 });
   });
 });
