@@ -107,7 +107,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   // Shutdown cuts a call off as a caller who went away would: the provider may bill all it asked for.
   flight.cutOff = () => {
     stop.abort(new Error('tokenlay: the call was cut off by shutdown'));
-    const metered = meterAbandoned(meterFor(state.model), 'cut_off');
+    const metered = meterAbandoned(meterFor(state.model), 'cut off');
     return settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
   };
   // A caller who left is recorded as such, whatever the provider then answered.
@@ -139,7 +139,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   }
   const { answer, failures, reached } = result;
   if (answer.kind === 'aborted') {
-    const metered = meterAbandoned(meterFor(answer.model), 'cut_off');
+    const metered = meterAbandoned(meterFor(answer.model), 'cut off');
     await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
     throw answer.reason;
   }
@@ -157,7 +157,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   // SDK send it again. Faults are reported once and the provider's answer goes out.
   const meter = meterFor(modelUsed);
   if (answer.kind === 'cut') {
-    const metered = afterAnswer('metering the answer', () => meterCut(meter, answer.text, answer.declaredBytes, answer.detail), () => meterAbandoned(meter, 'body_cut_off'));
+    const metered = afterAnswer('metering the answer', () => meterCut(meter, answer.text, answer.declaredBytes, answer.detail), () => meterAbandoned(meter, 'body cut off'));
     const response = afterAnswer(
       'the answer headers',
       () => providerCutAnswer({ hint: state.hint, status: answer.status, detail: answer.detail }, withUsage(reportNow(state), metered)),
@@ -171,7 +171,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     if (left()) {
       // The caller left before the first byte: the stream is given up, and the provider stops it.
       await answer.response.body?.cancel().catch(() => undefined);
-      const metered = afterAnswer('metering the answer', () => meterLeftStream(meter), () => meterAbandoned(meter, 'caller_left'));
+      const metered = afterAnswer('metering the answer', () => meterLeftStream(meter), () => meterAbandoned(meter, 'caller left'));
       await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
       throw call.signal!.reason;
     }

@@ -26,8 +26,8 @@ export const ESTIMATED_WARNING = 'usage estimated: the provider reported none';
 
 /** The warning of an estimated call: why its usage is estimated. */
 function estimatedWarning(used: MeteredUsage): string {
-  if (used.estimateReason === 'implausible_usage') return `usage estimated: the provider reported usage no call can have (${used.estimateNote ?? 'not believable'})`;
-  if (used.estimateReason === 'body_cut_off') return `usage estimated: the provider's answer was cut off (${used.estimateNote ?? 'incomplete'})`;
+  if (used.estimateReason === 'implausible usage') return `usage estimated: the provider reported usage no call can have (${used.estimateNote ?? 'not believable'})`;
+  if (used.estimateReason === 'body cut off') return `usage estimated: the provider's answer was cut off (${used.estimateNote ?? 'incomplete'})`;
   return ESTIMATED_WARNING;
 }
 
@@ -88,16 +88,16 @@ function isJson(text: string): boolean {
 
 /** Reported usage of a call without a JSON request, which leaves nothing to estimate from: none, flagged, when not believable. */
 function believed(reported: MeteredUsage | undefined, limits: UsageLimits): MeteredUsage {
-  if (reported === undefined || reported.estimateReason === 'implausible_usage') return reported ?? NO_USAGE;
+  if (reported === undefined || reported.estimateReason === 'implausible usage') return reported ?? NO_USAGE;
   const problem = usageBeyondLimits(reported, limits);
-  return problem === undefined ? reported : { ...NO_USAGE, estimated: true, estimateReason: 'implausible_usage', estimateNote: problem };
+  return problem === undefined ? reported : { ...NO_USAGE, estimated: true, estimateReason: 'implausible usage', estimateNote: problem };
 }
 
 /** The byte length of a text as UTF-8. */
 const byteLength = (text: string) => new TextEncoder().encode(text).length;
 
 /**
- * The usage of a 2xx answer whose body broke off, flagged `body_cut_off`: the provider has billed
+ * The usage of a 2xx answer whose body broke off, flagged `body cut off`: the provider has billed
  * it, and its usage is lost with the end of the body. Input is estimated from the request; output
  * as the tokens of the body that arrived, scaled up to the length its headers promised
  * (`declaredBytes`), and never more than the call could write (its reservation's output).
@@ -117,20 +117,20 @@ export function meterCut(ctx: MeterContext, received: string, declaredBytes: num
     cachedTokens: 0,
     totalTokens: inputTokens + outputTokens,
     estimated: true,
-    estimateReason: 'body_cut_off',
+    estimateReason: 'body cut off',
     estimateNote: `after ${receivedBytes}${declaredBytes === undefined ? '' : ` of ${declaredBytes}`} bytes: ${detail}`,
   };
   return priceOf(ctx, used, undefined);
 }
 
 /**
- * The usage of a stream whose caller left before its first byte, flagged `caller_left`: it is
+ * The usage of a stream whose caller left before its first byte, flagged `caller left`: it is
  * given up at once, and the provider stops a stream that is left, so input is estimated from the
  * request and nothing was written yet.
  */
 export function meterLeftStream(ctx: MeterContext): Metered {
   const inputTokens = ctx.sentBody ? estimateRequestTokens(ctx.model, ctx.sentBody) : 0;
-  return priceOf(ctx, { inputTokens, outputTokens: 0, cachedTokens: 0, totalTokens: inputTokens, estimated: true, estimateReason: 'caller_left' }, undefined);
+  return priceOf(ctx, { inputTokens, outputTokens: 0, cachedTokens: 0, totalTokens: inputTokens, estimated: true, estimateReason: 'caller left' }, undefined);
 }
 
 /**
@@ -138,7 +138,7 @@ export function meterLeftStream(ctx: MeterContext): Metered {
  * provider may have billed all of it, so input is estimated from the request and output is what
  * the call could write at most.
  */
-export function meterAbandoned(ctx: MeterContext, reason: EstimateReason = 'cut_off'): Metered {
+export function meterAbandoned(ctx: MeterContext, reason: EstimateReason = 'cut off'): Metered {
   if (ctx.model === undefined || ctx.sentBody === undefined) return { used: { ...NO_USAGE, estimated: true, estimateReason: reason }, cost: 0, model: ctx.model };
   const e = reservationEstimate(ctx.model, ctx.sentBody, ctx.pricer, { endpoint: ctx.endpoint, providerHint: ctx.providerHint });
   const used: MeteredUsage = { inputTokens: e.inputTokens, outputTokens: e.outputTokens, cachedTokens: 0, totalTokens: e.tokens, estimated: true, estimateReason: reason };

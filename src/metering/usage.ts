@@ -2,13 +2,13 @@ import { usageBeyondLimits, usageFieldProblem, type UsageLimits } from './usage-
 import { dialectOf } from './usage-dialects.js';
 
 /**
- * Why a call's usage is estimated, as its ledger row says (`estimateReason`): `no_usage` (the
- * provider reported none), `implausible_usage` (it reported counts no call can have: negative,
- * fractional, not numbers, beyond what the model can write), `body_cut_off` (its 2xx answer broke
- * off), `caller_left` (a stream's caller left before it began), `cut_off` (shutdown or a fault
+ * Why a call's usage is estimated, as its ledger row says (`estimateReason`): `no usage` (the
+ * provider reported none), `implausible usage` (it reported counts no call can have: negative,
+ * fractional, not numbers, beyond what the model can write), `body cut off` (its 2xx answer broke
+ * off), `caller left` (a stream's caller left before it began), `cut off` (shutdown or a fault
  * ended the call).
  */
-export type EstimateReason = 'no_usage' | 'implausible_usage' | 'body_cut_off' | 'caller_left' | 'cut_off';
+export type EstimateReason = 'no usage' | 'implausible usage' | 'body cut off' | 'caller left' | 'cut off';
 
 /** Token usage of one call, as the provider reported it or as estimated. */
 export interface MeteredUsage {
@@ -32,7 +32,7 @@ export interface MeteredUsage {
 
 /** What {@link usageFromJson} gives for usage that fails the check of `usage-bounds.ts`: no counts, flagged. */
 function implausible(note: string): MeteredUsage {
-  return { inputTokens: 0, outputTokens: 0, cachedTokens: 0, totalTokens: 0, estimated: true, estimateReason: 'implausible_usage', estimateNote: note };
+  return { inputTokens: 0, outputTokens: 0, cachedTokens: 0, totalTokens: 0, estimated: true, estimateReason: 'implausible usage', estimateNote: note };
 }
 
 function record(value: unknown): Record<string, unknown> | undefined {
@@ -47,7 +47,7 @@ function record(value: unknown): Record<string, unknown> | undefined {
  * reasoning tokens. `endpoint` only breaks a tie when an answer carries both spellings.
  *
  * Every token count passes `usageFieldProblem` first: usage with one that is not a whole number
- * from 0 comes back flagged `implausible_usage`, without counts, for {@link plausibleUsage} to estimate.
+ * from 0 comes back flagged `implausible usage`, without counts, for {@link plausibleUsage} to estimate.
  *
  * @returns undefined when the body has no usage with token counts.
  */
@@ -77,12 +77,12 @@ export function usageFromJson(endpoint: string, body: unknown): MeteredUsage | u
  * text but reports no output tokens (`{ prompt_tokens: 0, completion_tokens: 0 }` at the end of a
  * stream) is estimated instead, and marked `estimated`, rather than billed $0; a reported input
  * count is kept when it is not zero. Usage that failed the field check, or goes beyond `limits`
- * (see `usageLimits`), is estimated whole and flagged `implausible_usage`.
+ * (see `usageLimits`), is estimated whole and flagged `implausible usage`.
  */
 export function plausibleUsage(reported: MeteredUsage | undefined, deliveredText: string, estimate: () => MeteredUsage, limits?: UsageLimits): MeteredUsage {
   if (!reported) return estimate();
-  const problem = reported.estimateReason === 'implausible_usage' ? reported.estimateNote : limits && usageBeyondLimits(reported, limits);
-  if (problem !== undefined) return { ...estimate(), estimated: true, estimateReason: 'implausible_usage', estimateNote: problem };
+  const problem = reported.estimateReason === 'implausible usage' ? reported.estimateNote : limits && usageBeyondLimits(reported, limits);
+  if (problem !== undefined) return { ...estimate(), estimated: true, estimateReason: 'implausible usage', estimateNote: problem };
   if (reported.outputTokens > 0 || deliveredText.length === 0) return reported;
   const guess = estimate();
   const inputTokens = reported.inputTokens > 0 ? reported.inputTokens : guess.inputTokens;

@@ -42,8 +42,6 @@ export const migrations: readonly string[] = [
      last_used_at bigint,
      revoked_at bigint
    );`,
-  // v3: why an estimated row is estimated (no_usage, implausible_usage, body_cut_off, …).
-  `ALTER TABLE $S.tokenlay_ledger ADD COLUMN IF NOT EXISTS estimate_reason text;`,
 ];
 
 /** The schema version this code writes. */

@@ -58,7 +58,6 @@ interface DbRow {
   status: number;
   latency_ms: number;
   estimated: boolean;
-  estimate_reason: string | null;
 }
 
 function fromDb(r: DbRow): LedgerRow {
@@ -77,7 +76,6 @@ function fromDb(r: DbRow): LedgerRow {
     status: r.status,
     latencyMs: r.latency_ms,
     estimated: r.estimated,
-    ...(r.estimate_reason === null ? {} : { estimateReason: r.estimate_reason }),
   };
 }
 
@@ -92,7 +90,7 @@ function memorySpool(): Pick<Spool, 'leftovers' | 'rotate' | 'done' | 'append' |
   };
 }
 
-const COLUMNS = 16;
+const COLUMNS = 15;
 // 15 parameters a row stays far under Postgres's 65 535 parameters a statement.
 const ROWS_PER_INSERT = 1000;
 
@@ -146,12 +144,12 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
         const params: unknown[] = [];
         const values = chunk.map(({ k, row }, j) => {
           params.push(k, row.time, JSON.stringify(row.fields), row.modelRequested, row.modelUsed, row.endpoint, row.inputTokens, row.outputTokens,
-            row.cachedTokens, row.cost, row.ruleId, row.action, row.status, row.latencyMs, row.estimated, row.estimateReason ?? null);
+            row.cachedTokens, row.cost, row.ruleId, row.action, row.status, row.latencyMs, row.estimated);
           return `(${Array.from({ length: COLUMNS }, (_, c) => `$${j * COLUMNS + c + 1}`).join(', ')})`;
         });
         await client.query(
           `INSERT INTO ${s}.tokenlay_ledger (call_id, time, fields, model_requested, model_used, endpoint, input_tokens, output_tokens,
-             cached_tokens, cost, rule_id, action, status, latency_ms, estimated, estimate_reason)
+             cached_tokens, cost, rule_id, action, status, latency_ms, estimated)
            VALUES ${values.join(', ')} ON CONFLICT DO NOTHING`,
           params,
         );
@@ -229,7 +227,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
       if (query.until !== undefined) where.push(`time < $${params.push(query.until)}`);
       if (query.fields && Object.keys(query.fields).length > 0) where.push(`fields @> $${params.push(JSON.stringify(query.fields))}::jsonb`);
       const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
-      const cols = 'time, seq, fields, model_requested, model_used, endpoint, input_tokens, output_tokens, cached_tokens, cost, rule_id, action, status, latency_ms, estimated, estimate_reason';
+      const cols = 'time, seq, fields, model_requested, model_used, endpoint, input_tokens, output_tokens, cached_tokens, cost, rule_id, action, status, latency_ms, estimated';
       const sql =
         query.limit !== undefined
           ? `SELECT * FROM (SELECT ${cols} FROM ${s}.tokenlay_ledger ${filter} ORDER BY time DESC, seq DESC LIMIT $${params.push(query.limit)}) t ORDER BY time, seq`

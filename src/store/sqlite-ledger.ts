@@ -17,7 +17,6 @@ interface LedgerDbRow {
   status: number;
   latency_ms: number;
   estimated: number;
-  estimate_reason: string | null;
 }
 
 function fromDb(row: LedgerDbRow): LedgerRow {
@@ -36,7 +35,6 @@ function fromDb(row: LedgerDbRow): LedgerRow {
     status: row.status,
     latencyMs: row.latency_ms,
     estimated: row.estimated === 1,
-    ...(row.estimate_reason === null ? {} : { estimateReason: row.estimate_reason }),
   };
 }
 
@@ -67,12 +65,11 @@ export interface LedgerWriter {
 export function createLedgerWriter(db: SqliteDatabase, opts: LedgerWriterOptions): LedgerWriter {
   const insert = db.prepare(
     `INSERT INTO ledger (time, fields, model_requested, model_used, endpoint, input_tokens, output_tokens,
-       cached_tokens, cost, rule_id, action, status, latency_ms, estimated, estimate_reason)
+       cached_tokens, cost, rule_id, action, status, latency_ms, estimated)
      VALUES (@time, @fields, @modelRequested, @modelUsed, @endpoint, @inputTokens, @outputTokens,
-       @cachedTokens, @cost, @ruleId, @action, @status, @latencyMs, @estimated, @estimateReason)`,
+       @cachedTokens, @cost, @ruleId, @action, @status, @latencyMs, @estimated)`,
   );
-  const insertRow = (row: LedgerRow) =>
-    insert.run({ ...row, fields: JSON.stringify(row.fields), estimated: row.estimated ? 1 : 0, estimateReason: row.estimateReason ?? null });
+  const insertRow = (row: LedgerRow) => insert.run({ ...row, fields: JSON.stringify(row.fields), estimated: row.estimated ? 1 : 0 });
   const writeBatch = db.transaction((rows: LedgerRow[]) => {
     for (const row of rows) insertRow(row);
   });

@@ -47,8 +47,6 @@ export const migrations: readonly string[] = [
      estimated INTEGER NOT NULL
    );
    CREATE INDEX ledger_by_time ON ledger (time);`,
-  // v3: why an estimated row is estimated (no_usage, implausible_usage, body_cut_off, …).
-  `ALTER TABLE ledger ADD COLUMN estimate_reason TEXT;`,
 ];
 
 /** The schema version this code writes. */

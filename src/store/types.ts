@@ -57,13 +57,13 @@ export interface LedgerRow {
   action: string | null;
   status: number;
   latencyMs: number;
-  /** True when tokens were estimated: the provider reported none, or none believable (see `estimateReason`). */
+  /** True when tokens were estimated because the provider reported none. */
   estimated: boolean;
   /**
-   * Why an estimated row is estimated, when known (set on estimated rows only): `no_usage`,
-   * `implausible_usage`, `body_cut_off`, `caller_left`, `cut_off`, `holder_lost`. Export column `estimate_reason`.
+   * Why the usage is an estimate, when `estimated`: e.g. {@link HOLDER_LOST}. Null or absent
+   * otherwise (ledger column `estimate_reason`).
    */
-  estimateReason?: string;
+  estimateReason?: string | null;
 }
 
 /** Filter for {@link TokenlayStore.ledger}. Rows come back oldest first. */

@@ -101,7 +101,7 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
     }
   });
 
-  it('gives up a stream whose caller left before its first byte, charged its input only, flagged caller_left', async () => {
+  it('gives up a stream whose caller left before its first byte, charged its input only, flagged caller left', async () => {
     const answer = gate();
     let received = () => {};
     const { openai, fetch, provider } = await rig({ store: 'memory' }, { behavior: () => (received(), { kind: 'hold', until: answer.until }) });
@@ -111,7 +111,7 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
     answer.open();
     await fetch.engine.flush();
     const [row] = await fetch.engine.store.ledger();
-    expect(row).toMatchObject({ status: 499, outputTokens: 0, estimated: true, estimateReason: 'caller_left' });
+    expect(row).toMatchObject({ status: 499, outputTokens: 0, estimated: true, estimateReason: 'caller left' });
     expect(row!.inputTokens).toBeGreaterThan(0);
     expect(row!.cost).toBeCloseTo(real(row!.inputTokens, 0), 12);
     expect(provider.requests).toHaveLength(1);

@@ -5,7 +5,7 @@ import { as, hello, rig, warningsHeader } from './support.js';
 const withFallback = { rules: [{ id: 'resilient', if: {}, then: { fallbacks: ['gpt-4o'] } }] };
 
 describe('a 2xx answer whose JSON body is cut off', () => {
-  it('is charged an estimate and flagged body_cut_off when the connection breaks mid-body, and never sent again', async () => {
+  it('is charged an estimate and flagged body cut off when the connection breaks mid-body, and never sent again', async () => {
     const { openai, fetch, provider } = await rig({ rules: withFallback, store: 'memory' }, { behavior: () => ({ kind: 'cut', bytes: 120 }) });
     const error = (await openai.chat.completions.create({ ...hello, max_tokens: 300 }, as({ user: 'cy' })).catch((e: unknown) => e)) as any;
     expect(error.status).toBe(502);
@@ -16,7 +16,7 @@ describe('a 2xx answer whose JSON body is cut off', () => {
     expect(provider.requests).toHaveLength(1);
     await fetch.engine.flush();
     const [row] = await fetch.engine.store.ledger();
-    expect(row).toMatchObject({ status: 502, estimated: true, estimateReason: 'body_cut_off', fields: { user: 'cy' } });
+    expect(row).toMatchObject({ status: 502, estimated: true, estimateReason: 'body cut off', fields: { user: 'cy' } });
     expect(row!.inputTokens).toBeGreaterThan(0);
     expect(row!.outputTokens).toBeGreaterThan(0);
     expect(row!.outputTokens).toBeLessThanOrEqual(300);
@@ -29,7 +29,7 @@ describe('a 2xx answer whose JSON body is cut off', () => {
     await expect(openai.chat.completions.create(hello)).rejects.toThrow();
     await fetch.engine.flush();
     const [row] = await fetch.engine.store.ledger();
-    expect(row).toMatchObject({ status: 200, estimated: true, estimateReason: 'body_cut_off' });
+    expect(row).toMatchObject({ status: 200, estimated: true, estimateReason: 'body cut off' });
     expect(row!.inputTokens).toBeGreaterThan(0);
     expect(row!.outputTokens).toBeGreaterThan(0);
     expect(row!.cost).toBeGreaterThan(0);

@@ -40,7 +40,7 @@ describe('implausible usage is bounded: estimated and flagged, never stored as g
       expect(warningsHeader(response)).toEqual([expect.stringContaining(IMPLAUSIBLE)]);
       await fetch.engine.flush();
       const [row] = await fetch.engine.store.ledger();
-      expect(row).toMatchObject({ estimated: true, estimateReason: 'implausible_usage', status: 200 });
+      expect(row).toMatchObject({ estimated: true, estimateReason: 'implausible usage', status: 200 });
       for (const n of [row!.inputTokens, row!.outputTokens, row!.cachedTokens]) expect(Number.isSafeInteger(n) && n >= 0 && n < 1000).toBe(true);
       expect(row!.inputTokens).toBeGreaterThan(0);
       const model = (c.body as { model: string }).model;
@@ -58,7 +58,7 @@ describe('implausible usage is bounded: estimated and flagged, never stored as g
     expect(trailer.warnings).toEqual([expect.stringContaining(IMPLAUSIBLE)]);
     expect(trailer.output_tokens).toBeLessThan(100);
     await fetch.engine.flush();
-    expect((await fetch.engine.store.ledger())[0]).toMatchObject({ estimated: true, estimateReason: 'implausible_usage' });
+    expect((await fetch.engine.store.ledger())[0]).toMatchObject({ estimated: true, estimateReason: 'implausible usage' });
   });
 
   it('keeps usage a model can have as reported: 100,000 output tokens of gpt-4o-mini, 3 choices of o4-mini', async () => {

@@ -239,16 +239,6 @@ export function ledgerContract(name: string, make: () => Ledger | Promise<Ledger
       );
     });
 
-    it('keeps why an estimated row is estimated (estimateReason), and no reason on a row that is not', async () => {
-      store.record(row({ time: T0, estimated: true, estimateReason: 'implausible_usage' }));
-      store.record(row({ time: T0 + 1 }));
-      await store.flush();
-      const [estimated, reported] = await store.ledger();
-      expect(estimated).toEqual(row({ time: T0, estimated: true, estimateReason: 'implausible_usage' }));
-      expect(reported).toEqual(row({ time: T0 + 1 }));
-      expect(reported).not.toHaveProperty('estimateReason');
-    });
-
     it('keeps the ledger row as recorded even if the caller mutates its object afterwards', async () => {
       const r = row();
       store.record(r);
