@@ -73,7 +73,12 @@ export function meterJson(ctx: MeterContext, text: string, jsonExpected = false)
   const delivered = answerText(json);
   const limits = limitsOf(ctx);
   const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered), limits) : believed(reported, limits);
-  return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+  return priceOf(ctx, reasoned(used), typeof json?.model === 'string' ? json.model : undefined);
+}
+
+/** Usage as metered from an answer: estimated for no other reason given, the provider reported none (or none with text). */
+function reasoned(used: MeteredUsage): MeteredUsage {
+  return used.estimated && used.estimateReason === undefined ? { ...used, estimateReason: 'no usage' } : used;
 }
 
 /** Whether `text` is JSON of any kind (an array or a number too). */
@@ -165,7 +170,7 @@ export function meterStream(
   opts: { stripUsageChunk: boolean; report: () => CallReport; onEnd: (metered: Metered) => void },
 ): ReadableStream<Uint8Array> {
   let final: Metered | undefined;
-  const conclude = (used: MeteredUsage & { model?: string }) => (final ??= priceOf(ctx, used, used.model));
+  const conclude = (used: MeteredUsage & { model?: string }) => (final ??= priceOf(ctx, reasoned(used), used.model));
   return meterEventStream(body, {
     endpoint: ctx.endpoint,
     requestBody: ctx.sentBody,

@@ -64,7 +64,7 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
     status: outcome.status,
     latencyMs: Math.round(performance.now() - state.started),
     estimated: outcome.usage.estimated,
-    ...(outcome.usage.estimated ? { estimateReason: outcome.usage.estimateReason ?? 'no usage' } : {}),
+    ...(outcome.usage.estimated && outcome.usage.estimateReason !== undefined ? { estimateReason: outcome.usage.estimateReason } : {}),
   };
 }
 

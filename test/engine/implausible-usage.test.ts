@@ -61,6 +61,14 @@ describe('implausible usage is bounded: estimated and flagged, never stored as g
     expect((await fetch.engine.store.ledger())[0]).toMatchObject({ estimated: true, estimateReason: 'implausible usage' });
   });
 
+  it("flags a call whose provider reported no usage 'no usage'", async () => {
+    const body = { id: 'chatcmpl-1', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hello there' }, finish_reason: 'stop' }] };
+    const { fetch, provider } = await rig({ store: 'memory' }, { behavior: () => ({ kind: 'status', status: 200, body }) });
+    await (await call(fetch, provider.base, '/chat/completions', hello)).text();
+    await fetch.engine.flush();
+    expect((await fetch.engine.store.ledger())[0]).toMatchObject({ estimated: true, estimateReason: 'no usage' });
+  });
+
   it('keeps usage a model can have as reported: 100,000 output tokens of gpt-4o-mini, 3 choices of o4-mini', async () => {
     const { fetch, provider } = await rig({ store: 'memory' }, { rawUsage: (r) => (r.body.n === 3 ? { prompt_tokens: 20, completion_tokens: 450_000 } : { prompt_tokens: 20, completion_tokens: 100_000 }) });
     await call(fetch, provider.base, '/chat/completions', hello);
