@@ -35,6 +35,17 @@ describe('a 2xx answer whose JSON body is cut off', () => {
     expect(row!.cost).toBeGreaterThan(0);
   });
 
+  it('is charged an estimate when the rest of the body never comes within providerTimeoutMs', async () => {
+    const { openai, fetch, provider } = await rig({ rules: withFallback, store: 'memory', providerTimeoutMs: 500 }, { behavior: () => ({ kind: 'cut', bytes: 120, drop: 'stall' }) });
+    const error = (await openai.chat.completions.create(hello).catch((e: unknown) => e)) as any;
+    expect(error.status).toBe(502);
+    expect(error.error).toMatchObject({ code: 'provider_answer_cut_off' });
+    expect(error.message).toContain('no more of it within 500 ms');
+    expect(provider.requests).toHaveLength(1);
+    await fetch.engine.flush();
+    expect((await fetch.engine.store.ledger())[0]).toMatchObject({ status: 502, estimated: true, estimateReason: 'body cut off' });
+  });
+
   it('counts a cut answer on cost and token caps', async () => {
     const rules = { rules: [{ id: 'tokens', if: {}, then: { limits: [{ type: 'tokens', max: 1_000_000, window: 'day', per: 'user' }] } }] };
     const { openai, fetch } = await rig({ rules, store: 'memory' }, { behavior: () => ({ kind: 'cut', bytes: 60 }) });

@@ -30,9 +30,10 @@ export type Behavior =
   | { kind: 'stream-stall'; chunks: number }
   /**
    * The normal answer cut off after its first `bytes` bytes: with `drop` (default) the headers
-   * promise the whole body and the connection is destroyed; without, the cut body is sent whole.
+   * promise the whole body and the connection is destroyed; with `'stall'` the rest never comes
+   * and the connection stays open; with `false` the cut body is sent whole.
    */
-  | { kind: 'cut'; bytes: number; drop?: boolean };
+  | { kind: 'cut'; bytes: number; drop?: boolean | 'stall' };
 
 export interface ProviderOptions {
   /** Chooses a behaviour per request; default: answer normally. */
@@ -122,7 +123,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
   };
 
   /** A response whose body stops after `bytes` bytes: the connection is destroyed there, or the cut body sent whole. */
-  const cutOff = (res: ServerResponse, bytes: number, drop: boolean): ServerResponse => {
+  const cutOff = (res: ServerResponse, bytes: number, drop: boolean | 'stall'): ServerResponse => {
     const end = res.end.bind(res);
     const writeHead = res.writeHead.bind(res) as (status: number, headers: Record<string, string>) => ServerResponse;
     let headers: Record<string, string> = {};
@@ -136,7 +137,9 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
       const part = whole.subarray(0, bytes);
       writeHead(200, { ...headers, 'content-length': String(drop ? whole.length : part.length) });
       if (!drop) return end(part);
-      res.write(part, () => res.destroy());
+      res.write(part, () => {
+        if (drop !== 'stall') res.destroy();
+      });
       return res;
     }) as typeof res.end;
     return res;
