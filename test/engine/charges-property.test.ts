@@ -1,8 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEmbeddedFetch } from '../../src/engine/index.js';
-import { as } from './support.js';
+import { join } from 'node:path';
+import { REDIS_URL, useRedisPrefixes } from '../store/services.js';
 import { useProvider, type Behavior, type Provider } from '../support/provider.js';
+import { as, tempDir } from './support.js';
+
+const redisPrefix = useRedisPrefixes();
+
+/** The counters and ledger of one run, on each kind of store. */
+const stores: Record<string, () => { store: string; ledger?: string }> = {
+  memory: () => ({ store: 'memory' }),
+  sqlite: () => ({ store: `sqlite:${join(tempDir(), 'usage.db')}` }),
+  redis: () => ({ store: `${REDIS_URL}?prefix=${encodeURIComponent(redisPrefix())}`, ledger: 'memory' }),
+};
 
 /** What the provider does with one call, and whether and when its caller leaves. */
 interface Plan {
@@ -55,13 +66,13 @@ const plan = fc.record({
 });
 
 describe('every call charged once, whatever the caller and the provider do', () => {
-  it('keeps the counters equal to the ledger under concurrent JSON and streamed calls, callers who leave, refusals, cut and implausible answers', async () => {
+  it.each(Object.keys(stores))('keeps the counters equal to the ledger on %s under concurrent JSON and streamed calls, callers who leave, refusals, cut and implausible answers', async (kind) => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(plan, { minLength: 1, maxLength: 10 }), async (batch) => {
         run++;
-        const user = `run-${run}`;
-        const engine = createEmbeddedFetch({ rules, store: 'memory', now });
+        const user = `${kind}-run-${run}`;
+        const engine = createEmbeddedFetch({ rules, ...stores[kind]!(), now });
         const before = provider.requests.length;
         try {
           await Promise.allSettled(
@@ -98,7 +109,7 @@ describe('every call charged once, whatever the caller and the provider do', () 
           await engine.close();
         }
       }),
-      { numRuns: 12 },
+      { numRuns: 8 },
     );
   }, 60_000);
 });
