@@ -16,7 +16,7 @@ describe('a caller who leaves a JSON call through the gateway', () => {
     controller.abort();
     await expect(call).rejects.toThrow();
     // Give the gateway time to see the socket close before the provider answers.
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 500));
     answer.open();
     await eventually(async () => (await rig.gateway.store.ledger()).length > 0, 'the abandoned call has a ledger row');
     const [row] = await rig.gateway.store.ledger();
@@ -35,7 +35,7 @@ describe('a caller who leaves a JSON call through the gateway', () => {
     await sent;
     controller.abort();
     await expect(call).rejects.toThrow();
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 500));
     answer.open();
     await eventually(async () => (await rig.gateway.store.ledger()).length > 0, 'the abandoned stream has a ledger row');
     const [row] = await rig.gateway.store.ledger();
