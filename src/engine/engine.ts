@@ -98,7 +98,8 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   if (admission.downgradeTo) state.model = admission.downgradeTo;
 
   const askUsage = isStreamedChat(state.endpoint, body) && !callerAskedForUsage(body);
-  const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, m, askUsage) : undefined);
+  // A model named in the path (Gemini) stays there: Gemini refuses a body with a model field.
+  const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, state.pathModel === undefined ? m : undefined, askUsage) : undefined);
   const settlement = openSettlement(ctx, state, admission.reservationId, () => flight.finish());
   // Shutdown cuts a call off as a caller who went away would: the provider may bill all it asked for.
   flight.cutOff = () => {
@@ -113,7 +114,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     result = await forward({
       url: call.url,
       method: call.method,
-      headers: providerHeaders(call.headers),
+      headers: providerHeaders(call.headers, call.url),
       bodyFor: (m) => (body ? JSON.stringify(sentBody(m)) : call.body),
       models,
       signal: call.signal,
@@ -152,8 +153,9 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     const stream = meterStream(meter, answer.response.body!, {
       stripUsageChunk: askUsage,
       report: () => reportNow(state),
-      onEnd: (m) => {
-        void settlement.settle({ status, usage: m.used, cost: m.cost, model: m.model, billed: true });
+      onEnd: (m, { cutOff }) => {
+        // A stream that stopped before its end event (Anthropic's message_stop) was cut off.
+        void settlement.settle({ status: cutOff ? CLIENT_CLOSED : status, usage: m.used, cost: m.cost, model: m.model, billed: true });
         afterAnswer('reporting the settled stream', () => settled(reportTrailer(withUsage(reportNow(state), m))), () => undefined);
       },
     });

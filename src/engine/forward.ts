@@ -26,19 +26,52 @@ export interface ForwardRequest {
 /** Request headers that belong to one hop, or that the engine sets itself. */
 const HOP_HEADERS = new Set(['host', 'connection', 'content-length', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection']);
 
+/** Anthropic's API version when a call to its Messages API names none (it refuses a call without one). */
+export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
+
+/**
+ * The header a provider takes its key in, decided by the call itself: Anthropic's Messages API
+ * (`/v1/messages`, or any call that names an `anthropic-version`) in `x-api-key`, Gemini's own
+ * API (`models/…:generateContent` and the other `:method` paths) in `x-goog-api-key`, everyone
+ * else (OpenAI and the compatible APIs, Anthropic's and Gemini's included) as a bearer token.
+ */
+export function providerKeyHeader(url: string, headers: Headers): 'x-api-key' | 'x-goog-api-key' | 'authorization' {
+  const path = pathOf(url);
+  if (/\/messages(\/count_tokens)?$/.test(path) || headers.has('anthropic-version')) return 'x-api-key';
+  if (/\/models\/[^/]+:[A-Za-z]+$/.test(path) || headers.has('x-goog-api-key')) return 'x-goog-api-key';
+  return 'authorization';
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url.split('?')[0] ?? url;
+  }
+}
+
 /**
  * The caller's headers minus everything tokenlay and hop-by-hop: what the provider may see. A
  * call that carries the provider key as `x-tokenlay-provider-key` (as the SDK sends it to a proxy,
- * docs/protocol.md §1) has it sent as the provider's `Authorization`.
+ * docs/protocol.md §1) has it sent where the provider takes it ({@link providerKeyHeader}):
+ * `Authorization: Bearer`, Anthropic's `x-api-key` or Gemini's `x-goog-api-key`. Anthropic's
+ * `anthropic-version` and `anthropic-beta` pass through; a Messages call without a version gets
+ * {@link DEFAULT_ANTHROPIC_VERSION}.
  */
-export function providerHeaders(headers: Headers): Headers {
+export function providerHeaders(headers: Headers, url = ''): Headers {
   const out = new Headers();
   headers.forEach((value, name) => {
     if (name.startsWith(HEADER_PREFIX) || HOP_HEADERS.has(name)) return;
     out.set(name, value);
   });
+  const where = providerKeyHeader(url, headers);
   const key = headers.get(PROVIDER_KEY_HEADER);
-  if (key) out.set('authorization', `Bearer ${key}`);
+  if (key) {
+    out.set(where, where === 'authorization' ? `Bearer ${key}` : key);
+    // The key goes in one place only: a bearer token beside it would be a second credential.
+    if (where !== 'authorization') out.delete('authorization');
+  }
+  if (where === 'x-api-key' && !out.has('anthropic-version')) out.set('anthropic-version', DEFAULT_ANTHROPIC_VERSION);
   return out;
 }
 

@@ -52,3 +52,17 @@ export function priceLookups(model: string, hint?: string): PriceLookup[] {
   }
   return list;
 }
+
+/**
+ * The model a call names in its path, as Gemini's own API does (`…/models/gemini-2.5-flash:generateContent`,
+ * `:streamGenerateContent`, `:countTokens`, `:embedContent`); undefined for a path that names none.
+ */
+export function modelInPath(path: string): string | undefined {
+  const match = /\/models\/([^/:]+):[A-Za-z]+$/.exec(path.split('?')[0] ?? path);
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return match[1];
+  }
+}
