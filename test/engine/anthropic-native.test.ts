@@ -7,7 +7,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { calcPrice } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
-import { createTokenlayFetch, runWithTokenlay } from '../../src/index.js';
+import { createTokenlayFetch, getTokenlayUsage, runWithTokenlay, tokenlayFetch } from '../../src/index.js';
 import { createStore } from '../../src/store/index.js';
 import { gatewayRig } from '../gateway/support.js';
 import { startProvider, type ProviderOptions } from '../support/provider.js';
@@ -135,5 +135,33 @@ describe('Anthropic Messages, natively', () => {
     const [row] = await rig.gateway.store.ledger();
     expect(row).toMatchObject({ status: 200, inputTokens: 12_595, outputTokens: 503 });
     expect(row!.cost).toBeCloseTo(0.004988, 9);
+  });
+
+  it('works with tokenlayFetch on an Anthropic client pointed at the gateway, as the AI SDK does', async () => {
+    const usage = { ...cacheUsage, output_tokens: 503 };
+    const rig = await gatewayRig({}, { behavior: () => ({ kind: 'status', status: 200, body: messageJson(haiku, usage) }) });
+    // The proxy's own headers on the client, as with createOpenAI({ baseURL, headers, fetch: tokenlayFetch }).
+    const client = new Anthropic({
+      apiKey: null,
+      authToken: rig.key,
+      baseURL: rig.url,
+      fetch: tokenlayFetch,
+      maxRetries: 0,
+      defaultHeaders: { 'x-tokenlay-provider-key': KEY, 'x-tokenlay-provider-base': rig.provider.base, 'anthropic-beta': 'prompt-caching-2024-07-31' },
+    });
+    const cost = await runWithTokenlay({ user: 'tess' }, async () => {
+      await client.messages.create(ask);
+      return getTokenlayUsage()?.cost;
+    });
+    expect(cost).toBeCloseTo(0.004988, 9);
+    const [request] = rig.provider.requests;
+    expect(request!.headers['x-api-key']).toBe(KEY);
+    expect(request!.headers.authorization).toBeUndefined();
+    expect(request!.headers['anthropic-beta']).toBe('prompt-caching-2024-07-31');
+    expect(request!.headers['x-tokenlay-user']).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 50));
+    await rig.gateway.store.flush();
+    const [row] = await rig.gateway.store.ledger();
+    expect(row!.fields).toMatchObject({ user: 'tess' });
   });
 });
