@@ -168,16 +168,16 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     await settledOrLater(settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
     return afterAnswer(
       'the answer headers',
-      () => readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered)),
-      () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+      () => readAnswer(answer.status, answer.headers, answer.bytes, withUsage(reportNow(state), metered)),
+      () => new Response(answer.bytes, { status: answer.status, headers: answerHeaders(answer.headers) }),
     );
   }
   // The provider refused or failed the call: nothing was billed, so nothing is counted.
   await nothing(answer.status, modelUsed);
   return afterAnswer(
     'the answer headers',
-    () => readAnswer(answer.status, answer.headers, answer.text, reportNow(state)),
-    () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+    () => readAnswer(answer.status, answer.headers, answer.bytes, reportNow(state)),
+    () => new Response(answer.bytes, { status: answer.status, headers: answerHeaders(answer.headers) }),
   );
 }
 

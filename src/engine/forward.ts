@@ -3,7 +3,8 @@ import { HEADER_PREFIX, PROVIDER_KEY_HEADER } from '../protocol/names.js';
 
 /** A provider's answer, read (JSON and errors) or left streaming (SSE). */
 export type ProviderAnswer =
-  | { kind: 'read'; status: number; headers: Headers; text: string; model: string | undefined }
+  /** `text` for metering; `bytes` as they came, for the caller (an audio or image answer is not text). */
+  | { kind: 'read'; status: number; headers: Headers; text: string; bytes: Uint8Array<ArrayBuffer>; model: string | undefined }
   | { kind: 'stream'; response: Response; model: string | undefined }
   | { kind: 'failed'; reason: 'timeout' | 'unreachable'; detail: string; model: string | undefined }
   /** The caller went away after the call was sent: the provider may bill it. */
@@ -146,10 +147,10 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
         clearTimeout(timer);
         return { answer: { kind: 'stream', response, model }, failures };
       }
-      const text = await response.text();
+      const bytes = new Uint8Array(await response.arrayBuffer());
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onAbort);
-      answer = { kind: 'read', status: response.status, headers: response.headers, text, model };
+      answer = { kind: 'read', status: response.status, headers: response.headers, text: new TextDecoder().decode(bytes), bytes, model };
       if (response.status < 500) return { answer, failures };
       failures.push(`provider answered ${response.status} for model ${model ?? '(none)'}`);
     } catch (err) {

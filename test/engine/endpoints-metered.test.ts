@@ -69,4 +69,15 @@ describe('every endpoint that reports usage is metered', () => {
     expect(warningsHeader(response)).toEqual([UNMETERED_WARNING]);
     expect(await lastRow(fetch)).toMatchObject({ modelRequested: 'gpt-4o-transcribe', cost: 0, estimated: true });
   });
+
+  it('passes an audio answer (text to speech) through byte for byte, estimated from the request and flagged', async () => {
+    const mp3 = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) % 256); // every byte value, most not UTF-8
+    const { openai, fetch } = await rig({ store: 'memory' }, { behavior: () => ({ kind: 'bytes', contentType: 'audio/mpeg', body: mp3 }) });
+    const { data, response } = await openai.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'The quarterly report shows steady growth.' }).withResponse();
+    expect(new Uint8Array(await data.arrayBuffer())).toEqual(mp3);
+    expect(warningsHeader(response)).toContain('usage estimated: the provider reported none');
+    const row = await lastRow(fetch);
+    expect(row).toMatchObject({ endpoint: '/v1/audio/speech', modelRequested: 'gpt-4o-mini-tts', estimated: true });
+    expect(row.inputTokens).toBeGreaterThan(0);
+  });
 });

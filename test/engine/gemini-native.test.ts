@@ -7,6 +7,7 @@ import { calcPrice } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
 import { createTokenlayFetch } from '../../src/index.js';
 import { createStore } from '../../src/store/index.js';
+import { gatewayRig, PROVIDER_KEY } from '../gateway/support.js';
 import { startProvider, type ProviderOptions } from '../support/provider.js';
 import { onCleanup } from './support.js';
 
@@ -78,6 +79,27 @@ describe('Gemini, natively', () => {
     await (await call('streamGenerateContent')).text();
     const [row] = await ledger();
     expect(row).toMatchObject({ inputTokens: 12_000, outputTokens: 2300, estimated: false, modelUsed: 'gemini-2.5-flash' });
+    expectTruth(row!.cost);
+  });
+
+  it('meters generateContent through the gateway, the key sent on as x-goog-api-key', async () => {
+    const rig = await gatewayRig({}, { behavior: () => ({ kind: 'status', status: 200, body: chunk('Growth everywhere.', usageMetadata) }) });
+    const response = await fetch(`${rig.url}/v1/models/gemini-2.5-flash:generateContent`, {
+      method: 'POST',
+      headers: rig.headers({ 'x-tokenlay-user': 'gia' }),
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Summarise the report.' }] }] }),
+    });
+    expect(response.status).toBe(200);
+    expect(Number(response.headers.get('x-tokenlay-input-tokens'))).toBe(12_000);
+    const [request] = rig.provider.requests;
+    expect(request!.path).toBe('/v1/models/gemini-2.5-flash:generateContent');
+    expect(request!.headers['x-goog-api-key']).toBe(PROVIDER_KEY);
+    expect(request!.headers.authorization).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 50));
+    await rig.gateway.store.flush();
+    const [row] = await rig.gateway.store.ledger();
+    expect(row).toMatchObject({ modelRequested: 'gemini-2.5-flash', outputTokens: 2300 });
+    expect(row!.fields).toMatchObject({ user: 'gia' });
     expectTruth(row!.cost);
   });
 });

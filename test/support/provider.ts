@@ -31,7 +31,9 @@ export type Behavior =
    * `alt=sse`): each event written as `event:` (when named) and `data:` lines. With `cut`, the
    * connection is dropped after the last event instead of being ended.
    */
-  | { kind: 'events'; events: Array<{ event?: string; data: unknown }>; cut?: boolean };
+  | { kind: 'events'; events: Array<{ event?: string; data: unknown }>; cut?: boolean }
+  /** A 200 answer of raw bytes (audio, images), as they are. */
+  | { kind: 'bytes'; contentType: string; body: Uint8Array };
 
 export interface ProviderOptions {
   /** Chooses a behaviour per request; default: answer normally. */
@@ -100,6 +102,11 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
         res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model: record.body?.model ?? 'gpt-4o-mini', choices: [{ index: 0, delta: { content: `word${i} ` }, finish_reason: null }] })}\n\n`);
       }
       return; // the connection stays open and silent
+    }
+    if (behavior.kind === 'bytes') {
+      res.writeHead(200, { 'content-type': behavior.contentType });
+      res.end(behavior.body);
+      return;
     }
     if (behavior.kind === 'events') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
