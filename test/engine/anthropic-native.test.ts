@@ -164,4 +164,17 @@ describe('Anthropic Messages, natively', () => {
     const [row] = await rig.gateway.store.ledger();
     expect(row!.fields).toMatchObject({ user: 'tess' });
   });
+
+  it("takes the key from the Anthropic SDK's own x-api-key on a client pointed straight at the gateway", async () => {
+    const rig = await gatewayRig({}, { behavior: () => ({ kind: 'status', status: 200, body: messageJson(haiku, { ...cacheUsage, output_tokens: 503 }) }) });
+    const client = new Anthropic({ apiKey: KEY, authToken: rig.key, baseURL: rig.url, maxRetries: 0, defaultHeaders: { 'x-tokenlay-provider-base': rig.provider.base } });
+    await client.messages.create(ask);
+    const [request] = rig.provider.requests;
+    expect(request!.headers['x-api-key']).toBe(KEY);
+    expect(request!.headers.authorization).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 50));
+    await rig.gateway.store.flush();
+    const [row] = await rig.gateway.store.ledger();
+    expect(row!.cost).toBeCloseTo(0.004988, 9);
+  });
 });
