@@ -1,5 +1,5 @@
 import { createAlerts, hasAlerts } from '../alerts/notifier.js';
-import { createPricer } from '../metering/index.js';
+import { createPricer, withModelInPath } from '../metering/index.js';
 import { loadRules } from '../policy/load.js';
 import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
@@ -113,6 +113,8 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   try {
     result = await forward({
       url: call.url,
+      // A model named in the path (Gemini) is routed by rewriting the path.
+      urlFor: state.pathModel === undefined ? undefined : (m) => (m === undefined ? call.url : withModelInPath(call.url, m)),
       method: call.method,
       headers: providerHeaders(call.headers, call.url),
       bodyFor: (m) => (body ? JSON.stringify(sentBody(m)) : call.body),

@@ -12,6 +12,8 @@ export type ProviderAnswer =
 
 export interface ForwardRequest {
   url: string;
+  /** The URL for one model, when the model is part of it (Gemini's own API); default `url`. */
+  urlFor?: ((model: string | undefined) => string) | undefined;
   method: string;
   /** Headers for the provider: `x-tokenlay-*` already removed. */
   headers: Headers;
@@ -138,10 +140,11 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
       const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers: req.headers, body, signal, redirect: 'manual' };
       // A streamed upload must be sent half-duplex by Node's fetch.
       if (body instanceof ReadableStream) init.duplex = 'half';
-      const response = await req.fetch(req.url, init);
+      const url = req.urlFor?.(model) ?? req.url;
+      const response = await req.fetch(url, init);
       if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
         await response.body?.cancel().catch(() => undefined);
-        throw new ProviderRedirect(response.status, response.headers.get('location')!, req.url);
+        throw new ProviderRedirect(response.status, response.headers.get('location')!, url);
       }
       if (response.ok && isSse(response.headers)) {
         clearTimeout(timer);

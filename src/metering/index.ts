@@ -17,6 +17,6 @@ export { usageFromJson, type MeteredUsage } from './usage.js';
 export { priceAnswer, type AnswerPrice } from './price-answer.js';
 export { answeredModel, plausibleUsage, usageObjectOf } from './usage.js';
 export { USAGE_DIALECTS, dialectOf, type UsageDialect, type DialectUsage } from './usage-dialects.js';
-export { priceLookups, foldModelName, modelInPath, type PriceLookup } from './model-names.js';
+export { priceLookups, foldModelName, modelInPath, withModelInPath, type PriceLookup } from './model-names.js';
 export { priceUsage, PRICE_UNITS, type PriceUnit, type PriceUsage, type PricedUsage } from './usage-units.js';
 export { servedModelWarning } from './price-answer.js';

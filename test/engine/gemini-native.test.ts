@@ -20,12 +20,12 @@ const chunk = (text: string, usage?: object) => ({
   ...(usage ? { usageMetadata: usage } : {}),
 });
 
-async function gemini(providerOptions: ProviderOptions) {
+async function gemini(providerOptions: ProviderOptions, policy: object = { rules: [] }) {
   const provider = await startProvider(providerOptions);
   onCleanup(() => provider.close());
   const store = createStore('memory');
   onCleanup(() => store.close());
-  const fetch = createTokenlayFetch({ providerApiKey: KEY, store, policy: { rules: [] } });
+  const fetch = createTokenlayFetch({ providerApiKey: KEY, store, policy });
   const call = (method: string, query = '') =>
     fetch(`${provider.url}/v1beta/models/gemini-2.5-flash:${method}${query}`, {
       method: 'POST',
@@ -101,5 +101,20 @@ describe('Gemini, natively', () => {
     expect(row).toMatchObject({ modelRequested: 'gemini-2.5-flash', outputTokens: 2300 });
     expect(row!.fields).toMatchObject({ user: 'gia' });
     expectTruth(row!.cost);
+  });
+
+  it("routes a rule's fallback by the model in the path, and prices the model that answered", async () => {
+    const policy = { rules: [{ id: 'flash-fallback', if: {}, then: { fallbacks: ['gemini-2.0-flash'] } }] };
+    const { provider, call, ledger } = await gemini(
+      { behavior: (r) => (r.path.includes('gemini-2.5-flash') ? { kind: 'status', status: 503 } : { kind: 'status', status: 200, body: { ...chunk('Growth.', usageMetadata), modelVersion: 'gemini-2.0-flash' } }) },
+      policy,
+    );
+    expect((await call('generateContent')).status).toBe(200);
+    expect(provider.requests.map((r) => r.path)).toEqual(['/v1beta/models/gemini-2.5-flash:generateContent', '/v1beta/models/gemini-2.0-flash:generateContent']);
+    expect(provider.requests[1]!.body).not.toHaveProperty('model');
+    const [row] = await ledger();
+    expect(row).toMatchObject({ modelRequested: 'gemini-2.5-flash', modelUsed: 'gemini-2.0-flash', status: 200 });
+    const expected = calcPrice({ input_tokens: 12_000, cache_read_tokens: 8000, output_tokens: 2300, output_reasoning_tokens: 1500 }, 'gemini-2.0-flash', { providerId: 'google' })!.total_price;
+    expect(Math.abs(row!.cost - expected)).toBeLessThanOrEqual(expected * 0.001);
   });
 });
