@@ -1,5 +1,6 @@
 /** The meter stage: usage of an answered call from its JSON body or SSE stream (estimated when absent), priced. */
 import {
+  answeredModel,
   estimateOutputTokens,
   estimateRequestTokens,
   estimateUsage,
@@ -31,6 +32,12 @@ function estimatedWarning(used: MeteredUsage): string {
   return ESTIMATED_WARNING;
 }
 
+/**
+ * The warning of a call that names a model but sent no JSON body (a multipart upload) and whose
+ * answer reports no usage: nothing to estimate from, so it is metered at $0 and flagged estimated.
+ */
+export const UNMETERED_WARNING = 'usage unknown: the provider reported none and the call has no JSON body to estimate from; metered at $0';
+
 /** What metering a provider answer needs to know about the call. */
 export interface MeterContext {
   endpoint: string;
@@ -61,19 +68,31 @@ function limitsOf(ctx: MeterContext) {
   return usageLimits(ctx.model, ctx.sentBody, ctx.pricer, ctx.providerHint);
 }
 
+function parseJsonArray(text: string): unknown[] | undefined {
+  if (!text.trimStart().startsWith('[')) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A read 2xx answer's usage: from its body, else estimated from the request and the answer's
  * text. Usage no call can have is estimated and flagged (see `usage-bounds.ts`). A body that
  * should be JSON (`jsonExpected`, from its content type) but does not parse was cut off: see {@link meterCut}.
  */
 export function meterJson(ctx: MeterContext, text: string, jsonExpected = false): Metered {
-  const json = parseJsonBody(text);
+  // A JSON array is a Gemini stream read whole (streamGenerateContent without alt=sse).
+  const json = parseJsonBody(text) ?? parseJsonArray(text);
   if (json === undefined && jsonExpected && ctx.sentBody && !isJson(text)) return meterCut(ctx, text, undefined, `its JSON body stops short after ${text.length} characters`);
   const reported = json ? usageFromJson(ctx.endpoint, json) : undefined;
   const delivered = answerText(json);
+  if (!ctx.sentBody && !reported && ctx.model !== undefined) return { used: { ...NO_USAGE, estimated: true, estimateReason: 'no usage' }, cost: 0, model: ctx.model, warning: UNMETERED_WARNING };
   const limits = limitsOf(ctx);
   const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered), limits) : believed(reported, limits);
-  return priceOf(ctx, reasoned(used), typeof json?.model === 'string' ? json.model : undefined);
+  return priceOf(ctx, reasoned(used), answeredModel(json));
 }
 
 /** Usage as metered from an answer: estimated for no other reason given, the provider reported none (or none with text). */
@@ -154,7 +173,7 @@ export function meterAbandoned(ctx: MeterContext, reason: EstimateReason = 'cut 
 export function withUsage(report: CallReport, metered: Metered): CallReport {
   const out = { ...report, cost: metered.cost, inputTokens: metered.used.inputTokens, outputTokens: metered.used.outputTokens };
   if (metered.warning) out.warnings = [...out.warnings, metered.warning];
-  if (metered.used.estimated) out.warnings = [...out.warnings, estimatedWarning(metered.used)];
+  if (metered.used.estimated && metered.warning !== UNMETERED_WARNING) out.warnings = [...out.warnings, estimatedWarning(metered.used)];
   return out;
 }
 
@@ -167,7 +186,7 @@ export function withUsage(report: CallReport, metered: Metered): CallReport {
 export function meterStream(
   ctx: MeterContext,
   body: ReadableStream<Uint8Array>,
-  opts: { stripUsageChunk: boolean; report: () => CallReport; onEnd: (metered: Metered) => void },
+  opts: { stripUsageChunk: boolean; report: () => CallReport; onEnd: (metered: Metered, info: { cutOff: boolean }) => void },
 ): ReadableStream<Uint8Array> {
   let final: Metered | undefined;
   const conclude = (used: MeteredUsage & { model?: string }) => (final ??= priceOf(ctx, reasoned(used), used.model));
@@ -177,6 +196,6 @@ export function meterStream(
     limits: limitsOf(ctx),
     stripUsageChunk: opts.stripUsageChunk,
     beforeDone: (used) => writeTrailer(withUsage(opts.report(), conclude(used))),
-    onEnd: (used) => opts.onEnd(conclude(used)),
+    onEnd: (used, { cutOff }) => opts.onEnd(conclude(used), { cutOff }),
   });
 }

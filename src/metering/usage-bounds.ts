@@ -25,11 +25,24 @@ export function isTokenCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+/**
+ * The most audio one call is believed to have been billed for, in seconds: a day. OpenAI's
+ * transcription takes files up to 25 MB, hours of speech at most.
+ */
+export const MAX_AUDIO_SECONDS = 86_400;
+
 // Token counts in every provider's usage shape: `prompt_tokens`, `cached_tokens`,
 // `cache_read_input_tokens`, `prompt_cache_hit_tokens`, Gemini's `promptTokenCount`, …; other
 // numbers there (OpenRouter's `cost`, Groq's `queue_time`, request counts) are not token counts.
 const TOKEN_FIELD = /tokens$|token_?count$/i;
+// Audio billed by duration (`usage.seconds` of a transcription).
+const SECONDS_FIELD = /(^|_)seconds$/i;
 const MAX_DEPTH = 8;
+
+/** Whether `value` is a duration as a provider may bill it: a number of seconds from 0 to {@link MAX_AUDIO_SECONDS}. */
+function isSeconds(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_AUDIO_SECONDS;
+}
 
 function shown(value: unknown): string {
   const text = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
@@ -41,9 +54,9 @@ function find(value: unknown, path: string, depth: number): string | undefined {
   const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
   for (const [key, field] of entries) {
     const at = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
-    if (TOKEN_FIELD.test(key) && field !== null && field !== undefined && !isTokenCount(field)) {
-      return `${at} is ${shown(field)}, not a token count (a whole number from 0)`;
-    }
+    if (field === null || field === undefined) continue;
+    if (TOKEN_FIELD.test(key) && !isTokenCount(field)) return `${at} is ${shown(field)}, not a token count (a whole number from 0)`;
+    if (SECONDS_FIELD.test(key) && !isSeconds(field)) return `${at} is ${shown(field)}, not a duration (seconds from 0 to ${MAX_AUDIO_SECONDS})`;
     const inner = find(field, at, depth + 1);
     if (inner) return inner;
   }
@@ -52,8 +65,9 @@ function find(value: unknown, path: string, depth: number): string | undefined {
 
 /**
  * The first token-count field of a provider's `usage` object (nested details included, any
- * shape) that is not a whole number from 0: negative, fractional, beyond 2^53, a string, a
- * boolean, an object. Undefined when every one is sound (absent and `null` fields are).
+ * shape) that is not a whole number from 0 (negative, fractional, beyond 2^53, a string, a
+ * boolean, an object), or duration in seconds that is not a number from 0 to
+ * {@link MAX_AUDIO_SECONDS}. Undefined when every one is sound (absent and `null` fields are).
  *
  * @returns e.g. `usage.completion_tokens is 1e+308, not a token count (a whole number from 0)`.
  */
