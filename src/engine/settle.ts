@@ -46,7 +46,9 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
   return {
     time: state.startedAt,
     fields: state.fields,
-    modelRequested: state.requestedModel ?? null,
+    // A caller that names no model asks for the one its rule routes to: a refused call is then
+    // grouped under that model, not under none.
+    modelRequested: state.requestedModel ?? state.decision.model ?? null,
     modelUsed: outcome.model ?? null,
     endpoint: state.endpoint,
     inputTokens: outcome.usage.inputTokens,
