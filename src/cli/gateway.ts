@@ -1,4 +1,6 @@
 /** `tokenlay gateway`: serves the policy engine as a Tokenlay-compatible proxy. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Gateway, GatewayAddress, GatewayOptions } from '../gateway/types.js';
 import type { Flag } from './flags.js';
 import { flagHelp, intFlag, readFlags } from './flags.js';
@@ -22,6 +24,15 @@ const FLAGS: Flag[] = [
 ];
 
 const flag = (name: string): Flag => FLAGS.find((f) => f.name === name)!;
+
+/** The rules file, or an Error naming where its path came from when there is no file there. */
+function rulesFile(path: string, fromEnv: boolean): string {
+  if (!existsSync(path)) {
+    const from = fromEnv ? 'TOKENLAY_RULES' : '--rules';
+    throw new Error(`tokenlay gateway: ${from} names the rules file "${path}", and there is no file there (looked in ${resolve(path)}). Give the path of your rules file (.yaml, .yml or .json), e.g. --rules ./tokenlay.rules.yaml, or leave ${from} out to allow and meter every call.`);
+  }
+  return path;
+}
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export const HELP = flagHelp('Usage: tokenlay gateway [options]\n\nServes the policy engine as a Tokenlay-compatible proxy (docs/protocol.md).', FLAGS);
@@ -45,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     const logLevel = str('log-level') ?? 'info';
     if (!LEVELS.includes(logLevel)) throw new Error(`tokenlay gateway: --log-level (or TOKENLAY_LOG_LEVEL) must be one of ${LEVELS.join(', ')}; got ${JSON.stringify(logLevel)}.`);
     options = { logFormat, logLevel };
-    if (str('rules') !== undefined) options.rules = str('rules');
+    if (str('rules') !== undefined) options.rules = rulesFile(str('rules')!, values.rules === process.env.TOKENLAY_RULES && !argv.some((a) => a.startsWith('--rules')));
     if (str('store') !== undefined) options.store = str('store');
     if (str('ledger') !== undefined) options.ledger = str('ledger');
     if (str('ledger-spool') !== undefined) options.ledgerSpoolPath = str('ledger-spool');

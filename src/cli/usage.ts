@@ -1,23 +1,28 @@
 import Table from 'cli-table3';
 import { breakdownUsage, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
 import { commandFlags } from './flags.js';
-import { openLedger } from './ledger-source.js';
+import { LEDGER_HELP, openLedger } from './ledger-source.js';
 import { resolvePeriod, type Period } from './period.js';
 import { csvLine } from './csv.js';
 
 const HELP = `Usage: tokenlay usage [options]
 
-Prints usage and cost (USD) grouped by a field, with totals.
+Prints usage and cost (USD) grouped by a field, with totals. "calls" are the
+calls sent to a provider; calls a rule or limit refused are counted apart, as
+"refused" (the JSON and CSV name them "blocked").
 
 Options:
-  --by user|org|plan|project|feature|model   what to group by (default: user)
-  --window day|week|month   the current UTC day, week (from Monday) or month (default: month)
-  --from DATE, --to DATE    an ISO 8601 range instead (--to is exclusive; default now)
-  --store URL               the store your app or gateway writes, e.g. sqlite:./.tokenlay/usage.db
-                            (default: env TOKENLAY_STORE)
-  --ledger URL              read the ledger from here instead of --store
-  --json                    print JSON
-  --csv                     print CSV
+  --by user|org|plan|project|feature|model
+        what to group by (default: user)
+  --window day|week|month
+        the current UTC day, week (from Monday) or month (default: month)
+  --from DATE, --to DATE
+        an ISO 8601 range instead (--to is exclusive; default now)
+${LEDGER_HELP}
+  --json
+        print JSON
+  --csv
+        print CSV
 `;
 
 /** Exact USD with as many decimals as cents need, at least 4 so that small calls show. */
@@ -28,7 +33,7 @@ export function usd(value: number): string {
 const int = (n: number) => n.toLocaleString('en-US');
 
 function tableOf(summary: UsageSummary): string {
-  const head = [summary.groupBy, 'calls', 'blocked', 'input tokens', 'output tokens', 'cost (USD)'];
+  const head = [summary.groupBy, 'calls', 'refused', 'input tokens', 'output tokens', 'cost (USD)'];
   const table = new Table({
     head,
     colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],

@@ -15,9 +15,12 @@ export const NO_VALUE = '(none)';
 
 /** Usage totals of a set of ledger rows. Tokens are counts; `cost` is USD. */
 export interface UsageTotals {
-  /** Calls in the ledger, refused ones included. */
+  /**
+   * Calls tokenlay let through to the provider (answered, or failed there); refused calls are not
+   * calls here but `blocked`. The same meaning in the dashboard, `tokenlay usage` and the demo.
+   */
   calls: number;
-  /** Calls a rule or limit refused (`action` block or queue with a 4xx). */
+  /** Calls a rule or limit refused (`action` block or queue with a 4xx), never sent to a provider. */
   blocked: number;
   inputTokens: number;
   outputTokens: number;
@@ -70,8 +73,8 @@ export function emptyTotals(): UsageTotals {
 
 /** Adds one row to running totals. */
 export function addRow(totals: UsageTotals, row: LedgerRow): void {
-  totals.calls += 1;
   if (isBlocked(row)) totals.blocked += 1;
+  else totals.calls += 1;
   totals.inputTokens += row.inputTokens;
   totals.outputTokens += row.outputTokens;
   totals.cachedTokens += row.cachedTokens;
