@@ -42,8 +42,7 @@ export function flagHelp(usage: string, flags: Flag[]): string {
     const more = rest.length > 0 ? wrapText(rest.join(' '), HELP_WIDTH - indent.length).map((l) => indent + l) : [];
     return ['  ' + first!.replace(/^(\S+(?: \S+)?(?: …)?) \(/, '$1  ('), ...more, ...wrapText(f.help, HELP_WIDTH - indent.length).map((l) => indent + l)].join('\n');
   });
-  const intro = usage.split('\n').flatMap((l) => (l.length > HELP_WIDTH ? wrapText(l, HELP_WIDTH) : [l]));
-  return `${intro.join('\n')}\n\nOptions:\n${lines.join('\n')}\n  --help\n${indent}show this help`;
+  return `${usage}\n\nOptions:\n${lines.join('\n')}\n  --help\n${indent}show this help`;
 }
 
 /** Edit distance of two short names (for "did you mean"). */

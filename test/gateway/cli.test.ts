@@ -74,10 +74,12 @@ describe('tokenlay gateway', () => {
     expect(stdout).toContain('default: 127.0.0.1');
   });
 
-  it('--help fits an 80-column terminal', async () => {
-    const { stdout } = await runCli(['gateway', '--help'], { cwd: tempDir() });
-    const wide = stdout.split('\n').filter((l) => l.length > 80);
-    expect(wide).toEqual([]);
+  it('--help of every command fits an 80-column terminal', async () => {
+    for (const command of ['gateway', 'keys', 'usage', 'export']) {
+      const { stdout } = await runCli([command, '--help'], { cwd: tempDir() });
+      const wide = stdout.split('\n').filter((l) => l.length > 80);
+      expect(wide, command).toEqual([]);
+    }
   });
 
   it('--rules with no value says it needs a value (not that it "is ambiguous"); a missing rules file names --rules and the file', async () => {
