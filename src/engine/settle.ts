@@ -46,9 +46,9 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
   return {
     time: state.startedAt,
     fields: state.fields,
-    // A caller that names no model asks for the one its rule routes to: a refused call is then
-    // grouped under that model, not under none.
-    modelRequested: state.requestedModel ?? state.decision.model ?? null,
+    // A call that no model answered (refused, or failed) and named none is recorded under the model
+    // its rule routed it to, so usage by model groups it there and not under none.
+    modelRequested: (outcome.model === undefined ? (state.requestedModel ?? state.decision.model) : state.requestedModel) ?? null,
     modelUsed: outcome.model ?? null,
     endpoint: state.endpoint,
     inputTokens: outcome.usage.inputTokens,

@@ -160,9 +160,10 @@ describe('the debug line', () => {
     expect(lines[1]).toContain('status=429 rule=route-free action=block');
     await openai.close();
     const rows = await store.ledger();
-    expect(rows.map((r) => [r.status, r.modelRequested])).toEqual([
-      [200, 'gpt-4o-mini'],
-      [429, 'gpt-4o-mini'],
+    // The answered call named no model (its row says so); the refused one is recorded under the routed model.
+    expect(rows.map((r) => [r.status, r.modelRequested, r.modelUsed])).toEqual([
+      [200, null, 'gpt-4o-mini'],
+      [429, 'gpt-4o-mini', null],
     ]);
     expect(breakdownUsage(rows, { groupBy: 'model' }).groups.map((g) => [g.key, g.blocked])).toEqual([['gpt-4o-mini', 1]]);
     await store.close();
