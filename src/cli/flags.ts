@@ -137,7 +137,9 @@ export function commandFlags<const O extends Options>(command: string, argv: str
     ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
   } catch (err) {
     const entries = Object.entries(options);
-    const values = Object.fromEntries(entries.filter(([, o]) => o.type === 'string').map(([name]) => [name, name.toUpperCase()]));
+    // The value each flag takes, as its help shows it (`--by user|org|…`, `--store URL`).
+    const shown = (name: string) => new RegExp(`--${name} ([^\\s,]+)`).exec(help)?.[1] ?? name.toUpperCase();
+    const values = Object.fromEntries(entries.filter(([, o]) => o.type === 'string').map(([name]) => [name, shown(name)]));
     const booleans = [...entries.filter(([, o]) => o.type === 'boolean').map(([name]) => name), 'help'];
     console.error(`tokenlay ${command}: ${explainFlagError(err, values, booleans)}\n\n${help}`);
     return 1;

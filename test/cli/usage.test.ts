@@ -95,7 +95,7 @@ describe('tokenlay usage', () => {
     expect(typo.code).toBe(1);
     expect(typo.stderr).toContain('tokenlay usage: unknown flag --windw; did you mean --window?');
     const bare = await runCli(['usage', '--store', store, '--by']);
-    expect(bare.stderr).toContain('--by needs a value');
+    expect(bare.stderr).toContain('--by needs a value: --by user|org|plan|project|feature|model.');
     const far = await runCli(['usage', '--colour', 'red']);
     expect(far.stderr).toContain('unknown flag --colour. Known flags: --by, --window');
   });
