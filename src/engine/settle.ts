@@ -8,6 +8,7 @@
  * once, with the call's counts.
  */
 import type { MeteredUsage } from '../metering/index.js';
+import { roundUsd } from '../store/money.js';
 import type { LedgerRow } from '../store/types.js';
 import type { CallState } from './call.js';
 import type { EngineContext } from './context.js';
@@ -52,7 +53,8 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
     inputTokens: outcome.usage.inputTokens,
     outputTokens: outcome.usage.outputTokens,
     cachedTokens: outcome.usage.cachedTokens,
-    cost: outcome.cost,
+    // On the 1e-10 USD grid the stores keep: logs and metrics show what the ledger holds.
+    cost: roundUsd(outcome.cost),
     ruleId: state.rule?.id ?? null,
     action: state.action,
     status: outcome.status,
