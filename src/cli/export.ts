@@ -41,6 +41,7 @@ export const EXPORT_COLUMNS = [
   'status',
   'latency_ms',
   'estimated',
+  'estimate_reason',
 ] as const;
 
 /** Rows from which a terminal shows a progress bar. */
@@ -68,6 +69,7 @@ function lineOf(row: LedgerRow): string {
     row.status,
     row.latencyMs,
     row.estimated,
+    row.estimateReason,
   ]);
 }
 

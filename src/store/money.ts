@@ -57,6 +57,22 @@ export function formatUsd(units: number | bigint): string {
   return `${sign}${whole}${frac ? `.${frac}` : ''}`;
 }
 
+/**
+ * Cost units as USD with exactly `decimals` decimals (0 to 10), rounded half away from zero on the
+ * integers: `formatUsdFixed(9_450_000n, 4)` → `'0.0009'`.
+ */
+export function formatUsdFixed(units: number | bigint, decimals: number): string {
+  let n = typeof units === 'bigint' ? units : BigInt(Math.round(units));
+  const sign = n < 0n ? '-' : '';
+  if (n < 0n) n = -n;
+  const step = 10n ** BigInt(DECIMALS - decimals);
+  const rounded = (n + step / 2n) / step;
+  const scale = 10n ** BigInt(decimals);
+  const whole = rounded / scale;
+  const frac = decimals > 0 ? `.${(rounded % scale).toString().padStart(decimals, '0')}` : '';
+  return `${rounded === 0n ? '' : sign}${whole}${frac}`;
+}
+
 /** An exact running sum of USD amounts (each put on the unit grid), in `bigint` units. */
 export class CostSum {
   /** The sum so far, in cost units. */
