@@ -90,7 +90,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
   let rowRecorded = false;
   const record = (row: LedgerRow, written = false) => {
     try {
-      if (!written) store.record(row);
+      if (!written) store.record(row, reservation ?? undefined);
     } catch (error) {
       reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
     }
@@ -118,7 +118,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       if (!rowRecorded) {
         rowRecorded = true;
         try {
-          store.record(row);
+          store.record(row, reservation);
         } catch (error) {
           reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
         }

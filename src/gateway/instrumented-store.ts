@@ -21,9 +21,9 @@ export function instrumentStore(store: TokenlayStore, onError: (operation: strin
     ledger: wrap('ledger', store.ledger.bind(store)),
     flush: wrap('flush', store.flush.bind(store)),
     close: wrap('close', store.close.bind(store)),
-    record(row) {
+    record(row, callId) {
       try {
-        store.record(row);
+        store.record(row, callId);
       } catch (error) {
         onError('record', error);
         throw error;

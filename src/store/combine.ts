@@ -18,7 +18,7 @@ export function combineStores(counters: CounterStore, ledger: Ledger): TokenlayS
     release: (id) => counters.release(id),
     renew: (id, opts) => counters.renew(id, opts),
     read: (key, metric, bucket, now) => counters.read(key, metric, bucket, now),
-    record: (row) => ledger.record(row),
+    record: (row, callId) => ledger.record(row, callId),
     ledger: (query) => ledger.ledger(query),
     flush: () => ledger.flush(),
     close() {

@@ -211,5 +211,5 @@ function pick(c: CounterStore): CounterStore {
 }
 
 function pickLedger(l: Ledger): Ledger {
-  return { record: (r) => l.record(r), ledger: (q) => l.ledger(q), flush: () => l.flush(), close: () => l.close() };
+  return { record: (r, id) => l.record(r, id), ledger: (q) => l.ledger(q), flush: () => l.flush(), close: () => l.close() };
 }

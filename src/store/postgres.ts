@@ -94,6 +94,7 @@ function memorySpool(): Pick<Spool, 'leftovers' | 'rotate' | 'done' | 'append' |
   };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = 16;
 // 16 parameters a row stays far under Postgres's 65 535 parameters a statement.
 const ROWS_PER_INSERT = 1000;
@@ -211,9 +212,10 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
     get pending() {
       return queue.length + segments.reduce((n, seg) => n + seg.rows.length, 0);
     },
-    record(row) {
+    record(row, callId) {
       ensureOpen('record');
-      const entry = { k: globalThis.crypto.randomUUID(), row: copyLedgerRow(row) };
+      // Keyed by the call's own id when it has one: its lost-holder row and its late row are one.
+      const entry = { k: callId !== undefined && UUID.test(callId) ? callId : globalThis.crypto.randomUUID(), row: copyLedgerRow(row) };
       spool.append(entry);
       queue.push(entry);
       if (queue.length >= batchSize) background();

@@ -237,13 +237,13 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
 
   // Rows of lost holders this instance charged: recorded in the ledger the store is combined with.
   let ledger: Pick<Ledger, 'record'> | undefined;
-  let unsent: LedgerRow[] = [];
+  let unsent: Array<{ id: string; row: LedgerRow }> = [];
   function recordLost(replies: (string | number)[]): void {
     for (const text of replies) {
       try {
-        const row = lostRow(JSON.parse(String(text)) as LedgerRow);
-        if (ledger) ledger.record(row);
-        else unsent.push(row);
+        const { id, row } = JSON.parse(String(text)) as { id: string; row: LedgerRow };
+        if (ledger) ledger.record(lostRow(row), id);
+        else unsent.push({ id, row: lostRow(row) });
       } catch (error) {
         log(`tokenlay: the ledger row of a call whose instance was lost could not be recorded (its counters were charged): ${(error as Error)?.message ?? String(error)}`);
       }
@@ -260,7 +260,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       assertValidChecks(checks);
       const id = globalThis.crypto.randomUUID();
       const keys = [base + 'r:' + id];
-      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS, base, lost ? JSON.stringify(lost) : '', settleGraceMs];
+      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS, base, lost ? JSON.stringify({ id, row: lost }) : '', settleGraceMs];
       for (const c of checks) {
         const s = suffix(c.metric, c.bucket, c.key);
         keys.push(base + 'h:' + s, base + 'l:' + s);
@@ -323,7 +323,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       ledger = target;
       const rows = unsent;
       unsent = [];
-      for (const row of rows) target.record(row);
+      for (const { id, row } of rows) target.record(row, id);
     },
     health() {
       return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size };

@@ -144,8 +144,12 @@ export interface LostRowSource {
  * keep it in-process or in a file; Postgres keeps it for many instances.
  */
 export interface Ledger {
-  /** Queue a ledger row (batched writes). */
-  record(row: LedgerRow): void;
+  /**
+   * Queue a ledger row (batched writes). `callId` is the call's id (its reservation id), when it
+   * held one: a ledger that keys rows by call (PostgreSQL) keeps one row per id, so a call charged
+   * as lost and then settled late by its holder is never recorded twice.
+   */
+  record(row: LedgerRow, callId?: string): void;
   /** Read ledger rows, oldest first; queued rows are flushed first. */
   ledger(query?: LedgerQuery): Promise<LedgerRow[]>;
   /** Write queued ledger rows now. */
