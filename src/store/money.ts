@@ -20,18 +20,27 @@ const DECIMALS = 10;
 
 /**
  * USD (as metering gives it, float noise included) to whole cost units, rounded to the nearest.
- * Infinity stays Infinity (an unchecked max).
+ * An amount beyond 2^53 units (about $900,719, far past any one call) is held at that bound, the
+ * safe direction for a cap; Infinity stays Infinity (an unchecked max).
  *
- * @throws {RangeError} for NaN, or a finite amount beyond 2^53 units (about $900,719).
+ * @throws {RangeError} for NaN, which no price or usage should produce.
  */
 export function costUnits(usd: number): number {
+  if (Number.isNaN(usd)) throw new RangeError('tokenlay: a cost is NaN; check the price or usage that produced it.');
   if (usd === Infinity || usd === -Infinity) return usd;
   const units = Math.round(usd * COST_UNITS_PER_USD);
-  if (!Number.isSafeInteger(units)) {
-    throw new RangeError(`tokenlay: a cost of ${usd} USD cannot be kept exactly in 1e-10 USD units (the most is about $900,719 a call or counter read); check the price or usage that produced it.`);
-  }
+  if (units > Number.MAX_SAFE_INTEGER) return Number.MAX_SAFE_INTEGER;
+  if (units < -Number.MAX_SAFE_INTEGER) return -Number.MAX_SAFE_INTEGER;
   // Math.round(-0.4) is -0: a cost of zero is 0.
   return units === 0 ? 0 : units;
+}
+
+/**
+ * A cap in USD as cost units for comparison only: not bounded like {@link costUnits}, so a cap
+ * above 2^53 units (about $900,719) stays above every count, as the user meant.
+ */
+export function capUnits(usd: number): number {
+  return Number.isFinite(usd) ? Math.round(usd * COST_UNITS_PER_USD) : usd;
 }
 
 /** Whole cost units back to USD: the double nearest the exact decimal, so it prints as that decimal. */

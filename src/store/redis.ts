@@ -5,7 +5,7 @@ import { redactUrl } from './redact.js';
 import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
 import { lostRow } from './lost-row.js';
-import { costUnits } from './money.js';
+import { capUnits, costUnits } from './money.js';
 import type { Actual, CounterCheck, Ledger, LedgerRow, LostRowSource, Metric, ReserveOptions, ReserveResult } from './types.js';
 import { fromCounterUnits } from './units.js';
 import { TokenlayStoreUnavailableError } from './unavailable.js';
@@ -97,7 +97,7 @@ function policyFromEnv(): StoreErrorPolicy | undefined {
 
 /** A counter amount as the scripts add it: whole 1e-10 USD units for cost, whole counts otherwise. */
 function wholeAmount(metric: Metric, value: number): string {
-  return String(metric === 'cost' ? costUnits(value) : Math.ceil(value));
+  return String(metric === 'cost' ? costUnits(value) : Math.min(Math.ceil(value), Number.MAX_SAFE_INTEGER));
 }
 
 /** A reply error means Redis answered: a bug to surface, not an outage. */
@@ -264,7 +264,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       for (const c of checks) {
         const s = suffix(c.metric, c.bucket, c.key);
         keys.push(base + 'h:' + s, base + 'l:' + s);
-        const max = Number.isFinite(c.max) ? String(c.metric === 'cost' ? costUnits(c.max) : c.max) : '';
+        const max = Number.isFinite(c.max) ? String(c.metric === 'cost' ? capUnits(c.max) : c.max) : '';
         args.push(s, c.metric, max, wholeAmount(c.metric, c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
       }
       let reply: (string | number)[];

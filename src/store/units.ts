@@ -1,4 +1,4 @@
-import { costUnits, usdOf } from './money.js';
+import { capUnits, costUnits, usdOf } from './money.js';
 import type { Actual, CounterCheck, Metric } from './types.js';
 
 /**
@@ -17,7 +17,7 @@ export function fromCounterUnits(metric: Metric, value: number): number {
 /** A check with its cost max and amount in units. */
 export function checkInUnits(check: CounterCheck): CounterCheck {
   if (check.metric !== 'cost') return check;
-  return { ...check, max: costUnits(check.max), amount: costUnits(check.amount) };
+  return { ...check, max: capUnits(check.max), amount: costUnits(check.amount) };
 }
 
 /** Actual usage with its cost in units. */
