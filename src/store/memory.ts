@@ -222,8 +222,10 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
       return state(counterId(key, metric, bucket), metric, now);
     },
 
-    record(row: LedgerRow): void {
+    record(row: LedgerRow, callId?: string): void {
       ensureOpen('record');
+      // The late row of a call already recorded as lost: that row stands, once.
+      if (callId !== undefined && charged.has(callId)) return;
       record(row);
     },
 

@@ -201,8 +201,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
       const { used, reserved } = current(key, metric, bucket, now);
       return { used: fromCounterUnits(metric, used), reserved: fromCounterUnits(metric, reserved) };
     },
-    record(row) {
+    record(row, callId) {
       ensureOpen('record');
+      // The late row of a call already recorded as lost: that row stands, once.
+      if (callId !== undefined && wasCharged.get(callId)) return;
       ledger.record(row);
     },
     async ledger(query = {}) {
