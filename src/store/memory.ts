@@ -1,7 +1,7 @@
 import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow, matchesLedgerQuery } from './ledger-filter.js';
 import { lostRow } from './lost-row.js';
-import { roundUsd } from './money.js';
+import { capUnits, costUnits, roundUsd } from './money.js';
 import { settledAmount } from './settle-amount.js';
 import type {
   Actual,
@@ -12,7 +12,7 @@ import type {
   ReserveResult,
   TokenlayStore,
 } from './types.js';
-import { actualInUnits, checkInUnits, fromCounterUnits } from './units.js';
+import { fromCounterUnits, toCounterUnits } from './units.js';
 import { assertValidChecks } from './validate.js';
 
 /** Options of {@link createMemoryStore}. */
@@ -151,8 +151,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
   function settle(id: string, actual: Actual): void {
     const reservation = forget(id);
     if (!reservation) return;
-    const units = actualInUnits(actual);
-    for (const hold of reservation.holds) addUsed(hold, settledAmount(hold.metric, units));
+    const cost = costUnits(actual.cost);
+    for (const hold of reservation.holds) addUsed(hold, hold.metric === 'cost' ? cost : settledAmount(hold.metric, actual));
   }
 
   /** A counter's state in the engine's units (USD for cost). */
@@ -161,24 +161,23 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
   }
 
   return {
-    async reserve(given: CounterCheck[], { now, leaseMs, lost }): Promise<ReserveResult> {
+    async reserve(checks: CounterCheck[], { now, leaseMs, lost }): Promise<ReserveResult> {
       ensureOpen('reserve');
-      assertValidChecks(given);
-      const checks = given.map(checkInUnits);
+      assertValidChecks(checks);
       sweep(now);
       const ids = checks.map((c) => counterId(c.key, c.metric, c.bucket));
       for (let index = 0; index < checks.length; index++) {
         const used = usedAt(ids[index], now);
         const reserved = reservedAt(ids[index], now);
-        if (used + reserved >= checks[index].max) {
-          const m = checks[index].metric;
+        const m = checks[index].metric;
+        if (used + reserved >= (m === 'cost' ? capUnits(checks[index].max) : checks[index].max)) {
           return { ok: false, index, current: fromCounterUnits(m, used + reserved), used: fromCounterUnits(m, used), reserved: fromCounterUnits(m, reserved) };
         }
       }
       const id = globalThis.crypto.randomUUID();
       const reservation: Reservation = {
         leaseUntil: now + leaseMs,
-        holds: checks.map((c, i) => ({ counterId: ids[i], metric: c.metric, amount: c.amount, expiresAt: c.expiresAt })),
+        holds: checks.map((c, i) => ({ counterId: ids[i], metric: c.metric, amount: toCounterUnits(c.metric, c.amount), expiresAt: c.expiresAt })),
         lost: lost ? copyLedgerRow(lost) : undefined,
       };
       earliestLease = Math.min(earliestLease, reservation.leaseUntil);
