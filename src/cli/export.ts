@@ -42,6 +42,7 @@ export const EXPORT_COLUMNS = [
   'status',
   'latency_ms',
   'estimated',
+  'estimate_reason',
 ] as const;
 
 /** Rows from which a terminal shows a progress bar. */
@@ -69,6 +70,7 @@ function lineOf(row: LedgerRow): string {
     row.status,
     row.latencyMs,
     row.estimated,
+    row.estimateReason,
   ]);
 }
 

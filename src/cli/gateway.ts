@@ -17,6 +17,7 @@ const FLAGS: Flag[] = [
   { name: 'allow-provider-base', value: 'URL', multiple: true, env: 'TOKENLAY_ALLOW_PROVIDER_BASE', default: 'the https bases of OpenAI, Anthropic, Gemini, Mistral, Groq, Together, Fireworks, DeepSeek, xAI, OpenRouter', help: 'provider base callers may use; replaces the default list; repeat for several (env: comma-separated)' },
   { name: 'stream-idle-timeout', value: 'MS', env: 'TOKENLAY_STREAM_IDLE_TIMEOUT', default: '300000', help: 'end a stream the provider leaves silent this long; 0 never' },
   { name: 'provider-timeout', value: 'MS', env: 'TOKENLAY_PROVIDER_TIMEOUT', default: '600000', help: "wait this long for the provider's answer, then try a fallback or answer 504" },
+  { name: 'lease', value: 'MS', env: 'TOKENLAY_LEASE_MS', default: '60000', help: "how long a call's reservation holds without renewal; a dead gateway's calls in flight are charged what they reserved after it" },
   { name: 'max-body', value: 'BYTES', env: 'TOKENLAY_MAX_BODY', default: '20971520 (20 MiB)', help: 'largest request body; larger ones get 413' },
   { name: 'drain-timeout', value: 'MS', env: 'TOKENLAY_DRAIN_TIMEOUT', default: '10000', help: 'on SIGTERM/SIGINT, wait this long for calls in flight' },
   { name: 'log-format', value: 'FORMAT', env: 'TOKENLAY_LOG_FORMAT', default: 'json', help: 'json (one line per call) or pretty (for a terminal)' },
@@ -74,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
     if (idle !== undefined) options.streamIdleTimeoutMs = idle;
     const timeout = intFlag('gateway', flag('provider-timeout'), str('provider-timeout'), 1);
     if (timeout !== undefined) options.providerTimeoutMs = timeout;
+    const lease = intFlag('gateway', flag('lease'), str('lease'), 1);
+    if (lease !== undefined) options.leaseMs = lease;
     const maxBody = intFlag('gateway', flag('max-body'), str('max-body'), 1);
     if (maxBody !== undefined) options.maxBodyBytes = maxBody;
     const drain = intFlag('gateway', flag('drain-timeout'), str('drain-timeout'), 0);

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
-import { breakdownUsage, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
+import { formatUsd, formatUsdFixed } from '../store/money.js';
+import { breakdownUsage, costUnitsOf, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
 import { commandFlags } from './flags.js';
 import { LEDGER_HELP, openLedger } from './ledger-source.js';
 import { resolvePeriod, type Period } from './period.js';
@@ -25,9 +26,10 @@ ${LEDGER_HELP}
         print CSV
 `;
 
-/** Exact USD with as many decimals as cents need, at least 4 so that small calls show. */
-export function usd(value: number): string {
-  return '$' + value.toFixed(value !== 0 && Math.abs(value) < 0.0001 ? 6 : 4);
+/** USD to 4 decimals (6 below $0.0001, so that small calls show), rounded on whole 1e-10 USD units. */
+export function usd(units: bigint): string {
+  const small = units !== 0n && units < 1_000_000n && units > -1_000_000n;
+  return '$' + formatUsdFixed(units, small ? 6 : 4);
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -39,7 +41,7 @@ function tableOf(summary: UsageSummary): string {
     colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
     style: { head: [], border: [] },
   });
-  const line = (key: string, t: UsageTotals) => [key, int(t.calls), int(t.blocked), int(t.inputTokens), int(t.outputTokens), usd(t.cost)];
+  const line = (key: string, t: UsageTotals) => [key, int(t.calls), int(t.blocked), int(t.inputTokens), int(t.outputTokens), usd(costUnitsOf(t))];
   for (const g of summary.groups) table.push(line(g.key, g));
   table.push(line('total', summary.total));
   return table.toString();
@@ -55,7 +57,7 @@ function jsonOf(summary: UsageSummary, period: Period & { window: string }): str
 
 function csvOf(summary: UsageSummary): string {
   const lines = [csvLine([summary.groupBy, 'calls', 'blocked', 'input_tokens', 'output_tokens', 'cached_tokens', 'cost_usd'])];
-  for (const g of summary.groups) lines.push(csvLine([g.key, g.calls, g.blocked, g.inputTokens, g.outputTokens, g.cachedTokens, g.cost]));
+  for (const g of summary.groups) lines.push(csvLine([g.key, g.calls, g.blocked, g.inputTokens, g.outputTokens, g.cachedTokens, formatUsd(costUnitsOf(g))]));
   return lines.join('\n');
 }
 

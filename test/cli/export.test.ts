@@ -19,10 +19,10 @@ describe('tokenlay export', () => {
     expect(stderr).toContain(`wrote 7 rows to ${file}`);
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'time,user,org,plan,project,feature,fields,model_requested,model_used,endpoint,input_tokens,output_tokens,cached_tokens,cost_usd,rule_id,action,status,latency_ms,estimated',
+      'time,user,org,plan,project,feature,fields,model_requested,model_used,endpoint,input_tokens,output_tokens,cached_tokens,cost_usd,rule_id,action,status,latency_ms,estimated,estimate_reason',
     );
     expect(lines).toHaveLength(1 + FIXTURE_ROWS.length);
-    expect(lines[1]).toBe('2026-10-31T19:00:00.000Z,alice,acme,pro,,,"{""user"":""alice"",""org"":""acme"",""plan"":""pro""}",gpt-4o,gpt-4o-2024-08-06,/v1/chat/completions,1000,500,0,0.0075,,allow,200,12,false');
+    expect(lines[1]).toBe('2026-10-31T19:00:00.000Z,alice,acme,pro,,,"{""user"":""alice"",""org"":""acme"",""plan"":""pro""}",gpt-4o,gpt-4o-2024-08-06,/v1/chat/completions,1000,500,0,0.0075,,allow,200,12,false,');
     expect(lines[5]).toContain(',block,429,');
   });
 

@@ -260,7 +260,8 @@
       { key: 'margin', label: 'Margin', value: (x) => x.margin, num: true },
     ]);
     plans.tBodies[0].textContent = '';
-    const total = { revenue: 0, cost: 0, margin: 0, users: 0 };
+    // Summed by the server in whole 1e-10 USD units: adding here would add float noise.
+    const total = m.total;
     for (const p of m.plans) {
       const tr = el('tr');
       const th = el('th', p.plan, usd(p.price) + ' a ' + p.period);
@@ -268,10 +269,6 @@
       tr.append(th, num(p.users, 'users'));
       marginCells(tr, p);
       plans.tBodies[0].append(tr);
-      total.revenue += p.revenue;
-      total.cost += p.cost;
-      total.margin += p.margin;
-      total.users += p.users;
     }
     plans.tFoot.textContent = '';
     const ft = el('tr');
