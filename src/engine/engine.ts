@@ -18,6 +18,7 @@ import { forward, providerHeaders } from './forward.js';
 import { untilCallerLeaves } from './caller-leaves.js';
 import { cancelWhenIdle } from './idle.js';
 import { inFlightCalls, type InFlightCall } from './in-flight.js';
+import { holderLostRow } from './lost-row.js';
 import { meterAbandoned, meterCut, meterJson, meterLeftStream, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
@@ -84,6 +85,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     now: ctx.now,
     leaseMs: ctx.leaseMs,
     signal: call.signal,
+    lostRow: (e) => holderLostRow(state, e),
   });
   } catch (error) {
     // Nothing was spent: the caller may retry once the store is back.
