@@ -2,7 +2,7 @@ import { TokenlayConfigError } from '../config-error.js';
 import type { Pool } from 'pg';
 import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow } from './ledger-filter.js';
-import { loadPg } from './postgres-driver.js';
+import { createPool } from './postgres-driver.js';
 import { dropOldPartitions, ensurePartitions, ident, migrate, monthStart } from './postgres-schema.js';
 import { Spool, type Segment, type SpooledRow } from './postgres-spool.js';
 import { redactUrl } from './redact.js';
@@ -31,8 +31,25 @@ export interface PostgresLedgerOptions {
   retainMonths?: number;
   /** Connections in the pool. Default 4. */
   poolSize?: number;
-  /** Told about a background write that failed (its rows stay spooled and are retried). Default: `console.warn`. */
+  /** Told about every background write that failed (its rows stay spooled and are retried). Default: nothing (the outage line of `log` says it once). */
   onError?: (error: unknown) => void;
+  /**
+   * Where the one line per outage (PostgreSQL unreachable: rows kept in the spool) and the one
+   * line per recovery (rows written again) go. Default `console.warn`.
+   */
+  log?: (line: string) => void;
+}
+
+/** How the Postgres ledger has fared: for a health endpoint or a metric. */
+export interface PostgresLedgerHealth {
+  /** False from a failed write until the next one that succeeds. */
+  available: boolean;
+  /** Outages since the ledger was created. */
+  outages: number;
+  /** Recoveries (a write succeeding after an outage) since the ledger was created. */
+  recoveries: number;
+  /** Rows recorded but not yet committed to PostgreSQL (kept in the spool meanwhile). */
+  pendingRows: number;
 }
 
 /** The Postgres ledger, with a way to wait until it is ready. */
@@ -41,6 +58,8 @@ export interface PostgresLedger extends Ledger {
   ready(): Promise<void>;
   /** Rows recorded but not yet committed to Postgres. */
   readonly pending: number;
+  /** Availability, outages, recoveries and rows waiting: what the gateway's `/metrics` exports. */
+  health(): PostgresLedgerHealth;
 }
 
 interface DbRow {
@@ -111,25 +130,52 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   const schema = opts.schema ?? 'public';
   const s = ident(schema);
   const batchSize = Math.max(1, opts.batchSize ?? 100);
-  const onError = opts.onError ?? ((error: unknown) => console.warn(`tokenlay: writing the usage ledger to ${where} failed; the rows stay spooled and will be retried:`, (error as Error)?.message ?? error));
-  const { Pool } = loadPg();
-  const pool: Pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 4 });
-  // An idle client losing its connection must not crash the app; the next write retries.
-  pool.on('error', () => {});
+  const onError = opts.onError ?? (() => {});
+  const log = opts.log ?? ((line: string) => console.warn(line));
+  // A connection PostgreSQL ended (restart, failover, pg_terminate_backend) is an outage: the
+  // write it carried fails and is retried from the spool; it never crashes the process.
+  const pool: Pool = createPool({ connectionString: opts.url, max: opts.poolSize ?? 4 }, (error) => down(error));
   const spool = opts.spoolPath === false ? memorySpool() : new Spool(opts.spoolPath ?? (process.env.TOKENLAY_LEDGER_SPOOL || './.tokenlay/ledger.spool'));
+  const spoolName = opts.spoolPath === false ? 'memory' : (spool as Spool).path;
 
   // Segments waiting for Postgres, oldest first; `queue` is what the live spool file holds.
   const segments: Segment[] = spool.leftovers();
   let queue: SpooledRow[] = [];
   const months = new Set<number>();
   let closed = false;
+  let outageSince: number | null = null;
+  let outages = 0;
+  let recoveries = 0;
+  const pendingRows = () => queue.length + segments.reduce((n, seg) => n + seg.rows.length, 0);
 
-  const started = (async () => {
+  function down(error: unknown): void {
+    if (outageSince !== null || closed) return;
+    outageSince = Date.now();
+    outages++;
+    log(`tokenlay: PostgreSQL ledger ${where} is unreachable (${(error as Error)?.message ?? String(error)}); rows are kept in the spool ${spoolName} and written once it is back.`);
+  }
+
+  function up(): void {
+    if (outageSince === null) return;
+    const lasted = Date.now() - outageSince;
+    outageSince = null;
+    recoveries++;
+    log(`tokenlay: PostgreSQL ledger ${where} is reachable again after ${lasted} ms; ${pendingRows()} spooled row(s) to write.`);
+  }
+
+  const setUp = async () => {
     await migrate(pool, schema);
     if (opts.retainMonths !== undefined) await dropOldPartitions(pool, schema, opts.retainMonths, Date.now());
-  })();
+  };
+  const first = setUp();
   // Observed here so an unreachable database is reported by ready()/flush(), not as an unhandled rejection.
-  started.catch(() => {});
+  first.catch(() => {});
+  let started = first;
+  /** Migrations done: the first attempt, or (once it failed: PostgreSQL was down at start) a new one. */
+  function ensureStarted(): Promise<void> {
+    started = started.catch(() => setUp());
+    return started;
+  }
 
   async function insert(rows: SpooledRow[]): Promise<void> {
     const client = await pool.connect();
@@ -163,7 +209,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   function flushOnce(): Promise<void> {
     flushing ??= (async () => {
       try {
-        await started;
+        await ensureStarted();
         const current = spool.rotate(queue);
         queue = [];
         if (current) segments.push(current);
@@ -172,6 +218,10 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
           spool.done(segments[0]);
           segments.shift();
         }
+        up();
+      } catch (error) {
+        down(error);
+        throw error;
       } finally {
         flushing = undefined;
       }
@@ -193,7 +243,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   const timer = setInterval(background, opts.flushIntervalMs ?? 1000);
   timer.unref();
   // Replay what an earlier process left as soon as the schema is there.
-  if (segments.length > 0) started.then(background, () => {});
+  if (segments.length > 0) first.then(background, () => {});
 
   function ensureOpen(method: string): void {
     if (closed) throw storeClosedError('Postgres ledger', method);
@@ -201,11 +251,14 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
 
   return {
     ready: async () => {
-      await started;
+      await first;
       if (segments.length > 0) await flush();
     },
     get pending() {
-      return queue.length + segments.reduce((n, seg) => n + seg.rows.length, 0);
+      return pendingRows();
+    },
+    health() {
+      return { available: outageSince === null, outages, recoveries, pendingRows: pendingRows() };
     },
     record(row) {
       ensureOpen('record');
