@@ -43,7 +43,7 @@ export interface StoreOptions {
   ledger?: string | Ledger | TokenlayStore;
   /** Redis counters only: `'closed'` (default) or `'open'` while Redis is unreachable; env `TOKENLAY_ON_STORE_ERROR`. */
   onStoreError?: StoreErrorPolicy;
-  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`; `false` for a reader that records nothing. */
+  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger-<host>-<pid>.spool` (one per process; dead instances' spools in that folder are replayed at start); `false` for a reader that records nothing. */
   spoolPath?: string | false;
 }
 

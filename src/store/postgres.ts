@@ -4,7 +4,7 @@ import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow } from './ledger-filter.js';
 import { createPool } from './postgres-driver.js';
 import { dropOldPartitions, ensurePartitions, ident, migrate, monthStart } from './postgres-schema.js';
-import { Spool, type Segment, type SpooledRow } from './postgres-spool.js';
+import { adoptDeadSpools, defaultSpoolPath, Spool, type Segment, type SpooledRow } from './postgres-spool.js';
 import { redactUrl } from './redact.js';
 import type { Ledger, LedgerQuery, LedgerRow } from './types.js';
 
@@ -16,8 +16,10 @@ export interface PostgresLedgerOptions {
   schema?: string;
   /**
    * The local spool file every row is appended to before it is sent, replayed at start. One per
-   * instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`. `false`: no
-   * spool, for readers of the ledger (the usage CLI) that record nothing.
+   * instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger-<host>-<pid>.spool`,
+   * one per process; with that default, the spools left in `./.tokenlay/` by instances that died
+   * (their process gone) are taken over and replayed at start. `false`: no spool, for readers of
+   * the ledger (the usage CLI) that record nothing.
    */
   spoolPath?: string | false;
   /** Queued rows that trigger a write. Default 100. */
@@ -135,11 +137,14 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   // A connection PostgreSQL ended (restart, failover, pg_terminate_backend) is an outage: the
   // write it carried fails and is retried from the spool; it never crashes the process.
   const pool: Pool = createPool({ connectionString: opts.url, max: opts.poolSize ?? 4 }, (error) => down(error));
-  const spool = opts.spoolPath === false ? memorySpool() : new Spool(opts.spoolPath ?? (process.env.TOKENLAY_LEDGER_SPOOL || './.tokenlay/ledger.spool'));
-  const spoolName = opts.spoolPath === false ? 'memory' : (spool as Spool).path;
+  const named = opts.spoolPath ?? (process.env.TOKENLAY_LEDGER_SPOOL || undefined);
+  const spool = named === false ? memorySpool() : new Spool(named ?? defaultSpoolPath());
+  const spoolName = named === false ? 'memory' : (spool as Spool).path;
+  // With the default, per-process names, a dead instance's spool is this one's to replay.
+  const adopted = named === undefined ? adoptDeadSpools((spool as Spool).path) : [];
 
   // Segments waiting for Postgres, oldest first; `queue` is what the live spool file holds.
-  const segments: Segment[] = spool.leftovers();
+  const segments: Segment[] = [...spool.leftovers(), ...adopted.flatMap((dead) => dead.leftovers())];
   let queue: SpooledRow[] = [];
   const months = new Set<number>();
   let closed = false;
@@ -218,6 +223,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
           spool.done(segments[0]);
           segments.shift();
         }
+        for (const dead of adopted.splice(0)) dead.retire();
         up();
       } catch (error) {
         down(error);
@@ -299,6 +305,8 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
         onError(error);
       } finally {
         spool.close();
+        // Rows of a dead instance not yet written stay in its spool, for the next start.
+        for (const dead of adopted.splice(0)) dead.close();
         await pool.end();
       }
     },

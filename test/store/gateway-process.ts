@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const root = join(import.meta.dirname, '..', '..');
-const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+/** tsx's loader as a URL, for `--import` from any working directory. */
+export const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const bin = join(root, 'src', 'cli', 'main.ts');
 
 /** A `tokenlay` CLI process in `cwd`, with no TOKENLAY_* variable of this process's. */
