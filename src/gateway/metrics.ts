@@ -24,6 +24,7 @@ interface StoreHealth {
   available: boolean;
   outages: number;
   unavailableCalls: number;
+  dataLosses?: number;
 }
 
 interface LedgerHealth {
@@ -50,7 +51,7 @@ function watchLedger(registry: Registry, store: object): void {
  * `tokenlay_requests_total{status,action}`, `tokenlay_blocks_total{rule}`, `tokenlay_cost_usd_total`,
  * `tokenlay_tokens_total{kind}`, `tokenlay_upstream_latency_seconds{status}`,
  * `tokenlay_store_errors_total{operation}`, `tokenlay_alerts_total{result}` (sent, failed), with a Redis store `tokenlay_store_available`,
- * `tokenlay_store_outages` and `tokenlay_store_unavailable_calls`, with a Postgres ledger `tokenlay_ledger_available`,
+ * `tokenlay_store_outages`, `tokenlay_store_unavailable_calls` and `tokenlay_store_data_losses`, with a Postgres ledger `tokenlay_ledger_available`,
  * `tokenlay_ledger_outages`, `tokenlay_ledger_recoveries` and `tokenlay_ledger_pending_rows`, plus Node's process metrics.
  */
 export function createMetrics(): GatewayMetrics {
@@ -95,6 +96,7 @@ export function createMetrics(): GatewayMetrics {
       new Gauge({ name: 'tokenlay_store_available', help: 'Whether the counter store (Redis) is reachable: 1 or 0.', registers: [registry], collect() { this.set(read().available ? 1 : 0); } });
       new Gauge({ name: 'tokenlay_store_outages', help: 'Outages of the counter store (Redis) since start.', registers: [registry], collect() { this.set(read().outages); } });
       new Gauge({ name: 'tokenlay_store_unavailable_calls', help: 'Calls refused (onStoreError closed) or let through uncounted (open) during outages, since start.', registers: [registry], collect() { this.set(read().unavailableCalls); } });
+      new Gauge({ name: 'tokenlay_store_data_losses', help: 'Times the counter store (Redis) lost its data since start; the counters were rebuilt from the ledger each time.', registers: [registry], collect() { this.set(read().dataLosses ?? 0); } });
     },
     alert(delivered) {
       alerts.inc({ result: delivered ? 'sent' : 'failed' });

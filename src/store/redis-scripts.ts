@@ -55,17 +55,20 @@ end
 `;
 
 /**
- * KEYS: `r:<id>`, then per check its `h:` and `l:` keys.
+ * KEYS: `r:<id>`, then per check its `h:` and `l:` keys, then (optional) the store's marker key.
  * ARGV: now, lease end, reservation key lifetime (ms), id, margin (ms), then per check:
  * suffix, metric, max ('' = unchecked), amount, window end ('' = none).
- * Returns `{1}` when admitted, else `{0, index, current, used, reserved}` (numbers as strings).
+ * Returns `{1}` when admitted, `{2}` when the marker is gone (Redis lost its data: nothing is
+ * counted until the counters are rebuilt, see `redis-data-loss.ts`), else
+ * `{0, index, current, used, reserved}` (numbers as strings).
  */
 export const RESERVE = `${COMMON}
 local now = tonumber(ARGV[1])
 local leaseUntil = tonumber(ARGV[2])
 local id = ARGV[4]
 local margin = tonumber(ARGV[5])
-local n = (#KEYS - 1) / 2
+local n = math.floor((#KEYS - 1) / 2)
+if #KEYS % 2 == 0 and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return {2} end
 for i = 1, n do
   local h, l = KEYS[2 * i], KEYS[2 * i + 1]
   sweep(h, l, now)

@@ -2,6 +2,7 @@ import { TokenlayConfigError } from '../config-error.js';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';
+import { dataLossGuard, type CounterRebuilder } from './redis-data-loss.js';
 import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
 import type { Actual, CounterCheck, Metric, ReserveResult } from './types.js';
@@ -43,8 +44,14 @@ export interface RedisStoreOptions {
    * which counters to charge. It no longer counts against limits during that time. Default 24 h.
    */
   settleGraceMs?: number;
-  /** Where the one line per outage (and per recovery) goes. Default `console.warn`. */
+  /** Where the one line per outage (and per recovery), and per data loss, goes. Default `console.warn`. */
   log?: (line: string) => void;
+  /**
+   * After Redis lost its data while this process ran, how long (ms) the instance that rebuilds
+   * the counters waits for the last rows of calls in flight to reach the ledger (other instances
+   * write theirs every `flushIntervalMs`) before reading it. Default 2500.
+   */
+  dataLossGraceMs?: number;
 }
 
 /** How the Redis store has fared: for a health endpoint or a metric. */
@@ -57,6 +64,8 @@ export interface RedisStoreHealth {
   unavailableCalls: number;
   /** Settlements waiting for Redis to return. */
   pendingSettlements: number;
+  /** Times this process saw Redis lose its data (the marker key gone) and the counters rebuilt. */
+  dataLosses: number;
 }
 
 /** The counter half of the store contract, on Redis. */
@@ -69,6 +78,11 @@ export interface RedisCounterStore {
   close(): Promise<void>;
   /** Availability, outages and queued settlements. */
   health(): RedisStoreHealth;
+  /**
+   * Registers what rebuilds the counters from the ledger when Redis lost its data (the engine
+   * does, with its rules). Without one, counters start again from zero after a loss, said in the log.
+   */
+  watchDataLoss(rebuilder: CounterRebuilder): void;
 }
 
 type ScriptClient = (Redis | Cluster) & {
@@ -229,23 +243,60 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     return `${metric}:${bucket}:${key}`;
   }
 
+  /** One RESERVE script; `marked`: refused with `{2}` when Redis lost its data. */
+  function reserveScript(checks: CounterCheck[], id: string, now: number, leaseMs: number, marked: boolean) {
+    const keys = [base + 'r:' + id];
+    const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS];
+    for (const c of checks) {
+      const s = suffix(c.metric, c.bucket, c.key);
+      keys.push(base + 'h:' + s, base + 'l:' + s);
+      args.push(s, c.metric, Number.isFinite(c.max) ? String(c.max) : '', String(c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
+    }
+    if (marked) keys.push(lost.marker);
+    return send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
+  }
+
+  const lost = dataLossGuard({
+    client,
+    base,
+    where,
+    log,
+    graceMs: opts.dataLossGraceMs ?? 2500,
+    timeoutMs: Math.max(30_000, timeoutMs),
+    send,
+    async used(key, metric, bucket, now) {
+      const s = suffix(metric, bucket, key);
+      const [used] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now));
+      return Number(used);
+    },
+    // As a settled call adds: a reservation of nothing, settled with the amount.
+    async add(check, amount) {
+      const id = globalThis.crypto.randomUUID();
+      await reserveScript([{ ...check, max: Infinity, amount: 0 }], id, Date.now(), 60_000, false);
+      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, 'settle', amount, amount, amount));
+    },
+  });
+
   return {
     async reserve(checks, { now, leaseMs }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
       const id = globalThis.crypto.randomUUID();
-      const keys = [base + 'r:' + id];
-      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS];
-      for (const c of checks) {
-        const s = suffix(c.metric, c.bucket, c.key);
-        keys.push(base + 'h:' + s, base + 'l:' + s);
-        args.push(s, c.metric, Number.isFinite(c.max) ? String(c.max) : '', String(c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
-      }
       let reply: (string | number)[];
       // During a known outage nothing is sent (see send()), so nothing can run later.
       const sent = outageSince === null || client.status === 'ready';
       try {
-        reply = await send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
+        reply = await reserveScript(checks, id, now, leaseMs, true);
+        // Redis lost its data: nothing is counted until the counters are rebuilt, then the call is
+        // admitted (or refused) against them.
+        for (let tries = 0; Number(reply[0]) === 2; tries++) {
+          if (tries === 3) throw unavailable(new Error('the counters were lost again while being rebuilt'));
+          await lost.recover().catch((error: unknown) => {
+            throw isReplyError(error) ? error : unavailable(error);
+          });
+          reply = await reserveScript(checks, id, now, leaseMs, true);
+        }
+        lost.present();
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
         unavailableCalls++;
@@ -288,7 +339,10 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       }
     },
     health() {
-      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size };
+      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size, dataLosses: lost.losses };
+    },
+    watchDataLoss(rebuilder) {
+      lost.watch(rebuilder);
     },
     async close() {
       if (closed) return;

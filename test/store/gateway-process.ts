@@ -68,3 +68,46 @@ export function gatewayCall(url: string, headers: Record<string, string>, body: 
     req.end(JSON.stringify(body));
   });
 }
+
+/** `total` calls, `concurrency` at a time, spread over the gateways in turn; their answers (see {@link gatewayCall}). */
+export async function callMany(urls: string[], total: number, concurrency: number, headers: (i: number) => Record<string, string>, body: unknown): Promise<Array<number | string>> {
+  const answers: Array<number | string> = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        answers.push(await gatewayCall(urls[i % urls.length]!, headers(i), body));
+      }
+    }),
+  );
+  return answers;
+}
+
+/** Today's UTC day start (ms), the bucket of a `day` window. */
+export function today(): number {
+  const now = new Date();
+  return Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+}
+
+/** `tokenlay keys create --name <name> --ledger <ledger>` in `cwd`; the new key. */
+export async function createKey(cwd: string, name: string, ledger: string): Promise<string> {
+  const keys = tokenlayCli(cwd, ['keys', 'create', '--name', name, '--ledger', ledger]);
+  let out = '';
+  keys.stdout!.on('data', (c) => (out += String(c)));
+  keys.stderr!.on('data', (c) => (out += String(c)));
+  const code = await new Promise((r) => keys.once('exit', r));
+  if (code !== 0) throw new Error(`tokenlay keys create failed: ${out}`);
+  return out.trim().split('\n').at(-1)!;
+}
+
+/** A rule that counts every call of org `acme` on a day counter it never fills: the counter is the count of answered calls. */
+export const COUNTED_RULE = `  - id: counted
+    if: { org: acme }
+    then: { limits: [{ type: requests, max: 1000000, window: day, per: org }] }
+`;
+export const PRICES = `prices:
+  gpt-4o-mini: { input: 0.15, output: 0.6 }
+`;
+/** A small chat call. */
+export const CHAT_BODY = { model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user' as const, content: 'Say hello.' }] };

@@ -6,7 +6,7 @@ import type * as IORedis from 'ioredis';
 import type * as Pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProvider, type Provider } from '../support/provider.js';
-import { gatewayCall, startGateway, tokenlayCli, type GatewayProcess } from './gateway-process.js';
+import { callMany, CHAT_BODY, COUNTED_RULE, createKey, PRICES, startGateway, today, type GatewayProcess } from './gateway-process.js';
 import { PrivatePostgres } from './private-postgres.js';
 import { freePort, PrivateRedis } from './private-redis.js';
 
@@ -19,13 +19,8 @@ const { Redis } = require('ioredis') as typeof IORedis;
 const pg = require('pg') as typeof Pg;
 const RULES = `version: '0.1'
 rules:
-  - id: counted
-    if: { org: acme }
-    then: { limits: [{ type: requests, max: 1000000, window: day, per: org }] }
-prices:
-  gpt-4o-mini: { input: 0.15, output: 0.6 }
-`;
-const body = { model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user' as const, content: 'Say hello.' }] };
+${COUNTED_RULE}${PRICES}`;
+const body = CHAT_BODY;
 
 let provider: Provider;
 let postgres: PrivatePostgres;
@@ -42,13 +37,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tokenlay-pg-restart-'));
   writeFileSync(join(dir, 'rules.yaml'), RULES);
   const ledger = `${postgres.url}?flushIntervalMs=200`;
-  const keys = tokenlayCli(dir, ['keys', 'create', '--name', 'acme', '--ledger', ledger]);
-  let out = '';
-  keys.stdout!.on('data', (c) => (out += String(c)));
-  keys.stderr!.on('data', (c) => (out += String(c)));
-  const code = await new Promise((r) => keys.once('exit', r));
-  if (code !== 0) throw new Error(`tokenlay keys create failed: ${out}`);
-  key = out.trim().split('\n').at(-1)!;
+  key = await createKey(dir, 'acme', ledger);
   const args = ['--rules', 'rules.yaml', '--allow-provider-base', provider.base, '--log-level', 'warn', '--store', `${redis.url}?prefix=restart:`, '--ledger', ledger];
   gateways.push(...(await Promise.all([0, 1].map((i) => startGateway(dir, [...args, '--ledger-spool', `gateway-${i}.spool`])))));
 }, 120_000);
@@ -63,20 +52,9 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `total` calls, `concurrency` at a time, spread over the gateways; their answers. */
-async function load(total: number, concurrency: number): Promise<Array<number | string>> {
+function load(total: number, concurrency: number): Promise<Array<number | string>> {
   const headers = { authorization: `Bearer ${key}`, 'x-tokenlay-provider-key': 'sk-upstream', 'x-tokenlay-provider-base': provider.base, 'x-tokenlay-org': 'acme' };
-  const answers: Array<number | string> = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const i = next++;
-        answers.push(await gatewayCall(gateways[i % gateways.length]!.url, headers, body));
-      }
-    }),
-  );
-  return answers;
+  return callMany(gateways.map((g) => g.url), total, concurrency, () => headers, body);
 }
 
 async function pgRows(): Promise<number> {
@@ -93,9 +71,7 @@ async function pgRows(): Promise<number> {
 async function counted(): Promise<number> {
   const client = new Redis(redis.url);
   try {
-    const now = new Date();
-    const day = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-    return Number((await client.hget(`restart:{default}:h:requests:${day}:counted|requests|day|org=acme`, 'u')) ?? 0);
+    return Number((await client.hget(`restart:{default}:h:requests:${today()}:counted|requests|day|org=acme`, 'u')) ?? 0);
   } finally {
     client.disconnect();
   }
