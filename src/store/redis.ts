@@ -96,6 +96,8 @@ const DAY_MS = 86_400_000;
 // Redis's own TTLs outlive a window by this much, so a little clock skew between instances
 // never drops a counter another instance still reads.
 const EXPIRY_MARGIN_MS = 60_000;
+// How long a call waits for the counters to be rebuilt after Redis lost its data.
+const REBUILD_WAIT_MS = 30_000;
 // Admitted while Redis was down under policy `open`: nothing to settle.
 const UNCOUNTED = 'uncounted:';
 
@@ -262,7 +264,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     where,
     log,
     graceMs: opts.dataLossGraceMs ?? 2500,
-    timeoutMs: Math.max(30_000, timeoutMs),
+    timeoutMs: REBUILD_WAIT_MS,
     send,
     async used(key, metric, bucket, now) {
       const s = suffix(metric, bucket, key);
@@ -291,7 +293,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
         // admitted (or refused) against them.
         for (let tries = 0; Number(reply[0]) === 2; tries++) {
           if (tries === 3) throw unavailable(new Error('the counters were lost again while being rebuilt'));
-          await lost.recover().catch((error: unknown) => {
+          await within(lost.recover(), REBUILD_WAIT_MS).catch((error: unknown) => {
             throw isReplyError(error) ? error : unavailable(error);
           });
           reply = await reserveScript(checks, id, now, leaseMs, true);
