@@ -29,8 +29,9 @@ export function defaultSpoolPath(): string {
   return nodePath().join('.tokenlay', `ledger-${hostTag()}-${process.pid}.spool`);
 }
 
-// The default names, this version's and the single `ledger.spool` of earlier ones.
-const DEFAULT_NAME = /^ledger(-.+)?\.spool$/;
+// Files of spools with the default names (this version's, and the single `ledger.spool` of
+// earlier ones): the live file, its lock, and its segments waiting for PostgreSQL.
+const DEFAULT_FILE = /^(ledger(?:-[^.]+(?:\.[^.]+)*?)?\.spool)(?:\.lock|\.\d+-\d+-\d+\.flushing)?$/;
 
 /**
  * The spools with default names beside `own` whose owner is gone (its process ended, on this
@@ -41,9 +42,10 @@ const DEFAULT_NAME = /^ledger(-.+)?\.spool$/;
 export function adoptDeadSpools(own: string): Spool[] {
   const dir = nodePath().dirname(own);
   const adopted: Spool[] = [];
-  for (const name of fs().readdirSync(dir)) {
+  const names = new Set(fs().readdirSync(dir).map((file) => DEFAULT_FILE.exec(file)?.[1]).filter((name) => name !== undefined));
+  for (const name of names) {
     const path = nodePath().join(dir, name);
-    if (!DEFAULT_NAME.test(name) || path === own) continue;
+    if (path === own) continue;
     try {
       adopted.push(new Spool(path));
     } catch {

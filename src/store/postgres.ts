@@ -144,7 +144,16 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   const adopted = named === undefined ? adoptDeadSpools((spool as Spool).path) : [];
 
   // Segments waiting for Postgres, oldest first; `queue` is what the live spool file holds.
-  const segments: Segment[] = [...spool.leftovers(), ...adopted.flatMap((dead) => dead.leftovers())];
+  const segments: Segment[] = spool.leftovers();
+  for (const dead of adopted.splice(0)) {
+    const rows = dead.leftovers();
+    // Nothing left to write (its owner closed cleanly): only the files to remove.
+    if (rows.length === 0) dead.retire();
+    else {
+      segments.push(...rows);
+      adopted.push(dead);
+    }
+  }
   let queue: SpooledRow[] = [];
   const months = new Set<number>();
   let closed = false;
@@ -304,7 +313,10 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
         // The rows are on disk in the spool; the next start with this spool writes them.
         onError(error);
       } finally {
-        spool.close();
+        // A per-process spool left empty is removed, so restarts do not pile up files; its segments
+        // not yet written stay, for the next instance started in this folder.
+        if (named === undefined) (spool as Spool).retire();
+        else spool.close();
         // Rows of a dead instance not yet written stay in its spool, for the next start.
         for (const dead of adopted.splice(0)) dead.close();
         await pool.end();

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ const schemas = usePostgresSchemas();
 const tempDir = useTempDirs();
 const fixture = join(import.meta.dirname, 'fixtures', 'spool-and-wait.ts');
 const running: GatewayProcess[] = [];
+const run = promisify(execFile);
 afterAll(async () => {
   await Promise.all(running.map((g) => g.stop()));
 });
@@ -97,6 +99,21 @@ describe('several instances in one folder, with the default spool', () => {
     while ((await rows(schema)) < 7 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     expect(await rows(schema)).toBe(7);
     await next.kill();
+  }, 60_000);
+
+  it('an instance that closes cleanly leaves no spool; one that closed while PostgreSQL was down leaves its rows, replayed by the next', async () => {
+    const cwd = tempDir();
+    const schema = schemas();
+    const closeWith = (url: string, count: number) => run(process.execPath, ['--import', tsx, join(import.meta.dirname, 'fixtures', 'record-and-close.ts'), url, schema, String(count)], { cwd });
+    await closeWith(POSTGRES_URL, 3);
+    expect(await rows(schema)).toBe(3);
+    expect(readdirSync(join(cwd, '.tokenlay'))).toEqual([]);
+    // PostgreSQL unreachable at close: the rows stay in its spool.
+    await closeWith('postgres://postgres@127.0.0.1:1/down', 4);
+    expect(spools(cwd)).toHaveLength(1);
+    await closeWith(POSTGRES_URL, 0);
+    expect(await rows(schema)).toBe(7);
+    expect(readdirSync(join(cwd, '.tokenlay'))).toEqual([]);
   }, 60_000);
 
   it('two `tokenlay gateway` in one working directory both start, each with its own spool', async () => {
