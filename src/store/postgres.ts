@@ -227,6 +227,8 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
         const current = spool.rotate(queue);
         queue = [];
         if (current) segments.push(current);
+        // An outage seen on an idle connection, with nothing to write: ask PostgreSQL whether it is back.
+        if (segments.length === 0 && outageSince !== null) await pool.query('SELECT 1');
         while (segments.length > 0) {
           await insert(segments[0].rows);
           spool.done(segments[0]);
@@ -251,7 +253,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   }
 
   function background(): void {
-    if (closed || (queue.length === 0 && segments.length === 0)) return;
+    if (closed || (queue.length === 0 && segments.length === 0 && outageSince === null)) return;
     flushOnce().catch(onError);
   }
 

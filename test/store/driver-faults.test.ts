@@ -97,6 +97,20 @@ describe('PostgreSQL connections killed mid-call', () => {
     await ledger.close();
   }, 30_000);
 
+  it('an idle pooled connection ended by PostgreSQL: one outage line, then its recovery without any row to write', async () => {
+    const lines: string[] = [];
+    const ledger = createPostgresLedger({ url: postgres.url, schema: `faults_i_${Date.now()}`, spoolPath: join(tempDir(), 'i.spool'), flushIntervalMs: 100, log: (l) => lines.push(l) });
+    await ledger.ready();
+    const by = await admin();
+    await by.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'`);
+    await by.end();
+    const end = Date.now() + 10_000;
+    while (ledger.health().recoveries === 0 && Date.now() < end) await sleep(50);
+    expect(ledger.health()).toMatchObject({ available: true, outages: 1, recoveries: 1 });
+    expect(lines).toHaveLength(2);
+    await ledger.close();
+  }, 30_000);
+
   it('the ledger\'s migration, killed at start: ready() says so, and the rows recorded meanwhile are written once it runs again', async () => {
     const schema = `faults_m_${Date.now()}`;
     const locker = await admin();
