@@ -12,7 +12,8 @@ export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { createRedisStore, type RedisStoreOptions, type RedisCounterStore, type RedisStoreHealth, type StoreErrorPolicy } from './redis.js';
-export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger } from './postgres.js';
+export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger, type PostgresLedgerHealth } from './postgres.js';
+export type { CounterRebuild, CounterRebuilder } from './redis-data-loss.js';
 export { TokenlayStoreUnavailableError, isStoreUnavailable, STORE_UNAVAILABLE_CODE } from './unavailable.js';
 export { combineStores } from './combine.js';
 
