@@ -13,7 +13,7 @@
  */
 import { evaluateRules } from '../policy/evaluate.js';
 import type { CounterRebuilder } from '../store/redis-data-loss.js';
-import type { CounterCheck, LedgerRow, Metric } from '../store/types.js';
+import { HOLDER_LOST, type CounterCheck, type LedgerRow, type Metric } from '../store/types.js';
 import type { EngineContext } from './context.js';
 import { readoutChecks } from './readouts.js';
 import { limitChecks } from './admission.js';
@@ -22,9 +22,13 @@ import { windowBounds } from '../policy/windows.js';
 /** The ledger status of a call whose caller went away; billed when the provider had started on it. */
 const CLIENT_CLOSED = 499;
 
-/** Whether settlement charged the call's counters: answered by the provider (2xx), or cut off after it was sent. */
+/**
+ * Whether settlement charged the call's counters: answered by the provider (2xx), cut off after
+ * it was sent, or charged at what it reserved when its holder was lost.
+ */
 function charged(row: LedgerRow): boolean {
   if (row.status >= 200 && row.status < 300) return true;
+  if (row.estimateReason === HOLDER_LOST) return true;
   return row.status === CLIENT_CLOSED && (row.inputTokens + row.outputTokens > 0 || row.cost > 0);
 }
 

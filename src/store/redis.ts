@@ -5,7 +5,10 @@ import { redactUrl } from './redact.js';
 import { dataLossGuard, type CounterRebuilder } from './redis-data-loss.js';
 import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
-import type { Actual, CounterCheck, Metric, ReserveResult } from './types.js';
+import { lostRow } from './lost-row.js';
+import { capUnits, costUnits } from './money.js';
+import type { Actual, CounterCheck, Ledger, LedgerRow, LostRowSource, Metric, ReserveOptions, ReserveResult } from './types.js';
+import { fromCounterUnits } from './units.js';
 import { TokenlayStoreUnavailableError } from './unavailable.js';
 import { assertValidChecks } from './validate.js';
 
@@ -40,8 +43,8 @@ export interface RedisStoreOptions {
   /** How long a command may take before Redis counts as unreachable. Default 2000 ms. */
   commandTimeoutMs?: number;
   /**
-   * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
-   * which counters to charge. It no longer counts against limits during that time. Default 24 h.
+   * How long a reservation charged as lost (its lease ran out) is remembered, so that its late
+   * settlement adds nothing; also how long an unsettled reservation's key outlives its lease. Default 24 h.
    */
   settleGraceMs?: number;
   /** Where the one line per outage (and per recovery), and per data loss, goes. Default `console.warn`. */
@@ -69,8 +72,8 @@ export interface RedisStoreHealth {
 }
 
 /** The counter half of the store contract, on Redis. */
-export interface RedisCounterStore {
-  reserve(checks: CounterCheck[], opts: { now: number; leaseMs: number }): Promise<ReserveResult>;
+export interface RedisCounterStore extends LostRowSource {
+  reserve(checks: CounterCheck[], opts: ReserveOptions): Promise<ReserveResult>;
   settle(id: string, actual: Actual): Promise<void>;
   release(id: string): Promise<void>;
   renew(id: string, opts: { now: number; leaseMs: number }): Promise<void>;
@@ -89,7 +92,7 @@ type ScriptClient = (Redis | Cluster) & {
   tokenlayReserve(...args: (string | number)[]): Promise<string[] | number[]>;
   tokenlayFinish(...args: (string | number)[]): Promise<number>;
   tokenlayRenew(...args: (string | number)[]): Promise<number>;
-  tokenlayRead(...args: (string | number)[]): Promise<[string, string]>;
+  tokenlayRead(...args: (string | number)[]): Promise<string[]>;
 };
 
 const DAY_MS = 86_400_000;
@@ -106,6 +109,11 @@ function policyFromEnv(): StoreErrorPolicy | undefined {
   if (!value) return undefined;
   if (value === 'closed' || value === 'open') return value;
   throw new TokenlayConfigError(`tokenlay: TOKENLAY_ON_STORE_ERROR is "${value}"; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
+}
+
+/** A counter amount as the scripts add it: whole 1e-10 USD units for cost, whole counts otherwise. */
+function wholeAmount(metric: Metric, value: number): string {
+  return String(metric === 'cost' ? costUnits(value) : Math.min(Math.ceil(value), Number.MAX_SAFE_INTEGER));
 }
 
 /** A reply error means Redis answered: a bug to surface, not an outage. */
@@ -211,7 +219,9 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   async function finish(id: string, mode: 'settle' | 'release', actual: Actual): Promise<void> {
     if (id.startsWith(UNCOUNTED)) return;
     try {
-      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, mode, actual.requests, actual.tokens, actual.cost));
+      await send(() =>
+        client.tokenlayFinish(base + 'r:' + id, id, base, mode, wholeAmount('requests', actual.requests), wholeAmount('tokens', actual.tokens), wholeAmount('cost', actual.cost)),
+      );
       pending.delete(id);
     } catch (error) {
       if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
@@ -241,24 +251,40 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     if (closed) throw storeClosedError('Redis', method);
   }
 
+  // Rows of lost holders this instance charged: recorded in the ledger the store is combined with.
+  let ledger: Pick<Ledger, 'record'> | undefined;
+  let unsent: Array<{ id: string; row: LedgerRow }> = [];
+  function recordLost(replies: (string | number)[]): void {
+    for (const text of replies) {
+      try {
+        const { id, row } = JSON.parse(String(text)) as { id: string; row: LedgerRow };
+        if (ledger) ledger.record(lostRow(row), id);
+        else unsent.push({ id, row: lostRow(row) });
+      } catch (error) {
+        log(`tokenlay: the ledger row of a call whose instance was lost could not be recorded (its counters were charged): ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
+  }
+
   function suffix(metric: string, bucket: number, key: string): string {
     return `${metric}:${bucket}:${key}`;
   }
 
   /** One RESERVE script; `marked`: refused with `{2}` when Redis lost its data. */
-  function reserveScript(checks: CounterCheck[], id: string, now: number, leaseMs: number, marked: boolean) {
+  function reserveScript(checks: CounterCheck[], id: string, now: number, leaseMs: number, lost: LedgerRow | undefined, marked: boolean) {
     const keys = [base + 'r:' + id];
-    const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS];
+    const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS, base, lost ? JSON.stringify({ id, row: lost }) : '', settleGraceMs];
     for (const c of checks) {
       const s = suffix(c.metric, c.bucket, c.key);
       keys.push(base + 'h:' + s, base + 'l:' + s);
-      args.push(s, c.metric, Number.isFinite(c.max) ? String(c.max) : '', String(c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
+      const max = Number.isFinite(c.max) ? String(c.metric === 'cost' ? capUnits(c.max) : c.max) : '';
+      args.push(s, c.metric, max, wholeAmount(c.metric, c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
     }
-    if (marked) keys.push(lost.marker);
+    if (marked) keys.push(loss.marker);
     return send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
   }
 
-  const lost = dataLossGuard({
+  const loss = dataLossGuard({
     client,
     base,
     where,
@@ -266,21 +292,18 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     graceMs: opts.dataLossGraceMs ?? 2500,
     timeoutMs: REBUILD_WAIT_MS,
     send,
-    async used(key, metric, bucket, now) {
-      const s = suffix(metric, bucket, key);
-      const [used] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now));
-      return Number(used);
-    },
-    // As a settled call adds: a reservation of nothing, settled with the amount.
+    used: async (key, metric, bucket, now) => (await store.read(key, metric, bucket, now)).used,
+    // As a settled call adds: a reservation of nothing, settled with the amount (only the hold's metric counts).
     async add(check, amount) {
       const id = globalThis.crypto.randomUUID();
-      await reserveScript([{ ...check, max: Infinity, amount: 0 }], id, Date.now(), 60_000, false);
-      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, 'settle', amount, amount, amount));
+      await reserveScript([{ ...check, max: Infinity, amount: 0 }], id, Date.now(), 60_000, undefined, false);
+      const whole = wholeAmount(check.metric, amount);
+      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, 'settle', whole, whole, whole));
     },
   });
 
-  return {
-    async reserve(checks, { now, leaseMs }) {
+  const store: RedisCounterStore = {
+    async reserve(checks, { now, leaseMs, lost }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
       const id = globalThis.crypto.randomUUID();
@@ -288,17 +311,17 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       // During a known outage nothing is sent (see send()), so nothing can run later.
       const sent = outageSince === null || client.status === 'ready';
       try {
-        reply = await reserveScript(checks, id, now, leaseMs, true);
+        reply = await reserveScript(checks, id, now, leaseMs, lost, true);
         // Redis lost its data: nothing is counted until the counters are rebuilt, then the call is
         // admitted (or refused) against them.
         for (let tries = 0; Number(reply[0]) === 2; tries++) {
           if (tries === 3) throw unavailable(new Error('the counters were lost again while being rebuilt'));
-          await within(lost.recover(), REBUILD_WAIT_MS).catch((error: unknown) => {
+          await within(loss.recover(), REBUILD_WAIT_MS).catch((error: unknown) => {
             throw isReplyError(error) ? error : unavailable(error);
           });
-          reply = await reserveScript(checks, id, now, leaseMs, true);
+          reply = await reserveScript(checks, id, now, leaseMs, lost, true);
         }
-        lost.present();
+        loss.present();
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
         unavailableCalls++;
@@ -308,8 +331,13 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
         if (policy === 'open') return { ok: true, id: UNCOUNTED + id };
         throw error;
       }
-      if (Number(reply[0]) === 1) return { ok: true, id };
-      return { ok: false, index: Number(reply[1]), current: Number(reply[2]), used: Number(reply[3]), reserved: Number(reply[4]) };
+      if (Number(reply[0]) === 1) {
+        recordLost(reply.slice(1));
+        return { ok: true, id };
+      }
+      recordLost(reply.slice(5));
+      const m = checks[Number(reply[1])]!.metric;
+      return { ok: false, index: Number(reply[1]), current: fromCounterUnits(m, Number(reply[2])), used: fromCounterUnits(m, Number(reply[3])), reserved: fromCounterUnits(m, Number(reply[4])) };
     },
     async settle(id, actual) {
       ensureOpen('settle');
@@ -333,18 +361,25 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       ensureOpen('read');
       const s = suffix(metric, bucket, key);
       try {
-        const [used, reserved] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now));
-        return { used: Number(used), reserved: Number(reserved) };
+        const [used, reserved, ...rows] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now, base, metric, settleGraceMs));
+        recordLost(rows);
+        return { used: fromCounterUnits(metric, Number(used)), reserved: fromCounterUnits(metric, Number(reserved)) };
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError) || policy === 'closed') throw error;
         return { used: 0, reserved: 0 };
       }
     },
+    sendLostRowsTo(target) {
+      ledger = target;
+      const rows = unsent;
+      unsent = [];
+      for (const { id, row } of rows) target.record(row, id);
+    },
     health() {
-      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size, dataLosses: lost.losses };
+      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size, dataLosses: loss.losses };
     },
     watchDataLoss(rebuilder) {
-      lost.watch(rebuilder);
+      loss.watch(rebuilder);
     },
     async close() {
       if (closed) return;
@@ -359,4 +394,5 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       }
     },
   };
+  return store;
 }
