@@ -24,6 +24,8 @@ import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
 import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
+import { counterRebuilder } from './rebuild-counters.js';
+import type { CounterRebuilder } from '../store/redis-data-loss.js';
 import { isStoreFault } from './store-fault.js';
 import type { Engine, EngineCall, EngineConfig, ModelPrice } from './types.js';
 
@@ -299,6 +301,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
       pending.add(tracked);
     },
   };
+  // A counter store that can lose its data (Redis) rebuilds it from this engine's rules and ledger.
+  (store as { watchDataLoss?: (rebuilder: CounterRebuilder) => void }).watchDataLoss?.(counterRebuilder(ctx));
   const closeTimeout = durationOption(config, 'closeTimeout', 30_000);
   const calls = inFlightCalls();
   let closed = false;
