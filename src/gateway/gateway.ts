@@ -14,6 +14,7 @@ import { DEFAULT_HOST, DEFAULT_KEYS_FILE, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, 
 import { createAllowlist, DEFAULT_PROVIDER_BASES } from './allowlist.js';
 import { isJsonType, jsonProblem, readBody } from './body.js';
 import { callHeaders } from './call-headers.js';
+import { CALL_PREFIX, resolveCallPath, upstreamUrl } from './call-path.js';
 import { sendError, sendJson } from './errors.js';
 import { instrumentStore } from './instrumented-store.js';
 import { createPostgresKeyStore, isPostgresUrl } from './keys-postgres.js';
@@ -241,6 +242,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       body = text;
     }
 
+    const url = upstreamUrl(allowed.base, path, search);
+    if (url === undefined) return refuse(res, 400, 'path_not_allowed', `tokenlay: the path ${JSON.stringify(path.slice(0, 200))} does not stay under the provider base ${allowed.base}; call an endpoint under ${CALL_PREFIX}.`, { account });
+
     const controller = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) controller.abort();
@@ -249,7 +253,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     let answer: Response;
     try {
       answer = await engine.handle({
-        url: allowed.base + path.slice(3) + search,
+        url,
         method: req.method ?? 'GET',
         headers: callHeaders(req.headers, account),
         body: typeof body === 'string' || body === undefined ? body : (new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as Uint8Array<ArrayBuffer>),
@@ -278,9 +282,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return;
     }
     if (dashboard.owns(path)) return dashboard.serve(req, res);
-    if (!path.startsWith('/v1/')) {
+    if (!path.startsWith(CALL_PREFIX)) {
       return sendError(res, 404, { message: `tokenlay: no such endpoint ${req.method} ${path}. OpenAI API calls go to /v1/<path>; see docs/protocol.md.`, type: 'invalid_request_error', code: 'not_found' });
     }
+    // Resolved before anything else, so that no later step sees a path that leaves /v1/.
+    const resolved = resolveCallPath(path);
+    if (!resolved.ok) return refuse(res, 400, 'path_not_allowed', resolved.message);
+    path = resolved.path;
     const account = await authenticate(req, res);
     if (account === undefined) return;
     if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
