@@ -1,28 +1,19 @@
 import type { ServerResponse } from 'node:http';
-
-function nodeHeaders(response: Response): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') out[name] = value;
-  });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) out['set-cookie'] = cookies;
-  return out;
-}
+import { callerHeaders } from './answer-headers.js';
 
 function isEventStream(response: Response): boolean {
   return (response.headers.get('content-type') ?? '').includes('text/event-stream');
 }
 
 /**
- * Writes the engine's answer to the caller. A JSON (or any non-stream) answer is sent with its
+ * Writes the engine's answer to the caller, with only the headers of {@link callerHeaders}. A JSON (or any non-stream) answer is sent with its
  * length; a stream is passed through chunk by chunk as it arrives, never buffered, with the
  * socket's backpressure respected. When the caller goes away the stream is cancelled, which the
  * engine settles for what was delivered. With `idleTimeoutMs` > 0, a stream that sends nothing for
  * that long is cut: the caller gets an SSE comment saying so, the provider's stream is cancelled.
  */
 export async function writeAnswer(res: ServerResponse, response: Response, idleTimeoutMs: number): Promise<void> {
-  const headers = nodeHeaders(response);
+  const headers = callerHeaders(response);
   if (!response.body || !isEventStream(response)) {
     const bytes = response.body ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
     headers['content-length'] = String(bytes.length);
