@@ -43,7 +43,8 @@ describe('dashboard sign-in refuses cross-site requests', () => {
 
   it('signs in from its own page (same-origin), and from a client that sends neither header', async () => {
     const rig = await gatewayRig();
-    for (const headers of [{ 'sec-fetch-site': 'same-origin', origin: rig.url }, { origin: rig.url }, {}]) {
+    const sameOrigin: Array<Record<string, string>> = [{ 'sec-fetch-site': 'same-origin', origin: rig.url }, { origin: rig.url }, {}];
+    for (const headers of sameOrigin) {
       const res = await fetch(rig.url + '/dashboard/signin', { method: 'POST', headers: { ...FORM, ...headers }, body: form(rig.key), redirect: 'manual' });
       expect(res.status, JSON.stringify(headers)).toBe(303);
       expect(res.headers.getSetCookie()[0]).toContain('tokenlay_dashboard_key=');
