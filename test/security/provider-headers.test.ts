@@ -24,6 +24,10 @@ const HOSTILE: Record<string, string> = {
   upgrade: 'websocket',
   trailer: 'x-evil',
   'x-powered-by': 'stand-in',
+  // The report is the gateway's word, never the provider's.
+  'x-tokenlay-cost': '999',
+  'x-tokenlay-warnings': '["pay more"]',
+  'x-tokenlay-model': 'gpt-5-turbo-pro',
   server: 'stand-in/1.0',
 };
 
@@ -38,8 +42,8 @@ const KEPT: Record<string, string> = {
 
 function expectOnlyAllowed(headers: Headers, label: string): void {
   for (const name of Object.keys(HOSTILE)) {
-    // keep-alive is this hop's own (Node's server sets it): only the provider's value must not come through.
-    if (name === 'keep-alive') expect(headers.get(name), `${label}: ${name}`).not.toBe(HOSTILE[name]);
+    // keep-alive (Node's server) and the report (the engine) are the gateway's own: only the provider's values must not come through.
+    if (name === 'keep-alive' || name.startsWith('x-tokenlay-')) expect(headers.get(name), `${label}: ${name}`).not.toBe(HOSTILE[name]);
     else expect(headers.has(name), `${label}: ${name}`).toBe(false);
   }
   expect(headers.getSetCookie(), label).toEqual([]);
