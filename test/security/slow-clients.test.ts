@@ -112,6 +112,15 @@ describe('slow clients', () => {
     expect(rig.gateway.inFlight).toBe(0);
   }, 60_000);
 
+  it('a slow provider is not a slow client: a call the provider answers after every client limit has passed is served', async () => {
+    const rig = await gatewayRig({ headerTimeoutMs: 300, bodyTimeoutMs: 300, idleTimeoutMs: 300 }, { behavior: () => ({ kind: 'delay', ms: 2000 }) });
+    for (const body of [hello, { ...hello, stream: true }]) {
+      const res = await fetch(`${rig.url}/v1/chat/completions`, { method: 'POST', headers: rig.headers(), body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('hello');
+    }
+  });
+
   it('lists the three timeouts in tokenlay gateway --help with their env vars and defaults', async () => {
     const { stdout } = await runCli(['gateway', '--help']);
     expect(stdout).toMatch(/--header-timeout MS.*default: 15000; env: TOKENLAY_HEADER_TIMEOUT/);
