@@ -24,7 +24,7 @@ function refusal(raw: string, why: string): CallPath {
 }
 
 /**
- * Resolves `.` and `..` segments (`%2e` counts as `.`; `%2f`, `%5c` and `\` as `/`) in a path
+ * Resolves `.` and `..` segments (`%2e` counts as `.`; `%2f`, `%5c` and `\` as `/`; `..;x` as `..`) in a path
  * that starts with `/v1/`, the way the URL parser and the provider would.
  * @returns the resolved path when it is still under `/v1/`, else a refusal message naming the path.
  */
@@ -33,14 +33,17 @@ export function resolveCallPath(raw: string): CallPath {
   const decoded = raw.replace(ENCODED_SEPARATOR, (m) => decodeURIComponent(m)).replace(/\\/g, '/');
   const segments: string[] = [];
   for (const segment of decoded.split('/')) {
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') {
+    // Servlet containers read `..;x` as `..` (a path parameter): so does the gateway.
+    const bare = segment.split(';')[0];
+    if (segment === '' || bare === '.') continue;
+    if (bare === '..') {
       if (segments.pop() === undefined) return refusal(raw, 'leaves the gateway\'s root');
       continue;
     }
     segments.push(segment);
   }
   const path = '/' + segments.join('/');
+  if (path === CALL_PREFIX.slice(0, -1)) return refusal(raw, `names no endpoint under ${CALL_PREFIX}`);
   if (segments.length < 2 || !path.startsWith(CALL_PREFIX)) return refusal(raw, `leaves ${CALL_PREFIX} once its dots and encoded dots or slashes are resolved (it would reach ${JSON.stringify(path.slice(0, 200))})`);
   return { ok: true, path };
 }

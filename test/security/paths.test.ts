@@ -38,6 +38,9 @@ const ESCAPES = [
   '/v1/%2e%2e',
   '/v1/./../v1x/chat/completions',
   '/v1/chat/%252e%252e/%252e%252e/x',
+  '/v1/..;/stats',
+  '/v1/chat/..;x/..;y/stats',
+  '/v1/',
 ];
 
 describe('paths stay under the allowed base', () => {
