@@ -238,6 +238,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const rawBase = req.headers[PROVIDER_BASE_HEADER];
     const allowed = allowlist.check(typeof rawBase === 'string' && rawBase !== '' ? rawBase : DEFAULT_PROVIDER_BASE);
     if (!allowed.ok) return refuse(res, 400, 'provider_base_not_allowed', allowed.message, { account, param: PROVIDER_BASE_HEADER });
+    const url = upstreamUrl(allowed.base, path, search);
+    if (url === undefined) return refuse(res, 400, 'path_not_allowed', `tokenlay: the path ${JSON.stringify(path.slice(0, 200))} does not stay under the provider base ${allowed.base}; call an endpoint under ${CALL_PREFIX}.`, { account });
 
     const read = await readBody(req, { maxBytes: maxBodyBytes, bodyTimeoutMs, idleTimeoutMs: clientIdleMs });
     if (!read.ok && read.status === 408) {
@@ -259,9 +261,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (problem !== undefined) return refuse(res, 400, 'invalid_json', `tokenlay: the request body is not valid JSON (${problem}). Send a JSON object, as the OpenAI API takes.`, { account });
       body = text;
     }
-
-    const url = upstreamUrl(allowed.base, path, search);
-    if (url === undefined) return refuse(res, 400, 'path_not_allowed', `tokenlay: the path ${JSON.stringify(path.slice(0, 200))} does not stay under the provider base ${allowed.base}; call an endpoint under ${CALL_PREFIX}.`, { account });
 
     const controller = new AbortController();
     const onClose = () => {

@@ -44,7 +44,7 @@ export interface GatewayOptions {
   providerTimeoutMs?: number;
   /** ms a stream may stay silent before the gateway ends it; 0 never. `--stream-idle-timeout`, `TOKENLAY_STREAM_IDLE_TIMEOUT`. Default 300 000. */
   streamIdleTimeoutMs?: number;
-  /** ms a client has to send its request headers; then 408 and the connection is closed. `--header-timeout`, `TOKENLAY_HEADER_TIMEOUT`. Default 15 000. */
+  /** ms a client has to send its request headers; then 408 and the connection is closed. `--header-timeout`, `TOKENLAY_HEADER_TIMEOUT`. Default 15 000. Applies to the server of {@link Gateway.listen}; mounted in a server of your own, set that server's `headersTimeout`. */
   headerTimeoutMs?: number;
   /** ms a client has to send its whole request body; then 408 `request_timeout`. `--body-timeout`, `TOKENLAY_BODY_TIMEOUT`. Default 60 000. */
   bodyTimeoutMs?: number;
