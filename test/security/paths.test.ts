@@ -79,4 +79,11 @@ describe('paths stay under the allowed base', () => {
     await rig.gateway.engine.flush();
     expect((await rig.gateway.store.ledger()).map((r) => r.endpoint)).toEqual(['/v1/chat/completions']);
   });
+
+  it('checks the provider URL once more as fetch parses it: what the URL parser would still resolve is refused', async () => {
+    const { upstreamUrl } = await import('../../src/gateway/call-path.js');
+    // The URL parser drops tabs and newlines, so ".\t." is ".." to fetch (Node's HTTP parser refuses them first).
+    expect(upstreamUrl('https://api.openai.com/v1', '/v1/.\t./stats', '')).toBeUndefined();
+    expect(upstreamUrl('https://api.openai.com/v1', '/v1/chat/completions', '?a=1')).toBe('https://api.openai.com/v1/chat/completions?a=1');
+  });
 });
