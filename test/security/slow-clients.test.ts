@@ -50,20 +50,24 @@ describe('slow clients', () => {
     expect(rig.provider.requests).toEqual([]);
   });
 
-  it('--body-timeout: a body dripped a byte at a time is refused with 408 request_timeout, and nothing goes upstream', async () => {
+  it('--body-timeout: a body dripped a byte at a time, or a chunked body that never ends, is refused with 408 request_timeout, and nothing goes upstream', async () => {
     const rig = await gatewayRig({ bodyTimeoutMs: 400, idleTimeoutMs: 5000 });
     const body = JSON.stringify(hello);
-    const c = await rawClient(rig.url);
-    c.socket.write(requestHead(rig, body.length));
-    let hungUp = false;
-    for (let i = 0; i < body.length - 1 && i < 100 && !hungUp; i++) {
-      if (!c.socket.destroyed) c.socket.write(body[i]!);
-      hungUp = await within(c.closed, 50);
+    const chunked = requestHead(rig, 0).replace('content-length: 0', 'transfer-encoding: chunked');
+    for (const [head, piece] of [[requestHead(rig, body.length), (i: number) => body[i]!], [chunked, () => '1\r\n \r\n']] as const) {
+      const c = await rawClient(rig.url);
+      c.socket.write(head);
+      let hungUp = false;
+      // A piece every 50 ms (never silent long enough to look idle), for at most 5 s.
+      for (let i = 0; i < body.length - 1 && i < 100 && !hungUp; i++) {
+        if (!c.socket.destroyed) c.socket.write(piece(i));
+        hungUp = await within(c.closed, 50);
+      }
+      expect(hungUp || (await within(c.closed, 2000))).toBe(true);
+      expect(c.received()).toMatch(/^HTTP\/1\.1 408/);
+      expect(c.received()).toContain('"code":"request_timeout"');
+      expect(c.received()).toContain('--body-timeout');
     }
-    expect(hungUp || (await within(c.closed, 2000))).toBe(true);
-    expect(c.received()).toMatch(/^HTTP\/1\.1 408/);
-    expect(c.received()).toContain('"code":"request_timeout"');
-    expect(c.received()).toContain('--body-timeout');
     expect(rig.provider.requests).toEqual([]);
   });
 
