@@ -6,6 +6,7 @@
  */
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenlayDashboard } from 'tokenlay/dashboard';
 import { launchChromium } from '../dashboard/browser.js';
 import { listen } from '../support/http.js';
 import { gatewayRig, onCleanup } from '../gateway/support.js';
@@ -49,6 +50,23 @@ describe('dashboard sign-in refuses cross-site requests', () => {
       expect(res.status, JSON.stringify(headers)).toBe(303);
       expect(res.headers.getSetCookie()[0]).toContain('tokenlay_dashboard_key=');
     }
+  });
+
+  it('behind a proxy that rewrites Host, a same-origin sign-in is known by X-Forwarded-Host', async () => {
+    const rig = await gatewayRig();
+    const headers = { origin: 'https://tokenlay.example.com', 'x-forwarded-host': 'tokenlay.example.com' };
+    const res = await fetch(rig.url + '/dashboard/signin', { method: 'POST', headers: { ...FORM, ...headers }, body: form(rig.key), redirect: 'manual' });
+    expect(res.status).toBe(303);
+  });
+
+  it('holds for the dashboard mounted in an app too', async () => {
+    const app = await listen(tokenlayDashboard({ store: 'memory', auth: { viewerFor: (key) => (key === 'tl_app_key' ? { account: 'acme', fields: {} } : null) } }));
+    onCleanup(() => app.close());
+    const cross = await fetch(app.url + '/signin', { method: 'POST', headers: { ...FORM, 'sec-fetch-site': 'cross-site' }, body: form('tl_app_key'), redirect: 'manual' });
+    expect(cross.status).toBe(403);
+    expect(cross.headers.getSetCookie()).toEqual([]);
+    const same = await fetch(app.url + '/signin', { method: 'POST', headers: { ...FORM, 'sec-fetch-site': 'same-origin', origin: app.url }, body: form('tl_app_key'), redirect: 'manual' });
+    expect(same.status).toBe(303);
   });
 
   it("in a browser: another site's auto-posted form does not replace the victim's sign-in", async () => {
