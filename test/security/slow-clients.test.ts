@@ -47,6 +47,9 @@ describe('slow clients', () => {
     }
     expect(hungUp).toBe(true);
     expect(c.received()).toContain('408');
+    // A connection that sends nothing at all is closed as well.
+    const silent = await rawClient(rig.url);
+    expect(await within(silent.closed, 5000)).toBe(true);
     expect(rig.provider.requests).toEqual([]);
   });
 
