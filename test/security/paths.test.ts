@@ -86,4 +86,14 @@ describe('paths stay under the allowed base', () => {
     expect(upstreamUrl('https://api.openai.com/v1', '/v1/.\t./stats', '')).toBeUndefined();
     expect(upstreamUrl('https://api.openai.com/v1', '/v1/chat/completions', '?a=1')).toBe('https://api.openai.com/v1/chat/completions?a=1');
   });
+
+  it('refuses a provider base whose own path hides a way out (encoded dots or slashes) before any connection', async () => {
+    const rig = await gatewayRig();
+    for (const base of [`${rig.provider.base}/..%2fstats`, `${rig.provider.base}/%2E%2E%2Fstats`, `${rig.provider.base}/x%5c..%5c..`, `${rig.provider.base}/..;/stats`]) {
+      const res = await rawPost(rig.url, '/v1/chat/completions', rig.headers({ 'x-tokenlay-provider-base': base }), JSON.stringify(hello));
+      expect(res.status, base).toBe(400);
+      expect(JSON.parse(res.body).error.code, base).toBe('provider_base_not_allowed');
+    }
+    expect(rig.provider.requests).toEqual([]);
+  });
 });
