@@ -10,7 +10,8 @@ function lastValue(req: IncomingMessage, name: string): string | undefined {
   const raw = req.headers[name];
   const joined = Array.isArray(raw) ? raw.join(',') : raw;
   const last = joined?.split(',').map((v) => v.trim()).filter(Boolean).pop();
-  return last === undefined || last === '' ? undefined : last;
+  // An address or a scheme is short: a longer value is not one, and must not swell every log line.
+  return last === undefined || last === '' ? undefined : last.slice(0, 64);
 }
 
 /** The client's address: `X-Forwarded-For`'s last entry when the proxy is trusted, else the socket's peer. */
