@@ -1,4 +1,6 @@
 /** `tokenlay gateway`: serves the policy engine as a Tokenlay-compatible proxy. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Gateway, GatewayAddress, GatewayOptions } from '../gateway/types.js';
 import type { Flag } from './flags.js';
 import { flagHelp, intFlag, readFlags } from './flags.js';
@@ -15,6 +17,7 @@ const FLAGS: Flag[] = [
   { name: 'allow-provider-base', value: 'URL', multiple: true, env: 'TOKENLAY_ALLOW_PROVIDER_BASE', default: 'the https bases of OpenAI, Anthropic, Gemini, Mistral, Groq, Together, Fireworks, DeepSeek, xAI, OpenRouter', help: 'provider base callers may use; replaces the default list; repeat for several (env: comma-separated)' },
   { name: 'stream-idle-timeout', value: 'MS', env: 'TOKENLAY_STREAM_IDLE_TIMEOUT', default: '300000', help: 'end a stream the provider leaves silent this long; 0 never' },
   { name: 'provider-timeout', value: 'MS', env: 'TOKENLAY_PROVIDER_TIMEOUT', default: '600000', help: "wait this long for the provider's answer, then try a fallback or answer 504" },
+  { name: 'lease', value: 'MS', env: 'TOKENLAY_LEASE_MS', default: '60000', help: "how long a call's reservation holds without renewal; a dead gateway's calls in flight are charged what they reserved after it" },
   { name: 'max-body', value: 'BYTES', env: 'TOKENLAY_MAX_BODY', default: '20971520 (20 MiB)', help: 'largest request body; larger ones get 413' },
   { name: 'header-timeout', value: 'MS', env: 'TOKENLAY_HEADER_TIMEOUT', default: '15000', help: 'a client must send its request headers within this; then 408' },
   { name: 'body-timeout', value: 'MS', env: 'TOKENLAY_BODY_TIMEOUT', default: '60000', help: 'a client must send its whole request body within this; then 408' },
@@ -26,6 +29,15 @@ const FLAGS: Flag[] = [
 ];
 
 const flag = (name: string): Flag => FLAGS.find((f) => f.name === name)!;
+
+/** The rules file, or an Error naming where its path came from when there is no file there. */
+function rulesFile(path: string, fromEnv: boolean): string {
+  if (!existsSync(path)) {
+    const from = fromEnv ? 'TOKENLAY_RULES' : '--rules';
+    throw new Error(`tokenlay gateway: ${from} names the rules file "${path}", and there is no file there (looked in ${resolve(path)}). Give the path of your rules file (.yaml, .yml or .json), e.g. --rules ./tokenlay.rules.yaml, or leave ${from} out to allow and meter every call.`);
+  }
+  return path;
+}
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export const HELP = flagHelp('Usage: tokenlay gateway [options]\n\nServes the policy engine as a Tokenlay-compatible proxy (docs/protocol.md).', FLAGS);
@@ -49,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     const logLevel = str('log-level') ?? 'info';
     if (!LEVELS.includes(logLevel)) throw new Error(`tokenlay gateway: --log-level (or TOKENLAY_LOG_LEVEL) must be one of ${LEVELS.join(', ')}; got ${JSON.stringify(logLevel)}.`);
     options = { logFormat, logLevel };
-    if (str('rules') !== undefined) options.rules = str('rules');
+    if (str('rules') !== undefined) options.rules = rulesFile(str('rules')!, values.rules === process.env.TOKENLAY_RULES && !argv.some((a) => a.startsWith('--rules')));
     if (str('store') !== undefined) options.store = str('store');
     if (str('ledger') !== undefined) options.ledger = str('ledger');
     if (str('ledger-spool') !== undefined) options.ledgerSpoolPath = str('ledger-spool');
@@ -67,6 +79,8 @@ export async function run(argv: string[]): Promise<number> {
     if (idle !== undefined) options.streamIdleTimeoutMs = idle;
     const timeout = intFlag('gateway', flag('provider-timeout'), str('provider-timeout'), 1);
     if (timeout !== undefined) options.providerTimeoutMs = timeout;
+    const lease = intFlag('gateway', flag('lease'), str('lease'), 1);
+    if (lease !== undefined) options.leaseMs = lease;
     const maxBody = intFlag('gateway', flag('max-body'), str('max-body'), 1);
     if (maxBody !== undefined) options.maxBodyBytes = maxBody;
     for (const [name, option, min] of [['header-timeout', 'headerTimeoutMs', 1], ['body-timeout', 'bodyTimeoutMs', 1], ['idle-timeout', 'idleTimeoutMs', 0]] as const) {

@@ -1,6 +1,6 @@
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule, RuleActionName } from '../policy/types.js';
-import type { CounterCheck, CounterStore } from '../store/types.js';
+import type { CounterCheck, CounterStore, LedgerRow } from '../store/types.js';
 import { DEFAULT_QUEUE_DELAY_SECONDS } from '../policy/schema.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
@@ -9,6 +9,8 @@ import type { Refusal } from './refusal.js';
 export interface Estimate {
   tokens: number;
   cost: number;
+  /** Of `tokens`, those of the input, when known (the ledger row of a lost call splits by it). */
+  inputTokens?: number;
 }
 
 /** A call let through: its reservation, and what the report must say about how. */
@@ -44,6 +46,8 @@ export interface AdmissionRequest {
   now: () => number;
   leaseMs: number;
   signal?: AbortSignal | undefined;
+  /** The ledger row a store records if the call's holder is lost, for what is reserved. */
+  lostRow?: (estimate: Estimate) => LedgerRow;
 }
 
 function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): number {
@@ -120,11 +124,12 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
 export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> {
   let now = req.now();
   let limits = req.limitsAt(now);
-  const lease = () => ({ now: req.now(), leaseMs: req.leaseMs });
+  const lost = req.lostRow?.(req.estimate);
+  const lease = () => ({ now: req.now(), leaseMs: req.leaseMs, lost });
   const checks = [...limitChecks(limits, req.estimate), ...req.trackingAt(now)];
   // Nothing to count: no reservation, and no store round trip.
   if (checks.length === 0) return { ok: true, reservationId: null, ruleAction: req.ruleAction === 'warn' ? 'warn' : 'allow', limitExceeded: false, warnings: [] };
-  let result = await req.store.reserve(checks, { now, leaseMs: req.leaseMs });
+  let result = await req.store.reserve(checks, { now, leaseMs: req.leaseMs, lost });
   if (result.ok) {
     return { ok: true, reservationId: result.id, ruleAction: req.ruleAction === 'warn' ? 'warn' : 'allow', limitExceeded: false, warnings: await warnings(req, limits, now) };
   }
@@ -135,7 +140,7 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
 
   if (on.action === 'warn' || on.action === 'downgrade') {
     const estimate = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
-    const forced = await req.store.reserve([...limitChecks(limits, estimate, true), ...req.trackingAt(now)], lease());
+    const forced = await req.store.reserve([...limitChecks(limits, estimate, true), ...req.trackingAt(now)], { ...lease(), lost: req.lostRow?.(estimate) });
     if (!forced.ok) throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
     const over = `rule "${rule.id}": limit exceeded: ${describeLimit(hit, current)}`;
     return on.action === 'warn'
@@ -152,7 +157,7 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
       wait = Math.min(wait * 1.5, 500);
       now = req.now();
       limits = req.limitsAt(now);
-      result = await req.store.reserve([...limitChecks(limits, req.estimate), ...req.trackingAt(now)], { now, leaseMs: req.leaseMs });
+      result = await req.store.reserve([...limitChecks(limits, req.estimate), ...req.trackingAt(now)], { now, leaseMs: req.leaseMs, lost });
       if (result.ok) {
         const waited = Date.now() - started;
         return {

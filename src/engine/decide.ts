@@ -37,11 +37,11 @@ function cleanFields(fields: Record<string, string | undefined>): Record<string,
 /** Re-estimates what a call may spend on another model (a downgrade). */
 export function estimateFor(ctx: EngineContext, state: CallState, model: string | undefined): Estimate {
   if (!state.body || model === undefined) return { tokens: 0, cost: 0 };
-  const { tokens, cost } = reservationEstimate(model, providerBody(state.body, state.decision.params, model, false), ctx.pricer, {
+  const { tokens, cost, inputTokens } = reservationEstimate(model, providerBody(state.body, state.decision.params, model, false), ctx.pricer, {
     endpoint: state.endpoint,
     providerHint: state.hint,
   });
-  return { tokens, cost };
+  return { tokens, cost, inputTokens };
 }
 
 /**

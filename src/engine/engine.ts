@@ -17,6 +17,7 @@ import { decide, estimateFor, type Decided } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { inFlightCalls, type InFlightCall } from './in-flight.js';
+import { holderLostRow } from './lost-row.js';
 import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
@@ -83,6 +84,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     now: ctx.now,
     leaseMs: ctx.leaseMs,
     signal: call.signal,
+    lostRow: (e) => holderLostRow(state, e),
   });
   } catch (error) {
     // Nothing was spent: the caller may retry once the store is back.

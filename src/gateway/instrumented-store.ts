@@ -21,9 +21,11 @@ export function instrumentStore(store: TokenlayStore, onError: (operation: strin
     ledger: wrap('ledger', store.ledger.bind(store)),
     flush: wrap('flush', store.flush.bind(store)),
     close: wrap('close', store.close.bind(store)),
-    record(row) {
+    // Counters and row in one transaction where the store can: a crash keeps both or neither.
+    ...(store.settleWithRow ? { settleWithRow: wrap('settle', store.settleWithRow.bind(store)) } : {}),
+    record(row, callId) {
       try {
-        store.record(row);
+        store.record(row, callId);
       } catch (error) {
         onError('record', error);
         throw error;

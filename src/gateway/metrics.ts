@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CostSum } from '../store/money.js';
 import type { LedgerRow } from '../store/types.js';
 
 /** The gateway's Prometheus metrics, in a registry of its own (never prom-client's global one). */
@@ -34,7 +35,17 @@ export function createMetrics(): GatewayMetrics {
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'tokenlay_requests_total', help: 'Calls answered, by HTTP status and rule action.', labelNames: ['status', 'action'], registers: [registry] });
   const blocks = new Counter({ name: 'tokenlay_blocks_total', help: 'Calls blocked, by rule.', labelNames: ['rule'], registers: [registry] });
-  const cost = new Counter({ name: 'tokenlay_cost_usd_total', help: 'Cost of the calls answered, in USD.', registers: [registry] });
+  // Summed in whole 1e-10 USD units and shown from the sum: a float counter drifts (0.006989999999999997).
+  const costSum = new CostSum();
+  new Counter({
+    name: 'tokenlay_cost_usd_total',
+    help: 'Cost of the calls answered, in USD.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (costSum.units > 0n) this.inc(costSum.usd);
+    },
+  });
   const tokens = new Counter({ name: 'tokenlay_tokens_total', help: 'Tokens of the calls answered, by kind (input, output).', labelNames: ['kind'], registers: [registry] });
   const upstream = new Histogram({
     name: 'tokenlay_upstream_latency_seconds',
@@ -50,7 +61,7 @@ export function createMetrics(): GatewayMetrics {
     call(row) {
       requests.inc({ status: String(row.status), action: row.action ?? 'none' });
       if (row.action === 'block') blocks.inc({ rule: row.ruleId ?? '(none)' });
-      if (row.cost > 0) cost.inc(row.cost);
+      if (row.cost > 0) costSum.add(row.cost);
       if (row.inputTokens > 0) tokens.inc({ kind: 'input' }, row.inputTokens);
       if (row.outputTokens > 0) tokens.inc({ kind: 'output' }, row.outputTokens);
     },

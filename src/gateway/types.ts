@@ -42,6 +42,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** ms to wait for the provider's answer before a fallback or a 504. `--provider-timeout`, `TOKENLAY_PROVIDER_TIMEOUT`. Default 600 000. */
   providerTimeoutMs?: number;
+  /**
+   * ms a reservation holds without renewal (each call renews it every half lease while in flight).
+   * When a gateway dies, the reservations of its calls in flight are charged at what they reserved
+   * once this has passed, by whichever gateway notices first. `--lease`, `TOKENLAY_LEASE_MS`. Default 60 000.
+   */
+  leaseMs?: number;
   /** ms a stream may stay silent before the gateway ends it; 0 never. `--stream-idle-timeout`, `TOKENLAY_STREAM_IDLE_TIMEOUT`. Default 300 000. */
   streamIdleTimeoutMs?: number;
   /** ms a client has to send its request headers; then 408 and the connection is closed. `--header-timeout`, `TOKENLAY_HEADER_TIMEOUT`. Default 15 000. Applies to the server of {@link Gateway.listen}; mounted in a server of your own, set that server's `headersTimeout`. */

@@ -5,7 +5,7 @@ import { redactUrl } from './redact.js';
 import { createRedisStore, type StoreErrorPolicy } from './redis.js';
 import { isClusterUrl } from './redis-driver.js';
 import { createSqliteStore } from './sqlite.js';
-import type { CounterStore, Ledger, TokenlayStore } from './types.js';
+import type { CounterStore, Ledger, LostRowSource, TokenlayStore } from './types.js';
 import { TokenlayConfigError } from '../config-error.js';
 
 export type * from './types.js';
@@ -15,6 +15,8 @@ export { createRedisStore, type RedisStoreOptions, type RedisCounterStore, type 
 export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger } from './postgres.js';
 export { TokenlayStoreUnavailableError, isStoreUnavailable, STORE_UNAVAILABLE_CODE } from './unavailable.js';
 export { combineStores } from './combine.js';
+export { HOLDER_LOST } from './types.js';
+export { COST_UNITS_PER_USD, CostSum, costUnits, formatUsd, roundUsd, sumUsd, usdOf } from './money.js';
 
 /**
  * The store used when none is configured and `TOKENLAY_STORE` is unset: memory, like most rate
@@ -196,7 +198,9 @@ function composeOwned(counters: CounterStore, ledger: Ledger, ownCounters: boole
 }
 
 function pick(c: CounterStore): CounterStore {
+  const lost = c as Partial<LostRowSource>;
   return {
+    ...(typeof lost.sendLostRowsTo === 'function' ? { sendLostRowsTo: (l: Pick<Ledger, 'record'>) => lost.sendLostRowsTo!(l) } : {}),
     reserve: (a, b) => c.reserve(a, b),
     settle: (a, b) => c.settle(a, b),
     release: (a) => c.release(a),
@@ -207,5 +211,5 @@ function pick(c: CounterStore): CounterStore {
 }
 
 function pickLedger(l: Ledger): Ledger {
-  return { record: (r) => l.record(r), ledger: (q) => l.ledger(q), flush: () => l.flush(), close: () => l.close() };
+  return { record: (r, id) => l.record(r, id), ledger: (q) => l.ledger(q), flush: () => l.flush(), close: () => l.close() };
 }

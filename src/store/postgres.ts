@@ -6,6 +6,7 @@ import { loadPg } from './postgres-driver.js';
 import { dropOldPartitions, ensurePartitions, ident, migrate, monthStart } from './postgres-schema.js';
 import { Spool, type Segment, type SpooledRow } from './postgres-spool.js';
 import { redactUrl } from './redact.js';
+import { costUnits, usdOf } from './money.js';
 import type { Ledger, LedgerQuery, LedgerRow } from './types.js';
 
 /** Options of {@link createPostgresLedger}. */
@@ -52,12 +53,13 @@ interface DbRow {
   input_tokens: string;
   output_tokens: string;
   cached_tokens: string;
-  cost: number;
+  cost_units: string;
   rule_id: string | null;
   action: string | null;
   status: number;
   latency_ms: number;
   estimated: boolean;
+  estimate_reason: string | null;
 }
 
 function fromDb(r: DbRow): LedgerRow {
@@ -70,12 +72,14 @@ function fromDb(r: DbRow): LedgerRow {
     inputTokens: Number(r.input_tokens),
     outputTokens: Number(r.output_tokens),
     cachedTokens: Number(r.cached_tokens),
-    cost: r.cost,
+    // bigint comes back as a string: exact, whatever its size.
+    cost: usdOf(BigInt(r.cost_units)),
     ruleId: r.rule_id,
     action: r.action,
     status: r.status,
     latencyMs: r.latency_ms,
     estimated: r.estimated,
+    ...(r.estimate_reason === null ? {} : { estimateReason: r.estimate_reason }),
   };
 }
 
@@ -90,8 +94,9 @@ function memorySpool(): Pick<Spool, 'leftovers' | 'rotate' | 'done' | 'append' |
   };
 }
 
-const COLUMNS = 15;
-// 15 parameters a row stays far under Postgres's 65 535 parameters a statement.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const COLUMNS = 16;
+// 16 parameters a row stays far under Postgres's 65 535 parameters a statement.
 const ROWS_PER_INSERT = 1000;
 
 /**
@@ -144,12 +149,12 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
         const params: unknown[] = [];
         const values = chunk.map(({ k, row }, j) => {
           params.push(k, row.time, JSON.stringify(row.fields), row.modelRequested, row.modelUsed, row.endpoint, row.inputTokens, row.outputTokens,
-            row.cachedTokens, row.cost, row.ruleId, row.action, row.status, row.latencyMs, row.estimated);
+            row.cachedTokens, costUnits(row.cost), row.ruleId, row.action, row.status, row.latencyMs, row.estimated, row.estimateReason ?? null);
           return `(${Array.from({ length: COLUMNS }, (_, c) => `$${j * COLUMNS + c + 1}`).join(', ')})`;
         });
         await client.query(
           `INSERT INTO ${s}.tokenlay_ledger (call_id, time, fields, model_requested, model_used, endpoint, input_tokens, output_tokens,
-             cached_tokens, cost, rule_id, action, status, latency_ms, estimated)
+             cached_tokens, cost_units, rule_id, action, status, latency_ms, estimated, estimate_reason)
            VALUES ${values.join(', ')} ON CONFLICT DO NOTHING`,
           params,
         );
@@ -207,9 +212,10 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
     get pending() {
       return queue.length + segments.reduce((n, seg) => n + seg.rows.length, 0);
     },
-    record(row) {
+    record(row, callId) {
       ensureOpen('record');
-      const entry = { k: globalThis.crypto.randomUUID(), row: copyLedgerRow(row) };
+      // Keyed by the call's own id when it has one: its lost-holder row and its late row are one.
+      const entry = { k: callId !== undefined && UUID.test(callId) ? callId : globalThis.crypto.randomUUID(), row: copyLedgerRow(row) };
       spool.append(entry);
       queue.push(entry);
       if (queue.length >= batchSize) background();
@@ -227,7 +233,7 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
       if (query.until !== undefined) where.push(`time < $${params.push(query.until)}`);
       if (query.fields && Object.keys(query.fields).length > 0) where.push(`fields @> $${params.push(JSON.stringify(query.fields))}::jsonb`);
       const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
-      const cols = 'time, seq, fields, model_requested, model_used, endpoint, input_tokens, output_tokens, cached_tokens, cost, rule_id, action, status, latency_ms, estimated';
+      const cols = 'time, seq, fields, model_requested, model_used, endpoint, input_tokens, output_tokens, cached_tokens, cost_units, rule_id, action, status, latency_ms, estimated, estimate_reason';
       const sql =
         query.limit !== undefined
           ? `SELECT * FROM (SELECT ${cols} FROM ${s}.tokenlay_ledger ${filter} ORDER BY time DESC, seq DESC LIMIT $${params.push(query.limit)}) t ORDER BY time, seq`

@@ -4,7 +4,10 @@ import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';
 import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
-import type { Actual, CounterCheck, Metric, ReserveResult } from './types.js';
+import { lostRow } from './lost-row.js';
+import { capUnits, costUnits } from './money.js';
+import type { Actual, CounterCheck, Ledger, LedgerRow, LostRowSource, Metric, ReserveOptions, ReserveResult } from './types.js';
+import { fromCounterUnits } from './units.js';
 import { TokenlayStoreUnavailableError } from './unavailable.js';
 import { assertValidChecks } from './validate.js';
 
@@ -39,8 +42,8 @@ export interface RedisStoreOptions {
   /** How long a command may take before Redis counts as unreachable. Default 2000 ms. */
   commandTimeoutMs?: number;
   /**
-   * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
-   * which counters to charge. It no longer counts against limits during that time. Default 24 h.
+   * How long a reservation charged as lost (its lease ran out) is remembered, so that its late
+   * settlement adds nothing; also how long an unsettled reservation's key outlives its lease. Default 24 h.
    */
   settleGraceMs?: number;
   /** Where the one line per outage (and per recovery) goes. Default `console.warn`. */
@@ -60,8 +63,8 @@ export interface RedisStoreHealth {
 }
 
 /** The counter half of the store contract, on Redis. */
-export interface RedisCounterStore {
-  reserve(checks: CounterCheck[], opts: { now: number; leaseMs: number }): Promise<ReserveResult>;
+export interface RedisCounterStore extends LostRowSource {
+  reserve(checks: CounterCheck[], opts: ReserveOptions): Promise<ReserveResult>;
   settle(id: string, actual: Actual): Promise<void>;
   release(id: string): Promise<void>;
   renew(id: string, opts: { now: number; leaseMs: number }): Promise<void>;
@@ -75,7 +78,7 @@ type ScriptClient = (Redis | Cluster) & {
   tokenlayReserve(...args: (string | number)[]): Promise<string[] | number[]>;
   tokenlayFinish(...args: (string | number)[]): Promise<number>;
   tokenlayRenew(...args: (string | number)[]): Promise<number>;
-  tokenlayRead(...args: (string | number)[]): Promise<[string, string]>;
+  tokenlayRead(...args: (string | number)[]): Promise<string[]>;
 };
 
 const DAY_MS = 86_400_000;
@@ -90,6 +93,11 @@ function policyFromEnv(): StoreErrorPolicy | undefined {
   if (!value) return undefined;
   if (value === 'closed' || value === 'open') return value;
   throw new TokenlayConfigError(`tokenlay: TOKENLAY_ON_STORE_ERROR is "${value}"; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
+}
+
+/** A counter amount as the scripts add it: whole 1e-10 USD units for cost, whole counts otherwise. */
+function wholeAmount(metric: Metric, value: number): string {
+  return String(metric === 'cost' ? costUnits(value) : Math.min(Math.ceil(value), Number.MAX_SAFE_INTEGER));
 }
 
 /** A reply error means Redis answered: a bug to surface, not an outage. */
@@ -195,7 +203,9 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   async function finish(id: string, mode: 'settle' | 'release', actual: Actual): Promise<void> {
     if (id.startsWith(UNCOUNTED)) return;
     try {
-      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, mode, actual.requests, actual.tokens, actual.cost));
+      await send(() =>
+        client.tokenlayFinish(base + 'r:' + id, id, base, mode, wholeAmount('requests', actual.requests), wholeAmount('tokens', actual.tokens), wholeAmount('cost', actual.cost)),
+      );
       pending.delete(id);
     } catch (error) {
       if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
@@ -225,21 +235,37 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     if (closed) throw storeClosedError('Redis', method);
   }
 
+  // Rows of lost holders this instance charged: recorded in the ledger the store is combined with.
+  let ledger: Pick<Ledger, 'record'> | undefined;
+  let unsent: Array<{ id: string; row: LedgerRow }> = [];
+  function recordLost(replies: (string | number)[]): void {
+    for (const text of replies) {
+      try {
+        const { id, row } = JSON.parse(String(text)) as { id: string; row: LedgerRow };
+        if (ledger) ledger.record(lostRow(row), id);
+        else unsent.push({ id, row: lostRow(row) });
+      } catch (error) {
+        log(`tokenlay: the ledger row of a call whose instance was lost could not be recorded (its counters were charged): ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
+  }
+
   function suffix(metric: string, bucket: number, key: string): string {
     return `${metric}:${bucket}:${key}`;
   }
 
   return {
-    async reserve(checks, { now, leaseMs }) {
+    async reserve(checks, { now, leaseMs, lost }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
       const id = globalThis.crypto.randomUUID();
       const keys = [base + 'r:' + id];
-      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS];
+      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS, base, lost ? JSON.stringify({ id, row: lost }) : '', settleGraceMs];
       for (const c of checks) {
         const s = suffix(c.metric, c.bucket, c.key);
         keys.push(base + 'h:' + s, base + 'l:' + s);
-        args.push(s, c.metric, Number.isFinite(c.max) ? String(c.max) : '', String(c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
+        const max = Number.isFinite(c.max) ? String(c.metric === 'cost' ? capUnits(c.max) : c.max) : '';
+        args.push(s, c.metric, max, wholeAmount(c.metric, c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
       }
       let reply: (string | number)[];
       // During a known outage nothing is sent (see send()), so nothing can run later.
@@ -255,8 +281,13 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
         if (policy === 'open') return { ok: true, id: UNCOUNTED + id };
         throw error;
       }
-      if (Number(reply[0]) === 1) return { ok: true, id };
-      return { ok: false, index: Number(reply[1]), current: Number(reply[2]), used: Number(reply[3]), reserved: Number(reply[4]) };
+      if (Number(reply[0]) === 1) {
+        recordLost(reply.slice(1));
+        return { ok: true, id };
+      }
+      recordLost(reply.slice(5));
+      const m = checks[Number(reply[1])]!.metric;
+      return { ok: false, index: Number(reply[1]), current: fromCounterUnits(m, Number(reply[2])), used: fromCounterUnits(m, Number(reply[3])), reserved: fromCounterUnits(m, Number(reply[4])) };
     },
     async settle(id, actual) {
       ensureOpen('settle');
@@ -280,12 +311,19 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       ensureOpen('read');
       const s = suffix(metric, bucket, key);
       try {
-        const [used, reserved] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now));
-        return { used: Number(used), reserved: Number(reserved) };
+        const [used, reserved, ...rows] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now, base, metric, settleGraceMs));
+        recordLost(rows);
+        return { used: fromCounterUnits(metric, Number(used)), reserved: fromCounterUnits(metric, Number(reserved)) };
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError) || policy === 'closed') throw error;
         return { used: 0, reserved: 0 };
       }
+    },
+    sendLostRowsTo(target) {
+      ledger = target;
+      const rows = unsent;
+      unsent = [];
+      for (const { id, row } of rows) target.record(row, id);
     },
     health() {
       return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size };
