@@ -5,10 +5,25 @@ import { DEFAULT_QUEUE_DELAY_SECONDS } from '../policy/schema.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
 
-/** What a call may spend, reserved at admission. */
+/** What a call may spend, reserved at admission: an upper bound of its tokens and USD. */
 export interface Estimate {
   tokens: number;
+  /** USD. */
   cost: number;
+  /**
+   * A smaller reservation that fits `room` (tokens and USD, at most), made by lowering the call's
+   * output limit, or undefined when not even a short answer fits. Absent: the call cannot be clamped.
+   */
+  within?: (room: { tokens?: number; cost?: number }) => Estimate | undefined;
+  /** Per model, the output limit (tokens, one choice) the call must be sent with to stay within this reservation. */
+  outputLimits?: ReadonlyMap<string, number>;
+}
+
+/** A call admitted with a lower output limit than it asked for, and the limit that made room for it. */
+export interface Clamp {
+  limit: ResolvedLimit;
+  /** What was left of the limit (tokens, or USD) when the call was admitted. */
+  room: number;
 }
 
 /** A call let through: its reservation, and what the report must say about how. */
@@ -21,6 +36,10 @@ export interface Admitted {
   /** The model a downgrade moved the call to. */
   downgradeTo?: string;
   warnings: string[];
+  /** What was reserved: the request's estimate, or a clamped one (see `clamp`). */
+  estimate: Estimate;
+  /** Set when a cost or token limit had less room than the call's worst case and its output limit was lowered. */
+  clamp?: Clamp;
 }
 
 /** A call refused by a full limit: the answer stage renders it. */
@@ -36,8 +55,8 @@ export interface AdmissionRequest {
   ruleAction: RuleActionName;
   /** Resolves the rule's limits for a time (re-run when a queued call retries in a new window). */
   limitsAt: (now: number) => ResolvedLimit[];
-  /** Counters that are only counted, never checked (usage read-outs), for a time. */
-  trackingAt: (now: number) => CounterCheck[];
+  /** Counters that are only counted, never checked (usage read-outs), for a time and a reservation. */
+  trackingAt: (now: number, estimate: Estimate) => CounterCheck[];
   estimate: Estimate;
   /** Re-estimates for a downgraded model. */
   estimateFor: (model: string) => Estimate;
@@ -52,16 +71,64 @@ function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): num
   return 1;
 }
 
+/**
+ * The max a store checks for a limit. A store admits while `current < max`; a call must fit whole,
+ * `current + amount <= max`, so the call's own amount is taken off (tokens are whole: `+ 1` makes
+ * it exact; requests and concurrent calls reserve 1, the same as the store's own test).
+ */
+function storeMax(type: ResolvedLimit['limit']['type'], max: number, amount: number): number {
+  if (type === 'tokens') return max - amount + 1;
+  if (type === 'cost') return max - amount;
+  return max;
+}
+
 /** Counter checks for limits; `counted only` ones get an infinite max so that they never refuse. */
 export function limitChecks(limits: ResolvedLimit[], estimate: Estimate, countedOnly = false): CounterCheck[] {
-  return limits.map((l) => ({
-    key: l.key,
-    metric: l.limit.type,
-    bucket: l.bucket,
-    expiresAt: l.resetsAt,
-    max: countedOnly ? Infinity : l.limit.max,
-    amount: amountOf(l.limit.type, estimate),
-  }));
+  return limits.map((l) => {
+    const amount = amountOf(l.limit.type, estimate);
+    return {
+      key: l.key,
+      metric: l.limit.type,
+      bucket: l.bucket,
+      expiresAt: l.resetsAt,
+      max: countedOnly ? Infinity : storeMax(l.limit.type, l.limit.max, amount),
+      amount,
+    };
+  });
+}
+
+// A cost room is left a billionth short: a reservation of exactly the room is refused by the
+// store's `current < max - amount` in floating point.
+const COST_ROOM_MARGIN = 1 - 1e-9;
+// Clamps tried before a refusal stands: each one follows a reservation that others took first.
+const CLAMP_TRIES = 8;
+
+/**
+ * Reserves the call, lowering its output limit when a cost or token limit has less room than the
+ * call's worst case (what the room allows, never below a short answer). A refusal it cannot clamp
+ * away is returned as the store gave it.
+ */
+async function reserveClamped(
+  req: AdmissionRequest,
+  limits: ResolvedLimit[],
+  now: number,
+): Promise<{ result: Awaited<ReturnType<CounterStore['reserve']>>; estimate: Estimate; clamp?: Clamp }> {
+  let estimate = req.estimate;
+  let clamp: Clamp | undefined;
+  const room: { tokens?: number; cost?: number } = {};
+  for (let tries = 0; ; tries++) {
+    const result = await req.store.reserve([...limitChecks(limits, estimate), ...req.trackingAt(now, estimate)], { now, leaseMs: req.leaseMs });
+    if (result.ok || tries >= CLAMP_TRIES || !estimate.within) return { result, estimate, clamp };
+    const hit = limits[result.index];
+    const type = hit?.limit.type;
+    if (type !== 'tokens' && type !== 'cost') return { result, estimate, clamp };
+    const left = Math.max(0, hit!.limit.max - result.current);
+    room[type] = Math.min(room[type] ?? Infinity, type === 'cost' ? left * COST_ROOM_MARGIN : left);
+    const smaller = estimate.within(room);
+    if (!smaller) return { result, estimate, clamp };
+    estimate = smaller;
+    clamp = { limit: hit!, room: left };
+  }
 }
 
 function onExceeded(rule: Rule, action: RuleActionName): OnLimitExceeded {
@@ -121,12 +188,14 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
   let now = req.now();
   let limits = req.limitsAt(now);
   const lease = () => ({ now: req.now(), leaseMs: req.leaseMs });
-  const checks = [...limitChecks(limits, req.estimate), ...req.trackingAt(now)];
+  const action = req.ruleAction === 'warn' ? 'warn' : 'allow';
   // Nothing to count: no reservation, and no store round trip.
-  if (checks.length === 0) return { ok: true, reservationId: null, ruleAction: req.ruleAction === 'warn' ? 'warn' : 'allow', limitExceeded: false, warnings: [] };
-  let result = await req.store.reserve(checks, { now, leaseMs: req.leaseMs });
+  if (limits.length === 0 && req.trackingAt(now, req.estimate).length === 0) {
+    return { ok: true, reservationId: null, ruleAction: action, limitExceeded: false, warnings: [], estimate: req.estimate };
+  }
+  let { result, estimate, clamp } = await reserveClamped(req, limits, now);
   if (result.ok) {
-    return { ok: true, reservationId: result.id, ruleAction: req.ruleAction === 'warn' ? 'warn' : 'allow', limitExceeded: false, warnings: await warnings(req, limits, now) };
+    return { ok: true, reservationId: result.id, ruleAction: action, limitExceeded: false, warnings: await warnings(req, limits, now), estimate, ...(clamp ? { clamp } : {}) };
   }
   const rule = req.rule!;
   const on = onExceeded(rule, req.ruleAction);
@@ -134,13 +203,13 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
   let current = result.current;
 
   if (on.action === 'warn' || on.action === 'downgrade') {
-    const estimate = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
-    const forced = await req.store.reserve([...limitChecks(limits, estimate, true), ...req.trackingAt(now)], lease());
+    const counted = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
+    const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], lease());
     if (!forced.ok) throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
     const over = `rule "${rule.id}": limit exceeded: ${describeLimit(hit, current)}`;
     return on.action === 'warn'
-      ? { ok: true, reservationId: forced.id, ruleAction: 'warn', limitExceeded: true, warnings: [over] }
-      : { ok: true, reservationId: forced.id, ruleAction: 'allow', limitExceeded: true, downgradeTo: on.downgrade_to!, warnings: [`${over}; downgraded to ${on.downgrade_to}`] };
+      ? { ok: true, reservationId: forced.id, ruleAction: 'warn', limitExceeded: true, warnings: [over], estimate: counted }
+      : { ok: true, reservationId: forced.id, ruleAction: 'allow', limitExceeded: true, downgradeTo: on.downgrade_to!, warnings: [`${over}; downgraded to ${on.downgrade_to}`], estimate: counted };
   }
 
   if (on.action === 'queue') {
@@ -152,7 +221,7 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
       wait = Math.min(wait * 1.5, 500);
       now = req.now();
       limits = req.limitsAt(now);
-      result = await req.store.reserve([...limitChecks(limits, req.estimate), ...req.trackingAt(now)], { now, leaseMs: req.leaseMs });
+      ({ result, estimate, clamp } = await reserveClamped(req, limits, now));
       if (result.ok) {
         const waited = Date.now() - started;
         return {
@@ -161,6 +230,8 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
           ruleAction: 'queue',
           limitExceeded: false,
           warnings: [`rule "${rule.id}": queued ${waited} ms for ${describeLimit(hit, current)}`, ...(await warnings(req, limits, now))],
+          estimate,
+          ...(clamp ? { clamp } : {}),
         };
       }
       hit = limits[result.index]!;

@@ -1,5 +1,6 @@
 import { nodeRequire } from '../node-builtins.js';
-import { estimateRequestTokens } from './estimate.js';
+import { boundRequestTokens } from './estimate.js';
+import { listedOutputLimit } from './output-limits.js';
 import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
 import type { MeteredUsage } from './usage.js';
 import { TokenlayConfigError } from '../config-error.js';
@@ -242,11 +243,13 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
 }
 
 /**
- * Output tokens reserved for a call that sets no `max_tokens` / `max_completion_tokens` /
- * `max_output_tokens`: the price table has context windows but no output limits. Settling replaces
- * the reservation with the real count, so this only bounds how many calls may be in flight at once.
+ * Output tokens reserved for one choice of a call that sets no `max_tokens` /
+ * `max_completion_tokens` / `max_output_tokens`, on a model whose output limit is neither listed
+ * (`output-limits.ts`) nor bounded by a context window in the price table: Gemini 2.5's and
+ * Claude 4's largest ordinary limits. Not a bound: such a model writing more can pass a cap by the
+ * difference; a call that sets its own output limit is exact.
  */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+export const DEFAULT_MAX_OUTPUT_TOKENS = 65_536;
 
 /**
  * The most output tokens reserved for one choice of a model whose context window is unknown,
@@ -264,38 +267,96 @@ export interface ReservationEstimate {
   /** USD for `tokens` at the model's price, input assumed uncached. 0 for an unpriced model. */
   cost: number;
   inputTokens: number;
+  /** `perChoice` times the choices (`n`). */
   outputTokens: number;
+  /** The most output tokens of one choice: what an output limit written into the call would say. */
+  perChoice: number;
+}
+
+/** Options of {@link reservationEstimate}. */
+export interface ReservationOptions {
+  /** The OpenAI REST path (`/v1/embeddings` reserves no output). */
+  endpoint?: string;
+  providerHint?: string;
+  /** Lowers the output of one choice to at most this many tokens (a clamp the engine writes into the call). */
+  maxOutputPerChoice?: number;
 }
 
 function positive(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
+/** The output limit a call sets itself, in the first field the endpoint reads. */
+export function callerOutputLimit(body: Record<string, unknown>): number | undefined {
+  return positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens);
+}
+
 /**
- * The most a call can use, to reserve before it runs: estimated input tokens plus its output cap
- * (`max_completion_tokens`, `max_tokens` or `max_output_tokens`, times `n`); without a cap,
- * {@link DEFAULT_MAX_OUTPUT_TOKENS}. Either way the output is bounded by what the model's context
- * window leaves (or {@link MAX_OUTPUT_TOKENS} when the window is unknown) and `n` by
- * {@link MAX_CHOICES}, so `max_tokens: 1e308` reserves a finite, real amount. Embeddings produce
- * no output tokens.
+ * The most a call can use, to reserve before it runs: an upper bound of its input tokens
+ * (`boundRequestTokens`) plus its most output: the call's own cap (`max_completion_tokens`,
+ * `max_tokens` or `max_output_tokens`), else the model's own output limit (listed, else its
+ * context window from the price table, else {@link DEFAULT_MAX_OUTPUT_TOKENS}), times `n` (at most
+ * {@link MAX_CHOICES}). A cap above the model's limit is held to it ({@link MAX_OUTPUT_TOKENS}
+ * when unknown), so `max_tokens: 1e308` reserves a finite, real amount. Embeddings produce no
+ * output tokens.
  */
-export function reservationEstimate(
+export function reservationEstimate(model: string, requestBody: unknown, pricer: Pricer, opts: ReservationOptions = {}): ReservationEstimate {
+  const shape = callShape(model, requestBody, pricer, opts);
+  return priced(model, shape, opts.maxOutputPerChoice === undefined ? shape.perChoice : Math.min(shape.perChoice, opts.maxOutputPerChoice), pricer, opts);
+}
+
+/** What a reservation is made of, before output is priced. */
+interface CallShape {
+  inputTokens: number;
+  /** The most output of one choice, unclamped. */
+  perChoice: number;
+  choices: number;
+}
+
+function callShape(model: string, requestBody: unknown, pricer: Pricer, opts: ReservationOptions): CallShape {
+  const body = (typeof requestBody === 'object' && requestBody !== null ? requestBody : {}) as Record<string, unknown>;
+  const window = pricer.contextWindow(model, opts.providerHint);
+  const inputTokens = boundRequestTokens(model, body, window);
+  const embeddings = opts.endpoint ? /embeddings/.test(opts.endpoint) : /embedding/i.test(model);
+  if (embeddings) return { inputTokens, perChoice: 0, choices: 0 };
+  const cap = callerOutputLimit(body);
+  const known = listedOutputLimit(model) ?? window;
+  const perChoice = known !== undefined ? Math.min(Math.ceil(cap ?? known), known) : Math.min(Math.ceil(cap ?? DEFAULT_MAX_OUTPUT_TOKENS), MAX_OUTPUT_TOKENS);
+  return { inputTokens, perChoice, choices: Math.min(Math.floor(positive(body.n) ?? 1), MAX_CHOICES) };
+}
+
+function priced(model: string, shape: CallShape, perChoice: number, pricer: Pricer, opts: ReservationOptions): ReservationEstimate {
+  const outputTokens = perChoice * shape.choices;
+  const { inputTokens } = shape;
+  const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
+  return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens, perChoice };
+}
+
+/**
+ * The largest output of one choice, at least `least`, with which the call's reservation stays
+ * within `room` (tokens and USD, each below when given), or undefined when not even `least` fits.
+ * Prices grow with output, so a binary search finds it, tiered prices included.
+ */
+export function fittingOutput(
   model: string,
   requestBody: unknown,
   pricer: Pricer,
-  opts: { endpoint?: string; providerHint?: string; defaultMaxOutputTokens?: number } = {},
-): ReservationEstimate {
-  const body = (typeof requestBody === 'object' && requestBody !== null ? requestBody : {}) as Record<string, unknown>;
-  const inputTokens = estimateRequestTokens(model, body);
-  const embeddings = opts.endpoint ? /embeddings/.test(opts.endpoint) : /embedding/i.test(model);
-  let outputTokens = 0;
-  if (!embeddings) {
-    const cap = positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens);
-    const window = pricer.contextWindow(model, opts.providerHint);
-    const limit = window !== undefined ? Math.max(0, window - inputTokens) : MAX_OUTPUT_TOKENS;
-    outputTokens = Math.min(Math.ceil(cap ?? opts.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS), limit);
-    outputTokens *= Math.min(Math.floor(positive(body.n) ?? 1), MAX_CHOICES);
+  room: { tokens?: number; cost?: number },
+  least: number,
+  opts: ReservationOptions = {},
+): number | undefined {
+  const fits = (e: ReservationEstimate) => (room.tokens === undefined || e.tokens <= room.tokens) && (room.cost === undefined || e.cost <= room.cost);
+  const shape = callShape(model, requestBody, pricer, opts);
+  const top = opts.maxOutputPerChoice === undefined ? shape.perChoice : Math.min(shape.perChoice, opts.maxOutputPerChoice);
+  const at = (perChoice: number) => fits(priced(model, shape, perChoice, pricer, opts));
+  if (at(top)) return top;
+  let low = Math.min(least, top);
+  if (!at(low)) return undefined;
+  let high = top; // does not fit
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (at(mid)) low = mid;
+    else high = mid;
   }
-  const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
-  return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens };
+  return low;
 }

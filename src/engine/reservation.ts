@@ -1,0 +1,100 @@
+/**
+ * What a call reserves at admission: the most it can cost on any model it may be sent to, and,
+ * when a cost or token cap has less room than that, the lower output limit that makes it fit.
+ */
+import { fittingOutput, reservationEstimate, type ReservationOptions } from '../metering/index.js';
+import type { Clamp, Estimate } from './admission.js';
+import { describeLimit } from './describe.js';
+import { providerBody, type JsonBody } from './body.js';
+import type { CallState } from './call.js';
+import type { EngineContext } from './context.js';
+
+/**
+ * The fewest output tokens (one choice) a call is clamped to: below this no answer is worth
+ * sending, and `on_limit_exceeded` applies. 16 is the least OpenAI's Responses API accepts as
+ * `max_output_tokens`. A call that asks for fewer itself keeps its own limit.
+ */
+export const SHORT_ANSWER_TOKENS = 16;
+
+/** The body a model is sent, before the engine's stream options: what its reservation is priced on. */
+function bodyFor(state: CallState, model: string): JsonBody {
+  return providerBody(state.body!, state.decision.params, model, false);
+}
+
+/**
+ * The reservation of a call that may be sent to `models` (the rule's model, then its fallbacks):
+ * the largest tokens and cost among them, so that a fallback cannot pass the cap either. Its
+ * `within` finds, for a smaller room, the output limit of each model that fits it.
+ */
+export function callEstimate(ctx: EngineContext, state: CallState, models: readonly string[]): Estimate {
+  if (!state.body || models.length === 0) return { tokens: 0, cost: 0 };
+  const opts: ReservationOptions = { endpoint: state.endpoint, providerHint: state.hint };
+  let tokens = 0;
+  let cost = 0;
+  for (const model of models) {
+    const e = reservationEstimate(model, bodyFor(state, model), ctx.pricer, opts);
+    tokens = Math.max(tokens, e.tokens);
+    cost = Math.max(cost, e.cost);
+  }
+  const within = (room: { tokens?: number; cost?: number }): Estimate | undefined => {
+    const outputLimits = new Map<string, number>();
+    const clamped: Estimate = { tokens: 0, cost: 0, outputLimits, within };
+    for (const model of models) {
+      const body = bodyFor(state, model);
+      const worst = reservationEstimate(model, body, ctx.pricer, opts);
+      const perChoice = fittingOutput(model, body, ctx.pricer, room, SHORT_ANSWER_TOKENS, opts);
+      if (perChoice === undefined) return undefined;
+      const e = perChoice < worst.perChoice ? reservationEstimate(model, body, ctx.pricer, { ...opts, maxOutputPerChoice: perChoice }) : worst;
+      if (perChoice < worst.perChoice) outputLimits.set(model, perChoice);
+      clamped.tokens = Math.max(clamped.tokens, e.tokens);
+      clamped.cost = Math.max(clamped.cost, e.cost);
+    }
+    return clamped;
+  };
+  return { tokens, cost, within };
+}
+
+const OUTPUT_LIMIT_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const;
+
+/** The output-limit field an endpoint reads when the call sets none. */
+export function outputLimitField(endpoint: string, model: string): string {
+  if (/\/responses$/.test(endpoint)) return 'max_output_tokens';
+  // OpenAI's reasoning models refuse max_tokens on chat completions; every other reads it.
+  const name = model.toLowerCase().slice(model.lastIndexOf('/') + 1);
+  if (/\/chat\/completions$/.test(endpoint) && /^(o\d|gpt-5|codex)/.test(name)) return 'max_completion_tokens';
+  return 'max_tokens';
+}
+
+/**
+ * The body sent with the engine's output limit written in, when admission clamped the call: into
+ * each limit field the call set (lowered, never raised), else into the one its endpoint reads.
+ */
+export function withOutputLimit(endpoint: string, body: JsonBody, model: string | undefined, estimate: Estimate): JsonBody {
+  const limit = model === undefined ? undefined : estimate.outputLimits?.get(model);
+  if (limit === undefined) return body;
+  const out: JsonBody = { ...body };
+  let written = false;
+  for (const field of OUTPUT_LIMIT_FIELDS) {
+    if (out[field] === undefined || out[field] === null) continue;
+    out[field] = typeof out[field] === 'number' ? Math.min(out[field], limit) : limit;
+    written = true;
+  }
+  if (!written) out[outputLimitField(endpoint, model!)] = limit;
+  return out;
+}
+
+/**
+ * Says in the call's report that admission lowered the output limit of the model it was sent to: the limit (the report's
+ * `outputLimit`, `x-tokenlay-output-limit`) and a warning naming the field, the rule and its room.
+ */
+export function reportClamp(state: CallState, clamp: Clamp, model: string | undefined): void {
+  const limit = model === undefined ? undefined : state.estimate.outputLimits?.get(model);
+  if (limit === undefined || !state.body) return;
+  const sent = withOutputLimit(state.endpoint, providerBody(state.body, state.decision.params, model, false), model, state.estimate);
+  const field = OUTPUT_LIMIT_FIELDS.find((f) => sent[f] === limit) ?? outputLimitField(state.endpoint, model!);
+  state.report.outputLimit = limit;
+  const { limit: l, room } = clamp;
+  state.report.warnings.push(
+    `rule "${state.rule?.id}": ${field} lowered to ${limit} so that this call cannot pass ${describeLimit(l, l.limit.max - room)}`,
+  );
+}
