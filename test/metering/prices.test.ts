@@ -1,6 +1,6 @@
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { estimateRequestTokens } from '../../src/metering/estimate.js';
+import { boundRequestTokens } from '../../src/metering/estimate.js';
 import { createPricer, DEFAULT_MAX_OUTPUT_TOKENS, MAX_CHOICES, MAX_OUTPUT_TOKENS, reservationEstimate } from '../../src/metering/prices.js';
 
 /** gpt-4o-mini's per-million-token prices as the installed genai-prices data states them. */
@@ -98,9 +98,9 @@ describe('reservationEstimate', () => {
   const messages = [{ role: 'user', content: 'Write a haiku about rate limits' }];
 
   it('reserves estimated input plus max_completion_tokens, priced at the model rate', () => {
-    const input = estimateRequestTokens('flat-model', { messages });
+    const input = boundRequestTokens('flat-model', { messages });
     const estimate = reservationEstimate('flat-model', { model: 'flat-model', messages, max_completion_tokens: 200 }, pricer);
-    expect(estimate).toEqual({ tokens: input + 200, inputTokens: input, outputTokens: 200, cost: (input * 1 + 200 * 10) / 1e6 });
+    expect(estimate).toEqual({ tokens: input + 200, inputTokens: input, outputTokens: 200, perChoice: 200, cost: (input * 1 + 200 * 10) / 1e6 });
   });
 
   it('reads max_tokens and max_output_tokens too, and multiplies by n', () => {
@@ -108,19 +108,26 @@ describe('reservationEstimate', () => {
     expect(reservationEstimate('flat-model', { input: 'hi', max_output_tokens: 70 }, pricer).outputTokens).toBe(70);
   });
 
-  it('falls back to the documented default when the call sets no cap and the model has no known window', () => {
+  it('falls back to the documented default when the call sets no cap and the model has neither a listed limit nor a known window', () => {
     expect(reservationEstimate('flat-model', { messages }, pricer).outputTokens).toBe(DEFAULT_MAX_OUTPUT_TOKENS);
-    expect(DEFAULT_MAX_OUTPUT_TOKENS).toBe(4096);
+    expect(DEFAULT_MAX_OUTPUT_TOKENS).toBe(65_536);
   });
 
-  it('never reserves more output than the context window leaves', () => {
+  it("reserves the model's own output limit when the call sets none: listed, else the price table's context window", () => {
     const table = createPricer();
-    const window = table.contextWindow('gpt-4');
-    if (window === undefined) throw new Error('gpt-4 has no context window in the genai-prices data');
-    const body = { messages: [{ role: 'user', content: 'word '.repeat(window - 1000) }] };
-    const estimate = reservationEstimate('gpt-4', body, table);
-    expect(estimate.outputTokens).toBe(window - estimate.inputTokens);
-    expect(estimate.outputTokens).toBeLessThan(DEFAULT_MAX_OUTPUT_TOKENS);
+    expect(reservationEstimate('o4-mini', { messages }, table).outputTokens).toBe(100_000);
+    expect(reservationEstimate('gpt-4o-mini', { messages }, table).outputTokens).toBe(16_384);
+    expect(reservationEstimate('gpt-5', { messages, n: 2 }, table).outputTokens).toBe(256_000);
+    // Not listed, but the price table knows its window: no answer can be longer.
+    expect(table.contextWindow('deepseek-chat', 'deepseek')).toBe(64_000);
+    expect(reservationEstimate('deepseek-chat', { messages }, table, { providerHint: 'deepseek' }).perChoice).toBe(64_000);
+  });
+
+  it('never reserves more input than the context window holds', () => {
+    const table = createPricer();
+    const window = table.contextWindow('gpt-4')!;
+    const body = { messages: [{ role: 'user', content: 'word '.repeat(window) }] };
+    expect(reservationEstimate('gpt-4', body, table).inputTokens).toBe(window);
   });
 
   it('reserves no output tokens for embeddings', () => {
@@ -160,13 +167,11 @@ describe('reservationEstimate bounds', () => {
   const table = createPricer();
   const messages = [{ role: 'user', content: 'hi' }];
 
-  it('reserves at most the output the context window leaves, times n, for max_tokens: 1e308', () => {
-    const window = table.contextWindow('gpt-4o-mini')!;
-    expect(window).toBeGreaterThan(0);
+  it("reserves at most the model's output limit, times n, for max_tokens: 1e308", () => {
     const one = reservationEstimate('gpt-4o-mini', { messages, max_tokens: 1e308 }, table);
-    expect(one.outputTokens).toBe(window - one.inputTokens);
+    expect(one.outputTokens).toBe(16_384);
     const two = reservationEstimate('gpt-4o-mini', { messages, max_tokens: 1e308, n: 2 }, table);
-    expect(two.outputTokens).toBe(2 * (window - two.inputTokens));
+    expect(two.outputTokens).toBe(2 * 16_384);
     for (const e of [one, two]) {
       expect(Number.isFinite(e.cost)).toBe(true);
       expect(Number.isFinite(e.tokens)).toBe(true);
