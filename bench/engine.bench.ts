@@ -49,6 +49,10 @@ const rules = {
   ],
 };
 const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
+// A call with no max_tokens under a cost cap smaller than its worst case (16,384 output tokens,
+// $0.0098): the engine clamps every one (before the clamp, it was admitted as it was).
+const clampedRules = { rules: [{ id: 'tight', if: {}, then: { limits: [{ type: 'cost', max: 0.005, window: 'month', per: 'user' }] } }] };
+const unlimited = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
 const headers = (i: number) => ({ 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-tokenlay-user': `user-${i % 50}`, 'x-tokenlay-org': 'acme', 'x-tokenlay-plan': 'free' });
 
 type Send = (i: number) => Promise<void>;
@@ -78,8 +82,8 @@ const viaFetch = (f: typeof fetch, url: string): Send => async (i) => {
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
 };
 
-const viaEngine = (engine: Engine, url: string): Send => async (i) => {
-  const res = await engine.handle({ url, method: 'POST', headers: new Headers(headers(i)), body });
+const viaEngine = (engine: Engine, url: string, text = body): Send => async (i) => {
+  const res = await engine.handle({ url, method: 'POST', headers: new Headers(headers(i)), body: text });
   await res.text();
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
 };
@@ -111,6 +115,7 @@ try {
   const was = before ? ([
     [`before (${BASELINE}): engine alone (in-process provider), memory store`, () => before.createEngine({ rules, store: 'memory', fetch: inProcess })],
     [`before (${BASELINE}): engine alone (in-process provider), SQLite store`, () => before.createEngine({ rules, store: `sqlite:${join(dir, `was-${Math.random()}.db`)}`, fetch: inProcess })],
+    [`before (${BASELINE}): engine alone (in-process provider), memory store, no max_tokens under a tight cost cap`, () => before.createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
   ] as Array<[string, () => Engine]>) : [];
   const scenarios: Array<[string, () => { send: Send; close: () => Promise<void> }]> = [
     ['direct fetch to the stand-in (baseline)', () => ({ send: viaFetch(fetch, url), close: async () => {} })],
@@ -120,12 +125,13 @@ try {
       ['engine, SQLite store, 2 rules / 2 limits', () => createEngine({ rules, store: `sqlite:${join(dir, `bench-${Math.random()}.db`)}` })],
       ['engine alone (in-process provider), memory store', () => createEngine({ rules, store: 'memory', fetch: inProcess })],
       ['engine alone (in-process provider), SQLite store', () => createEngine({ rules, store: `sqlite:${join(dir, `alone-${Math.random()}.db`)}`, fetch: inProcess })],
+      ['engine alone (in-process provider), memory store, no max_tokens under a tight cost cap', () => createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
       ...was,
     ] as Array<[string, () => Engine]>).map(([name, make]): [string, () => { send: Send; close: () => Promise<void> }] => [
       name,
       () => {
         const engine = make();
-        return { send: viaEngine(engine, url), close: () => engine.close() };
+        return { send: viaEngine(engine, url, name.includes('tight cost cap') ? unlimited : body), close: () => engine.close() };
       },
     ]),
   ];

@@ -2,7 +2,7 @@
  * What a call reserves at admission: the most it can cost on any model it may be sent to, and,
  * when a cost or token cap has less room than that, the lower output limit that makes it fit.
  */
-import { fittingOutput, reservationEstimate, type ReservationOptions } from '../metering/index.js';
+import { callShape, fittingOutput, pricedShape, type CallShape, type ReservationOptions } from '../metering/index.js';
 import type { Clamp, Estimate } from './admission.js';
 import { describeLimit } from './describe.js';
 import { providerBody, type JsonBody } from './body.js';
@@ -29,29 +29,25 @@ function bodyFor(state: CallState, model: string): JsonBody {
 export function callEstimate(ctx: EngineContext, state: CallState, models: readonly string[]): Estimate {
   if (!state.body || models.length === 0) return { tokens: 0, cost: 0 };
   const opts: ReservationOptions = { endpoint: state.endpoint, providerHint: state.hint };
-  let tokens = 0;
-  let cost = 0;
-  for (const model of models) {
-    const e = reservationEstimate(model, bodyFor(state, model), ctx.pricer, opts);
-    tokens = Math.max(tokens, e.tokens);
-    cost = Math.max(cost, e.cost);
-  }
-  const within = (room: { tokens?: number; cost?: number }): Estimate | undefined => {
+  // The prompt is read once per model; clamping only re-prices.
+  const shapes = models.map((model) => ({ model, shape: callShape(model, bodyFor(state, model), ctx.pricer, opts) }));
+  const largest = (perChoice: (model: string, shape: CallShape) => number | undefined): Estimate | undefined => {
     const outputLimits = new Map<string, number>();
-    const clamped: Estimate = { tokens: 0, cost: 0, outputLimits, within };
-    for (const model of models) {
-      const body = bodyFor(state, model);
-      const worst = reservationEstimate(model, body, ctx.pricer, opts);
-      const perChoice = fittingOutput(model, body, ctx.pricer, room, SHORT_ANSWER_TOKENS, opts);
-      if (perChoice === undefined) return undefined;
-      const e = perChoice < worst.perChoice ? reservationEstimate(model, body, ctx.pricer, { ...opts, maxOutputPerChoice: perChoice }) : worst;
-      if (perChoice < worst.perChoice) outputLimits.set(model, perChoice);
-      clamped.tokens = Math.max(clamped.tokens, e.tokens);
-      clamped.cost = Math.max(clamped.cost, e.cost);
+    const e: Estimate = { tokens: 0, cost: 0, outputLimits, within };
+    for (const { model, shape } of shapes) {
+      const limit = perChoice(model, shape);
+      if (limit === undefined) return undefined;
+      if (limit < shape.perChoice) outputLimits.set(model, limit);
+      const r = pricedShape(model, shape, limit, ctx.pricer, opts);
+      e.tokens = Math.max(e.tokens, r.tokens);
+      e.cost = Math.max(e.cost, r.cost);
     }
-    return clamped;
+    return e;
   };
-  return { tokens, cost, within };
+  function within(room: { tokens?: number; cost?: number }): Estimate | undefined {
+    return largest((model, shape) => fittingOutput(model, shape, ctx.pricer, room, SHORT_ANSWER_TOKENS, opts));
+  }
+  return largest((_, shape) => shape.perChoice)!;
 }
 
 const OUTPUT_LIMIT_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const;

@@ -302,18 +302,19 @@ export function callerOutputLimit(body: Record<string, unknown>): number | undef
  */
 export function reservationEstimate(model: string, requestBody: unknown, pricer: Pricer, opts: ReservationOptions = {}): ReservationEstimate {
   const shape = callShape(model, requestBody, pricer, opts);
-  return priced(model, shape, opts.maxOutputPerChoice === undefined ? shape.perChoice : Math.min(shape.perChoice, opts.maxOutputPerChoice), pricer, opts);
+  return pricedShape(model, shape, opts.maxOutputPerChoice === undefined ? shape.perChoice : Math.min(shape.perChoice, opts.maxOutputPerChoice), pricer, opts);
 }
 
-/** What a reservation is made of, before output is priced. */
-interface CallShape {
+/** What a reservation is made of, before output is priced: see {@link reservationEstimate}. */
+export interface CallShape {
   inputTokens: number;
   /** The most output of one choice, unclamped. */
   perChoice: number;
   choices: number;
 }
 
-function callShape(model: string, requestBody: unknown, pricer: Pricer, opts: ReservationOptions): CallShape {
+/** The input bound, the most output of one choice and the choices of a call (the costly part of a reservation: it reads the prompt). */
+export function callShape(model: string, requestBody: unknown, pricer: Pricer, opts: ReservationOptions = {}): CallShape {
   const body = (typeof requestBody === 'object' && requestBody !== null ? requestBody : {}) as Record<string, unknown>;
   const window = pricer.contextWindow(model, opts.providerHint);
   const inputTokens = boundRequestTokens(model, body, window);
@@ -325,7 +326,8 @@ function callShape(model: string, requestBody: unknown, pricer: Pricer, opts: Re
   return { inputTokens, perChoice, choices: Math.min(Math.floor(positive(body.n) ?? 1), MAX_CHOICES) };
 }
 
-function priced(model: string, shape: CallShape, perChoice: number, pricer: Pricer, opts: ReservationOptions): ReservationEstimate {
+/** The reservation of a call of `shape` whose choices write at most `perChoice` output tokens each. */
+export function pricedShape(model: string, shape: CallShape, perChoice: number, pricer: Pricer, opts: ReservationOptions = {}): ReservationEstimate {
   const outputTokens = perChoice * shape.choices;
   const { inputTokens } = shape;
   const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
@@ -333,26 +335,26 @@ function priced(model: string, shape: CallShape, perChoice: number, pricer: Pric
 }
 
 /**
- * The largest output of one choice, at least `least`, with which the call's reservation stays
- * within `room` (tokens and USD, each below when given), or undefined when not even `least` fits.
- * Prices grow with output, so a binary search finds it, tiered prices included.
+ * The largest output of one choice, at least `least` (or the call's own, when lower), with which a
+ * call of `shape` stays within `room` (tokens and USD, each at most, when given), or undefined when
+ * not even that fits. Prices grow with output, so a binary search finds it, tiered prices included.
  */
 export function fittingOutput(
   model: string,
-  requestBody: unknown,
+  shape: CallShape,
   pricer: Pricer,
   room: { tokens?: number; cost?: number },
   least: number,
   opts: ReservationOptions = {},
 ): number | undefined {
-  const fits = (e: ReservationEstimate) => (room.tokens === undefined || e.tokens <= room.tokens) && (room.cost === undefined || e.cost <= room.cost);
-  const shape = callShape(model, requestBody, pricer, opts);
-  const top = opts.maxOutputPerChoice === undefined ? shape.perChoice : Math.min(shape.perChoice, opts.maxOutputPerChoice);
-  const at = (perChoice: number) => fits(priced(model, shape, perChoice, pricer, opts));
-  if (at(top)) return top;
-  let low = Math.min(least, top);
+  const at = (perChoice: number) => {
+    const e = pricedShape(model, shape, perChoice, pricer, opts);
+    return (room.tokens === undefined || e.tokens <= room.tokens) && (room.cost === undefined || e.cost <= room.cost);
+  };
+  if (at(shape.perChoice)) return shape.perChoice;
+  let low = Math.min(least, shape.perChoice);
   if (!at(low)) return undefined;
-  let high = top; // does not fit
+  let high = shape.perChoice; // does not fit
   while (high - low > 1) {
     const mid = Math.floor((low + high) / 2);
     if (at(mid)) low = mid;
