@@ -172,8 +172,11 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
 
 /**
  * Admits a call against its rule's limits. It reserves atomically one request, one concurrent
- * slot and the estimated tokens and cost on every counter; a counter already at its max
- * (settled plus live reservations) refuses, and `on_limit_exceeded` decides:
+ * slot and the call's bound of tokens and cost on every counter, and only what fits:
+ * `used + reserved + amount <= max`. When a cost or token limit has less room than the call's
+ * worst case, the call is reserved with a lower output limit that fits (its `estimate.within`),
+ * and `clamp` says which limit made it. A counter that cannot hold even a short answer refuses,
+ * and `on_limit_exceeded` decides:
  *
  * - `block` (the default): a refusal, answered as docs/protocol.md §3 says.
  * - `queue`: retries with backoff for up to `delay_seconds` (real time), then blocks, reported as `queue`.
