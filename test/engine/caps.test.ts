@@ -121,4 +121,19 @@ describe('clamp instead of overshoot', () => {
     expect(Number(response.headers.get('x-tokenlay-output-limit'))).toBe(full);
     expect(Number(response.headers.get('x-tokenlay-cost'))).toBeLessThanOrEqual(0.01);
   });
+
+  it('a queued call waits for room, then is clamped to what is left rather than refused', async () => {
+    const rules = monthly('cost', 0.02, { on_limit_exceeded: { action: 'queue', delay_seconds: 10 } });
+    const { openai, provider, fetch } = await rig({ rules, store: 'memory' }, { usage: honestUsage(200), behavior: () => ({ kind: 'delay', ms: 300 }) });
+    const call = () => openai.chat.completions.create({ model: 'gpt-4o', messages: ask('Go on.') }, as({ user: 'quinn' })).withResponse();
+    const [first, second] = await Promise.all([call(), new Promise((r) => setTimeout(r, 50)).then(call)]);
+    expect(first.response.headers.get('x-tokenlay-rule-action')).toBe('allow');
+    expect(second.response.headers.get('x-tokenlay-rule-action')).toBe('queue');
+    // The first took the whole room; once it settled ($0.002), the second got a limit that fits the rest.
+    expect(Number(first.response.headers.get('x-tokenlay-output-limit'))).toBe(provider.requests[0]!.body.max_tokens);
+    expect(Number(second.response.headers.get('x-tokenlay-output-limit'))).toBe(provider.requests[1]!.body.max_tokens);
+    await fetch.engine.flush();
+    const rows = await fetch.engine.store.ledger();
+    expect(rows.reduce((sum, r) => sum + r.cost, 0)).toBeLessThanOrEqual(0.02);
+  });
 });
