@@ -136,4 +136,17 @@ describe('clamp instead of overshoot', () => {
     const rows = await fetch.engine.store.ledger();
     expect(rows.reduce((sum, r) => sum + r.cost, 0)).toBeLessThanOrEqual(0.02);
   });
+
+  it('holds a provider that reports more output than the call was sent to write to that limit, so the cap holds all the same', async () => {
+    const { openai, provider, fetch } = await rig({ rules: monthly('cost', 0.05), store: 'memory' }, { usage: { prompt: 12, completion: 30_000 } });
+    const results = await Promise.allSettled([0, 1, 2].map(() => openai.chat.completions.create({ model: 'o4-mini', messages: ask('Write a long essay.') }, as({ user: 'ivo' }))));
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+    await fetch.engine.flush();
+    const rows = (await fetch.engine.store.ledger()).filter((r) => r.status === 200);
+    expect(rows.reduce((sum, r) => sum + r.cost, 0)).toBeLessThanOrEqual(0.05);
+    for (const [i, row] of rows.entries()) {
+      expect(row.outputTokens).toBe(provider.requests[i]!.body.max_completion_tokens);
+      expect(row.estimated).toBe(true);
+    }
+  });
 });
