@@ -57,14 +57,19 @@ const headers = (i: number) => ({ 'content-type': 'application/json', authorizat
 
 type Send = (i: number) => Promise<void>;
 
-async function measure(send: Send): Promise<{ meanUs: number; p50Us: number; p99Us: number; rps: number }> {
+async function measure(send: Send): Promise<{ meanUs: number; p50Us: number; p99Us: number; rps: number; cpuUs: number }> {
   for (let i = 0; i < WARMUP; i++) await send(i);
   const times: number[] = [];
+  // CPU time of this process per call (user + system): what the engine costs, apart from waiting
+  // on a machine that others load.
+  const cpu = process.cpuUsage();
   for (let i = 0; i < CALLS; i++) {
     const t = performance.now();
     await send(i);
     times.push((performance.now() - t) * 1000);
   }
+  const used = process.cpuUsage(cpu);
+  const cpuUs = (used.user + used.system) / CALLS;
   times.sort((a, b) => a - b);
   // Throughput with CONCURRENCY calls in flight.
   const started = performance.now();
@@ -73,7 +78,7 @@ async function measure(send: Send): Promise<{ meanUs: number; p50Us: number; p99
     while (next < CALLS) await send(next++);
   }));
   const rps = CALLS / ((performance.now() - started) / 1000);
-  return { meanUs: times.reduce((a, b) => a + b, 0) / times.length, p50Us: times[Math.floor(times.length / 2)]!, p99Us: times[Math.floor(times.length * 0.99)]!, rps };
+  return { meanUs: times.reduce((a, b) => a + b, 0) / times.length, p50Us: times[Math.floor(times.length / 2)]!, p99Us: times[Math.floor(times.length * 0.99)]!, rps, cpuUs };
 }
 
 const viaFetch = (f: typeof fetch, url: string): Send => async (i) => {
@@ -151,7 +156,8 @@ try {
   }
   for (const [name] of scenarios) {
     const rs = results.get(name)!.sort((a, b) => a.meanUs - b.meanUs);
-    rows.push([name, rs[Math.floor(rs.length / 2)]!]);
+    const cpus = rs.map((r) => r.cpuUs).sort((a, b) => a - b);
+    rows.push([name, { ...rs[Math.floor(rs.length / 2)]!, cpuUs: cpus[Math.floor(cpus.length / 2)]! }]);
   }
   const memoryLedger = await ledgerThroughput(createMemoryStore());
   const sqliteLedger = await ledgerThroughput(createSqliteStore({ path: join(dir, 'ledger.db') }));
@@ -159,11 +165,11 @@ try {
   const base = rows.find(([name]) => name.includes('baseline'))?.[1] ?? rows[0]![1];
   const fmt = (n: number) => n.toFixed(0);
   console.log(`\nnode ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), median of ${ROUNDS} rounds of ${CALLS} sequential calls after ${WARMUP} warm-up, then ${CALLS} at concurrency ${CONCURRENCY}\n`);
-  console.log('| scenario | mean µs/call | p50 µs | p99 µs | overhead vs baseline (mean µs) | calls/s at c=16 |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| scenario | mean µs/call | p50 µs | p99 µs | CPU µs/call | overhead vs baseline (mean µs) | calls/s at c=16 |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, r] of rows) {
     const overhead = name.includes('baseline') ? '—' : name.includes('alone') ? '(no socket)' : `+${fmt(r.meanUs - base.meanUs)}`;
-    console.log(`| ${name} | ${fmt(r.meanUs)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${overhead} | ${fmt(r.rps)} |`);
+    console.log(`| ${name} | ${fmt(r.meanUs)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${fmt(r.cpuUs)} | ${overhead} | ${fmt(r.rps)} |`);
   }
   console.log(`\n| ledger store | rows/s (${LEDGER_ROWS} rows, record + flush) |\n| --- | ---: |`);
   console.log(`| memory | ${fmt(memoryLedger)} |\n| SQLite (WAL, batched) | ${fmt(sqliteLedger)} |`);

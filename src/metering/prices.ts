@@ -334,6 +334,18 @@ export function pricedShape(model: string, shape: CallShape, perChoice: number, 
   return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens, perChoice };
 }
 
+/** Where output would meet `room` if the price grew linearly between `low` and `high` tokens a choice. */
+function linearGuess(model: string, shape: CallShape, pricer: Pricer, room: { tokens?: number; cost?: number }, low: number, high: number, opts: ReservationOptions): number {
+  let guess = high;
+  if (room.tokens !== undefined && shape.choices > 0) guess = Math.min(guess, Math.floor((room.tokens - shape.inputTokens) / shape.choices));
+  if (room.cost !== undefined) {
+    const a = pricedShape(model, shape, low, pricer, opts).cost;
+    const b = pricedShape(model, shape, high, pricer, opts).cost;
+    if (b > a) guess = Math.min(guess, low + Math.floor(((room.cost - a) * (high - low)) / (b - a)));
+  }
+  return guess;
+}
+
 /**
  * The largest output of one choice, at least `least` (or the call's own, when lower), with which a
  * call of `shape` stays within `room` (tokens and USD, each at most, when given), or undefined when
@@ -355,6 +367,14 @@ export function fittingOutput(
   let low = Math.min(least, shape.perChoice);
   if (!at(low)) return undefined;
   let high = shape.perChoice; // does not fit
+  // Most prices are linear in output: a guess from the price of `low` and of `high` is usually
+  // the answer, checked with two more prices; the search below narrows whatever it leaves.
+  const guess = linearGuess(model, shape, pricer, room, low, high, opts);
+  if (guess > low && guess < high) {
+    if (at(guess)) low = guess;
+    else high = guess;
+    if (low === guess && !at(guess + 1)) return guess;
+  }
   while (high - low > 1) {
     const mid = Math.floor((low + high) / 2);
     if (at(mid)) low = mid;

@@ -1,7 +1,8 @@
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { boundRequestTokens } from '../../src/metering/estimate.js';
-import { createPricer, DEFAULT_MAX_OUTPUT_TOKENS, MAX_CHOICES, MAX_OUTPUT_TOKENS, reservationEstimate } from '../../src/metering/prices.js';
+import fc from 'fast-check';
+import { callShape, createPricer, DEFAULT_MAX_OUTPUT_TOKENS, fittingOutput, MAX_CHOICES, MAX_OUTPUT_TOKENS, pricedShape, reservationEstimate } from '../../src/metering/prices.js';
 
 /** gpt-4o-mini's per-million-token prices as the installed genai-prices data states them. */
 function gpt4oMiniData() {
@@ -183,5 +184,31 @@ describe('reservationEstimate bounds', () => {
     const e = reservationEstimate('flat-model', { messages, max_completion_tokens: Number.MAX_VALUE, n: 1e308 }, custom);
     expect(e.outputTokens).toBe(MAX_OUTPUT_TOKENS * MAX_CHOICES);
     expect(Number.isFinite(e.cost)).toBe(true);
+  });
+});
+
+describe('fittingOutput', () => {
+  it('finds the largest output of one choice that fits a room, on linear and tiered prices alike', () => {
+    const table = createPricer();
+    const messages = [{ role: 'user', content: 'Write.' }];
+    fc.assert(
+      fc.property(fc.constantFrom('gpt-4o-mini', 'o4-mini', 'gemini-1.5-pro', 'claude-3-5-sonnet-latest'), fc.integer({ min: 1, max: 4 }), fc.double({ min: 1e-5, max: 2, noNaN: true }), fc.option(fc.integer({ min: 1, max: 300_000 })), (model, n, cost, tokens) => {
+        const body = { messages, n };
+        const shape = callShape(model, body, table);
+        const room = tokens === null ? { cost } : { cost, tokens };
+        const fitted = fittingOutput(model, shape, table, room, 16);
+        const fits = (perChoice: number) => {
+          const e = pricedShape(model, shape, perChoice, table);
+          return e.cost <= room.cost && (room.tokens === undefined || e.tokens <= room.tokens);
+        };
+        if (fitted === undefined) {
+          expect(fits(16)).toBe(false);
+        } else {
+          expect(fits(fitted)).toBe(true);
+          if (fitted < shape.perChoice) expect(fits(fitted + 1)).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
