@@ -199,6 +199,8 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
   }
 
   function fromOverride(model: string): ModelPrice | undefined {
+    // Most engines have no overrides: no name variants to build on every price.
+    if (overrides.size === 0) return undefined;
     for (const name of overrideNames(model)) {
       const price = overrides.get(name);
       if (price) return price;
