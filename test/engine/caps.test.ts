@@ -149,4 +149,16 @@ describe('clamp instead of overshoot', () => {
       expect(row.estimated).toBe(true);
     }
   });
+
+  it("clamps each of n choices, and a rule's model_params limit like the caller's own", async () => {
+    const rules = { rules: [{ id: 'monthly', if: {}, then: { model_params: { max_tokens: 10_000 }, limits: [{ type: 'tokens', max: 3_000, window: 'month', per: 'user' }] } }] };
+    const { openai, provider } = await rig({ rules, store: 'memory' }, { usage: (r) => ({ prompt: 20, completion: 2 * r.body.max_tokens }) });
+    const { response } = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: ask('Two takes.'), n: 2 }, as({ user: 'nia' })).withResponse();
+    const limit = provider.requests[0]!.body.max_tokens;
+    expect(Number(response.headers.get('x-tokenlay-output-limit'))).toBe(limit);
+    // Two choices of `limit` tokens and the input's bound fit 3,000 tokens; one more token a choice would not.
+    expect(limit).toBeGreaterThan(1_400);
+    expect(limit).toBeLessThan(1_500);
+    expect(Number(response.headers.get('x-tokenlay-tokens-used'))).toBeLessThanOrEqual(3_000);
+  });
 });
