@@ -266,7 +266,7 @@ export const MAX_CHOICES = 128;
 export interface ReservationEstimate {
   /** Input plus the most output the call may produce. */
   tokens: number;
-  /** USD for `tokens` at the model's price, input assumed uncached. 0 for an unpriced model. */
+  /** USD for `tokens` at the model's price, input at its dearest (uncached, or written to the prompt cache). 0 for an unpriced model. */
   cost: number;
   inputTokens: number;
   /** `perChoice` times the choices (`n`). */
@@ -332,8 +332,11 @@ export function callShape(model: string, requestBody: unknown, pricer: Pricer, o
 export function pricedShape(model: string, shape: CallShape, perChoice: number, pricer: Pricer, opts: ReservationOptions = {}): ReservationEstimate {
   const outputTokens = perChoice * shape.choices;
   const { inputTokens } = shape;
-  const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
-  return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens, perChoice };
+  // Input is priced at its dearest: plain, or all written to the prompt cache (Anthropic bills a
+  // cache write above the input price).
+  const plain = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint).cost;
+  const written = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0, cacheWriteTokens: inputTokens }, opts.providerHint).cost;
+  return { tokens: inputTokens + outputTokens, cost: Math.max(plain, written), inputTokens, outputTokens, perChoice };
 }
 
 /** Where output would meet `room` if the price grew linearly between `low` and `high` tokens a choice. */

@@ -212,3 +212,18 @@ describe('fittingOutput', () => {
     );
   });
 });
+
+describe('reservation cost', () => {
+  it('prices input at its dearest: a prompt-cache write on Anthropic costs more than plain input', () => {
+    const table = createPricer();
+    const body = { messages: [{ role: 'user', content: 'Read this long document.' }], max_tokens: 100 };
+    const e = reservationEstimate('claude-sonnet-4-0', body, table, { providerHint: 'anthropic' });
+    const plain = calcPrice({ input_tokens: e.inputTokens, output_tokens: 100 }, 'claude-sonnet-4-0', { providerId: 'anthropic' })!.total_price;
+    const written = calcPrice({ input_tokens: e.inputTokens, cache_write_tokens: e.inputTokens, output_tokens: 100 }, 'claude-sonnet-4-0', { providerId: 'anthropic' })!.total_price;
+    expect(written).toBeGreaterThan(plain);
+    expect(e.cost).toBeCloseTo(written, 12);
+    // Where a cache write costs no more (OpenAI), the plain price stands.
+    const mini = reservationEstimate('gpt-4o-mini', body, table);
+    expect(mini.cost).toBeCloseTo(calcPrice({ input_tokens: mini.inputTokens, output_tokens: 100 }, 'gpt-4o-mini', { providerId: 'openai' })!.total_price, 12);
+  });
+});
