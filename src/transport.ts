@@ -25,6 +25,19 @@ function addProviderHeaders(headers: Headers, connection: ResolvedConnection, pr
   headers.set(PROVIDER_BASE_HEADER, connection.providerApiBase);
 }
 
+/** Provider SDKs that send their key in a header of their own: Anthropic's and Google's. */
+const SDK_KEY_HEADERS = ['x-api-key', 'x-goog-api-key'];
+
+/** The key an Anthropic or Gemini SDK put in its own header, taken off: the proxy gets it as the provider key. */
+function sdkNativeKey(headers: Headers): string | undefined {
+  let key: string | undefined;
+  for (const name of SDK_KEY_HEADERS) {
+    key ??= headers.get(name) ?? undefined;
+    headers.delete(name);
+  }
+  return key;
+}
+
 /** The debug info a client put on the call, taken off the headers so it is never sent. */
 function takeInfo(init: RequestInit): CallInfo | undefined {
   const given = init.headers;
@@ -75,7 +88,8 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
     );
     send = (input, init) => {
       const headers = ownHeaders(init);
-      if (connection.providerApiKey) headers.set('authorization', `Bearer ${connection.providerApiKey}`);
+      // The engine sends it where the provider takes it (Authorization, Anthropic's x-api-key, Gemini's x-goog-api-key).
+      if (connection.providerApiKey) headers.set(PROVIDER_KEY_HEADER, connection.providerApiKey);
       return embedded(input, { ...init, headers });
     };
     close = async () => embedded.close?.();
@@ -84,7 +98,8 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       const headers = ownHeaders(init);
       // The provider key: the client's, else (createTokenlayFetch without providerApiKey) the one
       // the SDK put in its own Authorization.
-      const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '');
+      const nativeKey = sdkNativeKey(headers);
+      const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey;
       headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
       addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
       return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });

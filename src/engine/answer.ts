@@ -145,10 +145,10 @@ export function providerFailureAnswer(args: { timeout: boolean; hint: string; de
 }
 
 /** A read provider answer (metered 2xx, or a provider error passed through), with the report's headers. */
-export function readAnswer(status: number, providerHeaders: Headers, text: string, report: CallReport): Response {
+export function readAnswer(status: number, providerHeaders: Headers, body: string | Uint8Array<ArrayBuffer>, report: CallReport): Response {
   const headers = answerHeaders(providerHeaders);
   writeReportHeaders(headers, report);
-  return new Response(text, { status, headers });
+  return new Response(body, { status, headers });
 }
 
 /** A streamed answer: the rule's outcome in headers, usage in the stream's trailer. */

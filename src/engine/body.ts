@@ -13,6 +13,28 @@ export function parseJsonBody(body: unknown): JsonBody | undefined {
   }
 }
 
+const FORM_MODEL = /name="model"\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]{1,256})\r?\n/;
+
+/**
+ * The `model` field of a multipart form body (audio transcription and translation, image edits):
+ * a `FormData` as SDKs hand it to fetch, or the raw multipart bytes a gateway reads.
+ */
+export function formModel(body: unknown): string | undefined {
+  if (typeof FormData !== 'undefined' && body instanceof FormData) {
+    const model = body.get('model');
+    return typeof model === 'string' && model.length > 0 ? model : undefined;
+  }
+  let text: string | undefined;
+  if (typeof body === 'string') text = body;
+  else if (body instanceof Uint8Array || body instanceof ArrayBuffer) {
+    const bytes = body instanceof Uint8Array ? body : new Uint8Array(body);
+    // Only the field's own bytes are decoded, not an audio file's.
+    const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf('name="model"');
+    if (at >= 0) text = new TextDecoder().decode(bytes.subarray(at, at + 1024));
+  }
+  return text === undefined ? undefined : FORM_MODEL.exec(text)?.[1];
+}
+
 /** The OpenAI REST path of a provider URL, from its last `/v1/` on: `/v1/chat/completions`. */
 export function endpointOf(url: string): string {
   let path: string;
@@ -50,7 +72,15 @@ export function providerBody(body: JsonBody, params: JsonBody | undefined, model
 /** The generated text of a JSON answer, to estimate output tokens when the provider reports none. */
 export function answerText(json: unknown): string {
   const parts: string[] = [];
-  const body = json as { choices?: unknown; output?: unknown } | null;
+  if (Array.isArray(json)) return json.map(answerText).filter((t) => t.length > 0).join('\n');
+  const body = json as { choices?: unknown; output?: unknown; content?: unknown; candidates?: unknown } | null;
+  // Anthropic Messages: content blocks; Gemini: each candidate's parts.
+  const blocks = [...(Array.isArray(body?.content) ? body.content : [])];
+  if (Array.isArray(body?.candidates)) for (const c of body.candidates as Array<{ content?: { parts?: unknown } }>) if (Array.isArray(c?.content?.parts)) blocks.push(...c.content.parts);
+  for (const block of blocks as Array<{ text?: unknown; input?: unknown }>) {
+    if (typeof block?.text === 'string') parts.push(block.text);
+    else if (block?.input !== undefined) parts.push(JSON.stringify(block.input));
+  }
   if (Array.isArray(body?.choices)) {
     for (const choice of body.choices as Array<{ text?: unknown; message?: { content?: unknown; tool_calls?: unknown } }>) {
       if (typeof choice?.text === 'string') parts.push(choice.text);

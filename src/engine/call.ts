@@ -19,6 +19,8 @@ export interface CallState {
   fields: Record<string, string>;
   body: JsonBody | undefined;
   requestedModel: string | undefined;
+  /** The model named in the path (Gemini's own API), which the body must not repeat. */
+  pathModel?: string | undefined;
   decision: Decision;
   rule: Rule | null;
   /** The model the call goes to now (a rule, a downgrade or a fallback may change it). */

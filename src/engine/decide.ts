@@ -1,11 +1,12 @@
 /** The decide stage: who is calling, which rule applies, which model, and whether to refuse at once. */
 import { TokenlayHeaderError } from '../errors.js';
+import { modelInPath } from '../metering/index.js';
 import { evaluateRules, type Decision } from '../policy/evaluate.js';
 import { checkModelName, modelRequired } from '../policy/model.js';
 import { fieldsToHeaders, headersToFields } from '../protocol/headers.js';
 import { blankReport } from '../protocol/report.js';
 import type { Estimate } from './admission.js';
-import { endpointOf, parseJsonBody } from './body.js';
+import { endpointOf, formModel, parseJsonBody } from './body.js';
 import type { CallState } from './call.js';
 import type { EngineContext } from './context.js';
 import { providerBase } from './forward.js';
@@ -57,7 +58,10 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
   const body = parseJsonBody(call.body);
   const badModel = checkModelName(body?.model);
   if (badModel) return { ok: false, refusal: { kind: 'bad-model', problem: badModel }, state: undefined };
-  const requestedModel = typeof body?.model === 'string' ? body.model : undefined;
+  // Gemini's own API names the model in the path, not the body.
+  const pathModel = typeof body?.model === 'string' ? undefined : modelInPath(endpoint);
+  // A multipart call (transcription) names its model in a form field.
+  const requestedModel = typeof body?.model === 'string' ? body.model : (pathModel ?? (body ? undefined : formModel(call.body)));
   const usage = ctx.readouts.length > 0 ? await readUsage(ctx.store, ctx.readouts, fields.user, startedAt) : undefined;
   const decision: Decision = ctx.doc
     ? evaluateRules(ctx.doc, { fields, model: requestedModel, endpoint, usage }, startedAt)
@@ -73,6 +77,7 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
     fields: cleanFields(fields),
     body,
     requestedModel,
+    pathModel,
     decision,
     rule,
     model: decision.model,

@@ -1,5 +1,5 @@
 import { createAlerts, hasAlerts } from '../alerts/notifier.js';
-import { createPricer } from '../metering/index.js';
+import { createPricer, withModelInPath } from '../metering/index.js';
 import { loadRules } from '../policy/load.js';
 import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
@@ -100,8 +100,9 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   state.estimate = admission.estimate;
 
   const askUsage = isStreamedChat(state.endpoint, body) && !callerAskedForUsage(body);
+  // A model named in the path (Gemini) stays there: Gemini refuses a body with a model field.
   const sentBody = (m: string | undefined): JsonBody | undefined =>
-    body ? withOutputLimit(state.endpoint, providerBody(body, decision.params, m, askUsage), m, state.estimate) : undefined;
+    body ? withOutputLimit(state.endpoint, providerBody(body, decision.params, state.pathModel === undefined ? m : undefined, askUsage), m, state.estimate) : undefined;
   const settlement = openSettlement(ctx, state, admission.reservationId, () => flight.finish());
   // Shutdown cuts a call off as a caller who went away would: the provider may bill all it asked for.
   flight.cutOff = () => {
@@ -115,8 +116,10 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   try {
     result = await forward({
       url: call.url,
+      // A model named in the path (Gemini) is routed by rewriting the path.
+      urlFor: state.pathModel === undefined ? undefined : (m) => (m === undefined ? call.url : withModelInPath(call.url, m)),
       method: call.method,
-      headers: providerHeaders(call.headers),
+      headers: providerHeaders(call.headers, call.url),
       bodyFor: (m) => (body ? JSON.stringify(sentBody(m)) : call.body),
       models,
       signal: call.signal,
@@ -156,8 +159,9 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     const stream = meterStream(meter, answer.response.body!, {
       stripUsageChunk: askUsage,
       report: () => reportNow(state),
-      onEnd: (m) => {
-        void settlement.settle({ status, usage: m.used, cost: m.cost, model: m.model, billed: true });
+      onEnd: (m, { cutOff }) => {
+        // A stream that stopped before its end event (Anthropic's message_stop) was cut off.
+        void settlement.settle({ status: cutOff ? CLIENT_CLOSED : status, usage: m.used, cost: m.cost, model: m.model, billed: true });
         afterAnswer('reporting the settled stream', () => settled(reportTrailer(withUsage(reportNow(state), m))), () => undefined);
       },
     });
@@ -170,16 +174,16 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     await settledOrLater(settlement.settle({ status: answer.status, usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
     return afterAnswer(
       'the answer headers',
-      () => readAnswer(answer.status, answer.headers, answer.text, withUsage(reportNow(state), metered)),
-      () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+      () => readAnswer(answer.status, answer.headers, answer.bytes, withUsage(reportNow(state), metered)),
+      () => new Response(answer.bytes, { status: answer.status, headers: answerHeaders(answer.headers) }),
     );
   }
   // The provider refused or failed the call: nothing was billed, so nothing is counted.
   await nothing(answer.status, modelUsed);
   return afterAnswer(
     'the answer headers',
-    () => readAnswer(answer.status, answer.headers, answer.text, reportNow(state)),
-    () => new Response(answer.text, { status: answer.status, headers: answerHeaders(answer.headers) }),
+    () => readAnswer(answer.status, answer.headers, answer.bytes, reportNow(state)),
+    () => new Response(answer.bytes, { status: answer.status, headers: answerHeaders(answer.headers) }),
   );
 }
 

@@ -3,7 +3,8 @@ import { HEADER_PREFIX, PROVIDER_KEY_HEADER } from '../protocol/names.js';
 
 /** A provider's answer, read (JSON and errors) or left streaming (SSE). */
 export type ProviderAnswer =
-  | { kind: 'read'; status: number; headers: Headers; text: string; model: string | undefined }
+  /** `text` for metering; `bytes` as they came, for the caller (an audio or image answer is not text). */
+  | { kind: 'read'; status: number; headers: Headers; text: string; bytes: Uint8Array<ArrayBuffer>; model: string | undefined }
   | { kind: 'stream'; response: Response; model: string | undefined }
   | { kind: 'failed'; reason: 'timeout' | 'unreachable'; detail: string; model: string | undefined }
   /** The caller went away after the call was sent: the provider may bill it. */
@@ -11,6 +12,8 @@ export type ProviderAnswer =
 
 export interface ForwardRequest {
   url: string;
+  /** The URL for one model, when the model is part of it (Gemini's own API); default `url`. */
+  urlFor?: ((model: string | undefined) => string) | undefined;
   method: string;
   /** Headers for the provider: `x-tokenlay-*` already removed. */
   headers: Headers;
@@ -26,19 +29,52 @@ export interface ForwardRequest {
 /** Request headers that belong to one hop, or that the engine sets itself. */
 const HOP_HEADERS = new Set(['host', 'connection', 'content-length', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection']);
 
+/** Anthropic's API version when a call to its Messages API names none (it refuses a call without one). */
+export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
+
+/**
+ * The header a provider takes its key in, decided by the call itself: Anthropic's Messages API
+ * (`/v1/messages`, or any call that names an `anthropic-version`) in `x-api-key`, Gemini's own
+ * API (`models/…:generateContent` and the other `:method` paths) in `x-goog-api-key`, everyone
+ * else (OpenAI and the compatible APIs, Anthropic's and Gemini's included) as a bearer token.
+ */
+export function providerKeyHeader(url: string, headers: Headers): 'x-api-key' | 'x-goog-api-key' | 'authorization' {
+  const path = pathOf(url);
+  if (/\/messages(\/count_tokens)?$/.test(path) || headers.has('anthropic-version')) return 'x-api-key';
+  if (/\/models\/[^/]+:[A-Za-z]+$/.test(path) || headers.has('x-goog-api-key')) return 'x-goog-api-key';
+  return 'authorization';
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url.split('?')[0] ?? url;
+  }
+}
+
 /**
  * The caller's headers minus everything tokenlay and hop-by-hop: what the provider may see. A
  * call that carries the provider key as `x-tokenlay-provider-key` (as the SDK sends it to a proxy,
- * docs/protocol.md §1) has it sent as the provider's `Authorization`.
+ * docs/protocol.md §1) has it sent where the provider takes it ({@link providerKeyHeader}):
+ * `Authorization: Bearer`, Anthropic's `x-api-key` or Gemini's `x-goog-api-key`. Anthropic's
+ * `anthropic-version` and `anthropic-beta` pass through; a Messages call without a version gets
+ * {@link DEFAULT_ANTHROPIC_VERSION}.
  */
-export function providerHeaders(headers: Headers): Headers {
+export function providerHeaders(headers: Headers, url = ''): Headers {
   const out = new Headers();
   headers.forEach((value, name) => {
     if (name.startsWith(HEADER_PREFIX) || HOP_HEADERS.has(name)) return;
     out.set(name, value);
   });
+  const where = providerKeyHeader(url, headers);
   const key = headers.get(PROVIDER_KEY_HEADER);
-  if (key) out.set('authorization', `Bearer ${key}`);
+  if (key) {
+    out.set(where, where === 'authorization' ? `Bearer ${key}` : key);
+    // The key goes in one place only: a bearer token beside it would be a second credential.
+    if (where !== 'authorization') out.delete('authorization');
+  }
+  if (where === 'x-api-key' && !out.has('anthropic-version')) out.set('anthropic-version', DEFAULT_ANTHROPIC_VERSION);
   return out;
 }
 
@@ -104,19 +140,20 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
       const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers: req.headers, body, signal, redirect: 'manual' };
       // A streamed upload must be sent half-duplex by Node's fetch.
       if (body instanceof ReadableStream) init.duplex = 'half';
-      const response = await req.fetch(req.url, init);
+      const url = req.urlFor?.(model) ?? req.url;
+      const response = await req.fetch(url, init);
       if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
         await response.body?.cancel().catch(() => undefined);
-        throw new ProviderRedirect(response.status, response.headers.get('location')!, req.url);
+        throw new ProviderRedirect(response.status, response.headers.get('location')!, url);
       }
       if (response.ok && isSse(response.headers)) {
         clearTimeout(timer);
         return { answer: { kind: 'stream', response, model }, failures };
       }
-      const text = await response.text();
+      const bytes = new Uint8Array(await response.arrayBuffer());
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onAbort);
-      answer = { kind: 'read', status: response.status, headers: response.headers, text, model };
+      answer = { kind: 'read', status: response.status, headers: response.headers, text: new TextDecoder().decode(bytes), bytes, model };
       if (response.status < 500) return { answer, failures };
       failures.push(`provider answered ${response.status} for model ${model ?? '(none)'}`);
     } catch (err) {

@@ -1,5 +1,5 @@
 /** The meter stage: usage of an answered call from its JSON body or SSE stream (estimated when absent), priced. */
-import { estimateUsage, meterEventStream, plausibleUsage, priceAnswer, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
+import { answeredModel, estimateUsage, meterEventStream, plausibleUsage, priceAnswer, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
 import { withinSentLimit } from '../metering/sent-limit.js';
 import { writeTrailer, type CallReport } from '../protocol/report.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
@@ -9,6 +9,12 @@ export const NO_USAGE: MeteredUsage = { inputTokens: 0, outputTokens: 0, cachedT
 
 /** The warning a report carries when the provider gave no usage. */
 export const ESTIMATED_WARNING = 'usage estimated: the provider reported none';
+
+/**
+ * The warning of a call that names a model but sent no JSON body (a multipart upload) and whose
+ * answer reports no usage: nothing to estimate from, so it is metered at $0 and flagged estimated.
+ */
+export const UNMETERED_WARNING = 'usage unknown: the provider reported none and the call has no JSON body to estimate from; metered at $0';
 
 /** What metering a provider answer needs to know about the call. */
 export interface MeterContext {
@@ -39,11 +45,23 @@ export function priceOf(ctx: MeterContext, reported: MeteredUsage, answered: str
 
 /** A read 2xx answer's usage: from its body, else estimated from the request and the answer's text. */
 export function meterJson(ctx: MeterContext, text: string): Metered {
-  const json = parseJsonBody(text);
+  // A JSON array is a Gemini stream read whole (streamGenerateContent without alt=sse).
+  const json = parseJsonBody(text) ?? parseJsonArray(text);
   const reported = json ? usageFromJson(ctx.endpoint, json) : undefined;
   const delivered = answerText(json);
+  if (!ctx.sentBody && !reported && ctx.model !== undefined) return { used: { ...NO_USAGE, estimated: true }, cost: 0, model: ctx.model, warning: UNMETERED_WARNING };
   const used = ctx.sentBody ? plausibleUsage(reported, delivered, () => estimateUsage(ctx.model, ctx.sentBody, delivered)) : (reported ?? NO_USAGE);
-  return priceOf(ctx, used, typeof json?.model === 'string' ? json.model : undefined);
+  return priceOf(ctx, used, answeredModel(json));
+}
+
+function parseJsonArray(text: string): unknown[] | undefined {
+  if (!text.trimStart().startsWith('[')) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -61,7 +79,7 @@ export function meterAbandoned(ctx: MeterContext): Metered {
 export function withUsage(report: CallReport, metered: Metered): CallReport {
   const out = { ...report, cost: metered.cost, inputTokens: metered.used.inputTokens, outputTokens: metered.used.outputTokens };
   if (metered.warning) out.warnings = [...out.warnings, metered.warning];
-  if (metered.used.estimated) out.warnings = [...out.warnings, ESTIMATED_WARNING];
+  if (metered.used.estimated && metered.warning !== UNMETERED_WARNING) out.warnings = [...out.warnings, ESTIMATED_WARNING];
   return out;
 }
 
@@ -74,7 +92,7 @@ export function withUsage(report: CallReport, metered: Metered): CallReport {
 export function meterStream(
   ctx: MeterContext,
   body: ReadableStream<Uint8Array>,
-  opts: { stripUsageChunk: boolean; report: () => CallReport; onEnd: (metered: Metered) => void },
+  opts: { stripUsageChunk: boolean; report: () => CallReport; onEnd: (metered: Metered, info: { cutOff: boolean }) => void },
 ): ReadableStream<Uint8Array> {
   let final: Metered | undefined;
   const conclude = (used: MeteredUsage & { model?: string }) => (final ??= priceOf(ctx, used, used.model));
@@ -83,6 +101,6 @@ export function meterStream(
     requestBody: ctx.sentBody,
     stripUsageChunk: opts.stripUsageChunk,
     beforeDone: (used) => writeTrailer(withUsage(opts.report(), conclude(used))),
-    onEnd: (used) => opts.onEnd(conclude(used)),
+    onEnd: (used, { cutOff }) => opts.onEnd(conclude(used), { cutOff }),
   });
 }

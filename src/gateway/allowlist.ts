@@ -9,6 +9,8 @@ export const DEFAULT_PROVIDER_BASES: readonly string[] = [
   'https://api.openai.com/v1',
   'https://api.anthropic.com/v1',
   'https://generativelanguage.googleapis.com/v1beta/openai',
+  // Gemini's own API (generateContent, streamGenerateContent), metered in its own dialect.
+  'https://generativelanguage.googleapis.com/v1beta',
   'https://api.mistral.ai/v1',
   'https://api.groq.com/openai/v1',
   'https://api.together.xyz/v1',

@@ -219,7 +219,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
 
   async function proxy(req: IncomingMessage, res: ServerResponse, path: string, search: string, account: string): Promise<void> {
-    const providerKey = req.headers[PROVIDER_KEY_HEADER];
+    // Anthropic's and Google's SDKs pointed at the gateway send the key in their own header, which goes on as it is.
+    const providerKey = req.headers[PROVIDER_KEY_HEADER] || req.headers['x-api-key'] || req.headers['x-goog-api-key'];
     if (typeof providerKey !== 'string' || providerKey === '') {
       return refuse(res, 400, 'missing_provider_key', "tokenlay: no provider key. Send the provider's API key as x-tokenlay-provider-key (providerApiKey in the SDK).", { account, param: PROVIDER_KEY_HEADER });
     }

@@ -32,6 +32,8 @@ export { meterEventStream, type MeterEventStreamOptions, type StreamUsage } from
 export { boundTextTokens, countTextTokens, encodingForModel, warmTokenizer, type EncodingName } from './tokenizer.js';
 export { usageFromJson, type MeteredUsage } from './usage.js';
 export { priceAnswer, type AnswerPrice } from './price-answer.js';
-export { plausibleUsage } from './usage.js';
+export { answeredModel, plausibleUsage, usageObjectOf } from './usage.js';
 export { USAGE_DIALECTS, dialectOf, type UsageDialect, type DialectUsage } from './usage-dialects.js';
-export { priceLookups, foldModelName, type PriceLookup } from './model-names.js';
+export { priceLookups, foldModelName, modelInPath, withModelInPath, type PriceLookup } from './model-names.js';
+export { priceUsage, PRICE_UNITS, type PriceUnit, type PriceUsage, type PricedUsage } from './usage-units.js';
+export { servedModelWarning } from './price-answer.js';

@@ -52,3 +52,24 @@ export function priceLookups(model: string, hint?: string): PriceLookup[] {
   }
   return list;
 }
+
+/**
+ * The model a call names in its path, as Gemini's own API does (`…/models/gemini-2.5-flash:generateContent`,
+ * `:streamGenerateContent`, `:countTokens`, `:embedContent`); undefined for a path that names none.
+ */
+const PATH_MODEL = /\/models\/([^/:?]+)(:[A-Za-z]+)(?=$|\?)/;
+
+export function modelInPath(path: string): string | undefined {
+  const match = PATH_MODEL.exec(path);
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return match[1];
+  }
+}
+
+/** The URL with the model in its path replaced (a rule routed a Gemini call to another model). */
+export function withModelInPath(url: string, model: string): string {
+  return url.replace(PATH_MODEL, (_all, _old: string, method: string) => `/models/${encodeURIComponent(model)}${method}`);
+}

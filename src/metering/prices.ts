@@ -2,7 +2,7 @@ import { nodeRequire } from '../node-builtins.js';
 import { boundRequestTokens } from './estimate.js';
 import { listedOutputLimit } from './output-limits.js';
 import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
-import type { MeteredUsage } from './usage.js';
+import { PRICE_UNITS, priceUsage, type PriceUnit, type PriceUsage, type PricedUsage } from './usage-units.js';
 import { TokenlayConfigError } from '../config-error.js';
 
 /** A price in USD per million tokens. */
@@ -44,7 +44,7 @@ export interface Pricer {
    * The cost of `usage` on `model`. `providerHint` is a genai-prices provider id (`openai`,
    * `azure`, `groq`, …) or the provider's base URL; without it OpenAI's prices are tried first.
    */
-  price(model: string, usage: Pick<MeteredUsage, 'inputTokens' | 'outputTokens' | 'cachedTokens' | 'cacheWriteTokens'>, providerHint?: string): PriceResult;
+  price(model: string, usage: PricedUsage, providerHint?: string): PriceResult;
   /** The model's context window from the price table, when it is known. */
   contextWindow(model: string, providerHint?: string): number | undefined;
 }
@@ -75,17 +75,24 @@ const CACHE_LIMIT = 1000;
 // Date- and time-of-day-dependent prices must be re-read now and then.
 const RATES_TTL_MS = 5 * 60_000;
 
-/** USD per token for input, cached input and output, when a model's price is linear. */
+/**
+ * USD per unit of each usage key, and per call, when a model's price is linear in its usage:
+ * then a price is a sum, and the price table is searched only once per model and period.
+ */
 interface Rates {
-  input: number;
-  cached: number;
-  /** Input written to the prompt cache (Anthropic charges more for it). */
-  cacheWrite: number;
-  output: number;
+  perCall: number;
+  perUnit: PriceUsage;
   until: number;
 }
 
 const normalize = foldModelName;
+
+/** The price of `units` at linear `rates`: the per-call price plus each key at its rate. */
+function sumRates(rates: Rates, units: PriceUsage): number {
+  let cost = rates.perCall;
+  for (const unit of Object.keys(units) as PriceUnit[]) cost += units[unit] * rates.perUnit[unit];
+  return cost;
+}
 
 /** Names to try for an override: as given, without an OpenAI-style date snapshot, without a vendor prefix. */
 function overrideNames(model: string): string[] {
@@ -160,42 +167,51 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
   }
 
   // calcPrice walks the whole table on every call; most models are priced linearly, so their
-  // per-token rates are read once and checked against calcPrice on probes, tiered ones excepted.
+  // rate per usage key is read once (each key probed with the keys it is a part of) and checked
+  // against calcPrice on two mixed probes; tiered prices fail the check and go to calcPrice.
   const rates = new Map<string, Rates | null>();
   const windows = new Map<string, number | undefined>();
   function linearRates(lookup: Lookup, key: string): Rates | null {
     const now = Date.now();
     const known = rates.get(key);
     if (known !== undefined && (known === null || known.until > now)) return known;
-    const total = (usage: Record<string, number>) => calc(lookup, usage)?.total_price;
     let found: Rates | null = null;
     try {
-      const input = total({ input_tokens: MTOK });
-      const cachedAll = total({ input_tokens: MTOK, cache_read_tokens: MTOK });
-      const writtenAll = total({ input_tokens: MTOK, cache_write_tokens: MTOK });
-      const output = total({ output_tokens: MTOK });
-      if (input !== undefined && cachedAll !== undefined && writtenAll !== undefined && output !== undefined) {
-        const candidate = { input: input / MTOK, cached: cachedAll / MTOK, cacheWrite: writtenAll / MTOK, output: output / MTOK, until: now + RATES_TTL_MS };
-        const linear = [
-          { input_tokens: 1234, cache_read_tokens: 567, cache_write_tokens: 100, output_tokens: 89 },
-          { input_tokens: 987_654, cache_read_tokens: 12_345, cache_write_tokens: 0, output_tokens: 345_678 },
-        ].every((u) => {
-          const expected = total(u) ?? NaN;
-          const got =
-            (u.input_tokens - u.cache_read_tokens - u.cache_write_tokens) * candidate.input +
-            u.cache_read_tokens * candidate.cached +
-            u.cache_write_tokens * candidate.cacheWrite +
-            u.output_tokens * candidate.output;
-          return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
-        });
-        if (linear) found = candidate;
-      }
+      found = probeRates(lookup, now);
     } catch {
       found = null;
     }
     if (rates.size >= CACHE_LIMIT) rates.clear();
     rates.set(key, found);
     return found;
+  }
+
+  function probeRates(lookup: Lookup, now: number): Rates | null {
+    const zero = priceUsage({ inputTokens: 0, outputTokens: 0, cachedTokens: 0 });
+    const total = (usage: Partial<PriceUsage>) => calc(lookup, { ...zero, ...usage })?.total_price;
+    const perCall = total({});
+    if (perCall === undefined) return null;
+    const perUnit = { ...zero };
+    // Wider keys first: a key's probe includes every key it is a part of, whose rates are known by then.
+    const units = (Object.keys(PRICE_UNITS) as PriceUnit[]).sort((x, y) => PRICE_UNITS[x].length - PRICE_UNITS[y].length);
+    for (const unit of units) {
+      const probe: Partial<PriceUsage> = { [unit]: MTOK };
+      for (const wider of PRICE_UNITS[unit]) probe[wider] = MTOK;
+      const price = total(probe);
+      if (price === undefined) return null;
+      perUnit[unit] = (price - perCall) / MTOK - PRICE_UNITS[unit].reduce((sum, wider) => sum + perUnit[wider], 0);
+    }
+    const candidate: Rates = { perCall, perUnit, until: now + RATES_TTL_MS };
+    const mixed = [
+      { inputTokens: 1234, cachedTokens: 567, cacheWriteTokens: 100, inputAudioTokens: 300, cachedAudioTokens: 50, inputImageTokens: 40, cachedImageTokens: 10, outputTokens: 89, outputAudioTokens: 20, outputImageTokens: 5, reasoningTokens: 30, audioSeconds: 7 },
+      { inputTokens: 987_654, cachedTokens: 12_345, outputTokens: 345_678, reasoningTokens: 1000 },
+    ];
+    const linear = mixed.every((u) => {
+      const expected = total(priceUsage(u)) ?? NaN;
+      const got = sumRates(candidate, priceUsage(u));
+      return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
+    });
+    return linear ? candidate : null;
   }
 
   function fromOverride(model: string): ModelPrice | undefined {
@@ -210,24 +226,19 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
 
   return {
     price(model, usage, providerHint) {
-      const input = Math.max(0, usage.inputTokens);
-      const cached = Math.min(Math.max(0, usage.cachedTokens), input);
-      const written = Math.min(Math.max(0, usage.cacheWriteTokens ?? 0), input - cached);
-      const output = Math.max(0, usage.outputTokens);
+      const units = priceUsage(usage);
       const override = model.length > MAX_PRICED_NAME_CHARS ? undefined : fromOverride(model);
       if (override) {
-        const cost =
-          ((input - cached) * override.input + cached * (override.cachedInput ?? override.input) + output * override.output) / MTOK;
+        const input = units.input_tokens;
+        const cached = units.cache_read_tokens;
+        const cost = ((input - cached) * override.input + cached * (override.cachedInput ?? override.input) + units.output_tokens * override.output) / MTOK;
         return { cost, known: true, priced: true, source: 'override' };
       }
       const lookup = find(model, providerHint);
       if (lookup) {
         const r = linearRates(lookup, `${providerHint ?? ''}\u0000${model}`);
-        if (r) {
-          const cost = (input - cached - written) * r.input + cached * r.cached + written * r.cacheWrite + output * r.output;
-          return { cost, known: true, priced: true, source: 'genai-prices' };
-        }
-        const result = calc(lookup, { input_tokens: input, cache_read_tokens: cached, cache_write_tokens: written, output_tokens: output });
+        if (r) return { cost: sumRates(r, units), known: true, priced: true, source: 'genai-prices' };
+        const result = calc(lookup, units);
         if (result) return { cost: result.total_price, known: true, priced: true, source: 'genai-prices' };
       }
       return { cost: 0, known: !refuse, priced: false, source: 'none', warning: unknownWarning(model, refuse) };

@@ -1,5 +1,6 @@
 import { estimateUsage } from './estimate.js';
 import { createEventSplitter, parseEvent } from './sse-events.js';
+import { anthropicStreamReader, geminiStreamReader, type NativeStreamReader } from './sse-native.js';
 import { plausibleUsage, usageFromJson, type MeteredUsage } from './usage.js';
 
 /** Usage of a streamed call, with the model the provider said it used (or the one requested). */
@@ -24,10 +25,11 @@ export interface MeterEventStreamOptions {
   beforeDone?: (usage: StreamUsage) => string | undefined;
   /**
    * Called exactly once when the stream ends: `completed` is true when the provider's stream ran to
-   * its end, false when the consumer cancelled or the stream failed. Usage is estimated from what
-   * was delivered when the provider sent none.
+   * its end, false when the consumer cancelled or the stream failed; `cutOff` is true when the
+   * stream stopped before its dialect's end event (Anthropic's `message_stop`), however it
+   * stopped. Usage is estimated from what was delivered when the provider sent none.
    */
-  onEnd: (usage: StreamUsage, info: { completed: boolean }) => void;
+  onEnd: (usage: StreamUsage, info: { completed: boolean; cutOff: boolean }) => void;
 }
 
 // Streamed text fields that become output tokens. Audio deltas are base64, not text.
@@ -47,9 +49,10 @@ function asWholeEvent(text: string): string {
 }
 
 /**
- * Passes an OpenAI server-sent-event stream through unchanged while metering it: usage comes from
- * the final usage chunk (chat: `usage` with empty `choices`; Responses API: `response.usage` of
- * `response.completed`), or is estimated from the request and the text delivered. Bytes are
+ * Passes a server-sent-event stream through unchanged while metering it: usage comes from the
+ * final usage chunk (chat: `usage` with empty `choices`; Responses API: `response.usage` of
+ * `response.completed`; Anthropic: `message_start` and `message_delta`; Gemini: the last
+ * `usageMetadata`), or is estimated from the request and the text delivered. Bytes are
  * forwarded event by event as they arrive; only an unfinished event is held back.
  */
 export function meterEventStream(body: ReadableStream<Uint8Array>, opts: MeterEventStreamOptions): ReadableStream<Uint8Array> {
@@ -60,12 +63,19 @@ export function meterEventStream(body: ReadableStream<Uint8Array>, opts: MeterEv
   const requestModel = (opts.requestBody as { model?: unknown } | null)?.model;
   let model = typeof requestModel === 'string' ? requestModel : undefined;
   let reported: MeteredUsage | undefined;
+  // The provider's own stream dialect, once an event shows which (Anthropic, Gemini).
+  const natives = [anthropicStreamReader(), geminiStreamReader()];
+  let native: NativeStreamReader | undefined;
   const delivered: string[] = [];
   let trailerWritten = false;
   let ended = false;
   let cancelled = false;
 
   function usageNow(): StreamUsage {
+    if (native) {
+      reported = native.reported() ?? reported;
+      model = native.model() ?? model;
+    }
     const text = delivered.join('');
     const usage = plausibleUsage(reported, text, () => estimateUsage(model, opts.requestBody, text));
     return model === undefined ? usage : { ...usage, model };
@@ -74,7 +84,7 @@ export function meterEventStream(body: ReadableStream<Uint8Array>, opts: MeterEv
   function end(completed: boolean): void {
     if (ended) return;
     ended = true;
-    opts.onEnd(usageNow(), { completed });
+    opts.onEnd(usageNow(), { completed, cutOff: native?.cutOff() ?? false });
   }
 
   function trailer(): string {
@@ -132,6 +142,8 @@ export function meterEventStream(body: ReadableStream<Uint8Array>, opts: MeterEv
     }
     if (typeof json !== 'object' || json === null) return raw;
     const event = json as Record<string, unknown>;
+    const deliver = (text: string) => void delivered.push(text);
+    if (native ? native.read(event, deliver) : (native = natives.find((reader) => reader.read(event, deliver)))) return raw;
     if (typeof event.type === 'string' && event.type.startsWith('response.')) {
       readResponses(event, event.type);
       return raw;

@@ -12,25 +12,83 @@ export interface MeteredUsage {
   estimated: boolean;
   /** The part of `inputTokens` written to the provider's prompt cache (Anthropic), when reported. */
   cacheWriteTokens?: number;
-  /** The part of `outputTokens` spent reasoning, when reported. */
+  /** The part of `outputTokens` spent reasoning, when reported (reasoning reported on top of the completion is added to `outputTokens`). */
   reasoningTokens?: number;
+  /** The part of `inputTokens` that is audio, when reported; priced at the model's audio input rate. */
+  inputAudioTokens?: number;
+  /** The part of `inputAudioTokens` (and of `cachedTokens`) read from the cache. */
+  cachedAudioTokens?: number;
+  /** The part of `inputTokens` that is images, when reported; priced at the model's image input rate. */
+  inputImageTokens?: number;
+  /** The part of `inputImageTokens` (and of `cachedTokens`) read from the cache. */
+  cachedImageTokens?: number;
+  /** The part of `outputTokens` that is audio, when reported; priced at the model's audio output rate. */
+  outputAudioTokens?: number;
+  /** The part of `outputTokens` that is images (gpt-image-1, Gemini image output), when reported. */
+  outputImageTokens?: number;
+  /** Seconds of audio billed by duration (transcription), when reported; seconds, not tokens. */
+  audioSeconds?: number;
 }
 
 function record(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
+/** What `read` finds in the last element of `list` that has it. */
+function lastOf<T>(list: unknown[], read: (item: unknown) => T | undefined): T | undefined {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const found = read(list[i]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /**
- * Reads the `usage` object of a JSON answer in any dialect of {@link USAGE_DIALECTS}: OpenAI chat,
- * completions and embeddings (`prompt_tokens`, `prompt_tokens_details.cached_tokens`), the
- * Responses API (`input_tokens`, `input_tokens_details.cached_tokens`), DeepSeek
- * (`prompt_cache_hit_tokens`), Anthropic's OpenAI-compatible and native cache fields, and
- * reasoning tokens. `endpoint` only breaks a tie when an answer carries both spellings.
+ * The usage object of an answer: `usage` (OpenAI, Anthropic and the compatible providers),
+ * `usageMetadata` (Gemini), or `response.usage` (a Realtime `response.done`). A JSON array (a
+ * Gemini stream read without `alt=sse`) is read from its last element that has one.
+ */
+export function usageObjectOf(body: unknown): Record<string, unknown> | undefined {
+  if (Array.isArray(body)) return lastOf(body, usageObjectOf);
+  const json = record(body);
+  return record(json?.usage) ?? record(json?.usageMetadata) ?? record(record(json?.response)?.usage);
+}
+
+/**
+ * The model an answer says served it: `model` (OpenAI, Anthropic and the compatible APIs) or
+ * Gemini's `modelVersion`; for a JSON array, its last element that names one.
+ */
+export function answeredModel(body: unknown): string | undefined {
+  if (Array.isArray(body)) return lastOf(body, answeredModel);
+  const json = record(body);
+  const model = json?.model ?? json?.modelVersion;
+  return typeof model === 'string' && model.length > 0 ? model : undefined;
+}
+
+/** The parts a dialect reported, as {@link MeteredUsage}'s optional fields, each set only when above zero. */
+const PARTS = [
+  ['reasoning', 'reasoningTokens'],
+  ['inputAudio', 'inputAudioTokens'],
+  ['cacheAudioRead', 'cachedAudioTokens'],
+  ['inputImage', 'inputImageTokens'],
+  ['cacheImageRead', 'cachedImageTokens'],
+  ['outputAudio', 'outputAudioTokens'],
+  ['outputImage', 'outputImageTokens'],
+  ['audioSeconds', 'audioSeconds'],
+] as const;
+
+/**
+ * Reads the usage of a JSON answer in any dialect of {@link USAGE_DIALECTS}: OpenAI chat,
+ * completions and embeddings (`prompt_tokens`, `prompt_tokens_details.cached_tokens` and
+ * `audio_tokens`), the Responses API, Realtime, images and transcription (`input_tokens`,
+ * `input_tokens_details`), DeepSeek (`prompt_cache_hit_tokens`), Anthropic's OpenAI-compatible
+ * and native cache fields, Gemini's `usageMetadata`, reasoning tokens inside or on top of the
+ * completion, and audio seconds. `endpoint` only breaks a tie when an answer carries both spellings.
  *
  * @returns undefined when the body has no usage with token counts.
  */
 export function usageFromJson(endpoint: string, body: unknown): MeteredUsage | undefined {
-  const usage = record(record(body)?.usage);
+  const usage = usageObjectOf(body);
   if (!usage) return undefined;
   const dialect = dialectOf(usage, endpoint);
   if (!dialect) return undefined;
@@ -44,7 +102,8 @@ export function usageFromJson(endpoint: string, body: unknown): MeteredUsage | u
     estimated: false,
   };
   if (read.cacheWrite > 0) out.cacheWriteTokens = Math.min(read.cacheWrite, read.input - cachedTokens);
-  if (read.reasoning > 0) out.reasoningTokens = Math.min(read.reasoning, read.output);
+  for (const [from, to] of PARTS) if (read[from] > 0) out[to] = read[from];
+  if (out.reasoningTokens !== undefined) out.reasoningTokens = Math.min(out.reasoningTokens, read.output);
   return out;
 }
 
@@ -58,7 +117,10 @@ export function plausibleUsage(reported: MeteredUsage | undefined, deliveredText
   if (!reported) return estimate();
   if (reported.outputTokens > 0 || deliveredText.length === 0) return reported;
   const guess = estimate();
-  const inputTokens = reported.inputTokens > 0 ? reported.inputTokens : guess.inputTokens;
-  const cachedTokens = Math.min(reported.cachedTokens, inputTokens);
-  return { inputTokens, outputTokens: guess.outputTokens, cachedTokens, totalTokens: inputTokens + guess.outputTokens, estimated: true };
+  // What the provider reported of the input stands (cache reads and writes, audio); the output is estimated.
+  if (reported.inputTokens > 0) {
+    const { reasoningTokens: _r, outputAudioTokens: _a, outputImageTokens: _i, ...input } = reported;
+    return { ...input, outputTokens: guess.outputTokens, totalTokens: reported.inputTokens + guess.outputTokens, estimated: true };
+  }
+  return { inputTokens: guess.inputTokens, outputTokens: guess.outputTokens, cachedTokens: 0, totalTokens: guess.inputTokens + guess.outputTokens, estimated: true };
 }

@@ -63,7 +63,7 @@ describe('usage dialects, each from its provider’s documented shape', () => {
   });
 
   it('has one entry per dialect, each naming its source', () => {
-    expect(USAGE_DIALECTS.map((d) => d.name)).toEqual(['deepseek', 'anthropic-openai-compatible', 'openai-chat', 'anthropic-messages', 'openai-responses']);
+    expect(USAGE_DIALECTS.map((d) => d.name)).toEqual(['deepseek', 'anthropic-openai-compatible', 'openai-chat', 'anthropic-messages', 'openai-responses', 'gemini', 'audio-duration']);
     for (const d of USAGE_DIALECTS) expect(d.source.length).toBeGreaterThan(20);
   });
 });

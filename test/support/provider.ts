@@ -25,7 +25,15 @@ export type Behavior =
   | { kind: 'stall' }
   | { kind: 'delay'; ms: number }
   /** A streamed chat answer that sends its first `chunks` chunks and then nothing, never ending. */
-  | { kind: 'stream-stall'; chunks: number };
+  | { kind: 'stream-stall'; chunks: number }
+  /**
+   * A server-sent-event answer in any provider's own shape (Anthropic's named events, Gemini's
+   * `alt=sse`): each event written as `event:` (when named) and `data:` lines. With `cut`, the
+   * connection is dropped after the last event instead of being ended.
+   */
+  | { kind: 'events'; events: Array<{ event?: string; data: unknown }>; cut?: boolean }
+  /** A 200 answer of raw bytes (audio, images), as they are. */
+  | { kind: 'bytes'; contentType: string; body: Uint8Array };
 
 export interface ProviderOptions {
   /** Chooses a behaviour per request; default: answer normally. */
@@ -94,6 +102,21 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
         res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 0, model: record.body?.model ?? 'gpt-4o-mini', choices: [{ index: 0, delta: { content: `word${i} ` }, finish_reason: null }] })}\n\n`);
       }
       return; // the connection stays open and silent
+    }
+    if (behavior.kind === 'bytes') {
+      res.writeHead(200, { 'content-type': behavior.contentType });
+      res.end(behavior.body);
+      return;
+    }
+    if (behavior.kind === 'events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      for (const e of behavior.events) {
+        res.write(`${e.event ? `event: ${e.event}\n` : ''}data: ${JSON.stringify(e.data)}\n\n`);
+        await sleep(1);
+      }
+      if (behavior.cut) res.socket?.destroy();
+      else res.end();
+      return;
     }
     if (behavior.kind === 'status') {
       res.writeHead(behavior.status, { 'content-type': 'application/json', ...behavior.headers });
