@@ -63,11 +63,18 @@ export function outputLimitField(endpoint: string, model: string): string {
 
 /**
  * The body sent with the engine's output limit written in, when admission clamped the call: into
- * each limit field the call set (lowered, never raised), else into the one its endpoint reads.
+ * each limit field the call set (lowered, never raised), else into the one its endpoint reads
+ * (Gemini's own API: `generationConfig.maxOutputTokens`).
  */
 export function withOutputLimit(endpoint: string, body: JsonBody, model: string | undefined, estimate: Estimate): JsonBody {
   const limit = model === undefined ? undefined : estimate.outputLimits?.get(model);
   if (limit === undefined) return body;
+  // Gemini's own API reads its limit from generationConfig.
+  if (/:(stream)?generateContent$/i.test(endpoint) || typeof body.generationConfig === 'object') {
+    const config = (body.generationConfig ?? {}) as JsonBody;
+    const had = config.maxOutputTokens;
+    return { ...body, generationConfig: { ...config, maxOutputTokens: typeof had === 'number' ? Math.min(had, limit) : limit } };
+  }
   const out: JsonBody = { ...body };
   let written = false;
   for (const field of OUTPUT_LIMIT_FIELDS) {
@@ -87,7 +94,8 @@ export function reportClamp(state: CallState, clamp: Clamp, model: string | unde
   const limit = model === undefined ? undefined : state.estimate.outputLimits?.get(model);
   if (limit === undefined || !state.body) return;
   const sent = withOutputLimit(state.endpoint, providerBody(state.body, state.decision.params, model, false), model, state.estimate);
-  const field = OUTPUT_LIMIT_FIELDS.find((f) => sent[f] === limit) ?? outputLimitField(state.endpoint, model!);
+  const gemini = (sent.generationConfig as JsonBody | undefined)?.maxOutputTokens === limit;
+  const field = gemini ? 'generationConfig.maxOutputTokens' : (OUTPUT_LIMIT_FIELDS.find((f) => sent[f] === limit) ?? outputLimitField(state.endpoint, model!));
   state.report.outputLimit = limit;
   const { limit: l, room } = clamp;
   state.report.warnings.push(

@@ -140,7 +140,7 @@ function collectBound(value: unknown, into: Bounded, imageBound: number, depth =
 /**
  * The most input tokens a request can be billed, for reservations: never below what the provider
  * reports, with or without gpt-tokenizer. Every string in `messages` / `input` / `prompt` /
- * `instructions` counts (see {@link boundTextTokens}), plus 8 tokens a message, tool and schema
+ * `instructions` (Anthropic's `system`, Gemini's `contents` and `systemInstruction`) counts (see {@link boundTextTokens}), plus 8 tokens a message, tool and schema
  * definitions as JSON plus 64, {@link IMAGE_TOKENS_BOUND} an image, one token per byte of inline
  * audio or file data. A part with no data to measure (a file by id) makes the bound the model's
  * context window, `contextWindow`, or {@link UNBOUNDED_INPUT_TOKENS}; no bound exceeds the window.
@@ -150,7 +150,8 @@ export function boundRequestTokens(model: string | undefined, body: unknown, con
   const request = body as Record<string, unknown>;
   const imageBound = /(^|\/)gpt-4o-mini/i.test(model ?? '') ? GPT_4O_MINI_IMAGE_TOKENS_BOUND : IMAGE_TOKENS_BOUND;
   const into: Bounded = { text: [], tokens: 0, unbounded: false };
-  for (const key of ['messages', 'input', 'prompt', 'instructions'] as const) {
+  // OpenAI's chat, Responses and completions; Anthropic's `system`; Gemini's `contents` and `systemInstruction`.
+  for (const key of ['messages', 'input', 'prompt', 'instructions', 'system', 'contents', 'systemInstruction'] as const) {
     const value = request[key];
     if (value === undefined) continue;
     collectBound(value, into, imageBound);

@@ -301,13 +301,20 @@ function positive(value: unknown): number | undefined {
 
 /** The output limit a call sets itself, in the first field the endpoint reads. */
 export function callerOutputLimit(body: Record<string, unknown>): number | undefined {
-  return positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens);
+  const gemini = body.generationConfig as Record<string, unknown> | undefined;
+  return positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens) ?? positive(gemini?.maxOutputTokens);
+}
+
+/** The answers a call asks for: `n`, or Gemini's `generationConfig.candidateCount`; at most {@link MAX_CHOICES}. */
+export function choicesOf(body: Record<string, unknown>): number {
+  const n = positive(body.n) ?? positive((body.generationConfig as Record<string, unknown> | undefined)?.candidateCount) ?? 1;
+  return Math.min(Math.max(1, Math.floor(n)), MAX_CHOICES);
 }
 
 /**
  * The most a call can use, to reserve before it runs: an upper bound of its input tokens
  * (`boundRequestTokens`) plus its most output: the call's own cap (`max_completion_tokens`,
- * `max_tokens` or `max_output_tokens`), else the model's own output limit (listed, else its
+ * `max_tokens`, `max_output_tokens` or Gemini's `generationConfig.maxOutputTokens`), else the model's own output limit (listed, else its
  * context window from the price table, else {@link DEFAULT_MAX_OUTPUT_TOKENS}), times `n` (at most
  * {@link MAX_CHOICES}). A cap above the model's limit is held to it ({@link MAX_OUTPUT_TOKENS}
  * when unknown), so `max_tokens: 1e308` reserves a finite, real amount. Embeddings produce no
@@ -336,7 +343,7 @@ export function callShape(model: string, requestBody: unknown, pricer: Pricer, o
   const cap = callerOutputLimit(body);
   const known = listedOutputLimit(model) ?? window;
   const perChoice = known !== undefined ? Math.min(Math.ceil(cap ?? known), known) : Math.min(Math.ceil(cap ?? DEFAULT_MAX_OUTPUT_TOKENS), MAX_OUTPUT_TOKENS);
-  return { inputTokens, perChoice, choices: Math.min(Math.floor(positive(body.n) ?? 1), MAX_CHOICES) };
+  return { inputTokens, perChoice, choices: choicesOf(body) };
 }
 
 /** The reservation of a call of `shape` whose choices write at most `perChoice` output tokens each. */

@@ -3,7 +3,7 @@
  * reports more (a stand-in, a proxy that adds, a bug) is not believed beyond it, so that a cap the
  * engine clamped the call to holds whatever the answer says.
  */
-import { callerOutputLimit, MAX_CHOICES } from './prices.js';
+import { callerOutputLimit, choicesOf } from './prices.js';
 import type { MeteredUsage } from './usage.js';
 
 /** The most output tokens a call sent with `body` can produce (all choices), or undefined when it set no limit. */
@@ -12,8 +12,7 @@ export function sentOutputBound(body: unknown): number | undefined {
   const request = body as Record<string, unknown>;
   const limit = callerOutputLimit(request);
   if (limit === undefined) return undefined;
-  const n = typeof request.n === 'number' && Number.isFinite(request.n) && request.n >= 1 ? Math.min(Math.floor(request.n), MAX_CHOICES) : 1;
-  return Math.ceil(limit) * n;
+  return Math.ceil(limit) * choicesOf(request);
 }
 
 /** `used`, with output held to what the call was sent to write at most (then marked `estimated`). */

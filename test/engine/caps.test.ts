@@ -1,7 +1,7 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { getTokenlayMetadata, runWithTokenlay, TokenlayLimitError, TokenlayOpenAI } from '../../src/index.js';
+import { createTokenlayFetch, getTokenlayMetadata, runWithTokenlay, TokenlayLimitError, TokenlayOpenAI } from '../../src/index.js';
 import { honestUsage } from '../support/honest-usage.js';
 import { startProvider } from '../support/provider.js';
 import { createMemoryStore } from '../../src/store/index.js';
@@ -160,5 +160,28 @@ describe('clamp instead of overshoot', () => {
     expect(limit).toBeGreaterThan(1_400);
     expect(limit).toBeLessThan(1_500);
     expect(Number(response.headers.get('x-tokenlay-tokens-used'))).toBeLessThanOrEqual(3_000);
+  });
+
+  it("clamps Gemini's own API in generationConfig.maxOutputTokens, and bounds its contents", async () => {
+    const provider = await startProvider({
+      behavior: () => ({ kind: 'status', status: 200, body: { candidates: [{ content: { role: 'model', parts: [{ text: 'ok' }] }, index: 0 }], usageMetadata: { promptTokenCount: 30, candidatesTokenCount: 60_000, totalTokenCount: 60_030 } } }),
+    });
+    onCleanup(() => provider.close());
+    const store = createMemoryStore();
+    onCleanup(() => store.close());
+    const fetch = createTokenlayFetch({ providerApiKey: 'AIza-test-key', store, policy: monthly('cost', 0.01) });
+    const response = await fetch(`${provider.url}/v1beta/models/gemini-2.5-flash:generateContent`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tokenlay-user': 'gil' },
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Write at length.' }] }], generationConfig: { temperature: 0 } }),
+    });
+    expect(response.status).toBe(200);
+    const sent = provider.requests[0]!.body;
+    expect(sent.generationConfig.temperature).toBe(0);
+    expect(sent.generationConfig.maxOutputTokens).toBeGreaterThan(16);
+    expect(sent).not.toHaveProperty('max_tokens');
+    expect(Number(response.headers.get('x-tokenlay-output-limit'))).toBe(sent.generationConfig.maxOutputTokens);
+    // The provider's 60,000 output tokens are held to the limit it was sent: the cap holds.
+    expect(Number(response.headers.get('x-tokenlay-cost'))).toBeLessThanOrEqual(0.01);
   });
 });
