@@ -50,8 +50,52 @@ export function tokenlay<Req extends ExpressLikeRequest = ExpressLikeRequest>(op
       res.once('finish', finish);
       res.once('close', finish);
     }
+    passBlocksOnExpress4(req);
     runWithScope(scope, next);
   };
+}
+
+/** Marks an Express 4 `Layer.prototype` as already passing rejected blocks on. */
+const kPassesBlocks = Symbol.for('tokenlay.express4PassesBlocks');
+
+interface Express4Layer {
+  handle: (...args: unknown[]) => unknown;
+  handle_request: (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
+  [kPassesBlocks]?: true;
+}
+
+/**
+ * Express 4's router ignores what a handler returns, so a block rejected by an `async` route
+ * became an unhandled rejection and the process exited (Express 5 passes a rejection to `next`).
+ * Express 4's layers (`handle_request`; Express 5's router names it `handleRequest`) learn to pass
+ * a rejected promise's block to `next`, so it reaches `tokenlayErrorHandler` and a route needs no
+ * try/catch there either. Any other rejection is left exactly as Express 4 leaves it: the app's
+ * errors are not ours to reroute.
+ */
+function passBlocksOnExpress4(req: IncomingMessage): void {
+  const stack = ((req as { app?: unknown }).app as { _router?: { stack?: unknown[] } } | undefined)?._router?.stack;
+  const layer = stack?.[0] as Express4Layer | undefined;
+  const proto = layer ? (Object.getPrototypeOf(layer) as Express4Layer) : undefined;
+  if (!proto || typeof proto.handle_request !== 'function' || proto[kPassesBlocks]) return;
+  const original = proto.handle_request;
+  proto.handle_request = function handle(this: Express4Layer, req, res, next) {
+    const fn = this.handle;
+    // Error middleware (four parameters) is skipped by the original, as before.
+    if (fn.length > 3) return original.call(this, req, res, next);
+    let returned: unknown;
+    try {
+      returned = fn(req, res, next);
+    } catch (err) {
+      return next(err);
+    }
+    if (returned && typeof (returned as PromiseLike<unknown>).then === 'function') {
+      Promise.resolve(returned).catch((err: unknown) => {
+        if (limitAnswer(err)) return next(err);
+        throw err;
+      });
+    }
+  };
+  proto[kPassesBlocks] = true;
 }
 
 /**

@@ -19,10 +19,11 @@ function newest(dir) {
   return time;
 }
 
-function fresh() {
-  const marker = join(root, 'dist', 'index.js');
-  const built = existsSync(marker) ? statSync(marker).mtimeMs : 0;
-  return built > Math.max(newest(join(root, 'src')), newest(join(root, 'adapters')), statSync(join(root, 'tsup.config.ts')).mtimeMs);
+/** Whether dist/ is newer than the sources; with `declarations`, its type declarations too. */
+function fresh(declarations = false) {
+  const sources = Math.max(newest(join(root, 'src')), newest(join(root, 'adapters')), statSync(join(root, 'tsup.config.ts')).mtimeMs);
+  const builtAt = (file) => (existsSync(join(root, 'dist', file)) ? statSync(join(root, 'dist', file)).mtimeMs : 0);
+  return builtAt('index.js') > sources && (!declarations || builtAt('index.d.ts') > sources);
 }
 
 /**
@@ -54,10 +55,13 @@ function holder(lock) {
 /**
  * Several test processes may ask at once: one builds (holding `.tmp/build.lock`, with its pid), the
  * others wait for it, up to 5 minutes, rather than build over each other.
- * @param {{ quiet?: boolean }} [options]
+ * With `declarations` (`npm pack`'s prepack), a dist/ without fresh type declarations is rebuilt
+ * whole; so `npm run build` then `npm pack` builds once.
+ * @param {{ quiet?: boolean, declarations?: boolean }} [options]
  */
 export function ensureBuilt(options = {}) {
-  if (fresh()) return;
+  const declarations = options.declarations === true;
+  if (fresh(declarations)) return;
   const lock = join(root, '.tmp', 'build.lock');
   mkdirSync(join(root, '.tmp'), { recursive: true });
   const deadline = Date.now() + 300_000;
@@ -81,15 +85,19 @@ export function ensureBuilt(options = {}) {
     }
   }
   try {
-    if (fresh()) return;
-    if (!options.quiet) console.error('tokenlay: dist/ is missing or older than the sources; building it (npm run build, without type declarations)…');
+    if (fresh(declarations)) return;
+    if (!options.quiet) console.error(`tokenlay: dist/ is missing or older than the sources; building it (npm run build${declarations ? '' : ', without type declarations'})…`);
     // The demo, the examples and the benchmarks run JavaScript: type declarations (two thirds of
     // the build's time) are left to `npm run build` and `npm pack`.
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, TOKENLAY_BUILD_DTS: '0' } });
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, TOKENLAY_BUILD_DTS: declarations ? '1' : '0' } });
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
 }
 
-// Run as a script (`node scripts/ensure-built.mjs`, the first step of `npm run demo`): build now if stale.
-if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) ensureBuilt();
+// Run as a script (`node scripts/ensure-built.mjs`, the first step of `npm run demo`; with
+// `--declarations`, npm pack's prepack): build now if stale.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  const declarations = process.argv.includes('--declarations');
+  ensureBuilt({ declarations, quiet: declarations });
+}

@@ -39,7 +39,7 @@ export function takeCallInfo(headers: Headers): CallInfo | undefined {
  * @internal Logs one line for a call to stderr: mode, model, each field with its source, and the
  * rule, action and status of the answer. Values are attribution ids; keys and prompts never appear.
  */
-export function logCall(info: CallInfo, outcome: { status?: number; rule?: string | null; action?: string | null; error?: unknown }): void {
+export function logCall(info: CallInfo, outcome: { status?: number; rule?: string | null; action?: string | null; model?: string | null; error?: unknown }): void {
   const fields = Object.entries(info.fields)
     .filter(([, value]) => value !== undefined)
     .map(([name, value]) => `${name}=${JSON.stringify(value)} (${info.sources?.[name] ?? 'unknown'})`)
@@ -48,5 +48,8 @@ export function logCall(info: CallInfo, outcome: { status?: number; rule?: strin
     outcome.error !== undefined
       ? `error=${(outcome.error as Error)?.name ?? 'Error'}`
       : `status=${outcome.status} rule=${outcome.rule ? decodeHeaderValue(outcome.rule) : '-'} action=${outcome.action ?? '-'}`;
-  console.error(`tokenlay: call mode=${info.mode} model=${info.model ?? '-'} ${fields || 'fields=none'} ${answer}`);
+  // The model that answered (a rule may route or downgrade the call), and the one asked when it differs.
+  const used = outcome.model ? decodeHeaderValue(outcome.model) : undefined;
+  const model = used === undefined || used === info.model ? (info.model ?? '-') : info.model === undefined ? used : `${used} (asked ${info.model})`;
+  console.error(`tokenlay: call mode=${info.mode} model=${model} ${fields || 'fields=none'} ${answer}`);
 }

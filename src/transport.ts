@@ -117,7 +117,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
     }
     if (info) {
       const h = response.headers;
-      logCall(info, { status: response.status, rule: h.get(REPORT_HEADERS.ruleId), action: h.get(REPORT_HEADERS.ruleAction) });
+      logCall(info, { status: response.status, rule: h.get(REPORT_HEADERS.ruleId), action: h.get(REPORT_HEADERS.ruleAction), model: h.get(REPORT_HEADERS.model) });
     }
     return observeResponse(response, usage, init?.signal);
   };

@@ -8,11 +8,12 @@
  *
  *   npm run demo                  # …and open the dashboard URL it prints
  *   npm run demo -- --no-serve    # exit after the table
+ *   npm run demo -- --keep-ledger # keep the SQLite ledger (removed with its folder otherwise)
  *
  * With no PROVIDER_API_KEY the calls go to a local stand-in (./stand-in.js); with PROVIDER_API_KEY
  * (and PROVIDER_API_BASE for a provider other than OpenAI) they go to that provider.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +22,14 @@ import { tokenlayDashboard } from 'tokenlay/dashboard';
 import { createApp, USERS } from './app.js';
 import { usageTable } from './report.js';
 import { startStandIn } from './stand-in.js';
+import { widthOf, wrap } from './terminal.js';
 import { runTraffic } from './traffic.js';
 
 const RULES = fileURLToPath(new URL('./tokenlay.rules.yaml', import.meta.url));
-const FLAGS = ['--no-serve'];
+const FLAGS = ['--no-serve', '--keep-ledger'];
+
+/** Prints `text` wrapped at the terminal's width (whole off a terminal). */
+const print = (text = '') => console.log(text.split('\n').map((line) => wrap(line, widthOf(process.stdout), 2).join('\n')).join('\n'));
 
 /** Listens on PORT (default 3000); when 3000 is taken and no PORT was asked for, on a free port. */
 async function listen(app) {
@@ -43,7 +48,7 @@ async function listen(app) {
   } catch (error) {
     if (asked !== undefined || error.code !== 'EADDRINUSE') throw error;
     const server = await tryPort(0);
-    console.log(`(Port 3000 is in use; the app listens on ${server.address().port} instead. PORT=… picks one.)`);
+    print(`(Port 3000 is in use; the app listens on ${server.address().port} instead. PORT=… picks one.)`);
     return server;
   }
 }
@@ -52,6 +57,7 @@ async function main() {
   const unknown = process.argv.slice(2).filter((arg) => !FLAGS.includes(arg));
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; the demo takes ${FLAGS.join(', ')} (npm run demo -- --no-serve)`);
   const serve = !process.argv.includes('--no-serve');
+  const keep = process.argv.includes('--keep-ledger');
   const tty = Boolean(process.stdout.isTTY);
 
   const standIn = process.env.PROVIDER_API_KEY ? undefined : await startStandIn();
@@ -82,7 +88,10 @@ async function main() {
       await openai.close();
       await store.close();
       await standIn?.close();
+      // A fresh ledger each run, and none left behind unless asked for.
+      if (!keep) rmSync(folder, { recursive: true, force: true });
     })());
+  const left = () => (keep ? `The ledger stays in ${database}.` : 'The ledger was removed with its folder (npm run demo -- --keep-ledger keeps it).');
 
   // Ctrl-C (or a SIGTERM) at any point stops the demo cleanly: the engine settles what is in
   // flight and writes the ledger before the process ends.
@@ -94,33 +103,37 @@ async function main() {
   try {
     server = await listen(app);
     const url = `http://127.0.0.1:${server.address().port}`;
-    console.log('tokenlay demo: an Express app with tokenlay() and the policy engine embedded in it.');
-    console.log(
+    print('tokenlay demo: an Express app with tokenlay() and the policy engine embedded in it.');
+    print(
       standIn
         ? `Provider: the local stand-in at ${standIn.base} (PROVIDER_API_KEY is not set): canned answers, with usage that grows with the prompt.`
         : `Provider: ${process.env.PROVIDER_API_BASE || DEFAULT_PROVIDER_API_BASE}, with your PROVIDER_API_KEY: real calls, billed by that provider.`,
     );
-    console.log(`Rules: ${RULES} (free, pro and enterprise plans)`);
-    console.log(`Ledger and counters: SQLite at ${database}`);
-    console.log(`App: ${url}\n`);
+    print(`Rules: ${RULES} (free, pro and enterprise plans)`);
+    print(`Ledger and counters: SQLite at ${database}`);
+    print(`App: ${url}\n`);
 
     const traffic = runTraffic(url, USERS, { tty });
     traffic.catch(() => {}); // when interrupted, its requests fail as the app stops; nobody waits for them
     if ((await Promise.race([traffic, interrupted])) === 'interrupted') {
       await stop();
-      console.log('\nInterrupted; the ledger so far is in ' + database + '.');
+      print('\nInterrupted. ' + left());
       return;
     }
     console.log('Usage per user, from the ledger:');
-    console.log(await usageTable(store, { tty }));
+    console.log(await usageTable(store, { tty, width: widthOf(process.stdout) }));
 
-    if (!serve) return await stop();
-    console.log(`\nDashboard: ${url}/dashboard/`);
-    console.log('Serving the app and its dashboard on the same ledger; Ctrl-C stops.');
+    if (!serve) {
+      await stop();
+      if (keep) print(left());
+      return;
+    }
+    print(`\nDashboard: ${url}/dashboard/`);
+    print('Serving the app and its dashboard on the same ledger; Ctrl-C stops.');
     await interrupted;
-    console.log('\nStopping: settling calls in flight and writing the ledger…');
+    print('\nStopping: settling calls in flight and writing the ledger…');
     await stop();
-    console.log(`Stopped. The ledger stays in ${database}.`);
+    print(`Stopped. ${left()}`);
   } catch (error) {
     await stop().catch(() => {});
     if (!standIn) error.message += '\nPROVIDER_API_KEY and PROVIDER_API_BASE choose the provider; without PROVIDER_API_KEY the demo uses its local stand-in.';

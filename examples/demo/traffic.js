@@ -3,7 +3,7 @@
  * requests of their day, the way a browser or a mobile app would, while a progress bar per user
  * shows how far they got and what the app answered.
  */
-import cliProgress from 'cli-progress';
+import { liveLines, widthOf, wrap } from './terminal.js';
 
 const EMAIL = `Hi team,
 
@@ -85,26 +85,31 @@ async function ask(url, token, question, stream) {
  * Signs every user in, then runs all their scripts at once.
  * @param {string} url the app
  * @param {Record<string, { password: string, plan: string }>} users
- * @param {{ tty: boolean }} options with a TTY: live progress bars; without: plain lines
+ * @param {{ tty: boolean }} options with a TTY: a live progress line per user; without: plain lines
  */
 export async function runTraffic(url, users, { tty }) {
   const tokens = {};
   for (const [name, user] of Object.entries(users)) tokens[name] = await signIn(url, name, user.password);
-  console.log(`Signed in ${Object.entries(users).map(([name, u]) => `${name} (${u.plan})`).join(', ')} through the app's POST /login.\n`);
+  const signedIn = `Signed in ${Object.entries(users).map(([name, u]) => `${name} (${u.plan})`).join(', ')} through the app's POST /login.`;
+  console.log(wrap(signedIn, widthOf(process.stdout), 2).join('\n') + '\n');
 
-  const bars = tty
-    ? new cliProgress.MultiBar(
-        { format: '{user} {plan} {bar} {value}/{total} requests  {status}', stream: process.stdout, barsize: 24, hideCursor: true, clearOnComplete: false, autopadding: true },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
-  const say = (line) => (bars ? bars.log(`${line}\n`) : console.log(line));
+  const screen = liveLines(process.stdout);
   const width = Math.max(...Object.keys(users).map((n) => n.length));
+  const planWidth = Math.max(...Object.values(users).map((u) => u.plan.length));
+  // What the app told a user, under their name: continuation lines line up after it.
+  const say = (name, text) => screen.log(`${name.padEnd(width)}  ${text}`, width + 2);
 
   await Promise.all(
     Object.entries(SCRIPTS).map(async ([name, script]) => {
       const plan = users[name].plan;
-      const bar = bars?.create(script.questions.length, 0, { user: name.padEnd(width), plan: plan.padEnd(10), status: '' });
+      const progress = { done: 0, status: '' };
+      const total = script.questions.length;
+      if (tty) {
+        screen.add(() => {
+          const filled = Math.round((progress.done / total) * 20);
+          return `${name.padEnd(width)} ${plan.padEnd(planWidth)} [${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${progress.done}/${total} requests  ${progress.status}`;
+        });
+      }
       const seen = { warned: false, model: undefined, refused: false };
       const tally = { answered: 0, refused: 0 };
       const queue = [...script.questions];
@@ -113,18 +118,20 @@ export async function runTraffic(url, users, { tty }) {
           const result = await ask(url, tokens[name], question, script.stream);
           tally[result.outcome === 'refused' ? 'refused' : 'answered'] += 1;
           // What the app told the user, the first time it happened: the ledger tells the rest.
-          if (result.outcome === 'refused' && !seen.refused) say(`${name.padEnd(width)}  refused (429): ${result.message}`);
-          else if (result.model && seen.model && result.model !== seen.model) say(`${name.padEnd(width)}  now answered by ${result.model}: ${result.warnings.join('; ')}`);
-          else if (result.warnings.length > 0 && !seen.warned) say(`${name.padEnd(width)}  warned: ${result.warnings.join('; ')}`);
+          if (result.outcome === 'refused' && !seen.refused) say(name, `refused (429): ${result.message}`);
+          else if (result.model && seen.model && result.model !== seen.model) say(name, `now answered by ${result.model}: ${result.warnings.join('; ')}`);
+          else if (result.warnings.length > 0 && !seen.warned) say(name, `warned: ${result.warnings.join('; ')}`);
           seen.refused ||= result.outcome === 'refused';
           seen.warned ||= result.warnings.length > 0;
           seen.model = result.model ?? seen.model;
-          bar?.increment(1, { status: result.outcome === 'refused' ? 'refused' : (result.model ?? result.outcome) });
+          progress.done += 1;
+          progress.status = result.outcome === 'refused' ? 'refused' : (result.model ?? result.outcome);
+          screen.update();
         }
       };
       await Promise.all(Array.from({ length: script.parallel }, worker));
-      if (!bars) console.log(`${name.padEnd(width)}  done: ${script.questions.length} requests, ${tally.answered} answered, ${tally.refused} refused`);
+      if (!tty) say(name, `done: ${total} requests, ${tally.answered} answered, ${tally.refused} refused`);
     }),
-  ).finally(() => bars?.stop());
+  ).finally(() => screen.stop());
   console.log('');
 }

@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import type { LedgerRow } from '../store/types.js';
 import { csvLine } from './csv.js';
 import { commandFlags } from './flags.js';
-import { openLedger } from './ledger-source.js';
+import { LEDGER_HELP, openLedger } from './ledger-source.js';
 import { parseTime } from './period.js';
 
 const HELP = `Usage: tokenlay export --csv FILE [options]
@@ -12,12 +12,13 @@ const HELP = `Usage: tokenlay export --csv FILE [options]
 Writes the usage ledger to a CSV file, one line a call (never prompts or keys).
 
 Options:
-  --csv FILE                the file to write ("-" for standard output)
-  --from DATE, --to DATE    only calls in this ISO 8601 range (--to is exclusive)
-  --store URL               the store your app or gateway writes, e.g. sqlite:./.tokenlay/usage.db
-                            (default: env TOKENLAY_STORE)
-  --ledger URL              read the ledger from here instead of --store
-  --progress                always show the progress bar (default: on a terminal, from ${'1,000'} rows)
+  --csv FILE
+        the file to write ("-" for standard output)
+  --from DATE, --to DATE
+        only calls in this ISO 8601 range (--to is exclusive)
+${LEDGER_HELP}
+  --progress
+        always show the progress bar (default: on a terminal, from ${'1,000'} rows)
 `;
 
 /** The columns of an export, in order. */
@@ -41,6 +42,7 @@ export const EXPORT_COLUMNS = [
   'status',
   'latency_ms',
   'estimated',
+  'estimate_reason',
 ] as const;
 
 /** Rows from which a terminal shows a progress bar. */
@@ -68,6 +70,7 @@ function lineOf(row: LedgerRow): string {
     row.status,
     row.latencyMs,
     row.estimated,
+    row.estimateReason,
   ]);
 }
 

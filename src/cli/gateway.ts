@@ -1,4 +1,6 @@
 /** `tokenlay gateway`: serves the policy engine as a Tokenlay-compatible proxy. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Gateway, GatewayAddress, GatewayOptions } from '../gateway/types.js';
 import type { Flag } from './flags.js';
 import { flagHelp, intFlag, readFlags } from './flags.js';
@@ -9,12 +11,13 @@ const FLAGS: Flag[] = [
   { name: 'rules', value: 'FILE', env: 'TOKENLAY_RULES', default: 'none (every call allowed and metered)', help: 'rules file (.yaml, .yml, .json), re-read when it changes' },
   { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'sqlite:./.tokenlay/usage.db', help: 'counters (and the ledger unless --ledger): sqlite:<path>, memory, or redis://host:6379 (rediss:// for TLS; redis+cluster://host1:7000,host2:7001 for a Cluster) to share limits between gateways' },
   { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'the store\'s own', help: 'usage rows apart from the counters: postgres://user:password@host:5432/db, sqlite:<path> or memory; a postgres:// ledger also holds the tokenlay keys, shared by every gateway using it (a revocation reaches them all within 5 s)' },
-  { name: 'ledger-spool', value: 'FILE', env: 'TOKENLAY_LEDGER_SPOOL', default: './.tokenlay/ledger.spool', help: 'with a postgres:// ledger: the local file rows are appended to before they are sent, replayed at start; one per gateway' },
+  { name: 'ledger-spool', value: 'FILE', env: 'TOKENLAY_LEDGER_SPOOL', default: './.tokenlay/ledger-<host>-<pid>.spool', help: 'with a postgres:// ledger: the local file rows are appended to before they are sent, replayed at start; one per gateway (the default is; with it, spools of gateways that died in this folder are replayed too)' },
   { name: 'on-store-error', value: 'POLICY', env: 'TOKENLAY_ON_STORE_ERROR', default: 'closed', help: 'while Redis is unreachable: closed (answer 503 tokenlay_store_unavailable) or open (let calls through uncounted)' },
   { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the tokenlay keys (see tokenlay keys); ignored with a postgres:// --ledger, which holds them' },
   { name: 'allow-provider-base', value: 'URL', multiple: true, env: 'TOKENLAY_ALLOW_PROVIDER_BASE', default: 'the https bases of OpenAI, Anthropic, Gemini, Mistral, Groq, Together, Fireworks, DeepSeek, xAI, OpenRouter', help: 'provider base callers may use; replaces the default list; repeat for several (env: comma-separated)' },
   { name: 'stream-idle-timeout', value: 'MS', env: 'TOKENLAY_STREAM_IDLE_TIMEOUT', default: '300000', help: 'end a stream the provider leaves silent this long; 0 never' },
   { name: 'provider-timeout', value: 'MS', env: 'TOKENLAY_PROVIDER_TIMEOUT', default: '600000', help: "wait this long for the provider's answer, then try a fallback or answer 504" },
+  { name: 'lease', value: 'MS', env: 'TOKENLAY_LEASE_MS', default: '60000', help: "how long a call's reservation holds without renewal; a dead gateway's calls in flight are charged what they reserved after it" },
   { name: 'max-body', value: 'BYTES', env: 'TOKENLAY_MAX_BODY', default: '20971520 (20 MiB)', help: 'largest request body; larger ones get 413' },
   { name: 'drain-timeout', value: 'MS', env: 'TOKENLAY_DRAIN_TIMEOUT', default: '10000', help: 'on SIGTERM/SIGINT, wait this long for calls in flight' },
   { name: 'log-format', value: 'FORMAT', env: 'TOKENLAY_LOG_FORMAT', default: 'json', help: 'json (one line per call) or pretty (for a terminal)' },
@@ -22,6 +25,15 @@ const FLAGS: Flag[] = [
 ];
 
 const flag = (name: string): Flag => FLAGS.find((f) => f.name === name)!;
+
+/** The rules file, or an Error naming where its path came from when there is no file there. */
+function rulesFile(path: string, fromEnv: boolean): string {
+  if (!existsSync(path)) {
+    const from = fromEnv ? 'TOKENLAY_RULES' : '--rules';
+    throw new Error(`tokenlay gateway: ${from} names the rules file "${path}", and there is no file there (looked in ${resolve(path)}). Give the path of your rules file (.yaml, .yml or .json), e.g. --rules ./tokenlay.rules.yaml, or leave ${from} out to allow and meter every call.`);
+  }
+  return path;
+}
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export const HELP = flagHelp('Usage: tokenlay gateway [options]\n\nServes the policy engine as a Tokenlay-compatible proxy (docs/protocol.md).', FLAGS);
@@ -45,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     const logLevel = str('log-level') ?? 'info';
     if (!LEVELS.includes(logLevel)) throw new Error(`tokenlay gateway: --log-level (or TOKENLAY_LOG_LEVEL) must be one of ${LEVELS.join(', ')}; got ${JSON.stringify(logLevel)}.`);
     options = { logFormat, logLevel };
-    if (str('rules') !== undefined) options.rules = str('rules');
+    if (str('rules') !== undefined) options.rules = rulesFile(str('rules')!, values.rules === process.env.TOKENLAY_RULES && !argv.some((a) => a.startsWith('--rules')));
     if (str('store') !== undefined) options.store = str('store');
     if (str('ledger') !== undefined) options.ledger = str('ledger');
     if (str('ledger-spool') !== undefined) options.ledgerSpoolPath = str('ledger-spool');
@@ -63,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
     if (idle !== undefined) options.streamIdleTimeoutMs = idle;
     const timeout = intFlag('gateway', flag('provider-timeout'), str('provider-timeout'), 1);
     if (timeout !== undefined) options.providerTimeoutMs = timeout;
+    const lease = intFlag('gateway', flag('lease'), str('lease'), 1);
+    if (lease !== undefined) options.leaseMs = lease;
     const maxBody = intFlag('gateway', flag('max-body'), str('max-body'), 1);
     if (maxBody !== undefined) options.maxBodyBytes = maxBody;
     const drain = intFlag('gateway', flag('drain-timeout'), str('drain-timeout'), 0);

@@ -11,10 +11,13 @@ const FLAGS: Flag[] = [
 ];
 
 export const HELP = flagHelp(
-  'Usage: tokenlay keys create --name NAME    prints a new key as its last line (shown once)\n' +
-    '       tokenlay keys list                  names, created, last used (never keys)\n' +
-    '       tokenlay keys revoke NAME           the key stops working at once (within 5 s on every gateway\n' +
-    '                                           sharing a postgres:// --ledger)',
+  'Usage: tokenlay keys create --name NAME\n' +
+    '         prints a new key as its last line (shown once)\n' +
+    '       tokenlay keys list\n' +
+    '         names, created, last used (never keys)\n' +
+    '       tokenlay keys revoke NAME\n' +
+    '         the key stops working at once (within 5 s on every gateway sharing a\n' +
+    '         postgres:// --ledger)',
   FLAGS,
 );
 

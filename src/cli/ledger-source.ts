@@ -1,6 +1,15 @@
 import { existsSync } from 'node:fs';
+import { DEFAULT_STORE } from '../gateway/defaults.js';
 import { createStore } from '../store/index.js';
 import type { TokenlayStore } from '../store/types.js';
+
+/** `--help` lines of the flags that name the ledger a command reads (see {@link openLedger}). */
+export const LEDGER_HELP = `  --store URL
+        the store your app or gateway writes, e.g. sqlite:./.tokenlay/usage.db
+        (default: env TOKENLAY_STORE, else ./.tokenlay/usage.db when it
+        exists: the gateway's own)
+  --ledger URL
+        read the ledger from here instead of --store`;
 
 /** Hides a password in a connection URL before it is shown. */
 export function redactUrl(url: string): string {
@@ -9,14 +18,16 @@ export function redactUrl(url: string): string {
 
 /**
  * Opens the store whose ledger a command reads: `--ledger URL` wins over `--store URL`, which
- * wins over env `TOKENLAY_STORE`. An in-memory store holds nothing a command could read, so it
+ * wins over env `TOKENLAY_STORE`, which wins over the gateway's default `./.tokenlay/usage.db`
+ * when that file exists in the working directory. An in-memory store holds nothing a command could read, so it
  * is refused with the fix.
  * @throws an Error when no store is named, or the named one cannot be opened.
  */
 export function openLedger(command: string, opts: { store?: string | undefined; ledger?: string | undefined }): TokenlayStore {
-  const spec = opts.ledger ?? opts.store ?? (process.env.TOKENLAY_STORE || undefined);
+  // In the gateway's folder, the gateway's own default ledger, as `tokenlay gateway` writes it.
+  const spec = opts.ledger ?? opts.store ?? (process.env.TOKENLAY_STORE || undefined) ?? (existsSync(DEFAULT_STORE.slice('sqlite:'.length)) ? DEFAULT_STORE : undefined);
   if (spec === undefined) {
-    throw new Error(`${command}: no ledger to read; pass --store sqlite:./.tokenlay/usage.db (the store your app or gateway writes), --ledger URL, or set TOKENLAY_STORE.`);
+    throw new Error(`${command}: no ledger to read; pass --store sqlite:./.tokenlay/usage.db (the store your app or gateway writes), --ledger URL, or set TOKENLAY_STORE. Without them, the gateway's default ledger ${DEFAULT_STORE.slice('sqlite:'.length)} is read, and ${process.cwd()} has none: run it in the gateway's folder.`);
   }
   if (spec.trim() === 'memory') {
     throw new Error(`${command}: the store "memory" lives inside the app's process and is empty here; point --store at the SQLite file your app writes, e.g. --store sqlite:./.tokenlay/usage.db.`);

@@ -19,7 +19,19 @@ function help(): string {
   return `Usage: tokenlay <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tokenlay <command> --help' for a command's options.`;
 }
 
+/**
+ * A reader that stops early (`tokenlay export --csv - | head -3`) closes the pipe: that ends the
+ * command quietly, as Unix tools end on SIGPIPE, instead of with `write EPIPE`.
+ */
+function endQuietlyOnClosedPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyOnClosedPipe();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(help());

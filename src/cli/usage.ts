@@ -1,40 +1,47 @@
 import Table from 'cli-table3';
-import { breakdownUsage, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
+import { formatUsd, formatUsdFixed } from '../store/money.js';
+import { breakdownUsage, costUnitsOf, USAGE_GROUPINGS, type UsageGroupBy, type UsageSummary, type UsageTotals } from '../store/usage-breakdown.js';
 import { commandFlags } from './flags.js';
-import { openLedger } from './ledger-source.js';
+import { LEDGER_HELP, openLedger } from './ledger-source.js';
 import { resolvePeriod, type Period } from './period.js';
 import { csvLine } from './csv.js';
 
 const HELP = `Usage: tokenlay usage [options]
 
-Prints usage and cost (USD) grouped by a field, with totals.
+Prints usage and cost (USD) grouped by a field, with totals. "calls" are the
+calls sent to a provider; calls a rule or limit refused are counted apart, as
+"refused" (the JSON and CSV name them "blocked").
 
 Options:
-  --by user|org|plan|project|feature|model   what to group by (default: user)
-  --window day|week|month   the current UTC day, week (from Monday) or month (default: month)
-  --from DATE, --to DATE    an ISO 8601 range instead (--to is exclusive; default now)
-  --store URL               the store your app or gateway writes, e.g. sqlite:./.tokenlay/usage.db
-                            (default: env TOKENLAY_STORE)
-  --ledger URL              read the ledger from here instead of --store
-  --json                    print JSON
-  --csv                     print CSV
+  --by user|org|plan|project|feature|model
+        what to group by (default: user)
+  --window day|week|month
+        the current UTC day, week (from Monday) or month (default: month)
+  --from DATE, --to DATE
+        an ISO 8601 range instead (--to is exclusive; default now)
+${LEDGER_HELP}
+  --json
+        print JSON
+  --csv
+        print CSV
 `;
 
-/** Exact USD with as many decimals as cents need, at least 4 so that small calls show. */
-export function usd(value: number): string {
-  return '$' + value.toFixed(value !== 0 && Math.abs(value) < 0.0001 ? 6 : 4);
+/** USD to 4 decimals (6 below $0.0001, so that small calls show), rounded on whole 1e-10 USD units. */
+export function usd(units: bigint): string {
+  const small = units !== 0n && units < 1_000_000n && units > -1_000_000n;
+  return '$' + formatUsdFixed(units, small ? 6 : 4);
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
 
 function tableOf(summary: UsageSummary): string {
-  const head = [summary.groupBy, 'calls', 'blocked', 'input tokens', 'output tokens', 'cost (USD)'];
+  const head = [summary.groupBy, 'calls', 'refused', 'input tokens', 'output tokens', 'cost (USD)'];
   const table = new Table({
     head,
     colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
     style: { head: [], border: [] },
   });
-  const line = (key: string, t: UsageTotals) => [key, int(t.calls), int(t.blocked), int(t.inputTokens), int(t.outputTokens), usd(t.cost)];
+  const line = (key: string, t: UsageTotals) => [key, int(t.calls), int(t.blocked), int(t.inputTokens), int(t.outputTokens), usd(costUnitsOf(t))];
   for (const g of summary.groups) table.push(line(g.key, g));
   table.push(line('total', summary.total));
   return table.toString();
@@ -50,7 +57,7 @@ function jsonOf(summary: UsageSummary, period: Period & { window: string }): str
 
 function csvOf(summary: UsageSummary): string {
   const lines = [csvLine([summary.groupBy, 'calls', 'blocked', 'input_tokens', 'output_tokens', 'cached_tokens', 'cost_usd'])];
-  for (const g of summary.groups) lines.push(csvLine([g.key, g.calls, g.blocked, g.inputTokens, g.outputTokens, g.cachedTokens, g.cost]));
+  for (const g of summary.groups) lines.push(csvLine([g.key, g.calls, g.blocked, g.inputTokens, g.outputTokens, g.cachedTokens, formatUsd(costUnitsOf(g))]));
   return lines.join('\n');
 }
 

@@ -1,4 +1,5 @@
 import type { PlanPeriod, PlanPrice } from '../policy/plans.js';
+import { costUnits, usdOf } from '../store/money.js';
 import type { TokenlayStore } from '../store/types.js';
 
 /** Revenue, LLM cost and margin of one user or plan this period, all USD. */
@@ -30,6 +31,13 @@ export interface MarginReport {
   unprofitable: UserMargin[];
   /** Users seen this period whose plan is not in `plans:` (their revenue is unknown). */
   unpricedUsers: number;
+  /** Every plan together. */
+  total: MarginLine & { users: number };
+}
+
+/** A margin line from whole 1e-10 USD units, so that sums and differences show no float noise. */
+function line(revenue: bigint, cost: bigint): MarginLine {
+  return { revenue: usdOf(revenue), cost: usdOf(cost), margin: usdOf(revenue - cost) };
 }
 
 const DAY = 86_400_000;
@@ -54,7 +62,7 @@ export async function margins(store: TokenlayStore, plans: Record<string, PlanPr
   const rows = await store.ledger({ since, until: now + 1, fields: scope });
   const planOf = new Map<string, string>();
   for (const row of rows) if (row.fields.user && row.fields.plan) planOf.set(row.fields.user, row.fields.plan);
-  const costOf = new Map<string, number>();
+  const costOf = new Map<string, bigint>();
   const unpriced = new Set<string>();
   for (const row of rows) {
     const user = row.fields.user;
@@ -65,21 +73,30 @@ export async function margins(store: TokenlayStore, plans: Record<string, PlanPr
       continue;
     }
     if (row.time < starts[plan]!) continue;
-    costOf.set(user, (costOf.get(user) ?? 0) + row.cost);
+    costOf.set(user, (costOf.get(user) ?? 0n) + BigInt(costUnits(row.cost)));
   }
   const users: UserMargin[] = [];
+  const unitsOf = new Map<UserMargin, { revenue: bigint; cost: bigint }>();
   for (const [user, plan] of planOf) {
     if (!Object.hasOwn(plans, plan)) continue;
-    const revenue = plans[plan]!.price;
-    const cost = costOf.get(user) ?? 0;
-    users.push({ user, plan, revenue, cost, margin: revenue - cost });
+    const units = { revenue: BigInt(costUnits(plans[plan]!.price)), cost: costOf.get(user) ?? 0n };
+    const margin: UserMargin = { user, plan, ...line(units.revenue, units.cost) };
+    unitsOf.set(margin, units);
+    users.push(margin);
   }
   users.sort((a, b) => a.margin - b.margin || a.user.localeCompare(b.user));
+  const all = { revenue: 0n, cost: 0n };
   const planLines: PlanMargin[] = Object.entries(plans).map(([plan, p]) => {
     const members = users.filter((u) => u.plan === plan);
-    const revenue = members.reduce((s, u) => s + u.revenue, 0);
-    const cost = members.reduce((s, u) => s + u.cost, 0);
-    return { plan, price: p.price, period: p.period, periodStart: starts[plan]!, users: members.length, revenue, cost, margin: revenue - cost };
+    const sum = { revenue: 0n, cost: 0n };
+    for (const u of members) {
+      sum.revenue += unitsOf.get(u)!.revenue;
+      sum.cost += unitsOf.get(u)!.cost;
+    }
+    all.revenue += sum.revenue;
+    all.cost += sum.cost;
+    return { plan, price: p.price, period: p.period, periodStart: starts[plan]!, users: members.length, ...line(sum.revenue, sum.cost) };
   });
-  return { plans: planLines, users, unprofitable: users.filter((u) => u.cost > u.revenue), unpricedUsers: unpriced.size };
+  const unprofitable = users.filter((u) => unitsOf.get(u)!.cost > unitsOf.get(u)!.revenue);
+  return { plans: planLines, users, unprofitable, unpricedUsers: unpriced.size, total: { ...line(all.revenue, all.cost), users: users.length } };
 }

@@ -81,8 +81,9 @@ export function dashboardPage(opts: { account?: string | undefined; refreshMs: n
     <div class="card"><h2>Spend</h2><p id="total-cost" class="big">–</p></div>
     <div class="card"><h2>Tokens</h2><p id="total-tokens" class="big">–</p></div>
     <div class="card"><h2>Calls</h2><p id="total-calls" class="big">–</p></div>
-    <div class="card"><h2>Blocked</h2><p id="total-blocked" class="big">–</p></div>
+    <div class="card"><h2>Refused</h2><p id="total-blocked" class="big">–</p></div>
   </section>
+  <p id="no-match" class="note nothing" role="status" hidden></p>
 
   <section aria-labelledby="chart-title">
     <h2 id="chart-title">Spend and tokens over time</h2>
@@ -91,7 +92,7 @@ export function dashboardPage(opts: { account?: string | undefined; refreshMs: n
 
   <section aria-labelledby="limits-title">
     <h2 id="limits-title">Limits</h2>
-    <p class="note">Counters above 80 % of a cap, and who is blocked, with when each window resets.</p>
+    <p class="note">Counters above 80 % of a cap, and what their rule does at the cap (block, downgrade, queue or warn), with when each window resets.</p>
     <div class="scroll" tabindex="0"><table id="limits"><thead><tr><th scope="col">Who</th><th scope="col">Rule</th><th scope="col">Limit</th><th scope="col">Used</th><th scope="col">Status</th><th scope="col">Resets</th></tr></thead><tbody></tbody></table></div>
   </section>
 
@@ -114,7 +115,7 @@ export function dashboardPage(opts: { account?: string | undefined; refreshMs: n
 
   <section aria-labelledby="recent-title">
     <h2 id="recent-title">Recent calls</h2>
-    <div class="scroll" tabindex="0"><table id="recent"><thead><tr><th scope="col">Time</th><th scope="col">Fields</th><th scope="col">Model asked</th><th scope="col">Model used</th><th scope="col">Tokens</th><th scope="col">Cost</th><th scope="col">Rule action</th></tr></thead><tbody></tbody></table></div>
+    <div class="scroll" tabindex="0"><table id="recent"><thead><tr><th scope="col">Time</th><th scope="col">Fields</th><th scope="col">Model asked</th><th scope="col">Model used</th><th scope="col" class="num">Tokens</th><th scope="col" class="num">Cost</th><th scope="col">Rule action</th></tr></thead><tbody></tbody></table></div>
   </section>
   </div>
   <p id="status" class="status" role="status" aria-live="polite"></p>

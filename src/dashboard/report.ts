@@ -62,7 +62,8 @@ function recent(row: LedgerRow): RecentCall {
 
 /**
  * Builds the page's report: `scope` fields restrict every read to one account (a signed-in key);
- * `filters` narrow the window's numbers (a `model` filter matches the model used, else asked).
+ * `filters` narrow the window's numbers and the limits listed (a `model` filter matches the model
+ * used, else asked).
  */
 export async function buildReport(opts: {
   store: TokenlayStore;
@@ -77,8 +78,9 @@ export async function buildReport(opts: {
   const { model, ...fieldFilters } = filters;
   // The account's own fields win: a filter cannot widen what a key may see.
   const fields = { ...fieldFilters, ...scope } as Record<string, string>;
+  const ofModel = model === undefined ? undefined : (r: LedgerRow) => groupKey(r, 'model') === model;
   let rows = await store.ledger({ since: range.from, until: range.to, fields });
-  if (model !== undefined) rows = rows.filter((r) => groupKey(r, 'model') === model);
+  if (ofModel) rows = rows.filter(ofModel);
   const breakdowns = {} as DashboardReport['breakdowns'];
   let totals: UsageTotals | undefined;
   for (const by of USAGE_GROUPINGS) {
@@ -87,7 +89,7 @@ export async function buildReport(opts: {
     totals ??= total;
   }
   const [limits, marginReport, any] = await Promise.all([
-    limitStatus(store, opts.rules, scope, now),
+    limitStatus(store, opts.rules, fields, now, ofModel),
     opts.rules?.plans ? margins(store, opts.rules.plans, scope, now) : Promise.resolve(null),
     rows.length > 0 ? Promise.resolve(rows) : store.ledger({ fields: scope, limit: 1 }),
   ]);

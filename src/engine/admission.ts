@@ -1,7 +1,8 @@
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule, RuleActionName } from '../policy/types.js';
-import type { CounterCheck, CounterStore } from '../store/types.js';
+import type { CounterCheck, CounterStore, LedgerRow } from '../store/types.js';
 import { DEFAULT_QUEUE_DELAY_SECONDS } from '../policy/schema.js';
+import { COST_UNITS_PER_USD } from '../store/money.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
 
@@ -10,6 +11,8 @@ export interface Estimate {
   tokens: number;
   /** USD. */
   cost: number;
+  /** Of `tokens`, those of the input, when known (the ledger row of a lost call splits by it). */
+  inputTokens?: number;
   /**
    * A smaller reservation that fits `room` (tokens and USD, at most), made by lowering the call's
    * output limit, or undefined when not even a short answer fits. Absent: the call cannot be clamped.
@@ -63,6 +66,8 @@ export interface AdmissionRequest {
   now: () => number;
   leaseMs: number;
   signal?: AbortSignal | undefined;
+  /** The ledger row a store records if the call's holder is lost, for what is reserved. */
+  lostRow?: (estimate: Estimate) => LedgerRow;
 }
 
 function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): number {
@@ -78,7 +83,9 @@ function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): num
  */
 function storeMax(type: ResolvedLimit['limit']['type'], max: number, amount: number): number {
   if (type === 'tokens') return max - amount + 1;
-  if (type === 'cost') return max - amount;
+  // Stores count cost in whole units of 1e-10 USD, rounding the max and the amount each: one unit
+  // short keeps that rounding from letting a call through by a unit.
+  if (type === 'cost') return max - amount - 1 / COST_UNITS_PER_USD;
   return max;
 }
 
@@ -97,9 +104,9 @@ export function limitChecks(limits: ResolvedLimit[], estimate: Estimate, counted
   });
 }
 
-// A cost room is left a billionth short: a reservation of exactly the room is refused by the
-// store's `current < max - amount` in floating point.
-const COST_ROOM_MARGIN = 1 - 1e-9;
+// A cost room is left two units of money short: a reservation of exactly the room would be
+// refused by the store's check, one unit short (see storeMax).
+const COST_ROOM_MARGIN_USD = 2 / COST_UNITS_PER_USD;
 // Clamps tried before a refusal stands: each one follows a reservation that others took first.
 const CLAMP_TRIES = 8;
 
@@ -117,13 +124,13 @@ async function reserveClamped(
   let clamp: Clamp | undefined;
   const room: { tokens?: number; cost?: number } = {};
   for (let tries = 0; ; tries++) {
-    const result = await req.store.reserve([...limitChecks(limits, estimate), ...req.trackingAt(now, estimate)], { now, leaseMs: req.leaseMs });
+    const result = await req.store.reserve([...limitChecks(limits, estimate), ...req.trackingAt(now, estimate)], { now, leaseMs: req.leaseMs, lost: req.lostRow?.(estimate) });
     if (result.ok || tries >= CLAMP_TRIES || !estimate.within) return { result, estimate, clamp };
     const hit = limits[result.index];
     const type = hit?.limit.type;
     if (type !== 'tokens' && type !== 'cost') return { result, estimate, clamp };
     const left = Math.max(0, hit!.limit.max - result.current);
-    room[type] = Math.min(room[type] ?? Infinity, type === 'cost' ? left * COST_ROOM_MARGIN : left);
+    room[type] = Math.min(room[type] ?? Infinity, type === 'cost' ? left - COST_ROOM_MARGIN_USD : left);
     const smaller = estimate.within(room);
     if (!smaller) return { result, estimate, clamp };
     estimate = smaller;
@@ -207,7 +214,7 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
 
   if (on.action === 'warn' || on.action === 'downgrade') {
     const counted = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
-    const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], lease());
+    const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
     if (!forced.ok) throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
     const over = `rule "${rule.id}": limit exceeded: ${describeLimit(hit, current)}`;
     return on.action === 'warn'

@@ -17,12 +17,15 @@ import { decide, estimateFor, type Decided } from './decide.js';
 import { forward, providerHeaders } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { inFlightCalls, type InFlightCall } from './in-flight.js';
+import { holderLostRow } from './lost-row.js';
 import { meterAbandoned, meterJson, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
 import { reportClamp, withOutputLimit } from './reservation.js';
 import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
+import { counterRebuilder } from './rebuild-counters.js';
+import type { CounterRebuilder } from '../store/redis-data-loss.js';
 import { isStoreFault } from './store-fault.js';
 import type { Engine, EngineCall, EngineConfig, ModelPrice } from './types.js';
 
@@ -84,6 +87,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     now: ctx.now,
     leaseMs: ctx.leaseMs,
     signal: call.signal,
+    lostRow: (e) => holderLostRow(state, e),
   });
   } catch (error) {
     // Nothing was spent: the caller may retry once the store is back.
@@ -267,6 +271,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
       pending.add(tracked);
     },
   };
+  // A counter store that can lose its data (Redis) rebuilds it from this engine's rules and ledger.
+  (store as { watchDataLoss?: (rebuilder: CounterRebuilder) => void }).watchDataLoss?.(counterRebuilder(ctx));
   const closeTimeout = durationOption(config, 'closeTimeout', 30_000);
   const calls = inFlightCalls();
   let closed = false;

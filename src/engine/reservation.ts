@@ -41,6 +41,7 @@ export function callEstimate(ctx: EngineContext, state: CallState, models: reado
       const r = pricedShape(model, shape, limit, ctx.pricer, opts);
       e.tokens = Math.max(e.tokens, r.tokens);
       e.cost = Math.max(e.cost, r.cost);
+      e.inputTokens = Math.max(e.inputTokens ?? 0, r.inputTokens);
     }
     return e;
   };

@@ -8,6 +8,7 @@
  * once, with the call's counts.
  */
 import type { MeteredUsage } from '../metering/index.js';
+import { roundUsd } from '../store/money.js';
 import type { LedgerRow } from '../store/types.js';
 import type { CallState } from './call.js';
 import type { EngineContext } from './context.js';
@@ -46,13 +47,16 @@ function ledgerRow(state: CallState, outcome: Outcome): LedgerRow {
   return {
     time: state.startedAt,
     fields: state.fields,
-    modelRequested: state.requestedModel ?? null,
+    // A call that no model answered (refused, or failed) and named none is recorded under the model
+    // its rule routed it to, so usage by model groups it there and not under none.
+    modelRequested: (outcome.model === undefined ? (state.requestedModel ?? state.decision.model) : state.requestedModel) ?? null,
     modelUsed: outcome.model ?? null,
     endpoint: state.endpoint,
     inputTokens: outcome.usage.inputTokens,
     outputTokens: outcome.usage.outputTokens,
     cachedTokens: outcome.usage.cachedTokens,
-    cost: outcome.cost,
+    // On the 1e-10 USD grid the stores keep: logs and metrics show what the ledger holds.
+    cost: roundUsd(outcome.cost),
     ruleId: state.rule?.id ?? null,
     action: state.action,
     status: outcome.status,
@@ -88,7 +92,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
   let rowRecorded = false;
   const record = (row: LedgerRow, written = false) => {
     try {
-      if (!written) store.record(row);
+      if (!written) store.record(row, reservation ?? undefined);
     } catch (error) {
       reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
     }
@@ -116,7 +120,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       if (!rowRecorded) {
         rowRecorded = true;
         try {
-          store.record(row);
+          store.record(row, reservation);
         } catch (error) {
           reportAfterAnswer(`the ledger row of ${describeCall(row)} could not be recorded`, error);
         }

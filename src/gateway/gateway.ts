@@ -128,6 +128,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (options.prices) config.prices = options.prices;
     if (options.unknownModels) config.unknownModels = options.unknownModels;
     if (options.providerTimeoutMs !== undefined) config.providerTimeoutMs = options.providerTimeoutMs;
+    if (options.leaseMs !== undefined) config.leaseMs = options.leaseMs;
     return config;
   };
 

@@ -12,7 +12,10 @@ export function instrumentStore(store: TokenlayStore, onError: (operation: strin
         onError(operation, error);
         throw error;
       });
+  const watchDataLoss = (store as { watchDataLoss?: (rebuilder: unknown) => void }).watchDataLoss;
   return {
+    // The engine registers its counter rebuilder through it (Redis losing its data).
+    ...(typeof watchDataLoss === 'function' ? { watchDataLoss: (rebuilder: unknown) => watchDataLoss.call(store, rebuilder) } : {}),
     reserve: wrap('reserve', store.reserve.bind(store)),
     settle: wrap('settle', store.settle.bind(store)),
     release: wrap('release', store.release.bind(store)),
@@ -21,9 +24,11 @@ export function instrumentStore(store: TokenlayStore, onError: (operation: strin
     ledger: wrap('ledger', store.ledger.bind(store)),
     flush: wrap('flush', store.flush.bind(store)),
     close: wrap('close', store.close.bind(store)),
-    record(row) {
+    // Counters and row in one transaction where the store can: a crash keeps both or neither.
+    ...(store.settleWithRow ? { settleWithRow: wrap('settle', store.settleWithRow.bind(store)) } : {}),
+    record(row, callId) {
       try {
-        store.record(row);
+        store.record(row, callId);
       } catch (error) {
         onError('record', error);
         throw error;

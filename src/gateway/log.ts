@@ -29,7 +29,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino(base, (opts.destination as DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
 }
 
-/** One call as a log line: time, account, fields, models, status, rule, action, tokens, cost, latency. */
+/** One call as a log line: time, account, fields, models, status, rule, action, tokens, cost (USD), why it is estimated, latency. */
 export function callLine(row: LedgerRow): Record<string, unknown> {
   const { [ACCOUNT_FIELD]: account, ...fields } = row.fields;
   return {
@@ -45,6 +45,7 @@ export function callLine(row: LedgerRow): Record<string, unknown> {
     output_tokens: row.outputTokens,
     cost: row.cost,
     estimated: row.estimated,
+    estimate_reason: row.estimateReason ?? null,
     latency_ms: row.latencyMs,
   };
 }

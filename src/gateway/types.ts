@@ -18,7 +18,7 @@ export interface GatewayOptions {
    * `'sqlite:<path>'`, `'memory'` or a ledger. `--ledger`, `TOKENLAY_LEDGER`. Default: the store's own.
    */
   ledger?: string | Ledger;
-  /** With a Postgres ledger: its local spool file, one per gateway. `--ledger-spool`, `TOKENLAY_LEDGER_SPOOL`. Default `./.tokenlay/ledger.spool`. */
+  /** With a Postgres ledger: its local spool file, one per gateway. `--ledger-spool`, `TOKENLAY_LEDGER_SPOOL`. Default `./.tokenlay/ledger-<host>-<pid>.spool`, one per process; with it, the spools left in that folder by instances that died are replayed at start. */
   ledgerSpoolPath?: string;
   /**
    * While a Redis store is unreachable: `'closed'` (default, for hard caps) answers 503
@@ -42,6 +42,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** ms to wait for the provider's answer before a fallback or a 504. `--provider-timeout`, `TOKENLAY_PROVIDER_TIMEOUT`. Default 600 000. */
   providerTimeoutMs?: number;
+  /**
+   * ms a reservation holds without renewal (each call renews it every half lease while in flight).
+   * When a gateway dies, the reservations of its calls in flight are charged at what they reserved
+   * once this has passed, by whichever gateway notices first. `--lease`, `TOKENLAY_LEASE_MS`. Default 60 000.
+   */
+  leaseMs?: number;
   /** ms a stream may stay silent before the gateway ends it; 0 never. `--stream-idle-timeout`, `TOKENLAY_STREAM_IDLE_TIMEOUT`. Default 300 000. */
   streamIdleTimeoutMs?: number;
   /** ms that {@link Gateway.close} waits for calls in flight before cutting them. `--drain-timeout`, `TOKENLAY_DRAIN_TIMEOUT`. Default 10 000. */

@@ -5,16 +5,19 @@ import { redactUrl } from './redact.js';
 import { createRedisStore, type StoreErrorPolicy } from './redis.js';
 import { isClusterUrl } from './redis-driver.js';
 import { createSqliteStore } from './sqlite.js';
-import type { CounterStore, Ledger, TokenlayStore } from './types.js';
+import type { CounterStore, Ledger, LostRowSource, TokenlayStore } from './types.js';
 import { TokenlayConfigError } from '../config-error.js';
 
 export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { createRedisStore, type RedisStoreOptions, type RedisCounterStore, type RedisStoreHealth, type StoreErrorPolicy } from './redis.js';
-export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger } from './postgres.js';
+export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger, type PostgresLedgerHealth } from './postgres.js';
+export type { CounterRebuild, CounterRebuilder } from './redis-data-loss.js';
 export { TokenlayStoreUnavailableError, isStoreUnavailable, STORE_UNAVAILABLE_CODE } from './unavailable.js';
 export { combineStores } from './combine.js';
+export { HOLDER_LOST } from './types.js';
+export { COST_UNITS_PER_USD, CostSum, costUnits, formatUsd, roundUsd, sumUsd, usdOf } from './money.js';
 
 /**
  * The store used when none is configured and `TOKENLAY_STORE` is unset: memory, like most rate
@@ -43,7 +46,7 @@ export interface StoreOptions {
   ledger?: string | Ledger | TokenlayStore;
   /** Redis counters only: `'closed'` (default) or `'open'` while Redis is unreachable; env `TOKENLAY_ON_STORE_ERROR`. */
   onStoreError?: StoreErrorPolicy;
-  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`; `false` for a reader that records nothing. */
+  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger-<host>-<pid>.spool` (one per process; dead instances' spools in that folder are replayed at start); `false` for a reader that records nothing. */
   spoolPath?: string | false;
 }
 
@@ -196,7 +199,9 @@ function composeOwned(counters: CounterStore, ledger: Ledger, ownCounters: boole
 }
 
 function pick(c: CounterStore): CounterStore {
+  const lost = c as Partial<LostRowSource>;
   return {
+    ...(typeof lost.sendLostRowsTo === 'function' ? { sendLostRowsTo: (l: Pick<Ledger, 'record'>) => lost.sendLostRowsTo!(l) } : {}),
     reserve: (a, b) => c.reserve(a, b),
     settle: (a, b) => c.settle(a, b),
     release: (a) => c.release(a),
@@ -207,5 +212,5 @@ function pick(c: CounterStore): CounterStore {
 }
 
 function pickLedger(l: Ledger): Ledger {
-  return { record: (r) => l.record(r), ledger: (q) => l.ledger(q), flush: () => l.flush(), close: () => l.close() };
+  return { record: (r, id) => l.record(r, id), ledger: (q) => l.ledger(q), flush: () => l.flush(), close: () => l.close() };
 }

@@ -1,5 +1,7 @@
 import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow, matchesLedgerQuery } from './ledger-filter.js';
+import { lostRow } from './lost-row.js';
+import { capUnits, costUnits, roundUsd } from './money.js';
 import { settledAmount } from './settle-amount.js';
 import type {
   Actual,
@@ -10,13 +12,14 @@ import type {
   ReserveResult,
   TokenlayStore,
 } from './types.js';
+import { fromCounterUnits, toCounterUnits } from './units.js';
 import { assertValidChecks } from './validate.js';
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
-   * which counters to charge. It no longer counts against limits during that time. Default 24 h.
+   * How long the store remembers a reservation it charged as lost (its lease ran out), so that a
+   * late `settleWithRow` of that call adds no second row. Default 24 h.
    */
   settleGraceMs?: number;
   /** Ledger rows kept; the oldest are dropped beyond it (the memory store is not an archive). Default 100 000. */
@@ -38,6 +41,8 @@ interface Hold {
 interface Reservation {
   leaseUntil: number;
   holds: Hold[];
+  /** The row recorded if the holder is lost. */
+  lost: LedgerRow | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -62,7 +67,11 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
   // counter id → reservations holding it, so a check sums only its own counter's holds.
   const holdsByCounter = new Map<string, Map<string, Reservation>>();
   let ledgerRows: LedgerRow[] = [];
+  // Reservations charged as lost, by id → when, so that a late settlement adds nothing.
+  const charged = new Map<string, number>();
   let nextSweepAt = -Infinity;
+  // No lease ends before this: checking for lost holders is free until then.
+  let earliestLease = Infinity;
   let closed = false;
 
   function ensureOpen(method: string): void {
@@ -98,19 +107,61 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
     return reservation;
   }
 
+  function addUsed(hold: Hold, amount: number): void {
+    if (amount === 0) return;
+    const counter = counters.get(hold.counterId);
+    if (counter) counter.used += amount;
+    else counters.set(hold.counterId, { used: amount, expiresAt: hold.expiresAt });
+  }
+
+  /** Charges every reservation whose lease ran out at what it reserved, and records its row. */
+  function chargeLost(now: number): void {
+    if (now < earliestLease) return;
+    earliestLease = Infinity;
+    for (const [id, reservation] of reservations) {
+      if (reservation.leaseUntil > now) {
+        earliestLease = Math.min(earliestLease, reservation.leaseUntil);
+        continue;
+      }
+      forget(id);
+      charged.set(id, now);
+      for (const hold of reservation.holds) if (hold.metric !== 'concurrent') addUsed(hold, hold.amount);
+      if (reservation.lost) record(lostRow(reservation.lost));
+    }
+  }
+
   function sweep(now: number): void {
+    chargeLost(now);
     if (now < nextSweepAt) return;
     nextSweepAt = now + SWEEP_EVERY_MS;
-    for (const [id, reservation] of reservations) {
-      if (reservation.leaseUntil + settleGraceMs <= now) forget(id);
-    }
+    for (const [id, at] of charged) if (at + settleGraceMs <= now) charged.delete(id);
     for (const [id, counter] of counters) {
       if (counter.expiresAt !== null && counter.expiresAt <= now) counters.delete(id);
     }
   }
 
+  function record(row: LedgerRow): void {
+    ledgerRows.push({ ...copyLedgerRow(row), cost: roundUsd(row.cost) });
+    // Trim in steps of a tenth so the copy happens once per many rows, not on every row.
+    if (ledgerRows.length > maxLedgerRows + Math.ceil(maxLedgerRows / 10)) {
+      ledgerRows = ledgerRows.slice(ledgerRows.length - maxLedgerRows);
+    }
+  }
+
+  function settle(id: string, actual: Actual): void {
+    const reservation = forget(id);
+    if (!reservation) return;
+    const cost = costUnits(actual.cost);
+    for (const hold of reservation.holds) addUsed(hold, hold.metric === 'cost' ? cost : settledAmount(hold.metric, actual));
+  }
+
+  /** A counter's state in the engine's units (USD for cost). */
+  function state(id: string, metric: Metric, now: number) {
+    return { used: fromCounterUnits(metric, usedAt(id, now)), reserved: fromCounterUnits(metric, reservedAt(id, now)) };
+  }
+
   return {
-    async reserve(checks: CounterCheck[], { now, leaseMs }): Promise<ReserveResult> {
+    async reserve(checks: CounterCheck[], { now, leaseMs, lost }): Promise<ReserveResult> {
       ensureOpen('reserve');
       assertValidChecks(checks);
       sweep(now);
@@ -118,15 +169,18 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
       for (let index = 0; index < checks.length; index++) {
         const used = usedAt(ids[index], now);
         const reserved = reservedAt(ids[index], now);
-        if (used + reserved >= checks[index].max) {
-          return { ok: false, index, current: used + reserved, used, reserved };
+        const m = checks[index].metric;
+        if (used + reserved >= (m === 'cost' ? capUnits(checks[index].max) : checks[index].max)) {
+          return { ok: false, index, current: fromCounterUnits(m, used + reserved), used: fromCounterUnits(m, used), reserved: fromCounterUnits(m, reserved) };
         }
       }
       const id = globalThis.crypto.randomUUID();
       const reservation: Reservation = {
         leaseUntil: now + leaseMs,
-        holds: checks.map((c, i) => ({ counterId: ids[i], metric: c.metric, amount: c.amount, expiresAt: c.expiresAt })),
+        holds: checks.map((c, i) => ({ counterId: ids[i], metric: c.metric, amount: toCounterUnits(c.metric, c.amount), expiresAt: c.expiresAt })),
+        lost: lost ? copyLedgerRow(lost) : undefined,
       };
+      earliestLease = Math.min(earliestLease, reservation.leaseUntil);
       reservations.set(id, reservation);
       for (const counter of ids) {
         let holders = holdsByCounter.get(counter);
@@ -138,15 +192,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
 
     async settle(id: string, actual: Actual): Promise<void> {
       ensureOpen('settle');
-      const reservation = forget(id);
-      if (!reservation) return;
-      for (const hold of reservation.holds) {
-        const amount = settledAmount(hold.metric, actual);
-        if (amount === 0) continue;
-        const counter = counters.get(hold.counterId);
-        if (counter) counter.used += amount;
-        else counters.set(hold.counterId, { used: amount, expiresAt: hold.expiresAt });
-      }
+      settle(id, actual);
     },
 
     async release(id: string): Promise<void> {
@@ -157,9 +203,10 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
     async settleWithRow(id: string, actual: Actual | null, row: LedgerRow): Promise<void> {
       ensureOpen('settleWithRow');
       // One synchronous run: nothing else can happen between the counters and the row.
-      if (actual) await this.settle(id, actual);
+      if (charged.has(id)) return;
+      if (actual) settle(id, actual);
       else forget(id);
-      this.record(row);
+      record(row);
     },
 
     async renew(id: string, { now, leaseMs }): Promise<void> {
@@ -170,17 +217,15 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
 
     async read(key: string, metric: Metric, bucket: number, now: number) {
       ensureOpen('read');
-      const id = counterId(key, metric, bucket);
-      return { used: usedAt(id, now), reserved: reservedAt(id, now) };
+      chargeLost(now);
+      return state(counterId(key, metric, bucket), metric, now);
     },
 
-    record(row: LedgerRow): void {
+    record(row: LedgerRow, callId?: string): void {
       ensureOpen('record');
-      ledgerRows.push(copyLedgerRow(row));
-      // Trim in steps of a tenth so the copy happens once per many rows, not on every row.
-      if (ledgerRows.length > maxLedgerRows + Math.ceil(maxLedgerRows / 10)) {
-        ledgerRows = ledgerRows.slice(ledgerRows.length - maxLedgerRows);
-      }
+      // The late row of a call already recorded as lost: that row stands, once.
+      if (callId !== undefined && charged.has(callId)) return;
+      record(row);
     },
 
     async ledger(query: LedgerQuery = {}): Promise<LedgerRow[]> {

@@ -42,6 +42,14 @@ export const migrations: readonly string[] = [
      last_used_at bigint,
      revoked_at bigint
    );`,
+  // v3: money as integers: \`cost_units\` in 1e-10 USD (see money.ts), converted from the USD
+  // double; \`cost\` stays, computed from it, for hand-written SQL. Estimated rows say why.
+  `ALTER TABLE $S.tokenlay_ledger ADD COLUMN cost_units bigint;
+   UPDATE $S.tokenlay_ledger SET cost_units = round(cost::numeric * 10000000000)::bigint;
+   ALTER TABLE $S.tokenlay_ledger ALTER COLUMN cost_units SET NOT NULL;
+   ALTER TABLE $S.tokenlay_ledger DROP COLUMN cost;
+   ALTER TABLE $S.tokenlay_ledger ADD COLUMN cost double precision GENERATED ALWAYS AS (cost_units::double precision / 10000000000) STORED;
+   ALTER TABLE $S.tokenlay_ledger ADD COLUMN estimate_reason text;`,
 ];
 
 /** The schema version this code writes. */

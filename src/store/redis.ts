@@ -2,9 +2,13 @@ import { TokenlayConfigError } from '../config-error.js';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';
+import { dataLossGuard, type CounterRebuilder } from './redis-data-loss.js';
 import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
-import type { Actual, CounterCheck, Metric, ReserveResult } from './types.js';
+import { lostRow } from './lost-row.js';
+import { capUnits, costUnits } from './money.js';
+import type { Actual, CounterCheck, Ledger, LedgerRow, LostRowSource, Metric, ReserveOptions, ReserveResult } from './types.js';
+import { fromCounterUnits } from './units.js';
 import { TokenlayStoreUnavailableError } from './unavailable.js';
 import { assertValidChecks } from './validate.js';
 
@@ -39,12 +43,18 @@ export interface RedisStoreOptions {
   /** How long a command may take before Redis counts as unreachable. Default 2000 ms. */
   commandTimeoutMs?: number;
   /**
-   * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
-   * which counters to charge. It no longer counts against limits during that time. Default 24 h.
+   * How long a reservation charged as lost (its lease ran out) is remembered, so that its late
+   * settlement adds nothing; also how long an unsettled reservation's key outlives its lease. Default 24 h.
    */
   settleGraceMs?: number;
-  /** Where the one line per outage (and per recovery) goes. Default `console.warn`. */
+  /** Where the one line per outage (and per recovery), and per data loss, goes. Default `console.warn`. */
   log?: (line: string) => void;
+  /**
+   * After Redis lost its data while this process ran, how long (ms) the instance that rebuilds
+   * the counters waits for the last rows of calls in flight to reach the ledger (other instances
+   * write theirs every `flushIntervalMs`) before reading it. Default 2500.
+   */
+  dataLossGraceMs?: number;
 }
 
 /** How the Redis store has fared: for a health endpoint or a metric. */
@@ -57,11 +67,13 @@ export interface RedisStoreHealth {
   unavailableCalls: number;
   /** Settlements waiting for Redis to return. */
   pendingSettlements: number;
+  /** Times this process saw Redis lose its data (the marker key gone) and the counters rebuilt. */
+  dataLosses: number;
 }
 
 /** The counter half of the store contract, on Redis. */
-export interface RedisCounterStore {
-  reserve(checks: CounterCheck[], opts: { now: number; leaseMs: number }): Promise<ReserveResult>;
+export interface RedisCounterStore extends LostRowSource {
+  reserve(checks: CounterCheck[], opts: ReserveOptions): Promise<ReserveResult>;
   settle(id: string, actual: Actual): Promise<void>;
   release(id: string): Promise<void>;
   renew(id: string, opts: { now: number; leaseMs: number }): Promise<void>;
@@ -69,19 +81,26 @@ export interface RedisCounterStore {
   close(): Promise<void>;
   /** Availability, outages and queued settlements. */
   health(): RedisStoreHealth;
+  /**
+   * Registers what rebuilds the counters from the ledger when Redis lost its data (the engine
+   * does, with its rules). Without one, counters start again from zero after a loss, said in the log.
+   */
+  watchDataLoss(rebuilder: CounterRebuilder): void;
 }
 
 type ScriptClient = (Redis | Cluster) & {
   tokenlayReserve(...args: (string | number)[]): Promise<string[] | number[]>;
   tokenlayFinish(...args: (string | number)[]): Promise<number>;
   tokenlayRenew(...args: (string | number)[]): Promise<number>;
-  tokenlayRead(...args: (string | number)[]): Promise<[string, string]>;
+  tokenlayRead(...args: (string | number)[]): Promise<string[]>;
 };
 
 const DAY_MS = 86_400_000;
 // Redis's own TTLs outlive a window by this much, so a little clock skew between instances
 // never drops a counter another instance still reads.
 const EXPIRY_MARGIN_MS = 60_000;
+// How long a call waits for the counters to be rebuilt after Redis lost its data.
+const REBUILD_WAIT_MS = 30_000;
 // Admitted while Redis was down under policy `open`: nothing to settle.
 const UNCOUNTED = 'uncounted:';
 
@@ -90,6 +109,11 @@ function policyFromEnv(): StoreErrorPolicy | undefined {
   if (!value) return undefined;
   if (value === 'closed' || value === 'open') return value;
   throw new TokenlayConfigError(`tokenlay: TOKENLAY_ON_STORE_ERROR is "${value}"; use "closed" (refuse calls while the store is down) or "open" (admit them uncounted).`);
+}
+
+/** A counter amount as the scripts add it: whole 1e-10 USD units for cost, whole counts otherwise. */
+function wholeAmount(metric: Metric, value: number): string {
+  return String(metric === 'cost' ? costUnits(value) : Math.min(Math.ceil(value), Number.MAX_SAFE_INTEGER));
 }
 
 /** A reply error means Redis answered: a bug to surface, not an outage. */
@@ -195,7 +219,9 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   async function finish(id: string, mode: 'settle' | 'release', actual: Actual): Promise<void> {
     if (id.startsWith(UNCOUNTED)) return;
     try {
-      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, mode, actual.requests, actual.tokens, actual.cost));
+      await send(() =>
+        client.tokenlayFinish(base + 'r:' + id, id, base, mode, wholeAmount('requests', actual.requests), wholeAmount('tokens', actual.tokens), wholeAmount('cost', actual.cost)),
+      );
       pending.delete(id);
     } catch (error) {
       if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
@@ -225,27 +251,77 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     if (closed) throw storeClosedError('Redis', method);
   }
 
+  // Rows of lost holders this instance charged: recorded in the ledger the store is combined with.
+  let ledger: Pick<Ledger, 'record'> | undefined;
+  let unsent: Array<{ id: string; row: LedgerRow }> = [];
+  function recordLost(replies: (string | number)[]): void {
+    for (const text of replies) {
+      try {
+        const { id, row } = JSON.parse(String(text)) as { id: string; row: LedgerRow };
+        if (ledger) ledger.record(lostRow(row), id);
+        else unsent.push({ id, row: lostRow(row) });
+      } catch (error) {
+        log(`tokenlay: the ledger row of a call whose instance was lost could not be recorded (its counters were charged): ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
+  }
+
   function suffix(metric: string, bucket: number, key: string): string {
     return `${metric}:${bucket}:${key}`;
   }
 
-  return {
-    async reserve(checks, { now, leaseMs }) {
+  /** One RESERVE script; `marked`: refused with `{2}` when Redis lost its data. */
+  function reserveScript(checks: CounterCheck[], id: string, now: number, leaseMs: number, lost: LedgerRow | undefined, marked: boolean) {
+    const keys = [base + 'r:' + id];
+    const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS, base, lost ? JSON.stringify({ id, row: lost }) : '', settleGraceMs];
+    for (const c of checks) {
+      const s = suffix(c.metric, c.bucket, c.key);
+      keys.push(base + 'h:' + s, base + 'l:' + s);
+      const max = Number.isFinite(c.max) ? String(c.metric === 'cost' ? capUnits(c.max) : c.max) : '';
+      args.push(s, c.metric, max, wholeAmount(c.metric, c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
+    }
+    if (marked) keys.push(loss.marker);
+    return send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
+  }
+
+  const loss = dataLossGuard({
+    client,
+    base,
+    where,
+    log,
+    graceMs: opts.dataLossGraceMs ?? 2500,
+    timeoutMs: REBUILD_WAIT_MS,
+    send,
+    used: async (key, metric, bucket, now) => (await store.read(key, metric, bucket, now)).used,
+    // As a settled call adds: a reservation of nothing, settled with the amount (only the hold's metric counts).
+    async add(check, amount) {
+      const id = globalThis.crypto.randomUUID();
+      await reserveScript([{ ...check, max: Infinity, amount: 0 }], id, Date.now(), 60_000, undefined, false);
+      const whole = wholeAmount(check.metric, amount);
+      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, 'settle', whole, whole, whole));
+    },
+  });
+
+  const store: RedisCounterStore = {
+    async reserve(checks, { now, leaseMs, lost }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
       const id = globalThis.crypto.randomUUID();
-      const keys = [base + 'r:' + id];
-      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS];
-      for (const c of checks) {
-        const s = suffix(c.metric, c.bucket, c.key);
-        keys.push(base + 'h:' + s, base + 'l:' + s);
-        args.push(s, c.metric, Number.isFinite(c.max) ? String(c.max) : '', String(c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
-      }
       let reply: (string | number)[];
       // During a known outage nothing is sent (see send()), so nothing can run later.
       const sent = outageSince === null || client.status === 'ready';
       try {
-        reply = await send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
+        reply = await reserveScript(checks, id, now, leaseMs, lost, true);
+        // Redis lost its data: nothing is counted until the counters are rebuilt, then the call is
+        // admitted (or refused) against them.
+        for (let tries = 0; Number(reply[0]) === 2; tries++) {
+          if (tries === 3) throw unavailable(new Error('the counters were lost again while being rebuilt'));
+          await within(loss.recover(), REBUILD_WAIT_MS).catch((error: unknown) => {
+            throw isReplyError(error) ? error : unavailable(error);
+          });
+          reply = await reserveScript(checks, id, now, leaseMs, lost, true);
+        }
+        loss.present();
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
         unavailableCalls++;
@@ -255,8 +331,13 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
         if (policy === 'open') return { ok: true, id: UNCOUNTED + id };
         throw error;
       }
-      if (Number(reply[0]) === 1) return { ok: true, id };
-      return { ok: false, index: Number(reply[1]), current: Number(reply[2]), used: Number(reply[3]), reserved: Number(reply[4]) };
+      if (Number(reply[0]) === 1) {
+        recordLost(reply.slice(1));
+        return { ok: true, id };
+      }
+      recordLost(reply.slice(5));
+      const m = checks[Number(reply[1])]!.metric;
+      return { ok: false, index: Number(reply[1]), current: fromCounterUnits(m, Number(reply[2])), used: fromCounterUnits(m, Number(reply[3])), reserved: fromCounterUnits(m, Number(reply[4])) };
     },
     async settle(id, actual) {
       ensureOpen('settle');
@@ -280,15 +361,25 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       ensureOpen('read');
       const s = suffix(metric, bucket, key);
       try {
-        const [used, reserved] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now));
-        return { used: Number(used), reserved: Number(reserved) };
+        const [used, reserved, ...rows] = await send(() => client.tokenlayRead(base + 'h:' + s, base + 'l:' + s, now, base, metric, settleGraceMs));
+        recordLost(rows);
+        return { used: fromCounterUnits(metric, Number(used)), reserved: fromCounterUnits(metric, Number(reserved)) };
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError) || policy === 'closed') throw error;
         return { used: 0, reserved: 0 };
       }
     },
+    sendLostRowsTo(target) {
+      ledger = target;
+      const rows = unsent;
+      unsent = [];
+      for (const { id, row } of rows) target.record(row, id);
+    },
     health() {
-      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size };
+      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size, dataLosses: loss.losses };
+    },
+    watchDataLoss(rebuilder) {
+      loss.watch(rebuilder);
     },
     async close() {
       if (closed) return;
@@ -303,4 +394,5 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       }
     },
   };
+  return store;
 }

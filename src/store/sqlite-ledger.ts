@@ -1,5 +1,6 @@
 import type { SqliteDatabase } from './sqlite-driver.js';
 import { isBusy } from './sqlite-busy.js';
+import { costUnits, usdOf } from './money.js';
 import type { LedgerQuery, LedgerRow } from './types.js';
 
 interface LedgerDbRow {
@@ -11,12 +12,13 @@ interface LedgerDbRow {
   input_tokens: number;
   output_tokens: number;
   cached_tokens: number;
-  cost: number;
+  cost_units: number;
   rule_id: string | null;
   action: string | null;
   status: number;
   latency_ms: number;
   estimated: number;
+  estimate_reason: string | null;
 }
 
 function fromDb(row: LedgerDbRow): LedgerRow {
@@ -29,12 +31,13 @@ function fromDb(row: LedgerDbRow): LedgerRow {
     inputTokens: row.input_tokens,
     outputTokens: row.output_tokens,
     cachedTokens: row.cached_tokens,
-    cost: row.cost,
+    cost: usdOf(row.cost_units),
     ruleId: row.rule_id,
     action: row.action,
     status: row.status,
     latencyMs: row.latency_ms,
     estimated: row.estimated === 1,
+    ...(row.estimate_reason === null ? {} : { estimateReason: row.estimate_reason }),
   };
 }
 
@@ -65,11 +68,28 @@ export interface LedgerWriter {
 export function createLedgerWriter(db: SqliteDatabase, opts: LedgerWriterOptions): LedgerWriter {
   const insert = db.prepare(
     `INSERT INTO ledger (time, fields, model_requested, model_used, endpoint, input_tokens, output_tokens,
-       cached_tokens, cost, rule_id, action, status, latency_ms, estimated)
+       cached_tokens, cost_units, rule_id, action, status, latency_ms, estimated, estimate_reason)
      VALUES (@time, @fields, @modelRequested, @modelUsed, @endpoint, @inputTokens, @outputTokens,
-       @cachedTokens, @cost, @ruleId, @action, @status, @latencyMs, @estimated)`,
+       @cachedTokens, @costUnits, @ruleId, @action, @status, @latencyMs, @estimated, @estimateReason)`,
   );
-  const insertRow = (row: LedgerRow) => insert.run({ ...row, fields: JSON.stringify(row.fields), estimated: row.estimated ? 1 : 0 });
+  const insertRow = (row: LedgerRow) =>
+    insert.run({
+      time: row.time,
+      fields: JSON.stringify(row.fields),
+      modelRequested: row.modelRequested,
+      modelUsed: row.modelUsed,
+      endpoint: row.endpoint,
+      inputTokens: row.inputTokens,
+      outputTokens: row.outputTokens,
+      cachedTokens: row.cachedTokens,
+      costUnits: costUnits(row.cost),
+      ruleId: row.ruleId,
+      action: row.action,
+      status: row.status,
+      latencyMs: row.latencyMs,
+      estimated: row.estimated ? 1 : 0,
+      estimateReason: row.estimateReason ?? null,
+    });
   const writeBatch = db.transaction((rows: LedgerRow[]) => {
     for (const row of rows) insertRow(row);
   });

@@ -5,7 +5,9 @@ import { openDatabase } from './sqlite-driver.js';
 import { flushAtExit } from './sqlite-exit.js';
 import { createLedgerWriter } from './sqlite-ledger.js';
 import { migrate } from './sqlite-schema.js';
+import { lostRow } from './lost-row.js';
 import type { Actual, CounterCheck, LedgerRow, Metric, ReserveResult, TokenlayStore } from './types.js';
+import { actualInUnits, checkInUnits, fromCounterUnits } from './units.js';
 import { assertValidChecks } from './validate.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -26,8 +28,8 @@ export interface SqliteStoreOptions {
    */
   busyTimeoutMs?: number;
   /**
-   * How long a reservation is kept after its lease ran out, so that a late `settle` still knows
-   * which counters to charge. It no longer counts against limits during that time. Default 24 h.
+   * How long the store remembers a reservation it charged as lost (its lease ran out), so that a
+   * late `settleWithRow` of that call adds no second row. Default 24 h.
    */
   settleGraceMs?: number;
   /** Told about a background ledger write that failed (its rows are retried). Default: `console.warn`. */
@@ -40,6 +42,11 @@ interface HoldRow {
   bucket: number;
   amount: number;
   expires_at: number | null;
+}
+
+interface LostHoldRow extends HoldRow {
+  id: string;
+  lost_row: string | null;
 }
 
 const DAY_MS = 86_400_000;
@@ -77,8 +84,15 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     'SELECT COALESCE(SUM(amount), 0) AS reserved FROM holds WHERE key = ? AND metric = ? AND bucket = ? AND lease_until > ?',
   );
   const insertHold = db.prepare(
-    'INSERT INTO holds (id, idx, key, metric, bucket, amount, lease_until, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO holds (id, idx, key, metric, bucket, amount, lease_until, expires_at, lost_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
+  const anyLost = db.prepare<[number], { id: string }>('SELECT id FROM holds WHERE lease_until <= ? LIMIT 1');
+  const selectLost = db.prepare<[number], LostHoldRow>(
+    'SELECT id, key, metric, bucket, amount, expires_at, lost_row FROM holds WHERE lease_until <= ? ORDER BY id, idx',
+  );
+  const markCharged = db.prepare<[string, number]>('INSERT OR IGNORE INTO lost_calls (id, charged_at) VALUES (?, ?)');
+  const wasCharged = db.prepare<[string], { id: string }>('SELECT id FROM lost_calls WHERE id = ?');
+  const sweepCharged = db.prepare<[number]>('DELETE FROM lost_calls WHERE charged_at <= ?');
   const selectHolds = db.prepare<[string], HoldRow>('SELECT key, metric, bucket, amount, expires_at FROM holds WHERE id = ?');
   const deleteHolds = db.prepare<[string]>('DELETE FROM holds WHERE id = ?');
   const addUsage = db.prepare(
@@ -86,36 +100,58 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
      ON CONFLICT (key, metric, bucket) DO UPDATE SET used = used + excluded.used`,
   );
   const renewHolds = db.prepare<[number, string]>('UPDATE holds SET lease_until = MAX(lease_until, ?) WHERE id = ?');
-  const sweepHolds = db.prepare<[number]>('DELETE FROM holds WHERE lease_until <= ?');
   const sweepCounters = db.prepare<[number]>('DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?');
 
+  /** Counter state in units: settled usage, and live reservations. */
   function current(key: string, metric: string, bucket: number, now: number) {
     const used = readUsed.get(key, metric, bucket, now)?.used ?? 0;
     const reserved = readReserved.get(key, metric, bucket, now)?.reserved ?? 0;
     return { used, reserved };
   }
 
+  /**
+   * Inside a write transaction: charges every reservation whose lease ran out at what it reserved
+   * and records its row, in the same commit, so exactly one process does it for each.
+   */
+  function chargeLost(now: number): void {
+    let last: string | undefined;
+    for (const hold of selectLost.all(now)) {
+      if (hold.metric !== 'concurrent' && hold.amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, hold.amount, hold.expires_at);
+      if (hold.id === last) continue;
+      last = hold.id;
+      deleteHolds.run(hold.id);
+      markCharged.run(hold.id, now);
+      if (hold.lost_row) ledger.insert(lostRow(JSON.parse(hold.lost_row) as LedgerRow));
+    }
+  }
+  const chargeLostTx = db.transaction((now: number) => chargeLost(now));
+
   let nextSweepAt = -Infinity;
   function sweep(now: number): void {
+    chargeLost(now);
     if (now < nextSweepAt) return;
     nextSweepAt = now + SWEEP_EVERY_MS;
-    sweepHolds.run(now - settleGraceMs);
+    sweepCharged.run(now - settleGraceMs);
     sweepCounters.run(now);
   }
 
-  const reserveTx = db.transaction((checks: CounterCheck[], now: number, leaseMs: number): ReserveResult => {
+  const reserveTx = db.transaction((checks: CounterCheck[], now: number, leaseMs: number, lost: string | null): ReserveResult => {
     sweep(now);
     for (let index = 0; index < checks.length; index++) {
       const { key, metric, bucket, max } = checks[index];
       const { used, reserved } = current(key, metric, bucket, now);
-      if (used + reserved >= max) return { ok: false, index, current: used + reserved, used, reserved };
+      if (used + reserved >= max) {
+        return { ok: false, index, current: fromCounterUnits(metric, used + reserved), used: fromCounterUnits(metric, used), reserved: fromCounterUnits(metric, reserved) };
+      }
     }
     const id = globalThis.crypto.randomUUID();
-    checks.forEach((c, idx) => insertHold.run(id, idx, c.key, c.metric, c.bucket, c.amount, now + leaseMs, c.expiresAt));
+    checks.forEach((c, idx) => insertHold.run(id, idx, c.key, c.metric, c.bucket, c.amount, now + leaseMs, c.expiresAt, idx === 0 ? lost : null));
     return { ok: true, id };
   });
 
   const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow) => {
+    // Charged as lost already: that charge and its row stand, once.
+    if (row && wasCharged.get(id)) return;
     if (actual) {
       for (const hold of selectHolds.all(id)) {
         const amount = settledAmount(hold.metric, actual);
@@ -133,14 +169,17 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   }
 
   return {
-    async reserve(checks, { now, leaseMs }) {
+    async reserve(checks, { now, leaseMs, lost }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
-      return whenUnlocked(() => reserveTx.immediate(checks, now, leaseMs), busyTimeoutMs);
+      const inUnits = checks.map(checkInUnits);
+      const lostText = lost ? JSON.stringify(lost) : null;
+      return whenUnlocked(() => reserveTx.immediate(inUnits, now, leaseMs, lostText), busyTimeoutMs);
     },
     async settle(id, actual) {
       ensureOpen('settle');
-      await whenUnlocked(() => settleTx.immediate(id, actual), busyTimeoutMs);
+      const units = actualInUnits(actual);
+      await whenUnlocked(() => settleTx.immediate(id, units), busyTimeoutMs);
     },
     async release(id) {
       ensureOpen('release');
@@ -148,7 +187,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     },
     async settleWithRow(id, actual, row) {
       ensureOpen('settleWithRow');
-      await whenUnlocked(() => settleTx.immediate(id, actual, row), busyTimeoutMs);
+      const units = actual && actualInUnits(actual);
+      await whenUnlocked(() => settleTx.immediate(id, units, row), busyTimeoutMs);
     },
     async renew(id, { now, leaseMs }) {
       ensureOpen('renew');
@@ -156,10 +196,15 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     },
     async read(key, metric, bucket, now) {
       ensureOpen('read');
-      return current(key, metric, bucket, now);
+      // A lost holder is charged before anyone reads the counter it held.
+      if (anyLost.get(now)) await whenUnlocked(() => chargeLostTx.immediate(now), busyTimeoutMs);
+      const { used, reserved } = current(key, metric, bucket, now);
+      return { used: fromCounterUnits(metric, used), reserved: fromCounterUnits(metric, reserved) };
     },
-    record(row) {
+    record(row, callId) {
       ensureOpen('record');
+      // The late row of a call already recorded as lost: that row stands, once.
+      if (callId !== undefined && wasCharged.get(callId)) return;
       ledger.record(row);
     },
     async ledger(query = {}) {

@@ -18,7 +18,7 @@ export interface CounterCheck {
   bucket: number;
   /** Window end in ms (null for `total`): the counter may be dropped after it. */
   expiresAt: number | null;
-  /** Admit while current (used + live reservations) < max. */
+  /** Admit while current (used + live reservations) < max. Cost in USD (stores keep 1e-10 USD units). */
   max: number;
   /** What this call reserves (1 for requests/concurrent; an estimate for tokens/cost). */
   amount: number;
@@ -51,7 +51,10 @@ export interface LedgerRow {
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
-  /** USD. */
+  /**
+   * USD, on the 1e-10 USD grid: stores keep it as whole cost units (see `store/money.ts`), so a
+   * row read back never carries float noise.
+   */
   cost: number;
   ruleId: string | null;
   action: string | null;
@@ -59,6 +62,32 @@ export interface LedgerRow {
   latencyMs: number;
   /** True when tokens were estimated because the provider reported none. */
   estimated: boolean;
+  /**
+   * Why the usage is an estimate, when `estimated`: e.g. {@link HOLDER_LOST}. Null or absent
+   * otherwise (ledger column `estimate_reason`).
+   */
+  estimateReason?: string | null;
+}
+
+/**
+ * The `estimateReason` of a call whose instance died (or stopped renewing) while the call was in
+ * flight: its reservation was charged at the amounts reserved when its lease ran out.
+ */
+export const HOLDER_LOST = 'holder lost';
+
+/** What {@link CounterStore.reserve} takes besides the checks. */
+export interface ReserveOptions {
+  /** The caller's clock, ms since epoch. */
+  now: number;
+  /** The lease: the reservation counts until `now + leaseMs` unless renewed. */
+  leaseMs: number;
+  /**
+   * The ledger row to write if the holder is lost: when the lease runs out unsettled, the first
+   * instance to notice charges every counter the amount reserved on it and records this row
+   * (give it `estimated: true` and `estimateReason: HOLDER_LOST`), atomically and once. Without it
+   * a lost reservation is still charged, with no row.
+   */
+  lost?: LedgerRow;
 }
 
 /** Filter for {@link TokenlayStore.ledger}. Rows come back oldest first. */
@@ -80,13 +109,15 @@ export interface LedgerQuery {
 export interface CounterStore {
   /**
    * Atomically: if any check has used + live reserved >= max, reserve nothing and report the first;
-   * else add `amount` to each as a reservation leased until `now + leaseMs`.
+   * else add `amount` to each as a reservation leased until `now + leaseMs`. Reservations whose
+   * lease ran out are charged first (see {@link ReserveOptions.lost}).
    */
-  reserve(checks: CounterCheck[], opts: { now: number; leaseMs: number }): Promise<ReserveResult>;
+  reserve(checks: CounterCheck[], opts: ReserveOptions): Promise<ReserveResult>;
   /**
    * Replace the reservation with actual usage (`requests` += actual.requests, `tokens` += tokens,
    * `cost` += cost; `concurrent` is just released). Idempotent: a second settle of the same id is a
-   * no-op. A lease that expired still has its usage counted; an id the store never saw is a no-op.
+   * no-op. A reservation whose lease ran out was charged at its reserved amounts by whoever
+   * noticed it: settling it later is a no-op (the charge stands); an id the store never saw too.
    */
   settle(id: string, actual: Actual): Promise<void>;
   /** Drop a reservation without usage (the call failed before the provider billed anything). */
@@ -100,12 +131,25 @@ export interface CounterStore {
 }
 
 /**
+ * A counter store that charges lost holders but keeps no ledger of its own (Redis): it hands their
+ * rows to the ledger it is combined with ({@link combineStores} wires it).
+ */
+export interface LostRowSource {
+  /** Where the rows of lost holders this instance charges are recorded from now on (and those held until now). */
+  sendLostRowsTo(ledger: Pick<Ledger, 'record'>): void;
+}
+
+/**
  * The usage ledger: one row per metered call, never prompts, responses or keys. Memory and SQLite
  * keep it in-process or in a file; Postgres keeps it for many instances.
  */
 export interface Ledger {
-  /** Queue a ledger row (batched writes). */
-  record(row: LedgerRow): void;
+  /**
+   * Queue a ledger row (batched writes). `callId` is the call's id (its reservation id), when it
+   * held one: a ledger that keys rows by call (PostgreSQL) keeps one row per id, so a call charged
+   * as lost and then settled late by its holder is never recorded twice.
+   */
+  record(row: LedgerRow, callId?: string): void;
   /** Read ledger rows, oldest first; queued rows are flushed first. */
   ledger(query?: LedgerQuery): Promise<LedgerRow[]>;
   /** Write queued ledger rows now. */
@@ -125,7 +169,8 @@ export type TokenlayStore = CounterStore & Ledger & Partial<AtomicSettlement>;
 export interface AtomicSettlement {
   /**
    * `settle(id, actual)` (or, with `actual` null, `release(id)`) and `record(row)`, committed
-   * together: after a crash both happened or neither did.
+   * together: after a crash both happened or neither did. When the reservation was already charged
+   * as lost (its lease ran out), neither happens: the lost call's row and charge stand, once.
    */
   settleWithRow(id: string, actual: Actual | null, row: LedgerRow): Promise<void>;
 }

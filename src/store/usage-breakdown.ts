@@ -1,3 +1,4 @@
+import { CostSum } from './money.js';
 import type { LedgerRow } from './types.js';
 import { groupValue, USAGE_GROUPS } from './usage-summary.js';
 
@@ -15,9 +16,12 @@ export const NO_VALUE = '(none)';
 
 /** Usage totals of a set of ledger rows. Tokens are counts; `cost` is USD. */
 export interface UsageTotals {
-  /** Calls in the ledger, refused ones included. */
+  /**
+   * Calls tokenlay let through to the provider (answered, or failed there); refused calls are not
+   * calls here but `blocked`. The same meaning in the dashboard, `tokenlay usage` and the demo.
+   */
   calls: number;
-  /** Calls a rule or limit refused (`action` block or queue with a 4xx). */
+  /** Calls a rule or limit refused (`action` block or queue with a 4xx), never sent to a provider. */
   blocked: number;
   inputTokens: number;
   outputTokens: number;
@@ -68,15 +72,30 @@ export function emptyTotals(): UsageTotals {
   return { calls: 0, blocked: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0, tokens: 0, cost: 0 };
 }
 
+// The exact cost of each set of totals, in 1e-10 USD units: `cost` is its USD view, and adding
+// USD floats would drift (0.000945 + ... = 0.0009450000000000001).
+const exactCost = new WeakMap<object, CostSum>();
+
+function costSumOf(totals: object): CostSum {
+  let sum = exactCost.get(totals);
+  if (!sum) exactCost.set(totals, (sum = new CostSum()));
+  return sum;
+}
+
+/** The exact cost of totals built by {@link addRow} (or of a {@link UsagePoint}), in 1e-10 USD units. */
+export function costUnitsOf(totals: UsageTotals | UsagePoint): bigint {
+  return exactCost.get(totals)?.units ?? BigInt(Math.round(totals.cost * 1e10));
+}
+
 /** Adds one row to running totals. */
 export function addRow(totals: UsageTotals, row: LedgerRow): void {
-  totals.calls += 1;
   if (isBlocked(row)) totals.blocked += 1;
+  else totals.calls += 1;
   totals.inputTokens += row.inputTokens;
   totals.outputTokens += row.outputTokens;
   totals.cachedTokens += row.cachedTokens;
   totals.tokens += row.inputTokens + row.outputTokens;
-  totals.cost += row.cost;
+  totals.cost = costSumOf(totals).add(row.cost).usd;
 }
 
 /**
@@ -121,7 +140,7 @@ export function usageSeries(rows: Iterable<LedgerRow>, since: number, until: num
     if (row.time < since || row.time >= until) continue;
     const point = points[Math.floor((row.time - since) / bucketMs)]!;
     point.tokens += row.inputTokens + row.outputTokens;
-    point.cost += row.cost;
+    point.cost = costSumOf(point).add(row.cost).usd;
     point.calls += 1;
   }
   return points;

@@ -1,4 +1,5 @@
 import { windowBounds } from '../policy/windows.js';
+import { CostSum } from './money.js';
 import type { LedgerQuery, LedgerRow, TokenlayStore, WindowName } from './types.js';
 
 /** What usage can be grouped by: an attribution field, or the model used. */
@@ -40,15 +41,15 @@ export function groupValue(row: LedgerRow, groupBy: UsageGroup): string {
 
 /** Sums ledger rows per group, most expensive first (then by name). Every row counts as one request. */
 export function groupUsage(rows: Iterable<LedgerRow>, groupBy: UsageGroup): UsageSummaryRow[] {
-  const groups = new Map<string, { requests: number; input: number; output: number; cost: number }>();
+  const groups = new Map<string, { requests: number; input: number; output: number; cost: CostSum }>();
   for (const row of rows) {
     const key = groupValue(row, groupBy);
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { requests: 0, input: 0, output: 0, cost: 0 }));
+    if (!g) groups.set(key, (g = { requests: 0, input: 0, output: 0, cost: new CostSum() }));
     g.requests += 1;
     g.input += row.inputTokens;
     g.output += row.outputTokens;
-    g.cost += row.cost;
+    g.cost.add(row.cost);
   }
   return [...groups]
     .map(([key, g]) => ({
@@ -56,8 +57,8 @@ export function groupUsage(rows: Iterable<LedgerRow>, groupBy: UsageGroup): Usag
       requests: g.requests,
       input_tokens: g.input,
       output_tokens: g.output,
-      // Sums of floats drift (0.1 + 0.2); 12 decimals is far below a token's price.
-      cost: Number(g.cost.toFixed(12)),
+      // Summed in whole 1e-10 USD units: exact, whatever the number of rows.
+      cost: g.cost.usd,
     }) as UsageSummaryRow)
     .sort((a, b) => b.cost - a.cost || String(a[groupBy]).localeCompare(String(b[groupBy])));
 }

@@ -81,17 +81,32 @@ describe('error handlers answer an uncaught block as the OpenAI-style JSON error
     }
   });
 
-  it('Express 5: an async route that just awaits the call, with tokenlayErrorHandler mounted without ()', async () => {
+  it.each([
+    ['Express 5', express5],
+    ['Express 4', express4 as unknown as typeof express5],
+  ])('%s: an async route that just awaits the call (no try/catch), in the app and in a router, with tokenlayErrorHandler mounted without ()', async (_name, express) => {
     blockEverything();
-    const app = express5();
+    const app = express();
     app.use(expressAdapter.tokenlay());
     app.post('/chat', async (_req, res) => {
       res.json(await callLLM());
+    });
+    const router = express.Router();
+    router.post('/chat', express.json(), async (_req, res) => {
+      res.json(await callLLM());
+    });
+    app.use('/api', router);
+    app.post('/sync-boom', () => {
+      throw new Error('not a block');
     });
     app.use(expressAdapter.tokenlayErrorHandler);
     const server = await listen(app);
     try {
       expectBlockAnswer(await postJson(server.url + '/chat', {}));
+      expectBlockAnswer(await postJson(server.url + '/api/chat', { hello: 'world' }));
+      // A second block on the same app goes the same way (the layers are taught once).
+      expectBlockAnswer(await postJson(server.url + '/chat', {}));
+      expect((await postJson(server.url + '/sync-boom', {})).status).toBe(500);
     } finally {
       await server.close();
     }

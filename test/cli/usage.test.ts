@@ -1,4 +1,6 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { runCli as runGatewayFolderCli } from '../gateway/cli.js';
 import { describe, expect, it } from 'vitest';
 import { useTempDirs } from '../store/temp-dir.js';
 import { writeFixtureLedger } from './fixture-ledger.js';
@@ -27,12 +29,13 @@ describe('tokenlay usage', () => {
     const cells = (l: string) => l.split('│').slice(1, -1).map((c) => c.trim());
     const body = table.filter((l) => l.startsWith('│')).map(cells);
     expect(body).toEqual([
-      ['user', 'calls', 'blocked', 'input tokens', 'output tokens', 'cost (USD)'],
+      ['user', 'calls', 'refused', 'input tokens', 'output tokens', 'cost (USD)'],
       ['alice', '2', '0', '5,200', '1,300', '$0.0072'],
       ['carol, "the boss"', '1', '0', '100', '50', '$0.0008'],
-      ['bob', '2', '1', '800', '200', '$0.0002'],
+      // A refused call is not a call: it has its own column.
+      ['bob', '1', '1', '800', '200', '$0.0002'],
       ['(none)', '1', '0', '10', '10', '$0.000009'],
-      ['total', '6', '1', '6,110', '1,560', '$0.0082'],
+      ['total', '5', '1', '6,110', '1,560', '$0.0082'],
     ]);
   });
 
@@ -43,12 +46,12 @@ describe('tokenlay usage', () => {
     const out = JSON.parse(stdout);
     expect(out.by).toBe('model');
     expect(out.from).toBe('2026-11-01T00:00:00.000Z');
-    expect(out.groups.map((g: { key: string; calls: number }) => [g.key, g.calls])).toEqual([
-      ['gpt-4o-2024-08-06', 2],
-      ['gpt-4o-mini-2024-08-06', 3],
-      ['gpt-4o-mini', 1],
+    expect(out.groups.map((g: { key: string; calls: number; blocked: number }) => [g.key, g.calls, g.blocked])).toEqual([
+      ['gpt-4o-2024-08-06', 2, 0],
+      ['gpt-4o-mini-2024-08-06', 3, 0],
+      ['gpt-4o-mini', 0, 1],
     ]);
-    expect(out.total).toMatchObject({ calls: 6, blocked: 1, inputTokens: 6110, outputTokens: 1560, tokens: 7670 });
+    expect(out.total).toMatchObject({ calls: 5, blocked: 1, inputTokens: 6110, outputTokens: 1560, tokens: 7670 });
     expect(out.total.cost).toBeCloseTo(0.006 + 0.0012 + 0.00024 + 0.00075 + 0.000009, 12);
   });
 
@@ -56,8 +59,8 @@ describe('tokenlay usage', () => {
     const store = await fixture();
     const all = JSON.parse((await runCli(['usage', '--by', 'plan', '--from', '2026-10-01', '--to', '2026-12-01', '--store', store, '--json'])).stdout);
     const nov = JSON.parse((await runCli(['usage', '--by', 'plan', ...NOVEMBER, '--store', store, '--json'])).stdout);
-    expect(all.total.calls).toBe(7);
-    expect(nov.total.calls).toBe(6);
+    expect(all.total.calls).toBe(6);
+    expect(nov.total.calls).toBe(5);
     expect(all.groups.find((g: { key: string }) => g.key === 'pro').calls).toBe(4);
   });
 
@@ -84,6 +87,31 @@ describe('tokenlay usage', () => {
     expect(missing.stderr).toContain('the ledger file "/nonexistent/usage.db" does not exist');
     const win = await runCli(['usage', '--window', 'fortnight', '--store', store]);
     expect(win.stderr).toContain('--window "fortnight" is not a window; use one of day|week|month');
+  });
+
+  it('a mistyped flag gets "did you mean"; a flag missing its value says so', async () => {
+    const store = await fixture();
+    const typo = await runCli(['usage', '--windw', 'day', '--store', store]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('tokenlay usage: unknown flag --windw; did you mean --window?');
+    const bare = await runCli(['usage', '--store', store, '--by']);
+    expect(bare.stderr).toContain('--by needs a value: --by user|org|plan|project|feature|model.');
+    const far = await runCli(['usage', '--colour', 'red']);
+    expect(far.stderr).toContain('unknown flag --colour. Known flags: --by, --window');
+  });
+
+  it("run in the gateway's folder with no --store, reads the gateway's default ledger ./.tokenlay/usage.db", async () => {
+    const cwd = tempDir();
+    mkdirSync(join(cwd, '.tokenlay'));
+    await writeFixtureLedger(join(cwd, '.tokenlay', 'usage.db'));
+    const { code, stdout, stderr } = await runGatewayFolderCli(['usage', '--by', 'user', ...NOVEMBER, '--json'], { cwd });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).total).toMatchObject({ calls: 5, blocked: 1 });
+    const empty = await runGatewayFolderCli(['usage'], { cwd: tempDir() });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain("no ledger to read; pass --store sqlite:");
+    expect(empty.stderr).toContain("the gateway's default ledger ./.tokenlay/usage.db is read, and");
   });
 
   it('hides a password in a ledger URL it cannot open', async () => {

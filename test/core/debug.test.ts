@@ -4,6 +4,8 @@ import { TokenlayOpenAI, createTokenlayFetch, runWithTokenlay } from '../../src/
 import { tokenlay } from '../../adapters/express.js';
 import { useProvider, type Provider } from '../support/provider.js';
 import { listen } from '../support/http.js';
+import { createStore } from '../../src/store/index.js';
+import { breakdownUsage } from '../../src/store/usage-breakdown.js';
 
 const PROVIDER_KEY = 'sk-provider-secret-0123456789';
 const TOKENLAY_KEY = 'tl-secret-key-abcdef';
@@ -135,6 +137,36 @@ describe('the debug line', () => {
     for (const line of lines) expect(line).not.toContain(PROMPT);
     expect(provider.requests).toHaveLength(2);
     for (const r of provider.requests) expect(Object.keys(r.headers).filter((h) => h.includes('debug'))).toEqual([]);
+  });
+
+  it('names the model a rule routed the call to; a refused call that named no model is grouped under the routed model, not (none)', async () => {
+    const policy = {
+      rules: [
+        { id: 'route-free', if: { plan: 'free' }, then: { model: 'gpt-4o-mini', limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }] } },
+      ],
+    };
+    const store = createStore('memory');
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, providerApiBase: provider.base, policy, store, maxRetries: 0, debug: true });
+    const unnamed = { messages: chat.messages } as unknown as typeof chat;
+    const lines = await stderrLines(() =>
+      runWithTokenlay({ user: 'fay', plan: 'free' }, async () => {
+        await openai.chat.completions.create(unnamed);
+        await openai.chat.completions.create(unnamed).catch(() => undefined);
+      }),
+    );
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain('model=gpt-4o-mini user="fay"');
+    expect(lines[0]).toContain('status=200 rule=route-free');
+    expect(lines[1]).toContain('status=429 rule=route-free action=block');
+    await openai.close();
+    const rows = await store.ledger();
+    // The answered call named no model (its row says so); the refused one is recorded under the routed model.
+    expect(rows.map((r) => [r.status, r.modelRequested, r.modelUsed])).toEqual([
+      [200, null, 'gpt-4o-mini'],
+      [429, 'gpt-4o-mini', null],
+    ]);
+    expect(breakdownUsage(rows, { groupBy: 'model' }).groups.map((g) => [g.key, g.blocked])).toEqual([['gpt-4o-mini', 1]]);
+    await store.close();
   });
 
   it('is off by default', async () => {

@@ -11,7 +11,14 @@ const RULES = {
   // 10 input + 5 output tokens a call at these prices: $0.02.
   prices: { 'gpt-4o-mini': { input: 1000, output: 2000 } },
   plans: { pro: { price: 0.03, period: 'month' }, free: { price: 0 } },
-  rules: [{ id: 'free-cap', if: { plan: 'free' }, then: { limits: [{ type: 'requests', max: 2, window: 'day', per: 'user' }] } }],
+  rules: [
+    {
+      id: 'free-cap',
+      if: { plan: 'free' },
+      // Two limits: ben is refused by the requests one; his cost counter has nothing to do with it.
+      then: { limits: [{ type: 'requests', max: 2, window: 'day', per: 'user' }, { type: 'cost', max: 1, window: 'day', per: 'user' }] },
+    },
+  ],
 };
 
 let browser: Browser;
@@ -49,12 +56,13 @@ describe('the gateway dashboard', () => {
     const [cookie] = await context.cookies();
     expect(cookie).toMatchObject({ name: 'tokenlay_dashboard_key', httpOnly: true, sameSite: 'Strict', path: '/dashboard/' });
     expect(await textOf(page, '#account')).toBe('acme');
-    expect(await textOf(page, '#total-calls')).toBe('5');
+    // Calls are the calls sent to the provider; the refused one is counted apart.
+    expect(await textOf(page, '#total-calls')).toBe('4');
     expect(await textOf(page, '#total-blocked')).toBe('1');
     expect(await textOf(page, '#total-cost')).toBe('$0.08');
-    expect((await tableRows(page, '#breakdown')).map((r) => [r[0], r[1], r[4]])).toEqual([
-      ['ann', '2', '$0.04'],
-      ['ben', '3', '$0.04'],
+    expect((await tableRows(page, '#breakdown')).map((r) => [r[0], r[1], r[2], r[4]])).toEqual([
+      ['ann', '2', '0', '$0.04'],
+      ['ben', '2', '1', '$0.04'],
     ]);
     expect(await tableRows(page, '#limits')).toEqual([
       ['user=ben', 'free-cap', 'requests per day', '2 of 2 requests (100 %)', 'Blocked', `${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)} 00:00:00 UTC`],
@@ -66,10 +74,11 @@ describe('the gateway dashboard', () => {
     await screenshot(page, 'gateway-signed-in');
     await expectAccessible(page);
 
-    // A filter, then a window, change the numbers; the page keeps up with new calls.
+    // A filter, then a window, change the numbers (the limits too); the page keeps up with new calls.
     await page.fill('#filter-value', 'ann');
     await page.click('#filter button[type=submit]');
     await page.waitForFunction(() => document.getElementById('total-calls')!.textContent === '2');
+    expect(await tableRows(page, '#limits')).toEqual([['No one matching user = ann is above 80 % of a limit.']]);
     await page.check('input[name=window][value="mtd"]');
     await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('Updated'));
     expect(await textOf(page, '#total-calls')).toBe('2');

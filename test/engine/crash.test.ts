@@ -10,11 +10,11 @@ const TOTAL = 500;
 const CONCURRENCY = 8;
 
 /** Runs the load in a child process, sends `signal` once `after` calls were answered, and waits for it to exit. */
-async function loadAndSignal(mode: string, signal: NodeJS.Signals, after: number) {
+async function loadAndSignal(mode: string, signal: NodeJS.Signals, after: number, leaseMs?: number) {
   const provider = await startProvider({ behavior: () => ({ kind: 'delay', ms: 5 }) });
   onCleanup(() => provider.close());
   const db = join(tempDir(), 'usage.db');
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, db, provider.base, mode, String(TOTAL), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, db, provider.base, mode, String(TOTAL), String(CONCURRENCY), ...(leaseMs ? [String(leaseMs)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   onCleanup(() => void child.kill('SIGKILL'));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
   let sent = false;
@@ -27,14 +27,16 @@ async function loadAndSignal(mode: string, signal: NodeJS.Signals, after: number
   });
   const exit = await exited;
   const calls = provider.requests.filter((r) => r.path === '/v1/chat/completions').length;
+  // Once the dead process's leases ran out, its reservations are charged by the next reader.
+  if (leaseMs) await new Promise((r) => setTimeout(r, leaseMs + 200));
   // Restart: a new store on the same file.
   const store = createSqliteStore({ path: db });
   try {
-    const rows = await store.ledger();
     const day = Math.floor(Date.now() / 86_400_000) * 86_400_000;
     let counted = 0;
     for (let u = 0; u < 7; u++) counted += (await store.read(`all|requests|day|user=user-${u}`, 'requests', day, Date.now())).used;
-    return { exit, calls, rows: rows.length, counted };
+    const rows = await store.ledger();
+    return { exit, calls, rows: rows.length, counted, lost: rows.filter((r) => r.estimateReason === 'holder lost').length };
   } finally {
     await store.close();
   }
@@ -49,6 +51,18 @@ describe('counters and ledger after the process ends mid-load', () => {
     expect(calls).toBeLessThan(TOTAL);
     // Answered by the provider but not settled: only those in flight when the process died.
     expect(calls - rows).toBeLessThanOrEqual(CONCURRENCY);
+  }, 60_000);
+
+  it('lose nothing after SIGKILL once the leases ran out: the calls in flight are charged what they reserved, with flagged rows', async () => {
+    const { exit, calls, rows, counted, lost } = await loadAndSignal('kill', 'SIGKILL', 200, 1000);
+    expect(exit.signal).toBe('SIGKILL');
+    expect(counted).toBe(rows);
+    // Every call the provider answered is in the ledger; at most the calls in flight were charged
+    // without reaching it (admitted, not yet sent when the process died).
+    expect(rows).toBeGreaterThanOrEqual(calls);
+    expect(rows - calls).toBeLessThanOrEqual(CONCURRENCY);
+    expect(lost).toBeGreaterThanOrEqual(1);
+    expect(lost).toBeLessThanOrEqual(CONCURRENCY);
   }, 60_000);
 
   it('lose nothing on SIGTERM when the app handler awaits close(): every provider call is in both', async () => {

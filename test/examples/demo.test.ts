@@ -3,8 +3,9 @@
  * package loaded from `dist/` by its public names, the demo app on a real socket, SQLite on disk.
  * The table it prints is checked against the rules file and against the ledger it wrote.
  */
-import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, loadRules } from 'tokenlay';
@@ -79,6 +80,7 @@ function databaseOf(output: string): string {
 interface Row {
   plan: string;
   calls: number;
+  refused: number;
   inputTokens: number;
   outputTokens: number;
   cost: number;
@@ -86,16 +88,23 @@ interface Row {
   status: string;
 }
 
-/** The per-user table, by user (its `total` row included). */
+/** The per-user table, by user (its `total` row included), with the models and status line printed under it. */
 function tableOf(output: string): Map<string, Row> {
   const rows = new Map<string, Row>();
-  for (const line of output.split('\n')) {
+  const lines = output.split('\n');
+  for (const line of lines) {
     if (!line.startsWith('│')) continue;
     const cells = line.split('│').slice(1, -1).map((c) => c.trim());
     if (cells[0] === 'user') continue;
-    const [user, plan, calls, tokens, cost, models, status] = cells as [string, string, string, string, string, string, string];
+    const [user, plan, calls, refused, tokens, cost] = cells as [string, string, string, string, string, string];
     const [inputTokens, outputTokens] = tokens.split('/').map((t) => Number(t.trim()));
-    rows.set(user, { plan, calls: Number(calls), inputTokens: inputTokens!, outputTokens: outputTokens!, cost: Number(cost), models, status });
+    rows.set(user, { plan, calls: Number(calls), refused: Number(refused), inputTokens: inputTokens!, outputTokens: outputTokens!, cost: Number(cost), models: '', status: '' });
+  }
+  // Under the table: `alice  gpt-4o-mini ×3; blocked by free-tier after 3 (2 refused)`.
+  for (const line of lines.slice(lines.findIndex((l) => l.startsWith('└')) + 1)) {
+    const match = /^(\S+) +(.+?); (.+)$/.exec(line);
+    const row = match && rows.get(match[1]!);
+    if (row) Object.assign(row, { models: match[2], status: match[3] });
   }
   return rows;
 }
@@ -108,7 +117,7 @@ afterAll(() => {
 describe('npm run demo', () => {
   it('ends with a per-user table read from the ledger: the free user blocked at the rule max, the pro user downgraded past the cost cap, the enterprise user queued', async () => {
     const started = Date.now();
-    const output = await runToEnd(['--no-serve']);
+    const output = await runToEnd(['--no-serve', '--keep-ledger']);
     const seconds = (Date.now() - started) / 1000;
 
     expect(output).toMatch(/Provider: the local stand-in at http:\/\/127\.0\.0\.1:\d+\/v1 \(PROVIDER_API_KEY is not set\)/);
@@ -123,7 +132,8 @@ describe('npm run demo', () => {
     const carol = table.get('carol')!;
 
     const freeMax = limitOf('free-tier', 'requests');
-    expect(alice).toMatchObject({ plan: 'free', calls: freeMax, models: `gpt-4o-mini ×${freeMax}` });
+    // Calls are the calls sent to a provider, as in the dashboard and tokenlay usage; refused ones are apart.
+    expect(alice).toMatchObject({ plan: 'free', calls: freeMax, refused: 2, models: `gpt-4o-mini ×${freeMax}` });
     expect(alice.status).toBe(`blocked by free-tier after ${freeMax} (2 refused)`);
     expect(output).toContain('alice  refused (429): The free plan allows 3 requests a day; upgrade to pro for more.');
 
@@ -146,6 +156,7 @@ describe('npm run demo', () => {
         const mine = rows.filter((r) => r.fields.user === user);
         expect(mine.every((r) => r.fields.plan === row.plan)).toBe(true);
         const answered = mine.filter((r) => r.status === 200);
+        expect(row.refused).toBe(mine.filter((r) => r.status === 429).length);
         const sum = (key: 'inputTokens' | 'outputTokens' | 'cost') => mine.reduce((s, r) => s + r[key], 0);
         expect(row).toMatchObject({ calls: answered.length, inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens'), cost: Number(sum('cost').toFixed(6)) });
         expect(row.cost).toBeGreaterThan(0);
@@ -175,7 +186,7 @@ describe('npm run demo', () => {
   }, 120_000);
 
   it('serves the dashboard on the same ledger until Ctrl-C, then stops cleanly', async () => {
-    const demo = startDemo([]);
+    const demo = startDemo(['--keep-ledger']);
     const [, url] = await waitFor(demo, /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard\/)/);
     const page = await fetch(url!, { signal: AbortSignal.timeout(10_000) });
     expect(page.status).toBe(200);
@@ -196,6 +207,55 @@ describe('npm run demo', () => {
     databaseOf(output);
   }, 120_000);
 
+  it('leaves no folder behind unless asked to keep the ledger', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'tokenlay-demo-tmp-'));
+    folders.push(tmp);
+    const output = await runToEnd(['--no-serve'], { TMPDIR: tmp });
+    expect(output).toContain(`SQLite at ${tmp}/tokenlay-demo-`);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 120_000);
+
+  describe.each([
+    [80, 24],
+    [200, 50],
+  ])('in a %i×%i terminal (tmux)', (columns, rows) => {
+    it('fits: no line wraps, the table is narrower than the terminal, log lines are whole, each user has one progress line', async () => {
+      const tmp = mkdtempSync(join(tmpdir(), 'tokenlay-demo-tty-'));
+      folders.push(tmp);
+      const socket = `tokenlay-demo-test-${process.pid}-${columns}`;
+      const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+      const env = Object.entries({ ...cleanEnv(), PORT: '0', TMPDIR: tmp }).map(([k, v]) => `${k}=${JSON.stringify(v)}`.replace(/\$/g, '\\$'));
+      const command = `cd ${JSON.stringify(ROOT)} && env -i ${env.join(' ')} node examples/demo/demo.js --no-serve; echo "demo exited $?"; sleep 120`;
+      tmux('new-session', '-d', '-s', 'demo', '-x', String(columns), '-y', String(rows), command);
+      try {
+        // -J joins a line the terminal wrapped back into one: a wrapped line shows as a long one.
+        const screen = () => tmux('capture-pane', '-p', '-J', '-t', 'demo', '-S', '-500');
+        const deadline = Date.now() + 90_000;
+        while (!/demo exited \d+/.test(screen()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+        const text = screen();
+        expect(text, text).toContain('demo exited 0');
+        const lines = text.split('\n').map((l) => l.trimEnd());
+        expect(lines.filter((l) => l.length >= columns)).toEqual([]);
+        const table = lines.filter((l) => /^[┌│├└]/.test(l));
+        expect(table.length).toBeGreaterThan(5);
+        expect(Math.max(...table.map((l) => l.length))).toBeLessThan(80);
+        // Each user's progress line, once, at the end of their requests.
+        for (const [user, done] of [['alice', '5/5'], ['bob', '8/8'], ['carol', '6/6']] as const) {
+          const bars = lines.filter((l) => new RegExp(`^${user} +\\w+ +\\[`).test(l));
+          expect(bars, `${user}:\n${text}`).toHaveLength(1);
+          expect(bars[0]).toContain(`${done} requests`);
+        }
+        // Log lines wrap between words under their user, and say the whole message.
+        const log = text.replace(/\n {7}(?=\S)/g, ' ');
+        expect(log).toContain('alice  refused (429): The free plan allows 3 requests a day; upgrade to pro for more.\n');
+        expect(log).toMatch(/bob +now answered by gpt-4o-mini: .*; downgraded to gpt-4o-mini\n/);
+        expect(readdirSync(tmp)).toEqual([]);
+      } finally {
+        tmux('kill-server');
+      }
+    }, 150_000);
+  });
+
   it('says which PORT it cannot use, and how to pick one', async () => {
     const demo = startDemo(['--no-serve'], { PORT: 'abc' });
     expect(await demo.exited).toBe(1);
@@ -208,7 +268,7 @@ describe('npm run demo', () => {
 
     it('calls the provider at PROVIDER_API_BASE with that key instead of the local stand-in', async () => {
       const key = 'sk-demo-test-provider-key';
-      const output = await runToEnd(['--no-serve'], { PROVIDER_API_KEY: key, PROVIDER_API_BASE: provider.base });
+      const output = await runToEnd(['--no-serve', '--keep-ledger'], { PROVIDER_API_KEY: key, PROVIDER_API_BASE: provider.base });
       databaseOf(output);
       expect(output).toContain(`Provider: ${provider.base}, with your PROVIDER_API_KEY`);
       expect(output).not.toContain('local stand-in');
@@ -224,7 +284,7 @@ describe('npm run demo', () => {
     }, 120_000);
 
     it('Ctrl-C while a call is in flight: the caller gets its answer and the call is in the ledger', async () => {
-      const demo = startDemo([], { PROVIDER_API_KEY: 'sk-demo-test-provider-key', PROVIDER_API_BASE: provider.base });
+      const demo = startDemo(['--keep-ledger'], { PROVIDER_API_KEY: 'sk-demo-test-provider-key', PROVIDER_API_BASE: provider.base });
       const [, app] = await waitFor(demo, /App: (http:\/\/127\.0\.0\.1:\d+)/);
       await waitFor(demo, /Dashboard: /);
       const login = await fetch(`${app}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: 'carol-pw' }) });

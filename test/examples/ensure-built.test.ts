@@ -55,6 +55,27 @@ describe('scripts/ensure-built.mjs', () => {
     expect(existsSync(join(dir, '.tmp', 'build.lock'))).toBe(false);
   }, 40_000);
 
+  it('npm run build then npm pack builds once: prepack rebuilds only a dist/ that is stale or lacks fresh type declarations', async () => {
+    const dir = staleCheckout();
+    const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    // The package's own prepack, and a build that counts its runs and writes JavaScript, plus declarations unless TOKENLAY_BUILD_DTS=0.
+    const build = `node -e "const fs=require('fs');fs.appendFileSync('builds.log','b\\n');fs.writeFileSync('dist/index.js','// built');if(process.env.TOKENLAY_BUILD_DTS!=='0')fs.writeFileSync('dist/index.d.ts','export {};')"`;
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'checkout', version: '1.0.0', files: ['dist'], scripts: { build, prepack: root.scripts.prepack } }));
+    const builds = () => (existsSync(join(dir, 'builds.log')) ? readFileSync(join(dir, 'builds.log'), 'utf8').trim().split('\n').length : 0);
+    const npm = (...args: string[]) => run('npm', args, { cwd: dir, timeout: 60_000 });
+    await npm('run', 'build');
+    expect(builds()).toBe(1);
+    const packed = join(dir, 'packed');
+    mkdirSync(packed);
+    await npm('pack', '--pack-destination', packed);
+    expect(builds()).toBe(1);
+    // A dist/ the demo built (JavaScript only) is built again, declarations included, before packing.
+    rmSync(join(dir, 'dist', 'index.d.ts'));
+    await npm('pack', '--pack-destination', packed);
+    expect(builds()).toBe(2);
+    expect(existsSync(join(dir, 'dist', 'index.d.ts'))).toBe(true);
+  }, 120_000);
+
   it('waits for a build still running, and says so', async () => {
     const dir = staleCheckout();
     mkdirSync(join(dir, '.tmp', 'build.lock'));

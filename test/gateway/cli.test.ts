@@ -74,6 +74,37 @@ describe('tokenlay gateway', () => {
     expect(stdout).toContain('default: 127.0.0.1');
   });
 
+  it('--help of every command fits an 80-column terminal', async () => {
+    for (const command of ['gateway', 'keys', 'usage', 'export']) {
+      const { stdout } = await runCli([command, '--help'], { cwd: tempDir() });
+      const wide = stdout.split('\n').filter((l) => l.length > 80);
+      expect(wide, command).toEqual([]);
+    }
+  });
+
+  it('--rules with no value says it needs a value (not that it "is ambiguous"); a missing rules file names --rules and the file', async () => {
+    const cwd = tempDir();
+    for (const args of [['gateway', '--rules'], ['gateway', '--rules', '--port', '0']]) {
+      const { code, stderr } = await runCli(args, { cwd });
+      expect(code).toBe(1);
+      expect(stderr).toContain('--rules needs a value: --rules FILE');
+      expect(stderr).not.toContain('ambiguous');
+    }
+    const missing = await runCli(['gateway', '--port', '0', '--rules', 'tokenlay.rules.yml'], { cwd });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('--rules names the rules file "tokenlay.rules.yml", and there is no file there');
+    expect(missing.stderr).not.toContain('given as policy');
+    const fromEnv = await runCli(['gateway', '--port', '0'], { cwd, env: { TOKENLAY_RULES: 'gone.yaml' } });
+    expect(fromEnv.code).toBe(1);
+    expect(fromEnv.stderr).toContain('TOKENLAY_RULES names the rules file "gone.yaml"');
+  });
+
+  it('an unknown flag gets "did you mean"', async () => {
+    const { code, stderr } = await runCli(['gateway', '--prot', '1'], { cwd: tempDir() });
+    expect(code).toBe(1);
+    expect(stderr).toContain('unknown flag --prot; did you mean --port?');
+  });
+
   it('refuses a bad flag value with the value and the fix', async () => {
     const { code, stderr } = await runCli(['gateway', '--port', 'eighty'], { cwd: tempDir() });
     expect(code).toBe(1);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { combineStores } from '../../src/store/combine.js';
-import type { CounterCheck, CounterStore, Ledger, LedgerRow, TokenlayStore } from '../../src/store/types.js';
+import { HOLDER_LOST, type CounterCheck, type CounterStore, type Ledger, type LedgerRow, type TokenlayStore } from '../../src/store/types.js';
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -43,6 +43,7 @@ function admitted(store: CounterStore, checks: CounterCheck[], now = T0, leaseMs
 export function storeContract(name: string, make: () => TokenlayStore | Promise<TokenlayStore>): void {
   counterStoreContract(name, make);
   ledgerContract(name, make);
+  lostHolderContract(name, make);
   describe(`${name} store, its halves joined by combineStores`, () => {
     it('reserves on the counters and records on the ledger of the halves it joins', async () => {
       const counters = await make();
@@ -143,14 +144,15 @@ export function counterStoreContract(name: string, make: () => CounterStore | Pr
       expect(await admitted(store, [one], T0 + 1000)).toBe(true);
     });
 
-    it('still counts the usage of a call settled after its lease expired', async () => {
+    it('charges a reservation whose lease ran out at the amount reserved; its late settlement adds nothing', async () => {
       const c = check({ key: 'tok', metric: 'tokens', amount: 100, max: 1000, expiresAt: null, bucket: 0 });
       const r = await store.reserve([c], { now: T0, leaseMs: 1000 });
       if (!r.ok) throw new Error('expected admission');
-      // Other calls run after the lease ran out; the store must keep the late call's holds.
+      // Another call runs after the lease ran out: the lost holder is charged, never given back.
       await store.reserve([check({ key: 'other' })], { now: T0 + 5 * MINUTE, leaseMs: 1000 });
+      expect(await store.read('tok', 'tokens', 0, T0 + 5 * MINUTE)).toEqual({ used: 100, reserved: 0 });
       await store.settle(r.id, { requests: 1, tokens: 640, cost: 0 });
-      expect(await store.read('tok', 'tokens', 0, T0 + 5 * MINUTE)).toEqual({ used: 640, reserved: 0 });
+      expect(await store.read('tok', 'tokens', 0, T0 + 5 * MINUTE)).toEqual({ used: 100, reserved: 0 });
     });
 
     it('renew keeps a long call counted past its first lease', async () => {
@@ -249,6 +251,86 @@ export function ledgerContract(name: string, make: () => Ledger | Promise<Ledger
     it('refuses to be used after close', async () => {
       await store.close();
       expect(() => store.record(row())).toThrow(/closed/);
+    });
+  });
+}
+
+/**
+ * What a store does with a reservation whose holder is gone (its lease ran out unsettled): charged
+ * at what it reserved, with its ledger row flagged, once; never given back. And money is exact.
+ */
+export function lostHolderContract(name: string, make: () => TokenlayStore | Promise<TokenlayStore>): void {
+  describe(`${name} store, lost holders and exact money`, () => {
+    let store: TokenlayStore;
+    beforeEach(async () => {
+      store = await make();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const checks = [
+      check({ key: 'lost', metric: 'requests', max: 10 }),
+      check({ key: 'lost', metric: 'tokens', max: 10_000, amount: 4106 }),
+      check({ key: 'lost', metric: 'cost', max: 1, amount: 0.0024594 }),
+      check({ key: 'lost', metric: 'concurrent', max: 5 }),
+    ];
+    const lost = row({ fields: { user: 'lena' }, inputTokens: 10, outputTokens: 4096, cost: 0.0024594, status: 502, estimated: true, estimateReason: HOLDER_LOST });
+
+    it('charges a lost holder at every amount it reserved and records its row once, flagged estimated (holder lost)', async () => {
+      const r = await store.reserve(checks, { now: T0, leaseMs: 1000, lost });
+      if (!r.ok) throw new Error('expected admission');
+      const later = T0 + 2000;
+      // Noticed by the next call, whichever counters it checks.
+      await store.reserve([check({ key: 'someone-else', bucket: later, expiresAt: later + MINUTE })], { now: later, leaseMs: 1000 });
+      expect(await store.read('lost', 'requests', T0, later)).toEqual({ used: 1, reserved: 0 });
+      expect(await store.read('lost', 'tokens', T0, later)).toEqual({ used: 4106, reserved: 0 });
+      expect(await store.read('lost', 'cost', T0, later)).toEqual({ used: 0.0024594, reserved: 0 });
+      expect(await store.read('lost', 'concurrent', T0, later)).toEqual({ used: 0, reserved: 0 });
+      // Its holder comes back late: the charge and the row stand, once.
+      const late = row({ fields: { user: 'lena' }, cost: 0.0000045 });
+      if (store.settleWithRow) await store.settleWithRow(r.id, { requests: 1, tokens: 15, cost: 0.0000045 }, late);
+      else await store.settle(r.id, { requests: 1, tokens: 15, cost: 0.0000045 });
+      await store.reserve([check({ key: 'someone-else', bucket: later, expiresAt: later + MINUTE })], { now: later + 5000, leaseMs: 1000 });
+      expect(await store.read('lost', 'cost', T0, later)).toEqual({ used: 0.0024594, reserved: 0 });
+      const rows = await store.ledger({ fields: { user: 'lena' } });
+      expect(rows).toEqual([lost]);
+    });
+
+    it('charges a lost holder noticed by a read alone', async () => {
+      const r = await store.reserve(checks, { now: T0, leaseMs: 1000, lost });
+      if (!r.ok) throw new Error('expected admission');
+      expect(await store.read('lost', 'requests', T0, T0 + 1000)).toEqual({ used: 1, reserved: 0 });
+      expect(await store.ledger({ fields: { user: 'lena' } })).toEqual([lost]);
+    });
+
+    it('gives back nothing of a renewed lease and charges nothing early', async () => {
+      const r = await store.reserve(checks, { now: T0, leaseMs: 1000, lost });
+      if (!r.ok) throw new Error('expected admission');
+      await store.renew(r.id, { now: T0 + 900, leaseMs: 1000 });
+      expect(await store.read('lost', 'requests', T0, T0 + 1500)).toEqual({ used: 0, reserved: 1 });
+      await store.settle(r.id, { requests: 1, tokens: 15, cost: 0.0000045 });
+      expect(await store.read('lost', 'cost', T0, T0 + 5000)).toEqual({ used: 0.0000045, reserved: 0 });
+      expect(await store.ledger({ fields: { user: 'lena' } })).toEqual([]);
+    });
+
+    it('keeps money exact: 3 × $0.000315 is $0.000945 in counters and in the ledger (not 0.0009450000000000001)', async () => {
+      const cost = check({ key: 'exact', metric: 'cost', max: 1, amount: 0.001 });
+      for (let i = 0; i < 3; i++) {
+        const r = await store.reserve([cost], LEASE);
+        if (!r.ok) throw new Error('expected admission');
+        await store.settle(r.id, { requests: 1, tokens: 0, cost: 0.000315 });
+        // What float metering gives: 0.0009450000000000001.
+        store.record(row({ fields: { user: 'exact' }, cost: 0.000315 + 0.000315 + 0.000315 }));
+      }
+      expect(await store.read('exact', 'cost', T0, T0)).toEqual({ used: 0.000945, reserved: 0 });
+      const rows = await store.ledger({ fields: { user: 'exact' } });
+      expect(rows.map((r) => String(r.cost))).toEqual(['0.000945', '0.000945', '0.000945']);
+      // A cost far below a cent keeps its last digit: 1e-10 USD is the unit.
+      const tiny = await store.reserve([check({ key: 'tiny', metric: 'cost', max: 1, amount: 1e-10 })], LEASE);
+      if (!tiny.ok) throw new Error('expected admission');
+      await store.settle(tiny.id, { requests: 1, tokens: 0, cost: 3e-10 });
+      expect(await store.read('tiny', 'cost', T0, T0)).toEqual({ used: 3e-10, reserved: 0 });
     });
   });
 }

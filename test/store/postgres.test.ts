@@ -163,3 +163,23 @@ describe('Postgres ledger', () => {
     expect(readdirSync(cwd)).toEqual([]); // no spool, no lock: the command records nothing
   }, 30_000);
 });
+
+describe('Postgres ledger, one row per call', () => {
+  it("keeps one row for a call id: a lost holder's row and the late row of the same call are not both recorded", async () => {
+    const ledger = ledgerWith();
+    try {
+      const id = globalThis.crypto.randomUUID();
+      ledger.record(row({ fields: { user: 'late' }, status: 502, estimated: true, estimateReason: 'holder lost', cost: 0.0024594 }), id);
+      await ledger.flush();
+      ledger.record(row({ fields: { user: 'late' }, cost: 0.0000045 }), id);
+      // A call id that is not a UUID (an uncounted call) never collides: it gets a key of its own.
+      ledger.record(row({ fields: { user: 'late' } }), 'uncounted:x');
+      ledger.record(row({ fields: { user: 'late' } }), 'uncounted:x');
+      const rows = await ledger.ledger({ fields: { user: 'late' } });
+      expect(rows).toHaveLength(3);
+      expect(rows[0]).toMatchObject({ estimateReason: 'holder lost', cost: 0.0024594 });
+    } finally {
+      await ledger.close();
+    }
+  });
+});

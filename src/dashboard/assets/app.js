@@ -38,6 +38,23 @@
     return e;
   }
   const cost = (v) => el('td', usd(v), exactUsd(v), 'num');
+  // Where nothing matches, one row says so instead of an empty table.
+  function noteRow(body, columns, text) {
+    const tr = el('tr');
+    const td = el('td', text, null, 'note');
+    td.colSpan = columns;
+    tr.append(td);
+    body.append(tr);
+  }
+  const WINDOW_NAMES = { '24h': 'the last 24 hours', '7d': 'the last 7 days', '30d': 'the last 30 days', mtd: 'this month' };
+  function filterText() {
+    return Object.entries(state.filters).map(([k, v]) => k + ' = ' + v).join(', ');
+  }
+  /** What an empty window or filter result says. */
+  function nothingText() {
+    const when = WINDOW_NAMES[state.window] || 'this window';
+    return Object.keys(state.filters).length ? 'No calls match ' + filterText() + ' in ' + when + '. Clear the filter to see every call.' : 'No calls in ' + when + '.';
+  }
   const num = (v, unit) => el('td', count(v), v.toLocaleString('en-US') + (unit ? ' ' + unit : ''), 'num');
 
   function query() {
@@ -77,6 +94,9 @@
     $('total-tokens').title = r.totals.tokens.toLocaleString('en-US') + ' tokens';
     $('total-calls').textContent = count(r.totals.calls);
     $('total-blocked').textContent = count(r.totals.blocked);
+    const none = r.totals.calls + r.totals.blocked === 0;
+    $('no-match').hidden = !none;
+    $('no-match').textContent = none ? nothingText() : '';
     renderFilters();
     renderChart(r);
     renderLimits(r.limits);
@@ -114,9 +134,10 @@
         height: 240,
         scales: { x: { time: true }, usd: { auto: true }, tok: { auto: true } },
         series: [
-          { value: (u, v) => (v == null ? '' : time(v * 1000)) },
-          { label: 'Spend (USD)', scale: 'usd', stroke: '#1d4ed8', width: 2, fill: 'rgba(29,78,216,0.08)', value: (u, v) => (v == null ? '' : usd(v)) },
-          { label: 'Tokens', scale: 'tok', stroke: '#b45309', width: 2, dash: [6, 4], value: (u, v) => (v == null ? '' : count(v)) },
+          // Off the chart, the legend shows the whole window's totals; over a bucket, that bucket's.
+          { label: 'Time', value: (u, v) => (v == null ? 'whole window' : time(v * 1000)) },
+          { label: 'Spend (USD)', scale: 'usd', stroke: '#1d4ed8', width: 2, fill: 'rgba(29,78,216,0.08)', value: (u, v) => usd(v == null ? state.report.totals.cost : v) },
+          { label: 'Tokens', scale: 'tok', stroke: '#b45309', width: 2, dash: [6, 4], value: (u, v) => count(v == null ? state.report.totals.tokens : v) },
         ],
         axes: [
           { stroke: '#334155' },
@@ -130,22 +151,22 @@
     box.setAttribute('aria-label', 'Chart of spend (' + usd(r.totals.cost) + ') and tokens (' + count(r.totals.tokens) + ') from ' + time(r.from) + ' to ' + time(r.to));
   }
 
+  // What a counter at its cap means for the calls it counts: what its rule does to them.
+  const LIMIT_STATES = { blocked: 'Blocked', downgraded: 'Downgraded', queued: 'Queued', warned: 'Over, warned', near: 'Near limit' };
   function renderLimits(limits) {
     const body = $('limits').tBodies[0];
     body.textContent = '';
     if (limits.length === 0) {
-      const tr = el('tr');
-      const td = el('td', 'No one is above 80 % of a limit.', null, 'note');
-      td.colSpan = 6;
-      tr.append(td);
-      body.append(tr);
+      const who = Object.keys(state.filters).length ? ' matching ' + filterText() : '';
+      noteRow(body, 6, 'No one' + who + ' is above 80 % of a limit.');
       return;
     }
     for (const l of limits) {
       const tr = el('tr', null, null, l.state);
       const used = l.type === 'cost' ? usd(l.used) + ' of ' + usd(l.max) : count(l.used) + ' of ' + count(l.max) + ' ' + l.type;
       tr.append(el('td', l.scope), el('td', l.ruleId), el('td', l.type + ' per ' + l.window), el('td', used + ' (' + Math.floor(l.fraction * 100) + ' %)', String(l.used)));
-      tr.append(el('td', l.state === 'blocked' ? 'Blocked' : 'Near limit', null, 'badge ' + l.state));
+      const label = (LIMIT_STATES[l.state] || l.state) + (l.downgradeTo ? ' to ' + l.downgradeTo : '');
+      tr.append(el('td', label, null, 'badge ' + l.state));
       tr.append(el('td', l.resetsAt === null ? 'never' : time(l.resetsAt)));
       body.append(tr);
     }
@@ -167,7 +188,7 @@
     thead.textContent = '';
     const tr = el('tr');
     for (const c of columns) {
-      const th = el('th');
+      const th = el('th', null, null, c.num ? 'num' : null);
       th.scope = 'col';
       const active = state.sort.table === tableEl.id && state.sort.key === c.key;
       th.setAttribute('aria-sort', active ? (state.sort.dir > 0 ? 'ascending' : 'descending') : 'none');
@@ -190,15 +211,16 @@
     const g = state.group;
     const columns = [
       { key: 'key', label: g, value: (x) => x.key },
-      { key: 'calls', label: 'Calls', value: (x) => x.calls },
-      { key: 'blocked', label: 'Blocked', value: (x) => x.blocked },
-      { key: 'tokens', label: 'Tokens', value: (x) => x.tokens },
-      { key: 'cost', label: 'Cost', value: (x) => x.cost },
+      { key: 'calls', label: 'Calls', value: (x) => x.calls, num: true },
+      { key: 'blocked', label: 'Refused', value: (x) => x.blocked, num: true },
+      { key: 'tokens', label: 'Tokens', value: (x) => x.tokens, num: true },
+      { key: 'cost', label: 'Cost', value: (x) => x.cost, num: true },
     ];
     header(table, columns);
     const body = table.tBodies[0];
     body.textContent = '';
     const b = r.breakdowns[g];
+    if (b.groups.length === 0) noteRow(body, columns.length, nothingText());
     for (const row of sortRows('breakdown', b.groups, columns)) {
       const tr = el('tr');
       const th = el('th');
@@ -207,7 +229,7 @@
       f.type = 'button';
       f.addEventListener('click', () => setFilter(g, row.key));
       th.append(f);
-      tr.append(th, num(row.calls, 'calls'), num(row.blocked, 'blocked'), num(row.tokens, 'tokens'), cost(row.cost));
+      tr.append(th, num(row.calls, 'calls'), num(row.blocked, 'refused'), num(row.tokens, 'tokens'), cost(row.cost));
       body.append(tr);
     }
     const foot = table.tFoot;
@@ -215,7 +237,7 @@
     const tr = el('tr');
     const th = el('th', 'Total');
     th.scope = 'row';
-    tr.append(th, num(b.total.calls, 'calls'), num(b.total.blocked, 'blocked'), num(b.total.tokens, 'tokens'), cost(b.total.cost));
+    tr.append(th, num(b.total.calls, 'calls'), num(b.total.blocked, 'refused'), num(b.total.tokens, 'tokens'), cost(b.total.cost));
     foot.append(tr);
     for (const t of document.querySelectorAll('.tab')) t.setAttribute('aria-pressed', String(t.dataset.group === g));
   }
@@ -232,13 +254,14 @@
     const plans = $('margins-plans');
     header(plans, [
       { key: 'plan', label: 'Plan', value: (x) => x.plan },
-      { key: 'users', label: 'Users', value: (x) => x.users },
-      { key: 'revenue', label: 'Revenue', value: (x) => x.revenue },
-      { key: 'cost', label: 'LLM cost', value: (x) => x.cost },
-      { key: 'margin', label: 'Margin', value: (x) => x.margin },
+      { key: 'users', label: 'Users', value: (x) => x.users, num: true },
+      { key: 'revenue', label: 'Revenue', value: (x) => x.revenue, num: true },
+      { key: 'cost', label: 'LLM cost', value: (x) => x.cost, num: true },
+      { key: 'margin', label: 'Margin', value: (x) => x.margin, num: true },
     ]);
     plans.tBodies[0].textContent = '';
-    const total = { revenue: 0, cost: 0, margin: 0, users: 0 };
+    // Summed by the server in whole 1e-10 USD units: adding here would add float noise.
+    const total = m.total;
     for (const p of m.plans) {
       const tr = el('tr');
       const th = el('th', p.plan, usd(p.price) + ' a ' + p.period);
@@ -246,10 +269,6 @@
       tr.append(th, num(p.users, 'users'));
       marginCells(tr, p);
       plans.tBodies[0].append(tr);
-      total.revenue += p.revenue;
-      total.cost += p.cost;
-      total.margin += p.margin;
-      total.users += p.users;
     }
     plans.tFoot.textContent = '';
     const ft = el('tr');
@@ -262,9 +281,9 @@
     const userCols = [
       { key: 'user', label: 'User', value: (x) => x.user },
       { key: 'plan', label: 'Plan', value: (x) => x.plan },
-      { key: 'revenue', label: 'Revenue', value: (x) => x.revenue },
-      { key: 'cost', label: 'LLM cost', value: (x) => x.cost },
-      { key: 'margin', label: 'Margin', value: (x) => x.margin },
+      { key: 'revenue', label: 'Revenue', value: (x) => x.revenue, num: true },
+      { key: 'cost', label: 'LLM cost', value: (x) => x.cost, num: true },
+      { key: 'margin', label: 'Margin', value: (x) => x.margin, num: true },
     ];
     const fill = (table, list) => {
       header(table, userCols);
@@ -288,6 +307,7 @@
   function renderRecent(calls) {
     const body = $('recent').tBodies[0];
     body.textContent = '';
+    if (calls.length === 0) noteRow(body, 7, nothingText());
     for (const c of calls) {
       const tr = el('tr');
       const order = (k) => (GROUPS.includes(k) ? GROUPS.indexOf(k) : GROUPS.length);
@@ -298,12 +318,12 @@
       const action = (c.action || 'allow') + (c.ruleId ? ' (' + c.ruleId + ')' : '') + (c.status >= 400 ? ' · ' + c.status : '');
       tr.append(
         el('td', time(c.time)),
-        el('td', fields || '–'),
+        el('td', fields || '–', null, 'fields'),
         el('td', c.modelRequested || '–'),
         el('td', c.modelUsed || '–'),
         el('td', count(c.inputTokens + c.outputTokens), c.inputTokens + ' in, ' + c.outputTokens + ' out', 'num'),
         cost(c.cost),
-        el('td', action),
+        el('td', action, null, 'action'),
       );
       body.append(tr);
     }
