@@ -6,7 +6,7 @@
 import type * as NodeModule from 'node:module';
 import { TokenlayConfigError } from './config-error.js';
 
-type BuiltinId = 'node:fs' | 'node:path' | 'node:module';
+type BuiltinId = 'node:fs' | 'node:path' | 'node:module' | 'node:os';
 
 declare const require: ((id: string) => unknown) | undefined;
 

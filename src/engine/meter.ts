@@ -1,5 +1,6 @@
 /** The meter stage: usage of an answered call from its JSON body or SSE stream (estimated when absent), priced. */
 import { answeredModel, estimateUsage, meterEventStream, plausibleUsage, priceAnswer, reservationEstimate, usageFromJson, type MeteredUsage, type Pricer } from '../metering/index.js';
+import { withinSentLimit } from '../metering/sent-limit.js';
 import { writeTrailer, type CallReport } from '../protocol/report.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
 
@@ -36,7 +37,9 @@ export interface Metered {
 }
 
 /** The cost of a call, see {@link priceAnswer}: a "metered at $0" warning only when no price was found. */
-export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string | undefined): Metered {
+export function priceOf(ctx: MeterContext, reported: MeteredUsage, answered: string | undefined): Metered {
+  // No call writes past the output limit it was sent with (a clamp included).
+  const used = withinSentLimit(reported, ctx.sentBody);
   return { used, ...priceAnswer(ctx.pricer, ctx.model, answered, used, ctx.providerHint) };
 }
 

@@ -23,7 +23,7 @@ export interface EngineConfig {
    * `tokenlay_store_unavailable`; `'open'` admits them uncounted. Env `TOKENLAY_ON_STORE_ERROR`.
    */
   onStoreError?: StoreErrorPolicy;
-  /** The Postgres ledger's local spool file, one per instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`. */
+  /** The Postgres ledger's local spool file, one per instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger-<host>-<pid>.spool` (one per process; the spools left in that folder by instances that died are replayed at start). */
   ledgerSpoolPath?: string;
   /** Price overrides by model name; they win over the rules file's `prices:` and the price table. */
   prices?: Record<string, ModelPrice>;

@@ -12,7 +12,10 @@ export function instrumentStore(store: TokenlayStore, onError: (operation: strin
         onError(operation, error);
         throw error;
       });
+  const watchDataLoss = (store as { watchDataLoss?: (rebuilder: unknown) => void }).watchDataLoss;
   return {
+    // The engine registers its counter rebuilder through it (Redis losing its data).
+    ...(typeof watchDataLoss === 'function' ? { watchDataLoss: (rebuilder: unknown) => watchDataLoss.call(store, rebuilder) } : {}),
     reserve: wrap('reserve', store.reserve.bind(store)),
     settle: wrap('settle', store.settle.bind(store)),
     release: wrap('release', store.release.bind(store)),

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { TokenlayConfigError } from '../config-error.js';
-import { loadPg } from '../store/postgres-driver.js';
+import { createPool } from '../store/postgres-driver.js';
 import { ident, migrate } from '../store/postgres-schema.js';
 import { redactUrl } from '../store/redact.js';
 import { checkKeyName, generateKey, hashKey, sameHash, type KeyRecord, type KeyStore } from './keys.js';
@@ -15,6 +15,7 @@ export interface PostgresKeyStoreOptions {
   /**
    * How long, in ms, an instance trusts what it learnt about a presented key before asking
    * Postgres again. A key revoked on one instance is refused by every instance within this time.
+   * While Postgres cannot be reached, a key looked up before keeps its last answer until it can.
    * Default 5000.
    */
   cacheMs?: number;
@@ -74,9 +75,8 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
   const table = `${ident(schema)}.tokenlay_keys`;
   const now = opts.now ?? Date.now;
   const cacheMs = opts.cacheMs ?? KEY_CACHE_MS;
-  const { Pool } = loadPg();
-  const pool: Pool = new Pool({ connectionString: url.toString(), max: opts.poolSize ?? 2 });
-  pool.on('error', () => {});
+  // A connection PostgreSQL ended fails the lookup it carried (answered below), never the process.
+  const pool: Pool = createPool({ connectionString: url.toString(), max: opts.poolSize ?? 2 }, () => {});
 
   const started = migrate(pool, schema).catch((error: unknown) => {
     throw new Error(
@@ -142,7 +142,14 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
       else {
         let pending = lookups.get(hex);
         if (!pending) {
-          pending = lookup(hash, hex).finally(() => lookups.delete(hex));
+          // While PostgreSQL is unreachable (a restart, a failover), a key known before keeps the
+          // answer it last had: callers are not refused for the database's outage.
+          pending = lookup(hash, hex)
+            .catch((error: unknown) => {
+              if (hit) return hit.account;
+              throw error;
+            })
+            .finally(() => lookups.delete(hex));
           lookups.set(hex, pending);
         }
         account = await pending;

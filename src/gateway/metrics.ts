@@ -12,7 +12,10 @@ export interface GatewayMetrics {
   /** Time from sending a call upstream to the provider's response headers, in seconds. */
   upstream(seconds: number, status: number | 'error'): void;
   storeError(operation: string): void;
-  /** Exports a Redis store's availability and outages (a store without `health()` adds nothing). */
+  /**
+   * Exports a Redis store's availability and outages (a store without `health()` adds nothing), and
+   * a Postgres ledger's (`ledgerHealth()`, from `combineStores`).
+   */
   watchStore(store: object): void;
   /** A `notify` alert delivered, or failed after every try. */
   alert(delivered: boolean): void;
@@ -22,13 +25,35 @@ interface StoreHealth {
   available: boolean;
   outages: number;
   unavailableCalls: number;
+  dataLosses?: number;
+}
+
+interface LedgerHealth {
+  available: boolean;
+  outages: number;
+  recoveries: number;
+  pendingRows: number;
+}
+
+/** A Postgres ledger's outages and recoveries (a store without `ledgerHealth()` adds nothing). */
+function watchLedger(registry: Registry, store: object): void {
+  const health = (store as { ledgerHealth?: () => LedgerHealth }).ledgerHealth;
+  if (typeof health !== 'function') return;
+  const read = () => health.call(store);
+  const gauge = (name: string, help: string, value: (h: LedgerHealth) => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(value(read())); } });
+  gauge('tokenlay_ledger_available', 'Whether the usage ledger (PostgreSQL) takes writes: 1 or 0.', (h) => (h.available ? 1 : 0));
+  gauge('tokenlay_ledger_outages', 'Outages of the usage ledger (PostgreSQL) since start; rows are kept in the spool meanwhile.', (h) => h.outages);
+  gauge('tokenlay_ledger_recoveries', 'Recoveries of the usage ledger (PostgreSQL) since start: spooled rows written again.', (h) => h.recoveries);
+  gauge('tokenlay_ledger_pending_rows', 'Ledger rows spooled and not yet written to PostgreSQL.', (h) => h.pendingRows);
 }
 
 /**
  * `tokenlay_requests_total{status,action}`, `tokenlay_blocks_total{rule}`, `tokenlay_cost_usd_total`,
  * `tokenlay_tokens_total{kind}`, `tokenlay_upstream_latency_seconds{status}`,
  * `tokenlay_store_errors_total{operation}`, `tokenlay_alerts_total{result}` (sent, failed), with a Redis store `tokenlay_store_available`,
- * `tokenlay_store_outages` and `tokenlay_store_unavailable_calls`, plus Node's process metrics.
+ * `tokenlay_store_outages`, `tokenlay_store_unavailable_calls` and `tokenlay_store_data_losses`, with a Postgres ledger `tokenlay_ledger_available`,
+ * `tokenlay_ledger_outages`, `tokenlay_ledger_recoveries` and `tokenlay_ledger_pending_rows`, plus Node's process metrics.
  */
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
@@ -75,12 +100,14 @@ export function createMetrics(): GatewayMetrics {
       storeErrors.inc({ operation });
     },
     watchStore(store) {
+      watchLedger(registry, store);
       const health = (store as { health?: () => StoreHealth }).health;
       if (typeof health !== 'function') return;
       const read = () => health.call(store);
       new Gauge({ name: 'tokenlay_store_available', help: 'Whether the counter store (Redis) is reachable: 1 or 0.', registers: [registry], collect() { this.set(read().available ? 1 : 0); } });
       new Gauge({ name: 'tokenlay_store_outages', help: 'Outages of the counter store (Redis) since start.', registers: [registry], collect() { this.set(read().outages); } });
       new Gauge({ name: 'tokenlay_store_unavailable_calls', help: 'Calls refused (onStoreError closed) or let through uncounted (open) during outages, since start.', registers: [registry], collect() { this.set(read().unavailableCalls); } });
+      new Gauge({ name: 'tokenlay_store_data_losses', help: 'Times the counter store (Redis) lost its data since start; the counters were rebuilt from the ledger each time.', registers: [registry], collect() { this.set(read().dataLosses ?? 0); } });
     },
     alert(delivered) {
       alerts.inc({ result: delivered ? 'sent' : 'failed' });

@@ -18,7 +18,7 @@ export interface GatewayOptions {
    * `'sqlite:<path>'`, `'memory'` or a ledger. `--ledger`, `TOKENLAY_LEDGER`. Default: the store's own.
    */
   ledger?: string | Ledger;
-  /** With a Postgres ledger: its local spool file, one per gateway. `--ledger-spool`, `TOKENLAY_LEDGER_SPOOL`. Default `./.tokenlay/ledger.spool`. */
+  /** With a Postgres ledger: its local spool file, one per gateway. `--ledger-spool`, `TOKENLAY_LEDGER_SPOOL`. Default `./.tokenlay/ledger-<host>-<pid>.spool`, one per process; with it, the spools left in that folder by instances that died are replayed at start. */
   ledgerSpoolPath?: string;
   /**
    * While a Redis store is unreachable: `'closed'` (default, for hard caps) answers 503

@@ -12,7 +12,8 @@ export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { createRedisStore, type RedisStoreOptions, type RedisCounterStore, type RedisStoreHealth, type StoreErrorPolicy } from './redis.js';
-export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger } from './postgres.js';
+export { createPostgresLedger, type PostgresLedgerOptions, type PostgresLedger, type PostgresLedgerHealth } from './postgres.js';
+export type { CounterRebuild, CounterRebuilder } from './redis-data-loss.js';
 export { TokenlayStoreUnavailableError, isStoreUnavailable, STORE_UNAVAILABLE_CODE } from './unavailable.js';
 export { combineStores } from './combine.js';
 export { HOLDER_LOST } from './types.js';
@@ -45,7 +46,7 @@ export interface StoreOptions {
   ledger?: string | Ledger | TokenlayStore;
   /** Redis counters only: `'closed'` (default) or `'open'` while Redis is unreachable; env `TOKENLAY_ON_STORE_ERROR`. */
   onStoreError?: StoreErrorPolicy;
-  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`; `false` for a reader that records nothing. */
+  /** Postgres ledger only: its local spool file; env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger-<host>-<pid>.spool` (one per process; dead instances' spools in that folder are replayed at start); `false` for a reader that records nothing. */
   spoolPath?: string | false;
 }
 

@@ -1,5 +1,6 @@
 import { TokenlayConfigError } from '../config-error.js';
 import type * as NodeFs from 'node:fs';
+import type * as NodeOs from 'node:os';
 import type * as NodePath from 'node:path';
 import { nodeBuiltin } from '../node-builtins.js';
 import type { LedgerRow } from './types.js';
@@ -7,6 +8,52 @@ import type { LedgerRow } from './types.js';
 // Fetched on first use: the store module is reachable from the root entry, which must load where node:fs does not exist.
 const fs = () => nodeBuiltin<typeof NodeFs>('node:fs', 'the Postgres ledger spool');
 const nodePath = () => nodeBuiltin<typeof NodePath>('node:path', 'the Postgres ledger spool');
+const os = () => nodeBuiltin<typeof NodeOs>('node:os', 'the Postgres ledger spool');
+
+/** This host's name as it goes into a file name: letters, digits, `.`, `_` and `-` only. */
+function hostTag(): string {
+  return os().hostname().replace(/[^A-Za-z0-9._-]/g, '_') || 'host';
+}
+
+/** Who owns a spool: what its `.lock` file holds (`<pid>@<host>`, or a bare pid from older versions). */
+function ownerTag(): string {
+  return `${process.pid}@${hostTag()}`;
+}
+
+/**
+ * The default spool of this process: `./.tokenlay/ledger-<host>-<pid>.spool`. Every instance
+ * started in one folder (pm2 cluster mode, node:cluster workers, two `tokenlay gateway`) gets its
+ * own, and the host keeps containers sharing a volume (each with pid 1) apart.
+ */
+export function defaultSpoolPath(): string {
+  return nodePath().join('.tokenlay', `ledger-${hostTag()}-${process.pid}.spool`);
+}
+
+// Files of spools with the default names (this version's, and the single `ledger.spool` of
+// earlier ones): the live file, its lock, and its segments waiting for PostgreSQL.
+const DEFAULT_FILE = /^(ledger(?:-[^.]+(?:\.[^.]+)*?)?\.spool)(?:\.lock|\.\d+-\d+-\d+\.flushing)?$/;
+
+/**
+ * The spools with default names beside `own` whose owner is gone (its process ended, on this
+ * host), each opened as this process's: the caller replays their rows, then closes them with
+ * `retire()`. Two instances starting at once may both open one; the rows' idempotency keys keep
+ * the ledger from doubling them. Spools of live processes, or of other hosts, are left alone.
+ */
+export function adoptDeadSpools(own: string): Spool[] {
+  const dir = nodePath().dirname(own);
+  const adopted: Spool[] = [];
+  const names = new Set(fs().readdirSync(dir).map((file) => DEFAULT_FILE.exec(file)?.[1]).filter((name) => name !== undefined));
+  for (const name of names) {
+    const path = nodePath().join(dir, name);
+    if (path === own) continue;
+    try {
+      adopted.push(new Spool(path));
+    } catch {
+      // Owned by a live process (or another host), or taken by another instance just now.
+    }
+  }
+  return adopted;
+}
 
 /** One ledger row with the idempotency key it keeps through every retry and replay. */
 export interface SpooledRow {
@@ -37,8 +84,8 @@ function alive(pid: number): boolean {
  * recorded during a flush go to a fresh file; a segment is deleted only after Postgres committed
  * its rows, and replaying one twice is harmless (idempotency keys).
  *
- * One process owns a spool at a time (`<path>.lock` holds its pid); a spool whose owner died is
- * taken over by the next process that opens it.
+ * One process owns a spool at a time (`<path>.lock` holds its `pid@host`); a spool whose owner
+ * died on this host is taken over by the next process that opens it.
  */
 export class Spool {
   readonly path: string;
@@ -56,18 +103,21 @@ export class Spool {
 
   private takeLock(): void {
     try {
-      fs().writeFileSync(this.lock, String(process.pid), { flag: 'wx' });
+      fs().writeFileSync(this.lock, ownerTag(), { flag: 'wx' });
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const owner = Number(fs().readFileSync(this.lock, 'utf8').trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+    const [pidText, host] = fs().readFileSync(this.lock, 'utf8').trim().split('@');
+    const owner = Number(pidText);
+    // A process on another host sharing this folder cannot be checked: it counts as alive.
+    const elsewhere = host !== undefined && host !== hostTag();
+    if (elsewhere || (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner))) {
       throw new TokenlayConfigError(
-        `tokenlay: the ledger spool ${this.path} is in use by process ${owner}. Give each instance its own spool file (option spoolPath, env TOKENLAY_LEDGER_SPOOL).`,
+        `tokenlay: the ledger spool ${this.path} is in use by process ${owner}${elsewhere ? ` on ${host}` : ''}. Give each instance its own spool file (option spoolPath, env TOKENLAY_LEDGER_SPOOL). Or leave both unset: the default name is one per process.`,
       );
     }
-    fs().writeFileSync(this.lock, String(process.pid));
+    fs().writeFileSync(this.lock, ownerTag());
   }
 
   /** Appends one row; it is on disk (in the OS's hands) when this returns. */
@@ -110,10 +160,17 @@ export class Spool {
   close(): void {
     fs().closeSync(this.fd);
     try {
-      if (fs().readFileSync(this.lock, 'utf8').trim() === String(process.pid)) fs().unlinkSync(this.lock);
+      if (fs().readFileSync(this.lock, 'utf8').trim() === ownerTag()) fs().unlinkSync(this.lock);
     } catch {
       // Already gone: nothing to release.
     }
+  }
+
+  /** Closes an adopted spool whose rows were all written, and removes its (empty) file and lock. */
+  retire(): void {
+    const empty = fs().statSync(this.path).size === 0;
+    this.close();
+    if (empty) fs().rmSync(this.path, { force: true });
   }
 }
 

@@ -2,9 +2,9 @@ import { TokenlayConfigError } from '../config-error.js';
 import type { Pool } from 'pg';
 import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow } from './ledger-filter.js';
-import { loadPg } from './postgres-driver.js';
+import { createPool } from './postgres-driver.js';
 import { dropOldPartitions, ensurePartitions, ident, migrate, monthStart } from './postgres-schema.js';
-import { Spool, type Segment, type SpooledRow } from './postgres-spool.js';
+import { adoptDeadSpools, defaultSpoolPath, Spool, type Segment, type SpooledRow } from './postgres-spool.js';
 import { redactUrl } from './redact.js';
 import { costUnits, usdOf } from './money.js';
 import type { Ledger, LedgerQuery, LedgerRow } from './types.js';
@@ -17,8 +17,10 @@ export interface PostgresLedgerOptions {
   schema?: string;
   /**
    * The local spool file every row is appended to before it is sent, replayed at start. One per
-   * instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger.spool`. `false`: no
-   * spool, for readers of the ledger (the usage CLI) that record nothing.
+   * instance. Default: env `TOKENLAY_LEDGER_SPOOL`, else `./.tokenlay/ledger-<host>-<pid>.spool`,
+   * one per process; with that default, the spools left in `./.tokenlay/` by instances that died
+   * (their process gone) are taken over and replayed at start. `false`: no spool, for readers of
+   * the ledger (the usage CLI) that record nothing.
    */
   spoolPath?: string | false;
   /** Queued rows that trigger a write. Default 100. */
@@ -32,8 +34,25 @@ export interface PostgresLedgerOptions {
   retainMonths?: number;
   /** Connections in the pool. Default 4. */
   poolSize?: number;
-  /** Told about a background write that failed (its rows stay spooled and are retried). Default: `console.warn`. */
+  /** Told about every background write that failed (its rows stay spooled and are retried). Default: nothing (the outage line of `log` says it once). */
   onError?: (error: unknown) => void;
+  /**
+   * Where the one line per outage (PostgreSQL unreachable: rows kept in the spool) and the one
+   * line per recovery (rows written again) go. Default `console.warn`.
+   */
+  log?: (line: string) => void;
+}
+
+/** How the Postgres ledger has fared: for a health endpoint or a metric. */
+export interface PostgresLedgerHealth {
+  /** False from a failed write until the next one that succeeds. */
+  available: boolean;
+  /** Outages since the ledger was created. */
+  outages: number;
+  /** Recoveries (a write succeeding after an outage) since the ledger was created. */
+  recoveries: number;
+  /** Rows recorded but not yet committed to PostgreSQL (kept in the spool meanwhile). */
+  pendingRows: number;
 }
 
 /** The Postgres ledger, with a way to wait until it is ready. */
@@ -42,6 +61,8 @@ export interface PostgresLedger extends Ledger {
   ready(): Promise<void>;
   /** Rows recorded but not yet committed to Postgres. */
   readonly pending: number;
+  /** Availability, outages, recoveries and rows waiting: what the gateway's `/metrics` exports. */
+  health(): PostgresLedgerHealth;
 }
 
 interface DbRow {
@@ -116,25 +137,64 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   const schema = opts.schema ?? 'public';
   const s = ident(schema);
   const batchSize = Math.max(1, opts.batchSize ?? 100);
-  const onError = opts.onError ?? ((error: unknown) => console.warn(`tokenlay: writing the usage ledger to ${where} failed; the rows stay spooled and will be retried:`, (error as Error)?.message ?? error));
-  const { Pool } = loadPg();
-  const pool: Pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 4 });
-  // An idle client losing its connection must not crash the app; the next write retries.
-  pool.on('error', () => {});
-  const spool = opts.spoolPath === false ? memorySpool() : new Spool(opts.spoolPath ?? (process.env.TOKENLAY_LEDGER_SPOOL || './.tokenlay/ledger.spool'));
+  const onError = opts.onError ?? (() => {});
+  const log = opts.log ?? ((line: string) => console.warn(line));
+  // A connection PostgreSQL ended (restart, failover, pg_terminate_backend) is an outage: the
+  // write it carried fails and is retried from the spool; it never crashes the process.
+  const pool: Pool = createPool({ connectionString: opts.url, max: opts.poolSize ?? 4 }, (error) => down(error));
+  const named = opts.spoolPath ?? (process.env.TOKENLAY_LEDGER_SPOOL || undefined);
+  const spool = named === false ? memorySpool() : new Spool(named ?? defaultSpoolPath());
+  const spoolName = named === false ? 'memory' : (spool as Spool).path;
+  // With the default, per-process names, a dead instance's spool is this one's to replay.
+  const adopted = named === undefined ? adoptDeadSpools((spool as Spool).path) : [];
 
   // Segments waiting for Postgres, oldest first; `queue` is what the live spool file holds.
   const segments: Segment[] = spool.leftovers();
+  for (const dead of adopted.splice(0)) {
+    const rows = dead.leftovers();
+    // Nothing left to write (its owner closed cleanly): only the files to remove.
+    if (rows.length === 0) dead.retire();
+    else {
+      segments.push(...rows);
+      adopted.push(dead);
+    }
+  }
   let queue: SpooledRow[] = [];
   const months = new Set<number>();
   let closed = false;
+  let outageSince: number | null = null;
+  let outages = 0;
+  let recoveries = 0;
+  const pendingRows = () => queue.length + segments.reduce((n, seg) => n + seg.rows.length, 0);
 
-  const started = (async () => {
+  function down(error: unknown): void {
+    if (outageSince !== null || closed) return;
+    outageSince = Date.now();
+    outages++;
+    log(`tokenlay: PostgreSQL ledger ${where} is unreachable (${(error as Error)?.message ?? String(error)}); rows are kept in the spool ${spoolName} and written once it is back.`);
+  }
+
+  function up(): void {
+    if (outageSince === null) return;
+    const lasted = Date.now() - outageSince;
+    outageSince = null;
+    recoveries++;
+    log(`tokenlay: PostgreSQL ledger ${where} is reachable again after ${lasted} ms; ${pendingRows()} spooled row(s) to write.`);
+  }
+
+  const setUp = async () => {
     await migrate(pool, schema);
     if (opts.retainMonths !== undefined) await dropOldPartitions(pool, schema, opts.retainMonths, Date.now());
-  })();
+  };
+  const first = setUp();
   // Observed here so an unreachable database is reported by ready()/flush(), not as an unhandled rejection.
-  started.catch(() => {});
+  first.catch(() => {});
+  let started = first;
+  /** Migrations done: the first attempt, or (once it failed: PostgreSQL was down at start) a new one. */
+  function ensureStarted(): Promise<void> {
+    started = started.catch(() => setUp());
+    return started;
+  }
 
   async function insert(rows: SpooledRow[]): Promise<void> {
     const client = await pool.connect();
@@ -168,15 +228,22 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   function flushOnce(): Promise<void> {
     flushing ??= (async () => {
       try {
-        await started;
+        await ensureStarted();
         const current = spool.rotate(queue);
         queue = [];
         if (current) segments.push(current);
+        // An outage seen on an idle connection, with nothing to write: ask PostgreSQL whether it is back.
+        if (segments.length === 0 && outageSince !== null) await pool.query('SELECT 1');
         while (segments.length > 0) {
           await insert(segments[0].rows);
           spool.done(segments[0]);
           segments.shift();
         }
+        for (const dead of adopted.splice(0)) dead.retire();
+        up();
+      } catch (error) {
+        down(error);
+        throw error;
       } finally {
         flushing = undefined;
       }
@@ -191,14 +258,14 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
   }
 
   function background(): void {
-    if (closed || (queue.length === 0 && segments.length === 0)) return;
+    if (closed || (queue.length === 0 && segments.length === 0 && outageSince === null)) return;
     flushOnce().catch(onError);
   }
 
   const timer = setInterval(background, opts.flushIntervalMs ?? 1000);
   timer.unref();
   // Replay what an earlier process left as soon as the schema is there.
-  if (segments.length > 0) started.then(background, () => {});
+  if (segments.length > 0) first.then(background, () => {});
 
   function ensureOpen(method: string): void {
     if (closed) throw storeClosedError('Postgres ledger', method);
@@ -206,11 +273,14 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
 
   return {
     ready: async () => {
-      await started;
+      await first;
       if (segments.length > 0) await flush();
     },
     get pending() {
-      return queue.length + segments.reduce((n, seg) => n + seg.rows.length, 0);
+      return pendingRows();
+    },
+    health() {
+      return { available: outageSince === null, outages, recoveries, pendingRows: pendingRows() };
     },
     record(row, callId) {
       ensureOpen('record');
@@ -251,7 +321,12 @@ export function createPostgresLedger(opts: PostgresLedgerOptions): PostgresLedge
         // The rows are on disk in the spool; the next start with this spool writes them.
         onError(error);
       } finally {
-        spool.close();
+        // A per-process spool left empty is removed, so restarts do not pile up files; its segments
+        // not yet written stay, for the next instance started in this folder.
+        if (named === undefined) (spool as Spool).retire();
+        else spool.close();
+        // Rows of a dead instance not yet written stay in its spool, for the next start.
+        for (const dead of adopted.splice(0)) dead.close();
         await pool.end();
       }
     },

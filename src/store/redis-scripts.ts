@@ -127,12 +127,14 @@ end
 `;
 
 /**
- * KEYS: `r:<id>`, then per check its `h:` and `l:` keys.
+ * KEYS: `r:<id>`, then per check its `h:` and `l:` keys, then (optional) the store's marker key.
  * ARGV: now, lease end, reservation key lifetime (ms), id, margin (ms), key base, lost-row JSON
  * ('' = none), grace (ms), then per check: suffix, metric, max ('' = unchecked), amount (whole),
  * window end ('' = none).
- * Returns `{1, rows...}` when admitted, else `{0, index, current, used, reserved, rows...}`
- * (numbers as strings), where rows are the ledger rows of lost holders charged on the way.
+ * Returns `{1, rows...}` when admitted, `{2}` when the marker is gone (Redis lost its data:
+ * nothing is counted until the counters are rebuilt, see `redis-data-loss.ts`), else
+ * `{0, index, current, used, reserved, rows...}` (numbers as strings), where rows are the ledger
+ * rows of lost holders charged on the way.
  */
 export const RESERVE = `${COMMON}
 local now = tonumber(ARGV[1])
@@ -142,7 +144,8 @@ local margin = tonumber(ARGV[5])
 local base = ARGV[6]
 local grace = tonumber(ARGV[8])
 local A = 8
-local n = (#KEYS - 1) / 2
+local n = math.floor((#KEYS - 1) / 2)
+if #KEYS % 2 == 0 and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return {2} end
 local rows = {}
 chargeLeases(base, now, grace, rows)
 for i = 1, n do

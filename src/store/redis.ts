@@ -2,6 +2,7 @@ import { TokenlayConfigError } from '../config-error.js';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';
+import { dataLossGuard, type CounterRebuilder } from './redis-data-loss.js';
 import { connectRedis, redisConnection } from './redis-driver.js';
 import { FINISH, READ, RENEW, RESERVE } from './redis-scripts.js';
 import { lostRow } from './lost-row.js';
@@ -46,8 +47,14 @@ export interface RedisStoreOptions {
    * settlement adds nothing; also how long an unsettled reservation's key outlives its lease. Default 24 h.
    */
   settleGraceMs?: number;
-  /** Where the one line per outage (and per recovery) goes. Default `console.warn`. */
+  /** Where the one line per outage (and per recovery), and per data loss, goes. Default `console.warn`. */
   log?: (line: string) => void;
+  /**
+   * After Redis lost its data while this process ran, how long (ms) the instance that rebuilds
+   * the counters waits for the last rows of calls in flight to reach the ledger (other instances
+   * write theirs every `flushIntervalMs`) before reading it. Default 2500.
+   */
+  dataLossGraceMs?: number;
 }
 
 /** How the Redis store has fared: for a health endpoint or a metric. */
@@ -60,6 +67,8 @@ export interface RedisStoreHealth {
   unavailableCalls: number;
   /** Settlements waiting for Redis to return. */
   pendingSettlements: number;
+  /** Times this process saw Redis lose its data (the marker key gone) and the counters rebuilt. */
+  dataLosses: number;
 }
 
 /** The counter half of the store contract, on Redis. */
@@ -72,6 +81,11 @@ export interface RedisCounterStore extends LostRowSource {
   close(): Promise<void>;
   /** Availability, outages and queued settlements. */
   health(): RedisStoreHealth;
+  /**
+   * Registers what rebuilds the counters from the ledger when Redis lost its data (the engine
+   * does, with its rules). Without one, counters start again from zero after a loss, said in the log.
+   */
+  watchDataLoss(rebuilder: CounterRebuilder): void;
 }
 
 type ScriptClient = (Redis | Cluster) & {
@@ -85,6 +99,8 @@ const DAY_MS = 86_400_000;
 // Redis's own TTLs outlive a window by this much, so a little clock skew between instances
 // never drops a counter another instance still reads.
 const EXPIRY_MARGIN_MS = 60_000;
+// How long a call waits for the counters to be rebuilt after Redis lost its data.
+const REBUILD_WAIT_MS = 30_000;
 // Admitted while Redis was down under policy `open`: nothing to settle.
 const UNCOUNTED = 'uncounted:';
 
@@ -254,24 +270,58 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
     return `${metric}:${bucket}:${key}`;
   }
 
-  return {
+  /** One RESERVE script; `marked`: refused with `{2}` when Redis lost its data. */
+  function reserveScript(checks: CounterCheck[], id: string, now: number, leaseMs: number, lost: LedgerRow | undefined, marked: boolean) {
+    const keys = [base + 'r:' + id];
+    const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS, base, lost ? JSON.stringify({ id, row: lost }) : '', settleGraceMs];
+    for (const c of checks) {
+      const s = suffix(c.metric, c.bucket, c.key);
+      keys.push(base + 'h:' + s, base + 'l:' + s);
+      const max = Number.isFinite(c.max) ? String(c.metric === 'cost' ? capUnits(c.max) : c.max) : '';
+      args.push(s, c.metric, max, wholeAmount(c.metric, c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
+    }
+    if (marked) keys.push(loss.marker);
+    return send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
+  }
+
+  const loss = dataLossGuard({
+    client,
+    base,
+    where,
+    log,
+    graceMs: opts.dataLossGraceMs ?? 2500,
+    timeoutMs: REBUILD_WAIT_MS,
+    send,
+    used: async (key, metric, bucket, now) => (await store.read(key, metric, bucket, now)).used,
+    // As a settled call adds: a reservation of nothing, settled with the amount (only the hold's metric counts).
+    async add(check, amount) {
+      const id = globalThis.crypto.randomUUID();
+      await reserveScript([{ ...check, max: Infinity, amount: 0 }], id, Date.now(), 60_000, undefined, false);
+      const whole = wholeAmount(check.metric, amount);
+      await send(() => client.tokenlayFinish(base + 'r:' + id, id, base, 'settle', whole, whole, whole));
+    },
+  });
+
+  const store: RedisCounterStore = {
     async reserve(checks, { now, leaseMs, lost }) {
       ensureOpen('reserve');
       assertValidChecks(checks);
       const id = globalThis.crypto.randomUUID();
-      const keys = [base + 'r:' + id];
-      const args: (string | number)[] = [now, now + leaseMs, leaseMs + settleGraceMs, id, EXPIRY_MARGIN_MS, base, lost ? JSON.stringify({ id, row: lost }) : '', settleGraceMs];
-      for (const c of checks) {
-        const s = suffix(c.metric, c.bucket, c.key);
-        keys.push(base + 'h:' + s, base + 'l:' + s);
-        const max = Number.isFinite(c.max) ? String(c.metric === 'cost' ? capUnits(c.max) : c.max) : '';
-        args.push(s, c.metric, max, wholeAmount(c.metric, c.amount), c.expiresAt === null ? '' : String(c.expiresAt));
-      }
       let reply: (string | number)[];
       // During a known outage nothing is sent (see send()), so nothing can run later.
       const sent = outageSince === null || client.status === 'ready';
       try {
-        reply = await send(() => client.tokenlayReserve(keys.length, ...keys, ...args));
+        reply = await reserveScript(checks, id, now, leaseMs, lost, true);
+        // Redis lost its data: nothing is counted until the counters are rebuilt, then the call is
+        // admitted (or refused) against them.
+        for (let tries = 0; Number(reply[0]) === 2; tries++) {
+          if (tries === 3) throw unavailable(new Error('the counters were lost again while being rebuilt'));
+          await within(loss.recover(), REBUILD_WAIT_MS).catch((error: unknown) => {
+            throw isReplyError(error) ? error : unavailable(error);
+          });
+          reply = await reserveScript(checks, id, now, leaseMs, lost, true);
+        }
+        loss.present();
       } catch (error) {
         if (!(error instanceof TokenlayStoreUnavailableError)) throw error;
         unavailableCalls++;
@@ -326,7 +376,10 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       for (const { id, row } of rows) target.record(row, id);
     },
     health() {
-      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size };
+      return { available: outageSince === null, outages, unavailableCalls, pendingSettlements: pending.size, dataLosses: loss.losses };
+    },
+    watchDataLoss(rebuilder) {
+      loss.watch(rebuilder);
     },
     async close() {
       if (closed) return;
@@ -341,4 +394,5 @@ export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
       }
     },
   };
+  return store;
 }

@@ -201,8 +201,9 @@ describe('Redis Cluster store', () => {
         expect(r.ok).toBe(true);
         expect(await store.reserve([check({ key: 'k', max: 1 })], LEASE)).toMatchObject({ ok: false, current: 1 });
         const keys = (await Promise.all(nodes.map(({ redis }) => redis.auth('s3cret:p@ss').then(() => redis.keys(`${p}*`))))).flat();
-        // The reservation, the counter, its leases, and the account's leases (to find lost holders).
-        expect(keys.length).toBe(4);
+        // The reservation, the counter, its leases, the account's leases (to find lost holders), and
+        // the store's marker (to see Redis lose its data).
+        expect(keys.length).toBe(5);
         for (const key of keys) expect(key.startsWith(`${p}{acme}:`)).toBe(true);
       } finally {
         await store.close();
@@ -272,6 +273,33 @@ describe('Redis Cluster store', () => {
 });
 
 describe('Redis Cluster store, one shard unreachable', () => {
+  it('a Cluster connection killed mid-call (CLIENT KILL on its shard): the call is answered, never a crash, held at most once; the store counts again after', async () => {
+    const p = prefix();
+    const store = createRedisStore({ url: clusterUrl, prefix: p, account: 'killed', commandTimeoutMs: 2000, log: () => undefined });
+    const nodes = masters();
+    try {
+      expect((await store.reserve([check({ key: 'k' })], LEASE)).ok).toBe(true);
+      const owners = await Promise.all(nodes.map(async (n) => (await n.redis.keys(`${p}*`)).length > 0));
+      const node = nodes[owners.indexOf(true)]!;
+      // Scripts wait while the shard is paused for writes; CLIENT KILL is not a write.
+      await node.redis.call('CLIENT', 'PAUSE', '2000', 'WRITE');
+      const held = store.reserve([check({ key: 'k' })], LEASE).then((r) => (r.ok ? 'admitted' : 'refused'), (e: Error) => e.name);
+      await sleep(200);
+      expect(Number(await node.redis.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'))).toBeGreaterThan(0);
+      await node.redis.call('CLIENT', 'UNPAUSE');
+      // ioredis's Cluster may send the script again on a new connection (Redis dropped the one it
+      // never ran): either way the call is answered, and held at most once.
+      const outcome = await held;
+      expect(['admitted', 'TokenlayStoreUnavailableError']).toContain(outcome);
+      await until('the store did not count again after its connection was killed', 10_000, async () => (await store.reserve([check({ key: 'k' })], LEASE).catch(() => ({ ok: false }))).ok);
+      const { reserved } = await store.read('k', 'requests', LEASE.now, LEASE.now);
+      expect(reserved).toBe(outcome === 'admitted' ? 3 : 2);
+    } finally {
+      await store.close();
+      for (const { redis } of nodes) redis.disconnect();
+    }
+  });
+
   it('refuses within the command timeout, instead of queueing, when no node of the Cluster answers', async () => {
     const port = await clusterPort(ports);
     const lines: string[] = [];
