@@ -49,18 +49,27 @@ const rules = {
   ],
 };
 const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
+// A call with no max_tokens under a cost cap smaller than its worst case (16,384 output tokens,
+// $0.0098): the engine clamps every one (before the clamp, it was admitted as it was).
+const clampedRules = { rules: [{ id: 'tight', if: {}, then: { limits: [{ type: 'cost', max: 0.005, window: 'month', per: 'user' }] } }] };
+const unlimited = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
 const headers = (i: number) => ({ 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-tokenlay-user': `user-${i % 50}`, 'x-tokenlay-org': 'acme', 'x-tokenlay-plan': 'free' });
 
 type Send = (i: number) => Promise<void>;
 
-async function measure(send: Send): Promise<{ meanUs: number; p50Us: number; p99Us: number; rps: number }> {
+async function measure(send: Send): Promise<{ meanUs: number; p50Us: number; p99Us: number; rps: number; cpuUs: number }> {
   for (let i = 0; i < WARMUP; i++) await send(i);
   const times: number[] = [];
+  // CPU time of this process per call (user + system): what the engine costs, apart from waiting
+  // on a machine that others load.
+  const cpu = process.cpuUsage();
   for (let i = 0; i < CALLS; i++) {
     const t = performance.now();
     await send(i);
     times.push((performance.now() - t) * 1000);
   }
+  const used = process.cpuUsage(cpu);
+  const cpuUs = (used.user + used.system) / CALLS;
   times.sort((a, b) => a - b);
   // Throughput with CONCURRENCY calls in flight.
   const started = performance.now();
@@ -69,7 +78,7 @@ async function measure(send: Send): Promise<{ meanUs: number; p50Us: number; p99
     while (next < CALLS) await send(next++);
   }));
   const rps = CALLS / ((performance.now() - started) / 1000);
-  return { meanUs: times.reduce((a, b) => a + b, 0) / times.length, p50Us: times[Math.floor(times.length / 2)]!, p99Us: times[Math.floor(times.length * 0.99)]!, rps };
+  return { meanUs: times.reduce((a, b) => a + b, 0) / times.length, p50Us: times[Math.floor(times.length / 2)]!, p99Us: times[Math.floor(times.length * 0.99)]!, rps, cpuUs };
 }
 
 const viaFetch = (f: typeof fetch, url: string): Send => async (i) => {
@@ -78,8 +87,8 @@ const viaFetch = (f: typeof fetch, url: string): Send => async (i) => {
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
 };
 
-const viaEngine = (engine: Engine, url: string): Send => async (i) => {
-  const res = await engine.handle({ url, method: 'POST', headers: new Headers(headers(i)), body });
+const viaEngine = (engine: Engine, url: string, text = body): Send => async (i) => {
+  const res = await engine.handle({ url, method: 'POST', headers: new Headers(headers(i)), body: text });
   await res.text();
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
 };
@@ -111,6 +120,7 @@ try {
   const was = before ? ([
     [`before (${BASELINE}): engine alone (in-process provider), memory store`, () => before.createEngine({ rules, store: 'memory', fetch: inProcess })],
     [`before (${BASELINE}): engine alone (in-process provider), SQLite store`, () => before.createEngine({ rules, store: `sqlite:${join(dir, `was-${Math.random()}.db`)}`, fetch: inProcess })],
+    [`before (${BASELINE}): engine alone (in-process provider), memory store, no max_tokens under a tight cost cap`, () => before.createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
   ] as Array<[string, () => Engine]>) : [];
   const scenarios: Array<[string, () => { send: Send; close: () => Promise<void> }]> = [
     ['direct fetch to the stand-in (baseline)', () => ({ send: viaFetch(fetch, url), close: async () => {} })],
@@ -120,12 +130,13 @@ try {
       ['engine, SQLite store, 2 rules / 2 limits', () => createEngine({ rules, store: `sqlite:${join(dir, `bench-${Math.random()}.db`)}` })],
       ['engine alone (in-process provider), memory store', () => createEngine({ rules, store: 'memory', fetch: inProcess })],
       ['engine alone (in-process provider), SQLite store', () => createEngine({ rules, store: `sqlite:${join(dir, `alone-${Math.random()}.db`)}`, fetch: inProcess })],
+      ['engine alone (in-process provider), memory store, no max_tokens under a tight cost cap', () => createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
       ...was,
     ] as Array<[string, () => Engine]>).map(([name, make]): [string, () => { send: Send; close: () => Promise<void> }] => [
       name,
       () => {
         const engine = make();
-        return { send: viaEngine(engine, url), close: () => engine.close() };
+        return { send: viaEngine(engine, url, name.includes('tight cost cap') ? unlimited : body), close: () => engine.close() };
       },
     ]),
   ];
@@ -145,7 +156,8 @@ try {
   }
   for (const [name] of scenarios) {
     const rs = results.get(name)!.sort((a, b) => a.meanUs - b.meanUs);
-    rows.push([name, rs[Math.floor(rs.length / 2)]!]);
+    const cpus = rs.map((r) => r.cpuUs).sort((a, b) => a - b);
+    rows.push([name, { ...rs[Math.floor(rs.length / 2)]!, cpuUs: cpus[Math.floor(cpus.length / 2)]! }]);
   }
   const memoryLedger = await ledgerThroughput(createMemoryStore());
   const sqliteLedger = await ledgerThroughput(createSqliteStore({ path: join(dir, 'ledger.db') }));
@@ -153,11 +165,11 @@ try {
   const base = rows.find(([name]) => name.includes('baseline'))?.[1] ?? rows[0]![1];
   const fmt = (n: number) => n.toFixed(0);
   console.log(`\nnode ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), median of ${ROUNDS} rounds of ${CALLS} sequential calls after ${WARMUP} warm-up, then ${CALLS} at concurrency ${CONCURRENCY}\n`);
-  console.log('| scenario | mean µs/call | p50 µs | p99 µs | overhead vs baseline (mean µs) | calls/s at c=16 |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| scenario | mean µs/call | p50 µs | p99 µs | CPU µs/call | overhead vs baseline (mean µs) | calls/s at c=16 |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, r] of rows) {
     const overhead = name.includes('baseline') ? '—' : name.includes('alone') ? '(no socket)' : `+${fmt(r.meanUs - base.meanUs)}`;
-    console.log(`| ${name} | ${fmt(r.meanUs)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${overhead} | ${fmt(r.rps)} |`);
+    console.log(`| ${name} | ${fmt(r.meanUs)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${fmt(r.cpuUs)} | ${overhead} | ${fmt(r.rps)} |`);
   }
   console.log(`\n| ledger store | rows/s (${LEDGER_ROWS} rows, record + flush) |\n| --- | ---: |`);
   console.log(`| memory | ${fmt(memoryLedger)} |\n| SQLite (WAL, batched) | ${fmt(sqliteLedger)} |`);

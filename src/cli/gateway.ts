@@ -19,6 +19,10 @@ const FLAGS: Flag[] = [
   { name: 'provider-timeout', value: 'MS', env: 'TOKENLAY_PROVIDER_TIMEOUT', default: '600000', help: "wait this long for the provider's answer, then try a fallback or answer 504" },
   { name: 'lease', value: 'MS', env: 'TOKENLAY_LEASE_MS', default: '60000', help: "how long a call's reservation holds without renewal; a dead gateway's calls in flight are charged what they reserved after it" },
   { name: 'max-body', value: 'BYTES', env: 'TOKENLAY_MAX_BODY', default: '20971520 (20 MiB)', help: 'largest request body; larger ones get 413' },
+  { name: 'header-timeout', value: 'MS', env: 'TOKENLAY_HEADER_TIMEOUT', default: '15000', help: 'a client must send its request headers within this; then 408' },
+  { name: 'body-timeout', value: 'MS', env: 'TOKENLAY_BODY_TIMEOUT', default: '60000', help: 'a client must send its whole request body within this; then 408' },
+  { name: 'idle-timeout', value: 'MS', env: 'TOKENLAY_IDLE_TIMEOUT', default: '30000', help: 'hang up on a client that sends or reads nothing this long; 0 never' },
+  { name: 'trust-proxy', env: 'TOKENLAY_TRUST_PROXY', default: 'off', help: 'behind a TLS-terminating proxy: read X-Forwarded-For/-Proto for the client address and a Secure dashboard cookie' },
   { name: 'drain-timeout', value: 'MS', env: 'TOKENLAY_DRAIN_TIMEOUT', default: '10000', help: 'on SIGTERM/SIGINT, wait this long for calls in flight' },
   { name: 'log-format', value: 'FORMAT', env: 'TOKENLAY_LOG_FORMAT', default: 'json', help: 'json (one line per call) or pretty (for a terminal)' },
   { name: 'log-level', value: 'LEVEL', env: 'TOKENLAY_LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
@@ -79,6 +83,15 @@ export async function run(argv: string[]): Promise<number> {
     if (lease !== undefined) options.leaseMs = lease;
     const maxBody = intFlag('gateway', flag('max-body'), str('max-body'), 1);
     if (maxBody !== undefined) options.maxBodyBytes = maxBody;
+    for (const [name, option, min] of [['header-timeout', 'headerTimeoutMs', 1], ['body-timeout', 'bodyTimeoutMs', 1], ['idle-timeout', 'idleTimeoutMs', 0]] as const) {
+      const ms = intFlag('gateway', flag(name), str(name), min);
+      if (ms !== undefined) options[option] = ms;
+    }
+    const trust = str('trust-proxy')?.trim().toLowerCase();
+    if (trust !== undefined) {
+      if (!['true', '1', 'yes', 'false', '0', 'no'].includes(trust)) throw new Error(`tokenlay gateway: TOKENLAY_TRUST_PROXY must be true or false; got ${JSON.stringify(str('trust-proxy'))}.`);
+      options.trustProxy = ['true', '1', 'yes'].includes(trust);
+    }
     const drain = intFlag('gateway', flag('drain-timeout'), str('drain-timeout'), 0);
     if (drain !== undefined) options.drainTimeoutMs = drain;
   } catch (err) {

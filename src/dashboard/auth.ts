@@ -36,8 +36,9 @@ export function keyFromCookie(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-function secure(req: IncomingMessage): boolean {
-  return Boolean((req.socket as { encrypted?: boolean }).encrypted);
+/** Whether the browser reached us over TLS: a TLS socket, or `req.secure` (Express's, which follows its `trust proxy`; the gateway's, which follows `--trust-proxy`). */
+function secure(req: IncomingMessage & { secure?: boolean }): boolean {
+  return Boolean((req.socket as { encrypted?: boolean }).encrypted) || req.secure === true;
 }
 
 /** Sets (or, with null, clears) the key cookie for the mount path. */

@@ -7,6 +7,7 @@ import { USAGE_GROUPINGS } from '../store/usage-breakdown.js';
 import { readAsset } from './assets.js';
 import { keyFromCookie, readForm, setKeyCookie, type DashboardAuth, type DashboardViewer } from './auth.js';
 import { dashboardPage, signInPage } from './page.js';
+import { crossSiteReason } from './same-origin.js';
 import { buildReport, type ReportFilters } from './report.js';
 import { PAGE_WINDOWS, type PageWindow } from './windows.js';
 
@@ -83,7 +84,8 @@ function mountPath(req: IncomingMessage & { originalUrl?: string; baseUrl?: stri
  *
  * Routes, relative to the mount: `GET /` the page; `GET /api/report?window=24h|7d|30d|mtd&user=…`
  * the numbers (JSON, see {@link DashboardReport}); `GET /assets/*`; with `auth`, `POST /signin`
- * (form field `key`) and `POST /signout`. The page refreshes itself every `refreshMs`.
+ * (form field `key`) and `POST /signout`, each refused with 403 when a browser sends it from another
+ * site (`Sec-Fetch-Site`, or an `Origin` other than the request's host). The page refreshes itself every `refreshMs`.
  *
  * @throws {TokenlayRulesError} at once when `rules` are malformed; an Error for a bad store spec.
  */
@@ -141,6 +143,11 @@ export function tokenlayDashboard(options: DashboardOptions): DashboardHandler {
       }
       const report = await buildReport({ store, rules, scope: viewer?.fields ?? {}, window, filters, now: now() });
       return json(res, 200, report);
+    }
+    // Every state-changing route: a page on another site must not sign a browser in or out.
+    const crossSite = get ? undefined : crossSiteReason(req);
+    if (crossSite !== undefined) {
+      return send(res, 403, 'text/html; charset=utf-8', signInPage(`This request came from another site (${crossSite}), so it was refused. Open the dashboard itself and sign in from its own page.`));
     }
     if (auth && method === 'POST' && path === '/signin') {
       let key = '';

@@ -2,15 +2,31 @@ import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule, RuleActionName } from '../policy/types.js';
 import type { CounterCheck, CounterStore, LedgerRow } from '../store/types.js';
 import { DEFAULT_QUEUE_DELAY_SECONDS } from '../policy/schema.js';
+import { COST_UNITS_PER_USD } from '../store/money.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
 
-/** What a call may spend, reserved at admission. */
+/** What a call may spend, reserved at admission: an upper bound of its tokens and USD. */
 export interface Estimate {
   tokens: number;
+  /** USD. */
   cost: number;
   /** Of `tokens`, those of the input, when known (the ledger row of a lost call splits by it). */
   inputTokens?: number;
+  /**
+   * A smaller reservation that fits `room` (tokens and USD, at most), made by lowering the call's
+   * output limit, or undefined when not even a short answer fits. Absent: the call cannot be clamped.
+   */
+  within?: (room: { tokens?: number; cost?: number }) => Estimate | undefined;
+  /** Per model, the output limit (tokens, one choice) the call must be sent with to stay within this reservation. */
+  outputLimits?: ReadonlyMap<string, number>;
+}
+
+/** A call admitted with a lower output limit than it asked for, and the limit that made room for it. */
+export interface Clamp {
+  limit: ResolvedLimit;
+  /** What was left of the limit (tokens, or USD) when the call was admitted. */
+  room: number;
 }
 
 /** A call let through: its reservation, and what the report must say about how. */
@@ -23,6 +39,10 @@ export interface Admitted {
   /** The model a downgrade moved the call to. */
   downgradeTo?: string;
   warnings: string[];
+  /** What was reserved: the request's estimate, or a clamped one (see `clamp`). */
+  estimate: Estimate;
+  /** Set when a cost or token limit had less room than the call's worst case and its output limit was lowered. */
+  clamp?: Clamp;
 }
 
 /** A call refused by a full limit: the answer stage renders it. */
@@ -38,8 +58,8 @@ export interface AdmissionRequest {
   ruleAction: RuleActionName;
   /** Resolves the rule's limits for a time (re-run when a queued call retries in a new window). */
   limitsAt: (now: number) => ResolvedLimit[];
-  /** Counters that are only counted, never checked (usage read-outs), for a time. */
-  trackingAt: (now: number) => CounterCheck[];
+  /** Counters that are only counted, never checked (usage read-outs), for a time and a reservation. */
+  trackingAt: (now: number, estimate: Estimate) => CounterCheck[];
   estimate: Estimate;
   /** Re-estimates for a downgraded model. */
   estimateFor: (model: string) => Estimate;
@@ -56,16 +76,66 @@ function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): num
   return 1;
 }
 
+/**
+ * The max a store checks for a limit. A store admits while `current < max`; a call must fit whole,
+ * `current + amount <= max`, so the call's own amount is taken off (tokens are whole: `+ 1` makes
+ * it exact; requests and concurrent calls reserve 1, the same as the store's own test).
+ */
+function storeMax(type: ResolvedLimit['limit']['type'], max: number, amount: number): number {
+  if (type === 'tokens') return max - amount + 1;
+  // Stores count cost in whole units of 1e-10 USD, rounding the max and the amount each: one unit
+  // short keeps that rounding from letting a call through by a unit.
+  if (type === 'cost') return max - amount - 1 / COST_UNITS_PER_USD;
+  return max;
+}
+
 /** Counter checks for limits; `counted only` ones get an infinite max so that they never refuse. */
 export function limitChecks(limits: ResolvedLimit[], estimate: Estimate, countedOnly = false): CounterCheck[] {
-  return limits.map((l) => ({
-    key: l.key,
-    metric: l.limit.type,
-    bucket: l.bucket,
-    expiresAt: l.resetsAt,
-    max: countedOnly ? Infinity : l.limit.max,
-    amount: amountOf(l.limit.type, estimate),
-  }));
+  return limits.map((l) => {
+    const amount = amountOf(l.limit.type, estimate);
+    return {
+      key: l.key,
+      metric: l.limit.type,
+      bucket: l.bucket,
+      expiresAt: l.resetsAt,
+      max: countedOnly ? Infinity : storeMax(l.limit.type, l.limit.max, amount),
+      amount,
+    };
+  });
+}
+
+// A cost room is left two units of money short: a reservation of exactly the room would be
+// refused by the store's check, one unit short (see storeMax).
+const COST_ROOM_MARGIN_USD = 2 / COST_UNITS_PER_USD;
+// Clamps tried before a refusal stands: each one follows a reservation that others took first.
+const CLAMP_TRIES = 8;
+
+/**
+ * Reserves the call, lowering its output limit when a cost or token limit has less room than the
+ * call's worst case (what the room allows, never below a short answer). A refusal it cannot clamp
+ * away is returned as the store gave it.
+ */
+async function reserveClamped(
+  req: AdmissionRequest,
+  limits: ResolvedLimit[],
+  now: number,
+): Promise<{ result: Awaited<ReturnType<CounterStore['reserve']>>; estimate: Estimate; clamp?: Clamp }> {
+  let estimate = req.estimate;
+  let clamp: Clamp | undefined;
+  const room: { tokens?: number; cost?: number } = {};
+  for (let tries = 0; ; tries++) {
+    const result = await req.store.reserve([...limitChecks(limits, estimate), ...req.trackingAt(now, estimate)], { now, leaseMs: req.leaseMs, lost: req.lostRow?.(estimate) });
+    if (result.ok || tries >= CLAMP_TRIES || !estimate.within) return { result, estimate, clamp };
+    const hit = limits[result.index];
+    const type = hit?.limit.type;
+    if (type !== 'tokens' && type !== 'cost') return { result, estimate, clamp };
+    const left = Math.max(0, hit!.limit.max - result.current);
+    room[type] = Math.min(room[type] ?? Infinity, type === 'cost' ? left - COST_ROOM_MARGIN_USD : left);
+    const smaller = estimate.within(room);
+    if (!smaller) return { result, estimate, clamp };
+    estimate = smaller;
+    clamp = { limit: hit!, room: left };
+  }
 }
 
 function onExceeded(rule: Rule, action: RuleActionName): OnLimitExceeded {
@@ -109,8 +179,11 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
 
 /**
  * Admits a call against its rule's limits. It reserves atomically one request, one concurrent
- * slot and the estimated tokens and cost on every counter; a counter already at its max
- * (settled plus live reservations) refuses, and `on_limit_exceeded` decides:
+ * slot and the call's bound of tokens and cost on every counter, and only what fits:
+ * `used + reserved + amount <= max`. When a cost or token limit has less room than the call's
+ * worst case, the call is reserved with a lower output limit that fits (its `estimate.within`),
+ * and `clamp` says which limit made it. A counter that cannot hold even a short answer refuses,
+ * and `on_limit_exceeded` decides:
  *
  * - `block` (the default): a refusal, answered as docs/protocol.md §3 says.
  * - `queue`: retries with backoff for up to `delay_seconds` (real time), then blocks, reported as `queue`.
@@ -124,14 +197,15 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
 export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> {
   let now = req.now();
   let limits = req.limitsAt(now);
-  const lost = req.lostRow?.(req.estimate);
-  const lease = () => ({ now: req.now(), leaseMs: req.leaseMs, lost });
-  const checks = [...limitChecks(limits, req.estimate), ...req.trackingAt(now)];
+  const lease = () => ({ now: req.now(), leaseMs: req.leaseMs });
+  const action = req.ruleAction === 'warn' ? 'warn' : 'allow';
   // Nothing to count: no reservation, and no store round trip.
-  if (checks.length === 0) return { ok: true, reservationId: null, ruleAction: req.ruleAction === 'warn' ? 'warn' : 'allow', limitExceeded: false, warnings: [] };
-  let result = await req.store.reserve(checks, { now, leaseMs: req.leaseMs, lost });
+  if (limits.length === 0 && req.trackingAt(now, req.estimate).length === 0) {
+    return { ok: true, reservationId: null, ruleAction: action, limitExceeded: false, warnings: [], estimate: req.estimate };
+  }
+  let { result, estimate, clamp } = await reserveClamped(req, limits, now);
   if (result.ok) {
-    return { ok: true, reservationId: result.id, ruleAction: req.ruleAction === 'warn' ? 'warn' : 'allow', limitExceeded: false, warnings: await warnings(req, limits, now) };
+    return { ok: true, reservationId: result.id, ruleAction: action, limitExceeded: false, warnings: await warnings(req, limits, now), estimate, ...(clamp ? { clamp } : {}) };
   }
   const rule = req.rule!;
   const on = onExceeded(rule, req.ruleAction);
@@ -139,13 +213,13 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
   let current = result.current;
 
   if (on.action === 'warn' || on.action === 'downgrade') {
-    const estimate = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
-    const forced = await req.store.reserve([...limitChecks(limits, estimate, true), ...req.trackingAt(now)], { ...lease(), lost: req.lostRow?.(estimate) });
+    const counted = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
+    const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
     if (!forced.ok) throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
     const over = `rule "${rule.id}": limit exceeded: ${describeLimit(hit, current)}`;
     return on.action === 'warn'
-      ? { ok: true, reservationId: forced.id, ruleAction: 'warn', limitExceeded: true, warnings: [over] }
-      : { ok: true, reservationId: forced.id, ruleAction: 'allow', limitExceeded: true, downgradeTo: on.downgrade_to!, warnings: [`${over}; downgraded to ${on.downgrade_to}`] };
+      ? { ok: true, reservationId: forced.id, ruleAction: 'warn', limitExceeded: true, warnings: [over], estimate: counted }
+      : { ok: true, reservationId: forced.id, ruleAction: 'allow', limitExceeded: true, downgradeTo: on.downgrade_to!, warnings: [`${over}; downgraded to ${on.downgrade_to}`], estimate: counted };
   }
 
   if (on.action === 'queue') {
@@ -157,7 +231,7 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
       wait = Math.min(wait * 1.5, 500);
       now = req.now();
       limits = req.limitsAt(now);
-      result = await req.store.reserve([...limitChecks(limits, req.estimate), ...req.trackingAt(now)], { now, leaseMs: req.leaseMs, lost });
+      ({ result, estimate, clamp } = await reserveClamped(req, limits, now));
       if (result.ok) {
         const waited = Date.now() - started;
         return {
@@ -166,6 +240,8 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
           ruleAction: 'queue',
           limitExceeded: false,
           warnings: [`rule "${rule.id}": queued ${waited} ms for ${describeLimit(hit, current)}`, ...(await warnings(req, limits, now))],
+          estimate,
+          ...(clamp ? { clamp } : {}),
         };
       }
       hit = limits[result.index]!;

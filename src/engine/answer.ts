@@ -7,7 +7,7 @@ import { STORE_UNAVAILABLE_CODE } from '../store/unavailable.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule } from '../policy/types.js';
 import { errorAnswer } from '../protocol/error-body.js';
-import { HEADER_PREFIX, REQUEST_ID_HEADER, SHOULD_RETRY_HEADER } from '../protocol/names.js';
+import { REQUEST_ID_HEADER, SHOULD_RETRY_HEADER } from '../protocol/names.js';
 import { writeReportHeaders, type CallReport } from '../protocol/report.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
@@ -18,7 +18,7 @@ export type { CallReport };
 const FRAMING_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'];
 
 /**
- * The provider's headers without its framing and without any `x-tokenlay-*`, ready for the engine's own. An answer always carries
+ * The provider's headers without its framing or any `x-tokenlay-*` of its own, ready for the engine's report. An answer always carries
  * an `x-request-id` (the provider's, or `tokenlay-<uuid>` when it sent none): the OpenAI SDK stamps
  * it on the parsed body as `_request_id`, which is how a client ties a completion to its metadata
  * without re-wrapping the response.
@@ -26,9 +26,8 @@ const FRAMING_HEADERS = ['content-length', 'content-encoding', 'transfer-encodin
 export function answerHeaders(from: Headers): Headers {
   const headers = new Headers(from);
   for (const name of FRAMING_HEADERS) headers.delete(name);
-  // The report is the engine's own: an upstream's x-tokenlay-* (another proxy's cost, say, on a
-  // stream whose usage headers this engine leaves out) must not pass as it.
-  for (const name of [...headers.keys()]) if (name.startsWith(HEADER_PREFIX)) headers.delete(name);
+  // The report is the engine's alone: a provider's x-tokenlay-* headers would speak for it.
+  for (const name of [...headers.keys()]) if (name.startsWith('x-tokenlay-')) headers.delete(name);
   if (!headers.has(REQUEST_ID_HEADER)) headers.set(REQUEST_ID_HEADER, `tokenlay-${globalThis.crypto.randomUUID()}`);
   return headers;
 }

@@ -1,17 +1,18 @@
 /** The decide stage: who is calling, which rule applies, which model, and whether to refuse at once. */
 import { TokenlayHeaderError } from '../errors.js';
-import { modelInPath, reservationEstimate } from '../metering/index.js';
+import { modelInPath } from '../metering/index.js';
 import { evaluateRules, type Decision } from '../policy/evaluate.js';
 import { checkModelName, modelRequired } from '../policy/model.js';
 import { fieldsToHeaders, headersToFields } from '../protocol/headers.js';
 import { blankReport } from '../protocol/report.js';
 import type { Estimate } from './admission.js';
-import { endpointOf, formModel, parseJsonBody, providerBody } from './body.js';
+import { endpointOf, formModel, parseJsonBody } from './body.js';
 import type { CallState } from './call.js';
 import type { EngineContext } from './context.js';
 import { providerBase } from './forward.js';
 import { NO_USAGE } from './meter.js';
 import { readUsage } from './readouts.js';
+import { callEstimate } from './reservation.js';
 import type { Refusal } from './refusal.js';
 import type { EngineCall } from './types.js';
 
@@ -34,14 +35,10 @@ function cleanFields(fields: Record<string, string | undefined>): Record<string,
   return out;
 }
 
-/** Re-estimates what a call may spend on another model (a downgrade). */
+/** What a call may spend at most sent to `model`, or to any of the rule's fallbacks after it. */
 export function estimateFor(ctx: EngineContext, state: CallState, model: string | undefined): Estimate {
   if (!state.body || model === undefined) return { tokens: 0, cost: 0 };
-  const { tokens, cost, inputTokens } = reservationEstimate(model, providerBody(state.body, state.decision.params, model, false), ctx.pricer, {
-    endpoint: state.endpoint,
-    providerHint: state.hint,
-  });
-  return { tokens, cost, inputTokens };
+  return callEstimate(ctx, state, [model, ...state.decision.fallbacks.filter((f) => f !== model)]);
 }
 
 /**

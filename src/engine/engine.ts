@@ -22,6 +22,7 @@ import { holderLostRow } from './lost-row.js';
 import { meterAbandoned, meterCut, meterJson, meterLeftStream, meterStream, NO_USAGE, withUsage, type MeterContext } from './meter.js';
 import { readoutChecks } from './readouts.js';
 import { refusalAction, type Refusal } from './refusal.js';
+import { reportClamp, withOutputLimit } from './reservation.js';
 import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
 import { counterRebuilder } from './rebuild-counters.js';
@@ -81,7 +82,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     ruleAction: decision.action,
     limitsAt: (t) => (rule ? resolveLimits(rule, decision.context, t) : []),
     // Settlement replaces every reservation with the actual usage, so one estimate serves all.
-    trackingAt: (t) => readoutChecks(ctx.readouts, state.fields.user, t, state.estimate),
+    trackingAt: (t, estimate) => readoutChecks(ctx.readouts, state.fields.user, t, estimate),
     estimate: state.estimate,
     estimateFor: (m) => estimateFor(ctx, state, m),
     now: ctx.now,
@@ -101,10 +102,12 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   report.warnings.push(...admission.warnings);
   state.action = admission.downgradeTo ? 'downgrade' : admission.ruleAction;
   if (admission.downgradeTo) state.model = admission.downgradeTo;
+  state.estimate = admission.estimate;
 
   const askUsage = isStreamedChat(state.endpoint, body) && !callerAskedForUsage(body);
   // A model named in the path (Gemini) stays there: Gemini refuses a body with a model field.
-  const sentBody = (m: string | undefined): JsonBody | undefined => (body ? providerBody(body, decision.params, state.pathModel === undefined ? m : undefined, askUsage) : undefined);
+  const sentBody = (m: string | undefined): JsonBody | undefined =>
+    body ? withOutputLimit(state.endpoint, providerBody(body, decision.params, state.pathModel === undefined ? m : undefined, askUsage), m, state.estimate) : undefined;
   const settlement = openSettlement(ctx, state, admission.reservationId, () => flight.finish());
   // Ends the provider call when the call is cut off, whoever still waits for it.
   const stop = new AbortController();
@@ -153,6 +156,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   report.warnings.push(...failures);
   const modelUsed = answer.model ?? state.model;
   if (modelUsed !== state.requestedModel && modelUsed !== undefined) report.model = modelUsed;
+  if (admission.clamp) reportClamp(state, admission.clamp, answer.model);
 
   if (answer.kind === 'failed') {
     const response = providerFailureAnswer({ timeout: answer.reason === 'timeout', hint: state.hint, detail: answer.detail, models }, reportNow(state));

@@ -16,6 +16,7 @@ import {
   type MeteredUsage,
   type Pricer,
 } from '../metering/index.js';
+import { withinSentLimit } from '../metering/sent-limit.js';
 import { writeTrailer, type CallReport } from '../protocol/report.js';
 import { answerText, parseJsonBody, type JsonBody } from './body.js';
 
@@ -59,7 +60,13 @@ export interface Metered {
 }
 
 /** The cost of a call, see {@link priceAnswer}: a "metered at $0" warning only when no price was found. */
-export function priceOf(ctx: MeterContext, used: MeteredUsage, answered: string | undefined): Metered {
+export function priceOf(ctx: MeterContext, reported: MeteredUsage, answered: string | undefined): Metered {
+  // No call writes past the output limit it was sent with (a clamp included).
+  const held = withinSentLimit(reported, ctx.sentBody);
+  const used =
+    held === reported || held.estimateReason !== undefined
+      ? held
+      : { ...held, estimateReason: 'implausible usage' as const, estimateNote: `${reported.outputTokens} output tokens, more than the call was sent to write (${held.outputTokens})` };
   return { used, ...priceAnswer(ctx.pricer, ctx.model, answered, used, ctx.providerHint) };
 }
 

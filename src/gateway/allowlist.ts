@@ -67,6 +67,10 @@ export function createAllowlist(bases: readonly string[]): ProviderAllowlist {
       if (url.username || url.password || url.search || url.hash) {
         return { ok: false, message: `tokenlay: x-tokenlay-provider-base must be a plain base URL without credentials, query or fragment (got ${url.protocol}//${url.host}${url.pathname}).` };
       }
+      // The URL parser resolved plain dots already; encoded ones (and `..;`) a provider could still resolve.
+      if (/%(2e|2f|5c)|(^|\/)\.\.?;/i.test(url.pathname)) {
+        return { ok: false, message: `tokenlay: x-tokenlay-provider-base ${JSON.stringify(base.slice(0, 200))} has an encoded dot, slash or backslash (%2e, %2f, %5c) or a "..;" segment in its path; send the provider's plain base, such as https://api.openai.com/v1.` };
+      }
       const wanted = normalize(url);
       if (allowed.some((a) => wanted === a || wanted.startsWith(a + '/'))) return { ok: true, base: wanted };
       return {

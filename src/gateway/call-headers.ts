@@ -5,8 +5,13 @@ import { canonicalField, encodeHeaderValue, HEADER_PREFIX, WELL_KNOWN_FIELDS } f
 export const ACCOUNT_FIELD = 'account';
 const ACCOUNT_HEADER = HEADER_PREFIX + ACCOUNT_FIELD;
 
-// Never sent on: the tokenlay key, this hop's framing, and the caller's cookies.
-const DROPPED = new Set(['authorization', 'host', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authorization', 'cookie', ACCOUNT_HEADER]);
+// Never sent on: the tokenlay key, this hop's framing, the caller's cookies, and what a proxy in
+// front says about the client (its address is none of the provider's business).
+const DROPPED = new Set([
+  'authorization', 'host', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authorization', 'cookie',
+  'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'via',
+  ACCOUNT_HEADER,
+]);
 const BARE = new Set<string>(WELL_KNOWN_FIELDS);
 
 /**

@@ -19,7 +19,7 @@ const FIRST_CALL = [
  * HttpOnly, SameSite cookie scoped to /dashboard/), each key seeing only its account's calls.
  * The dashboard module loads on the first request for it.
  */
-export function createDashboardMount(opts: { store: TokenlayStore; keys: KeyStore; rules: string | object | undefined }) {
+export function createDashboardMount(opts: { store: TokenlayStore; keys: KeyStore; rules: string | object | undefined; isSecure: (req: IncomingMessage) => boolean }) {
   let handler: Promise<DashboardHandler> | undefined;
   const load = () =>
     (handler ??= import('../dashboard/index.js').then(({ tokenlayDashboard }) =>
@@ -44,7 +44,9 @@ export function createDashboardMount(opts: { store: TokenlayStore; keys: KeyStor
       const dashboard = await load();
       const raw = req.url ?? '/';
       const inner = raw.slice(DASHBOARD_PATH.length) || '/';
-      Object.assign(req, { originalUrl: raw, url: inner.startsWith('/') ? inner : '/' + inner });
+      // `secure` as Express has it: the dashboard marks its cookie Secure when the client used TLS,
+      // which behind a trusted proxy only X-Forwarded-Proto tells.
+      Object.assign(req, { originalUrl: raw, url: inner.startsWith('/') ? inner : '/' + inner, secure: opts.isSecure(req) });
       // Without a next(), the dashboard answers everything itself: 404 for what it does not serve.
       await new Promise<void>((resolve) => {
         res.once('close', resolve);

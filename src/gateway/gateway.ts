@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -10,10 +11,12 @@ import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from '../protocol/names.js'
 import { createStore } from '../store/index.js';
 import { isStoreUnavailable } from '../store/unavailable.js';
 import type { LedgerRow } from '../store/types.js';
-import { DEFAULT_HOST, DEFAULT_KEYS_FILE, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, DEFAULT_PROVIDER_BASE, DEFAULT_STORE } from './defaults.js';
+import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_HEADER_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KEYS_FILE, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, DEFAULT_PROVIDER_BASE, DEFAULT_STORE } from './defaults.js';
 import { createAllowlist, DEFAULT_PROVIDER_BASES } from './allowlist.js';
 import { isJsonType, jsonProblem, readBody } from './body.js';
 import { callHeaders } from './call-headers.js';
+import { clientAddress, isSecureRequest } from './client-address.js';
+import { CALL_PREFIX, resolveCallPath, upstreamUrl } from './call-path.js';
 import { sendError, sendJson } from './errors.js';
 import { instrumentStore } from './instrumented-store.js';
 import { createPostgresKeyStore, isPostgresUrl } from './keys-postgres.js';
@@ -39,7 +42,10 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
  * of docs/protocol.md. Every OpenAI REST path under `/v1/` is authenticated with a tokenlay key,
  * checked against the rules and forwarded to the provider named by `x-tokenlay-provider-base` (if
  * on the allowlist) with `x-tokenlay-provider-key` as the provider's own key. Also serves
- * `GET /v1/health`, `GET /v1/usage`, `GET /healthz` and `GET /metrics`.
+ * `GET /v1/health`, `GET /v1/usage`, `GET /healthz` and `GET /metrics`. A path that leaves `/v1/`
+ * once its dots and encoded separators are resolved gets 400 `path_not_allowed`; only allowlisted
+ * provider answer headers reach the caller; slow clients are cut off at the header, body and idle
+ * timeouts (docs/security.md, the threat model).
  *
  * ```ts
  * import { createGateway } from 'tokenlay/gateway';
@@ -56,8 +62,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const idleMs = options.streamIdleTimeoutMs ?? 300_000;
   const drainMs = options.drainTimeoutMs ?? 10_000;
-  for (const [name, value] of Object.entries({ maxBodyBytes, streamIdleTimeoutMs: idleMs, drainTimeoutMs: drainMs, providerTimeoutMs: options.providerTimeoutMs ?? 1 })) {
-    if (!Number.isFinite(value) || value < 0) throw new Error(`tokenlay gateway: ${name} must be a number of ${name === 'maxBodyBytes' ? 'bytes' : 'ms'} ≥ 0; got ${String(value)}.`);
+  const headerTimeoutMs = options.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  const clientIdleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const trustProxy = options.trustProxy === true;
+  const least = { maxBodyBytes: 0, streamIdleTimeoutMs: 0, drainTimeoutMs: 0, providerTimeoutMs: 0, headerTimeoutMs: 1, bodyTimeoutMs: 1, idleTimeoutMs: 0 };
+  const given = { maxBodyBytes, streamIdleTimeoutMs: idleMs, drainTimeoutMs: drainMs, providerTimeoutMs: options.providerTimeoutMs ?? 1, headerTimeoutMs, bodyTimeoutMs, idleTimeoutMs: clientIdleMs };
+  for (const [name, value] of Object.entries(given)) {
+    const min = least[name as keyof typeof least];
+    if (!Number.isFinite(value) || value < min) throw new Error(`tokenlay gateway: ${name} must be a number of ${name === 'maxBodyBytes' ? 'bytes' : 'ms'} ≥ ${min}; got ${String(value)}.`);
   }
   const allowlist = createAllowlist(options.allowProviderBases ?? DEFAULT_PROVIDER_BASES);
   const log: Logger | undefined = options.logger === false ? undefined : (options.logger ?? createLogger({ format: options.logFormat, level: options.logLevel }));
@@ -112,9 +125,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return response;
   };
 
+  // The client of the request being handled, for the log lines it causes (settlement included).
+  const client = new AsyncLocalStorage<string | undefined>();
   const onLedger = (row: LedgerRow) => {
     metrics.call(row);
-    log?.info(callLine(row), 'call');
+    log?.info({ ...callLine(row), client: client.getStore() ?? null }, 'call');
   };
   const engineConfig = (rules: string | object | undefined): EngineConfig => {
     const config: EngineConfig = {
@@ -141,7 +156,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     throw err;
   }
 
-  const dashboard = createDashboardMount({ store, keys, rules: options.rules });
+  const dashboard = createDashboardMount({ store, keys, rules: options.rules, isSecure: (req) => isSecureRequest(req, trustProxy) });
   const rulesFile = typeof options.rules === 'string' ? resolve(options.rules) : undefined;
   function reloadRules(): boolean {
     if (rulesFile === undefined) return false;
@@ -179,7 +194,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   function refuse(res: ServerResponse, status: number, code: string, message: string, extra: { type?: string; param?: string; account?: string; headers?: Record<string, string> } = {}): void {
     metrics.refused(status);
-    log?.info({ account: extra.account ?? null, status, code }, 'refused');
+    log?.info({ account: extra.account ?? null, client: client.getStore() ?? null, status, code }, 'refused');
     sendError(res, status, { message, type: extra.type ?? 'invalid_request_error', code, param: extra.param ?? null }, extra.headers);
   }
 
@@ -228,8 +243,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const rawBase = req.headers[PROVIDER_BASE_HEADER];
     const allowed = allowlist.check(typeof rawBase === 'string' && rawBase !== '' ? rawBase : DEFAULT_PROVIDER_BASE);
     if (!allowed.ok) return refuse(res, 400, 'provider_base_not_allowed', allowed.message, { account, param: PROVIDER_BASE_HEADER });
+    const url = upstreamUrl(allowed.base, path, search);
+    if (url === undefined) return refuse(res, 400, 'path_not_allowed', `tokenlay: the path ${JSON.stringify(path.slice(0, 200))} does not stay under the provider base ${allowed.base}; call an endpoint under ${CALL_PREFIX}.`, { account });
 
-    const read = await readBody(req, maxBodyBytes);
+    const read = await readBody(req, { maxBytes: maxBodyBytes, bodyTimeoutMs, idleTimeoutMs: clientIdleMs });
+    if (!read.ok && read.status === 408) {
+      res.shouldKeepAlive = false;
+      const [flag, env, ms] = read.timeout === 'body' ? ['--body-timeout', 'TOKENLAY_BODY_TIMEOUT', bodyTimeoutMs] : ['--idle-timeout', 'TOKENLAY_IDLE_TIMEOUT', clientIdleMs];
+      const what = read.timeout === 'body' ? `the request body did not arrive whole within ${ms} ms` : `the client sent nothing for ${ms} ms before its request body was whole`;
+      refuse(res, 408, 'request_timeout', `tokenlay: ${what} (${read.length} bytes came); this gateway's limit is ${flag} (${env}). Send the body at once, or raise the limit.`, { account, headers: { connection: 'close' } });
+      return;
+    }
     if (!read.ok) {
       res.shouldKeepAlive = false;
       refuse(res, 413, 'request_too_large', `tokenlay: the request body is over ${read.length >= maxBodyBytes ? maxBodyBytes : read.length} bytes; this gateway takes at most ${maxBodyBytes} bytes (--max-body, TOKENLAY_MAX_BODY).`, { account, headers: { connection: 'close' } });
@@ -251,7 +275,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     let answer: Response;
     try {
       answer = await engine.handle({
-        url: allowed.base + path.slice(3) + search,
+        url,
         method: req.method ?? 'GET',
         headers: callHeaders(req.headers, account),
         body: typeof body === 'string' || body === undefined ? body : (new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as Uint8Array<ArrayBuffer>),
@@ -262,7 +286,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       log?.error({ account, err: (err as Error)?.message }, 'call failed in the gateway');
       return sendError(res, 500, { message: 'tokenlay: the gateway failed to handle this call; see its log.', type: 'tokenlay_gateway_error', code: 'gateway_error' });
     }
-    await writeAnswer(res, answer, idleMs);
+    await writeAnswer(res, answer, idleMs, clientIdleMs);
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -280,9 +304,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return;
     }
     if (dashboard.owns(path)) return dashboard.serve(req, res);
-    if (!path.startsWith('/v1/')) {
+    if (!path.startsWith(CALL_PREFIX)) {
       return sendError(res, 404, { message: `tokenlay: no such endpoint ${req.method} ${path}. OpenAI API calls go to /v1/<path>; see docs/protocol.md.`, type: 'invalid_request_error', code: 'not_found' });
     }
+    // Resolved before anything else, so that no later step sees a path that leaves /v1/.
+    const resolved = resolveCallPath(path);
+    if (!resolved.ok) return refuse(res, 400, 'path_not_allowed', resolved.message);
+    path = resolved.path;
     const account = await authenticate(req, res);
     if (account === undefined) return;
     if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
@@ -300,7 +328,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       inFlight--;
       if (inFlight === 0) for (const done of drained) done();
     });
-    route(req, res).catch((err: unknown) => {
+    client.run(clientAddress(req, trustProxy), () => route(req, res)).catch((err: unknown) => {
       log?.error({ err: (err as Error)?.message }, 'request failed in the gateway');
       sendError(res, 500, { message: 'tokenlay: the gateway failed to handle this request; see its log.', type: 'tokenlay_gateway_error', code: 'gateway_error' });
     });
@@ -346,7 +374,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     async listen(port = DEFAULT_PORT, host = DEFAULT_HOST): Promise<GatewayAddress> {
       // Room for the attribution headers the protocol allows (8 KiB) beside the usual ones, so
       // that an oversized block reaches the engine and gets its 400, not Node's bare 431.
-      server = createServer({ maxHeaderSize: 64 * 1024 }, handler);
+      // Slow clients: headers within headerTimeoutMs; the whole request (Node's own backstop to the
+      // gateway's body timeout) a little after. Node checks these every connectionsCheckingInterval.
+      const shortest = Math.min(headerTimeoutMs, bodyTimeoutMs);
+      server = createServer(
+        {
+          maxHeaderSize: 64 * 1024,
+          headersTimeout: headerTimeoutMs,
+          requestTimeout: headerTimeoutMs + bodyTimeoutMs + 1000,
+          connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(shortest / 4))),
+        },
+        handler,
+      );
       server.on('connection', (s: Socket) => {
         sockets.add(s);
         s.once('close', () => sockets.delete(s));

@@ -1,13 +1,23 @@
 import type { ServerResponse } from 'node:http';
+import { callerHeaders } from './answer-headers.js';
 
-function nodeHeaders(response: Response): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') out[name] = value;
+/**
+ * Waits until the client has taken what was written (`drain`, or `finish` for the last bytes). A
+ * client that reads nothing for `clientIdleMs` (> 0) is cut off: its socket is destroyed, which
+ * cancels the provider's stream, and the engine settles what was delivered.
+ */
+function drained(res: ServerResponse, clientIdleMs: number, event: 'drain' | 'finish'): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = clientIdleMs > 0 ? setTimeout(() => res.destroy(), clientIdleMs) : undefined;
+    const go = () => {
+      clearTimeout(timer);
+      res.off(event, go);
+      res.off('close', go);
+      resolve();
+    };
+    res.on(event, go);
+    res.on('close', go);
   });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) out['set-cookie'] = cookies;
-  return out;
 }
 
 function isEventStream(response: Response): boolean {
@@ -15,19 +25,21 @@ function isEventStream(response: Response): boolean {
 }
 
 /**
- * Writes the engine's answer to the caller. A JSON (or any non-stream) answer is sent with its
+ * Writes the engine's answer to the caller, with only the headers of {@link callerHeaders}. A JSON (or any non-stream) answer is sent with its
  * length; a stream is passed through chunk by chunk as it arrives, never buffered, with the
  * socket's backpressure respected. When the caller goes away the stream is cancelled, which the
- * engine settles for what was delivered. With `idleTimeoutMs` > 0, a stream that sends nothing for
+ * engine settles for what was delivered; a client that takes nothing for `clientIdleMs` is cut off
+ * the same way. With `idleTimeoutMs` > 0, a stream that sends nothing for
  * that long is cut: the caller gets an SSE comment saying so, the provider's stream is cancelled.
  */
-export async function writeAnswer(res: ServerResponse, response: Response, idleTimeoutMs: number): Promise<void> {
-  const headers = nodeHeaders(response);
+export async function writeAnswer(res: ServerResponse, response: Response, idleTimeoutMs: number, clientIdleMs = 0): Promise<void> {
+  const headers = callerHeaders(response);
   if (!response.body || !isEventStream(response)) {
     const bytes = response.body ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
     headers['content-length'] = String(bytes.length);
     res.writeHead(response.status, headers);
     res.end(bytes);
+    if (!res.writableFinished) await drained(res, clientIdleMs, 'finish');
     return;
   }
   res.writeHead(response.status, headers);
@@ -51,15 +63,7 @@ export async function writeAnswer(res: ServerResponse, response: Response, idleT
       const { done, value } = await reader.read();
       if (done) break;
       arm();
-      if (!res.write(value) && !res.destroyed) await new Promise<void>((resolve) => {
-        const go = () => {
-          res.off('drain', go);
-          res.off('close', go);
-          resolve();
-        };
-        res.on('drain', go);
-        res.on('close', go);
-      });
+      if (!res.write(value) && !res.destroyed) await drained(res, clientIdleMs, 'drain');
       if (res.destroyed) break;
     }
     if (idled && !res.destroyed) res.write(`: tokenlay: the provider sent nothing for ${idleTimeoutMs} ms; the stream was ended\n\n`);

@@ -50,6 +50,23 @@ export interface GatewayOptions {
   leaseMs?: number;
   /** ms a stream may stay silent before the gateway ends it; 0 never. `--stream-idle-timeout`, `TOKENLAY_STREAM_IDLE_TIMEOUT`. Default 300 000. */
   streamIdleTimeoutMs?: number;
+  /** ms a client has to send its request headers; then 408 and the connection is closed. `--header-timeout`, `TOKENLAY_HEADER_TIMEOUT`. Default 15 000. Applies to the server of {@link Gateway.listen}; mounted in a server of your own, set that server's `headersTimeout`. */
+  headerTimeoutMs?: number;
+  /** ms a client has to send its whole request body; then 408 `request_timeout`. `--body-timeout`, `TOKENLAY_BODY_TIMEOUT`. Default 60 000. */
+  bodyTimeoutMs?: number;
+  /**
+   * ms a client may take nothing in: no byte of its request body sent (408 `request_timeout`), or no byte of
+   * the answer read (the connection is closed, a stream cancelled and settled for what was delivered); 0 never.
+   * `--idle-timeout`, `TOKENLAY_IDLE_TIMEOUT`. Default 30 000.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * The gateway runs behind a TLS-terminating proxy that sets `X-Forwarded-For` and `X-Forwarded-Proto`:
+   * the client's address in the log is the last `X-Forwarded-For` entry, and the dashboard cookie is
+   * `Secure` when the last `X-Forwarded-Proto` is `https`. Leave it off when clients reach the gateway
+   * directly, or they could claim any address. `--trust-proxy`, `TOKENLAY_TRUST_PROXY=true`. Default false.
+   */
+  trustProxy?: boolean;
   /** ms that {@link Gateway.close} waits for calls in flight before cutting them. `--drain-timeout`, `TOKENLAY_DRAIN_TIMEOUT`. Default 10 000. */
   drainTimeoutMs?: number;
   /** A pino logger, or `false` for none. Default: JSON lines on standard output (`logFormat`, `logLevel`). */

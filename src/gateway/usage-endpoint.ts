@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { summarizeUsage, usageCsv, USAGE_GROUPS, USAGE_WINDOWS, type UsageGroup, type UsageSummaryQuery } from '../store/usage-summary.js';
+import { csvText } from '../cli/csv.js';
+import { summarizeUsage, USAGE_GROUPS, USAGE_WINDOWS, type UsageGroup, type UsageSummaryQuery, type UsageSummaryRow } from '../store/usage-summary.js';
 import type { TokenlayStore, WindowName } from '../store/types.js';
 import { sendError, sendJson } from './errors.js';
 
@@ -12,6 +13,12 @@ function parseTime(text: string): number | undefined {
   if (/^\d+$/.test(text)) return Number(text);
   const t = Date.parse(text);
   return Number.isNaN(t) ? undefined : t;
+}
+
+/** The summary as CSV with a header line: `user,requests,input_tokens,output_tokens,cost` (the product's one CSV writer). */
+export function usageCsv(rows: UsageSummaryRow[], groupBy: UsageGroup): string {
+  const columns = [groupBy, 'requests', 'input_tokens', 'output_tokens', 'cost'] as const;
+  return csvText(columns, rows.map((row) => columns.map((c) => row[c] as string | number)));
 }
 
 /**

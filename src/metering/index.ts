@@ -1,10 +1,27 @@
-export { estimateOutputTokens, estimateRequestTokens, estimateUsage, IMAGE_TOKENS, LOW_DETAIL_IMAGE_TOKENS } from './estimate.js';
+export {
+  boundRequestTokens,
+  estimateOutputTokens,
+  estimateRequestTokens,
+  estimateUsage,
+  GPT_4O_MINI_IMAGE_TOKENS_BOUND,
+  IMAGE_TOKENS,
+  IMAGE_TOKENS_BOUND,
+  LOW_DETAIL_IMAGE_TOKENS,
+  UNBOUNDED_INPUT_TOKENS,
+} from './estimate.js';
+export { listedOutputLimit } from './output-limits.js';
 export {
   createPricer,
   DEFAULT_MAX_OUTPUT_TOKENS,
   MAX_OUTPUT_TOKENS,
   MAX_CHOICES,
   reservationEstimate,
+  fittingOutput,
+  callShape,
+  pricedShape,
+  type CallShape,
+  callerOutputLimit,
+  type ReservationOptions,
   type ModelPrice,
   type Pricer,
   type PricerOptions,
@@ -12,7 +29,7 @@ export {
   type ReservationEstimate,
 } from './prices.js';
 export { meterEventStream, type MeterEventStreamOptions, type StreamUsage } from './sse.js';
-export { countTextTokens, encodingForModel, warmTokenizer, type EncodingName } from './tokenizer.js';
+export { boundTextTokens, countTextTokens, encodingForModel, warmTokenizer, type EncodingName } from './tokenizer.js';
 export { usageFromJson, type EstimateReason, type MeteredUsage } from './usage.js';
 export { isTokenCount, MAX_AUDIO_SECONDS, MAX_INPUT_TOKENS, usageBeyondLimits, usageFieldProblem, usageLimits, type UsageLimits } from './usage-bounds.js';
 export { priceAnswer, type AnswerPrice } from './price-answer.js';

@@ -1,5 +1,6 @@
 import { nodeRequire } from '../node-builtins.js';
-import { estimateRequestTokens } from './estimate.js';
+import { boundRequestTokens } from './estimate.js';
+import { listedOutputLimit } from './output-limits.js';
 import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
 import { PRICE_UNITS, priceUsage, type PriceUnit, type PriceUsage, type PricedUsage } from './usage-units.js';
 import { TokenlayConfigError } from '../config-error.js';
@@ -214,6 +215,8 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
   }
 
   function fromOverride(model: string): ModelPrice | undefined {
+    // Most engines have no overrides: no name variants to build on every price.
+    if (overrides.size === 0) return undefined;
     for (const name of overrideNames(model)) {
       const price = overrides.get(name);
       if (price) return price;
@@ -253,11 +256,13 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
 }
 
 /**
- * Output tokens reserved for a call that sets no `max_tokens` / `max_completion_tokens` /
- * `max_output_tokens`: the price table has context windows but no output limits. Settling replaces
- * the reservation with the real count, so this only bounds how many calls may be in flight at once.
+ * Output tokens reserved for one choice of a call that sets no `max_tokens` /
+ * `max_completion_tokens` / `max_output_tokens`, on a model whose output limit is neither listed
+ * (`output-limits.ts`) nor bounded by a context window in the price table: Gemini 2.5's and
+ * Claude 4's largest ordinary limits. Not a bound: such a model writing more can pass a cap by the
+ * difference; a call that sets its own output limit is exact.
  */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+export const DEFAULT_MAX_OUTPUT_TOKENS = 65_536;
 
 /**
  * The most output tokens reserved for one choice of a model whose context window is unknown,
@@ -272,41 +277,131 @@ export const MAX_CHOICES = 128;
 export interface ReservationEstimate {
   /** Input plus the most output the call may produce. */
   tokens: number;
-  /** USD for `tokens` at the model's price, input assumed uncached. 0 for an unpriced model. */
+  /** USD for `tokens` at the model's price, input at its dearest (uncached, or written to the prompt cache). 0 for an unpriced model. */
   cost: number;
   inputTokens: number;
+  /** `perChoice` times the choices (`n`). */
   outputTokens: number;
+  /** The most output tokens of one choice: what an output limit written into the call would say. */
+  perChoice: number;
+}
+
+/** Options of {@link reservationEstimate}. */
+export interface ReservationOptions {
+  /** The OpenAI REST path (`/v1/embeddings` reserves no output). */
+  endpoint?: string;
+  providerHint?: string;
+  /** Lowers the output of one choice to at most this many tokens (a clamp the engine writes into the call). */
+  maxOutputPerChoice?: number;
 }
 
 function positive(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
+/** The output limit a call sets itself, in the first field the endpoint reads. */
+export function callerOutputLimit(body: Record<string, unknown>): number | undefined {
+  const gemini = body.generationConfig as Record<string, unknown> | undefined;
+  return positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens) ?? positive(gemini?.maxOutputTokens);
+}
+
+/** The answers a call asks for: `n`, or Gemini's `generationConfig.candidateCount`; at most {@link MAX_CHOICES}. */
+export function choicesOf(body: Record<string, unknown>): number {
+  const n = positive(body.n) ?? positive((body.generationConfig as Record<string, unknown> | undefined)?.candidateCount) ?? 1;
+  return Math.min(Math.max(1, Math.floor(n)), MAX_CHOICES);
+}
+
 /**
- * The most a call can use, to reserve before it runs: estimated input tokens plus its output cap
- * (`max_completion_tokens`, `max_tokens` or `max_output_tokens`, times `n`); without a cap,
- * {@link DEFAULT_MAX_OUTPUT_TOKENS}. Either way the output is bounded by what the model's context
- * window leaves (or {@link MAX_OUTPUT_TOKENS} when the window is unknown) and `n` by
- * {@link MAX_CHOICES}, so `max_tokens: 1e308` reserves a finite, real amount. Embeddings produce
- * no output tokens.
+ * The most a call can use, to reserve before it runs: an upper bound of its input tokens
+ * (`boundRequestTokens`) plus its most output: the call's own cap (`max_completion_tokens`,
+ * `max_tokens`, `max_output_tokens` or Gemini's `generationConfig.maxOutputTokens`), else the model's own output limit (listed, else its
+ * context window from the price table, else {@link DEFAULT_MAX_OUTPUT_TOKENS}), times `n` (at most
+ * {@link MAX_CHOICES}). A cap above the model's limit is held to it ({@link MAX_OUTPUT_TOKENS}
+ * when unknown), so `max_tokens: 1e308` reserves a finite, real amount. Embeddings produce no
+ * output tokens.
  */
-export function reservationEstimate(
-  model: string,
-  requestBody: unknown,
-  pricer: Pricer,
-  opts: { endpoint?: string; providerHint?: string; defaultMaxOutputTokens?: number } = {},
-): ReservationEstimate {
+export function reservationEstimate(model: string, requestBody: unknown, pricer: Pricer, opts: ReservationOptions = {}): ReservationEstimate {
+  const shape = callShape(model, requestBody, pricer, opts);
+  return pricedShape(model, shape, opts.maxOutputPerChoice === undefined ? shape.perChoice : Math.min(shape.perChoice, opts.maxOutputPerChoice), pricer, opts);
+}
+
+/** What a reservation is made of, before output is priced: see {@link reservationEstimate}. */
+export interface CallShape {
+  inputTokens: number;
+  /** The most output of one choice, unclamped. */
+  perChoice: number;
+  choices: number;
+}
+
+/** The input bound, the most output of one choice and the choices of a call (the costly part of a reservation: it reads the prompt). */
+export function callShape(model: string, requestBody: unknown, pricer: Pricer, opts: ReservationOptions = {}): CallShape {
   const body = (typeof requestBody === 'object' && requestBody !== null ? requestBody : {}) as Record<string, unknown>;
-  const inputTokens = estimateRequestTokens(model, body);
+  const window = pricer.contextWindow(model, opts.providerHint);
+  const inputTokens = boundRequestTokens(model, body, window);
   const embeddings = opts.endpoint ? /embeddings/.test(opts.endpoint) : /embedding/i.test(model);
-  let outputTokens = 0;
-  if (!embeddings) {
-    const cap = positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? positive(body.max_output_tokens);
-    const window = pricer.contextWindow(model, opts.providerHint);
-    const limit = window !== undefined ? Math.max(0, window - inputTokens) : MAX_OUTPUT_TOKENS;
-    outputTokens = Math.min(Math.ceil(cap ?? opts.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS), limit);
-    outputTokens *= Math.min(Math.floor(positive(body.n) ?? 1), MAX_CHOICES);
+  if (embeddings) return { inputTokens, perChoice: 0, choices: 0 };
+  const cap = callerOutputLimit(body);
+  const known = listedOutputLimit(model) ?? window;
+  const perChoice = known !== undefined ? Math.min(Math.ceil(cap ?? known), known) : Math.min(Math.ceil(cap ?? DEFAULT_MAX_OUTPUT_TOKENS), MAX_OUTPUT_TOKENS);
+  return { inputTokens, perChoice, choices: choicesOf(body) };
+}
+
+/** The reservation of a call of `shape` whose choices write at most `perChoice` output tokens each. */
+export function pricedShape(model: string, shape: CallShape, perChoice: number, pricer: Pricer, opts: ReservationOptions = {}): ReservationEstimate {
+  const outputTokens = perChoice * shape.choices;
+  const { inputTokens } = shape;
+  // Input is priced at its dearest: plain, or all written to the prompt cache (Anthropic bills a
+  // cache write above the input price).
+  const plain = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint).cost;
+  const written = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0, cacheWriteTokens: inputTokens }, opts.providerHint).cost;
+  return { tokens: inputTokens + outputTokens, cost: Math.max(plain, written), inputTokens, outputTokens, perChoice };
+}
+
+/** Where output would meet `room` if the price grew linearly between `low` and `high` tokens a choice. */
+function linearGuess(model: string, shape: CallShape, pricer: Pricer, room: { tokens?: number; cost?: number }, low: number, high: number, opts: ReservationOptions): number {
+  let guess = high;
+  if (room.tokens !== undefined && shape.choices > 0) guess = Math.min(guess, Math.floor((room.tokens - shape.inputTokens) / shape.choices));
+  if (room.cost !== undefined) {
+    const a = pricedShape(model, shape, low, pricer, opts).cost;
+    const b = pricedShape(model, shape, high, pricer, opts).cost;
+    if (b > a) guess = Math.min(guess, low + Math.floor(((room.cost - a) * (high - low)) / (b - a)));
   }
-  const { cost } = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint);
-  return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens };
+  return guess;
+}
+
+/**
+ * The largest output of one choice, at least `least` (or the call's own, when lower), with which a
+ * call of `shape` stays within `room` (tokens and USD, each at most, when given), or undefined when
+ * not even that fits. Prices grow with output, so a binary search finds it, tiered prices included.
+ */
+export function fittingOutput(
+  model: string,
+  shape: CallShape,
+  pricer: Pricer,
+  room: { tokens?: number; cost?: number },
+  least: number,
+  opts: ReservationOptions = {},
+): number | undefined {
+  const at = (perChoice: number) => {
+    const e = pricedShape(model, shape, perChoice, pricer, opts);
+    return (room.tokens === undefined || e.tokens <= room.tokens) && (room.cost === undefined || e.cost <= room.cost);
+  };
+  if (at(shape.perChoice)) return shape.perChoice;
+  let low = Math.min(least, shape.perChoice);
+  if (!at(low)) return undefined;
+  let high = shape.perChoice; // does not fit
+  // Most prices are linear in output: a guess from the price of `low` and of `high` is usually
+  // the answer, checked with two more prices; the search below narrows whatever it leaves.
+  const guess = linearGuess(model, shape, pricer, room, low, high, opts);
+  if (guess > low && guess < high) {
+    if (at(guess)) low = guess;
+    else high = guess;
+    if (low === guess && !at(guess + 1)) return guess;
+  }
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (at(mid)) low = mid;
+    else high = mid;
+  }
+  return low;
 }

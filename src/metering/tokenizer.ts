@@ -69,6 +69,44 @@ export function warmTokenizer(model?: string): void {
   load(encodingForModel(model));
 }
 
+/** Whether `model` is one that {@link encodingForModel} names by family (OpenAI's), not by default. */
+export function isOpenAiEncoded(model: string | undefined): boolean {
+  const name = (model ?? '').toLowerCase().split('/').pop() ?? '';
+  return /^(gpt-|chatgpt-4o|o[1-9]|codex|omni-|text-embedding-|davinci-002|babbage-002)/.test(name);
+}
+
+/** UTF-8 bytes of `text` (a lone surrogate counts as the 3 bytes of U+FFFD), without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * The most tokens `text` can be in `model`'s tokenizer, for reservations: never below the truth.
+ * Byte-level BPE (OpenAI's o200k and cl100k, Llama 3, Qwen, Mistral's Tekken, Anthropic's) never
+ * makes a token of less than one byte, so the UTF-8 length is an upper bound for any of them.
+ * For OpenAI's own models, when gpt-tokenizer is installed, the exact count is used instead
+ * (for the first 64 KiB characters; the rest counts its bytes). Other vendors' models always
+ * count bytes: their tokenizers can cut the same text finer than o200k does.
+ */
+export function boundTextTokens(text: string, model: string | undefined): number {
+  if (text.length === 0) return 0;
+  if (!isOpenAiEncoded(model)) return utf8Length(text);
+  const api = load(encodingForModel(model));
+  if (api === byCharacters) return utf8Length(text);
+  if (text.length <= EXACT_CHARS) return api.countTokens(text, TEXT_ONLY);
+  return api.countTokens(text.slice(0, EXACT_CHARS), TEXT_ONLY) + utf8Length(text.slice(EXACT_CHARS));
+}
+
 /** Counts the tokens of `text` in the encoding of `model`; very long text is counted by sampling. */
 export function countTextTokens(text: string, model: string | undefined): number {
   if (text.length === 0) return 0;

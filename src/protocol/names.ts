@@ -23,6 +23,7 @@ export const REPORT_HEADERS = {
   duration: 'x-tokenlay-duration',
   warnings: 'x-tokenlay-warnings',
   model: 'x-tokenlay-model',
+  outputLimit: 'x-tokenlay-output-limit',
 } as const;
 
 /** §2: the SSE comment line that carries a stream's report, followed by its JSON. */

@@ -20,6 +20,8 @@ export interface CallReport {
   warnings: string[];
   /** Set when a rule, downgrade or fallback changed the model. */
   model?: string | undefined;
+  /** Output tokens (one choice) the call was sent with when a cost or token limit lowered it. */
+  outputLimit?: number | undefined;
 }
 
 /** What a Tokenlay proxy (or the embedded engine) answered about one call, with the official SDK's names. */
@@ -38,6 +40,11 @@ export interface TokenlayMetadata {
   warnings?: string[];
   /** The model actually used, when a rule changed it. */
   model?: string;
+  /**
+   * The output limit (tokens, one choice) the proxy sent the call with, when a cost or token limit
+   * had less room than the call's worst case and lowered it (`x-tokenlay-output-limit`). A warning says which.
+   */
+  outputLimit?: number;
 }
 
 /** A report with nothing decided and nothing spent. */
@@ -73,6 +80,7 @@ export function writeReportHeaders(headers: Headers, report: CallReport, withUsa
   headers.set(REPORT_HEADERS.duration, String(Math.round(report.durationMs)));
   if (report.warnings.length > 0) headers.set(REPORT_HEADERS.warnings, encodeHeaderValue(JSON.stringify(report.warnings)));
   if (report.model !== undefined) headers.set(REPORT_HEADERS.model, encodeHeaderValue(report.model));
+  if (report.outputLimit !== undefined) headers.set(REPORT_HEADERS.outputLimit, String(report.outputLimit));
 }
 
 /** The report as the trailer's snake_case object (§2). */
@@ -89,6 +97,7 @@ export function reportTrailer(report: CallReport): Record<string, unknown> {
     warnings: report.warnings,
   };
   if (report.model !== undefined) trailer.model = report.model;
+  if (report.outputLimit !== undefined) trailer.output_limit = report.outputLimit;
   return trailer;
 }
 
@@ -149,6 +158,8 @@ function build(get: (name: string) => unknown): TokenlayMetadata {
   if (warnings) metadata.warnings = warnings;
   const model = get('model');
   if (typeof model === 'string' && model) metadata.model = model;
+  const outputLimit = get('output_limit');
+  if (outputLimit !== undefined && outputLimit !== null && outputLimit !== '' && num(outputLimit) > 0) metadata.outputLimit = num(outputLimit);
   return metadata;
 }
 
@@ -192,6 +203,8 @@ function headerView(m: TokenlayMetadata, key: string): unknown {
       return m.warnings;
     case 'model':
       return m.model;
+    case 'output_limit':
+      return m.outputLimit;
     default:
       return undefined;
   }

@@ -84,18 +84,3 @@ export function usageLedgerQuery(q: UsageSummaryQuery): LedgerQuery {
 export async function summarizeUsage(store: Pick<TokenlayStore, 'ledger'>, q: UsageSummaryQuery): Promise<UsageSummaryRow[]> {
   return groupUsage(await store.ledger(usageLedgerQuery(q)), q.groupBy);
 }
-
-function csvCell(value: string | number): string {
-  let text = String(value);
-  // A cell starting with = + - @ is a formula to a spreadsheet: a user id must never run as one.
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** The summary as CSV with a header line: `user,requests,input_tokens,output_tokens,cost`. */
-export function usageCsv(rows: UsageSummaryRow[], groupBy: UsageGroup): string {
-  const columns = [groupBy, 'requests', 'input_tokens', 'output_tokens', 'cost'];
-  const lines = [columns.join(',')];
-  for (const row of rows) lines.push(columns.map((c) => csvCell(row[c] as string | number)).join(','));
-  return lines.join('\n') + '\n';
-}

@@ -27,7 +27,7 @@ rules:
     if: { tier: pro }
     then:
       model: gpt-4
-      limits: [{ type: cost, max: 0.0004, window: month, per: user }]
+      limits: [{ type: cost, max: 0.002, window: month, per: user }]
       on_limit_exceeded: { action: downgrade, downgrade_to: gpt-3.5-turbo }
 `;
 

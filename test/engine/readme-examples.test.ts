@@ -50,10 +50,12 @@ describe('the @tokenlay/rules README examples, in embedded mode', () => {
     await expect(openai.chat.completions.create(ask, as({ user: 'bob', tier: 'free' }))).resolves.toBeDefined();
   });
 
-  it('downgrades a pro user to gpt-3.5-turbo once the monthly cost cap is hit, in x-tokenlay-model and the body', async () => {
+  it('downgrades a pro user to gpt-3.5-turbo once the monthly cost cap cannot hold another call, in x-tokenlay-model and the body', async () => {
     const clock = manualClock('2026-05-17T18:00:00Z');
     const { openai, provider } = await rig({ rules: readmeRules, store: 'memory', now: clock.now, prices });
-    for (let i = 0; i < 25; i++) {
+    // Each call reserves its bound (input bounded, 5 output tokens: $3.30) and settles $2: after 24
+    // calls the $2 left cannot hold a call's bound, so the 25th is downgraded rather than risk the cap.
+    for (let i = 0; i < 24; i++) {
       const { data, response } = await openai.chat.completions.create(ask, as({ user: 'pia', tier: 'pro' })).withResponse();
       expect(data.model).toBe('gpt-4');
       expect(response.headers.get('x-tokenlay-cost')).toBe('2');
@@ -67,7 +69,7 @@ describe('the @tokenlay/rules README examples, in embedded mode', () => {
     expect(response.headers.get('x-tokenlay-limit-exceeded')).toBe('true');
     expect(response.headers.get('x-tokenlay-cost')).toBe('0.015');
     expect(warningsHeader(response)).toEqual([
-      'rule "pro-tier": limit exceeded: $50 per month per user (user=pia: 50 used); downgraded to gpt-3.5-turbo',
+      'rule "pro-tier": limit exceeded: $50 per month per user (user=pia: 48 used); downgraded to gpt-3.5-turbo',
     ]);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { groupUsage, usageCsv } from '../../src/store/usage-summary.js';
+import { usageCsv } from '../../src/gateway/usage-endpoint.js';
+import { groupUsage } from '../../src/store/usage-summary.js';
 import type { LedgerRow } from '../../src/store/types.js';
 import { gatewayRig, hello } from './support.js';
 

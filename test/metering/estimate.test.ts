@@ -1,8 +1,18 @@
 import { countTokens as cl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as o200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { describe, expect, it } from 'vitest';
-import { estimateRequestTokens, estimateUsage, IMAGE_TOKENS, LOW_DETAIL_IMAGE_TOKENS } from '../../src/metering/estimate.js';
-import { countTextTokens, encodingForModel } from '../../src/metering/tokenizer.js';
+import fc from 'fast-check';
+import {
+  boundRequestTokens,
+  estimateRequestTokens,
+  estimateUsage,
+  GPT_4O_MINI_IMAGE_TOKENS_BOUND,
+  IMAGE_TOKENS,
+  IMAGE_TOKENS_BOUND,
+  LOW_DETAIL_IMAGE_TOKENS,
+  UNBOUNDED_INPUT_TOKENS,
+} from '../../src/metering/estimate.js';
+import { boundTextTokens, countTextTokens, encodingForModel, utf8Length } from '../../src/metering/tokenizer.js';
 
 // Text whose token count differs between the two encodings, so a wrong encoding shows.
 const SAMPLE = 'Tokenlay attributes every LLM call to the user who caused it — naïvely, 東京 and all.';
@@ -86,5 +96,47 @@ describe('token estimates', () => {
       inputTokens: o200k('hi'), outputTokens: o200k('hello there'), cachedTokens: 0,
       totalTokens: o200k('hi') + o200k('hello there'), estimated: true,
     });
+  });
+});
+
+describe('input bounds for reservations', () => {
+  const text = fc.string({ unit: 'grapheme', maxLength: 400 });
+
+  it('bounds any text from above: UTF-8 bytes without the tokenizer, the exact count with it', () => {
+    fc.assert(
+      fc.property(fc.oneof(text, fc.string({ unit: 'binary', maxLength: 400 })), (s) => {
+        expect(utf8Length(s)).toBe(Buffer.byteLength(s));
+        expect(utf8Length(s)).toBeGreaterThanOrEqual(o200k(s, { disallowedSpecial: new Set() }));
+        expect(utf8Length(s)).toBeGreaterThanOrEqual(cl100k(s, { disallowedSpecial: new Set() }));
+        expect(boundTextTokens(s, 'gpt-4o')).toBeGreaterThanOrEqual(o200k(s, { disallowedSpecial: new Set() }));
+        expect(boundTextTokens(s, 'gpt-4')).toBeGreaterThanOrEqual(cl100k(s, { disallowedSpecial: new Set() }));
+        // Another vendor's tokenizer may cut finer than o200k: its bound is the bytes.
+        expect(boundTextTokens(s, 'claude-sonnet-4-0')).toBe(Buffer.byteLength(s));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('bounds a chat request above what OpenAI reports (text, 3 tokens a message, 3 for the reply)', () => {
+    const messages = fc.array(fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: text }), { minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(messages, (msgs) => {
+        const reported = msgs.reduce((n, m) => n + o200k(m.content, { disallowedSpecial: new Set() }) + 4, 0) + 3;
+        expect(boundRequestTokens('gpt-4o', { messages: msgs })).toBeGreaterThanOrEqual(reported);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('gives images, audio and files their documented bounds, and a part it cannot measure the context window', () => {
+    const image = { type: 'image_url', image_url: { url: 'https://example.com/a.png', detail: 'low' } };
+    const base = boundRequestTokens('gpt-4o', { messages: [{ role: 'user', content: [] }] });
+    expect(boundRequestTokens('gpt-4o', { messages: [{ role: 'user', content: [image] }] })).toBe(base + IMAGE_TOKENS_BOUND);
+    expect(boundRequestTokens('gpt-4o-mini', { messages: [{ role: 'user', content: [image] }] })).toBe(base + GPT_4O_MINI_IMAGE_TOKENS_BOUND);
+    const audio = { type: 'input_audio', input_audio: { data: 'A'.repeat(4000), format: 'wav' } };
+    expect(boundRequestTokens('gpt-4o', { messages: [{ role: 'user', content: [audio] }] })).toBe(base + 3000);
+    const file = { type: 'file', file: { file_id: 'file-abc' } };
+    expect(boundRequestTokens('gpt-4o', { messages: [{ role: 'user', content: [file] }] }, 128_000)).toBe(128_000);
+    expect(boundRequestTokens('gpt-4o', { messages: [{ role: 'user', content: [file] }] })).toBe(UNBOUNDED_INPUT_TOKENS);
   });
 });

@@ -1,7 +1,8 @@
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { estimateRequestTokens } from '../../src/metering/estimate.js';
-import { createPricer, DEFAULT_MAX_OUTPUT_TOKENS, MAX_CHOICES, MAX_OUTPUT_TOKENS, reservationEstimate } from '../../src/metering/prices.js';
+import { boundRequestTokens } from '../../src/metering/estimate.js';
+import fc from 'fast-check';
+import { callShape, createPricer, DEFAULT_MAX_OUTPUT_TOKENS, fittingOutput, MAX_CHOICES, MAX_OUTPUT_TOKENS, pricedShape, reservationEstimate } from '../../src/metering/prices.js';
 
 /** gpt-4o-mini's per-million-token prices as the installed genai-prices data states them. */
 function gpt4oMiniData() {
@@ -98,9 +99,9 @@ describe('reservationEstimate', () => {
   const messages = [{ role: 'user', content: 'Write a haiku about rate limits' }];
 
   it('reserves estimated input plus max_completion_tokens, priced at the model rate', () => {
-    const input = estimateRequestTokens('flat-model', { messages });
+    const input = boundRequestTokens('flat-model', { messages });
     const estimate = reservationEstimate('flat-model', { model: 'flat-model', messages, max_completion_tokens: 200 }, pricer);
-    expect(estimate).toEqual({ tokens: input + 200, inputTokens: input, outputTokens: 200, cost: (input * 1 + 200 * 10) / 1e6 });
+    expect(estimate).toEqual({ tokens: input + 200, inputTokens: input, outputTokens: 200, perChoice: 200, cost: (input * 1 + 200 * 10) / 1e6 });
   });
 
   it('reads max_tokens and max_output_tokens too, and multiplies by n', () => {
@@ -108,19 +109,26 @@ describe('reservationEstimate', () => {
     expect(reservationEstimate('flat-model', { input: 'hi', max_output_tokens: 70 }, pricer).outputTokens).toBe(70);
   });
 
-  it('falls back to the documented default when the call sets no cap and the model has no known window', () => {
+  it('falls back to the documented default when the call sets no cap and the model has neither a listed limit nor a known window', () => {
     expect(reservationEstimate('flat-model', { messages }, pricer).outputTokens).toBe(DEFAULT_MAX_OUTPUT_TOKENS);
-    expect(DEFAULT_MAX_OUTPUT_TOKENS).toBe(4096);
+    expect(DEFAULT_MAX_OUTPUT_TOKENS).toBe(65_536);
   });
 
-  it('never reserves more output than the context window leaves', () => {
+  it("reserves the model's own output limit when the call sets none: listed, else the price table's context window", () => {
     const table = createPricer();
-    const window = table.contextWindow('gpt-4');
-    if (window === undefined) throw new Error('gpt-4 has no context window in the genai-prices data');
-    const body = { messages: [{ role: 'user', content: 'word '.repeat(window - 1000) }] };
-    const estimate = reservationEstimate('gpt-4', body, table);
-    expect(estimate.outputTokens).toBe(window - estimate.inputTokens);
-    expect(estimate.outputTokens).toBeLessThan(DEFAULT_MAX_OUTPUT_TOKENS);
+    expect(reservationEstimate('o4-mini', { messages }, table).outputTokens).toBe(100_000);
+    expect(reservationEstimate('gpt-4o-mini', { messages }, table).outputTokens).toBe(16_384);
+    expect(reservationEstimate('gpt-5', { messages, n: 2 }, table).outputTokens).toBe(256_000);
+    // Not listed, but the price table knows its window: no answer can be longer.
+    expect(table.contextWindow('deepseek-chat', 'deepseek')).toBe(64_000);
+    expect(reservationEstimate('deepseek-chat', { messages }, table, { providerHint: 'deepseek' }).perChoice).toBe(64_000);
+  });
+
+  it('never reserves more input than the context window holds', () => {
+    const table = createPricer();
+    const window = table.contextWindow('gpt-4')!;
+    const body = { messages: [{ role: 'user', content: 'word '.repeat(window) }] };
+    expect(reservationEstimate('gpt-4', body, table).inputTokens).toBe(window);
   });
 
   it('reserves no output tokens for embeddings', () => {
@@ -160,13 +168,11 @@ describe('reservationEstimate bounds', () => {
   const table = createPricer();
   const messages = [{ role: 'user', content: 'hi' }];
 
-  it('reserves at most the output the context window leaves, times n, for max_tokens: 1e308', () => {
-    const window = table.contextWindow('gpt-4o-mini')!;
-    expect(window).toBeGreaterThan(0);
+  it("reserves at most the model's output limit, times n, for max_tokens: 1e308", () => {
     const one = reservationEstimate('gpt-4o-mini', { messages, max_tokens: 1e308 }, table);
-    expect(one.outputTokens).toBe(window - one.inputTokens);
+    expect(one.outputTokens).toBe(16_384);
     const two = reservationEstimate('gpt-4o-mini', { messages, max_tokens: 1e308, n: 2 }, table);
-    expect(two.outputTokens).toBe(2 * (window - two.inputTokens));
+    expect(two.outputTokens).toBe(2 * 16_384);
     for (const e of [one, two]) {
       expect(Number.isFinite(e.cost)).toBe(true);
       expect(Number.isFinite(e.tokens)).toBe(true);
@@ -178,5 +184,46 @@ describe('reservationEstimate bounds', () => {
     const e = reservationEstimate('flat-model', { messages, max_completion_tokens: Number.MAX_VALUE, n: 1e308 }, custom);
     expect(e.outputTokens).toBe(MAX_OUTPUT_TOKENS * MAX_CHOICES);
     expect(Number.isFinite(e.cost)).toBe(true);
+  });
+});
+
+describe('fittingOutput', () => {
+  it('finds the largest output of one choice that fits a room, on linear and tiered prices alike', () => {
+    const table = createPricer();
+    const messages = [{ role: 'user', content: 'Write.' }];
+    fc.assert(
+      fc.property(fc.constantFrom('gpt-4o-mini', 'o4-mini', 'gemini-1.5-pro', 'claude-3-5-sonnet-latest'), fc.integer({ min: 1, max: 4 }), fc.double({ min: 1e-5, max: 2, noNaN: true }), fc.option(fc.integer({ min: 1, max: 300_000 })), (model, n, cost, tokens) => {
+        const body = { messages, n };
+        const shape = callShape(model, body, table);
+        const room = tokens === null ? { cost } : { cost, tokens };
+        const fitted = fittingOutput(model, shape, table, room, 16);
+        const fits = (perChoice: number) => {
+          const e = pricedShape(model, shape, perChoice, table);
+          return e.cost <= room.cost && (room.tokens === undefined || e.tokens <= room.tokens);
+        };
+        if (fitted === undefined) {
+          expect(fits(16)).toBe(false);
+        } else {
+          expect(fits(fitted)).toBe(true);
+          if (fitted < shape.perChoice) expect(fits(fitted + 1)).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('reservation cost', () => {
+  it('prices input at its dearest: a prompt-cache write on Anthropic costs more than plain input', () => {
+    const table = createPricer();
+    const body = { messages: [{ role: 'user', content: 'Read this long document.' }], max_tokens: 100 };
+    const e = reservationEstimate('claude-sonnet-4-0', body, table, { providerHint: 'anthropic' });
+    const plain = calcPrice({ input_tokens: e.inputTokens, output_tokens: 100 }, 'claude-sonnet-4-0', { providerId: 'anthropic' })!.total_price;
+    const written = calcPrice({ input_tokens: e.inputTokens, cache_write_tokens: e.inputTokens, output_tokens: 100 }, 'claude-sonnet-4-0', { providerId: 'anthropic' })!.total_price;
+    expect(written).toBeGreaterThan(plain);
+    expect(e.cost).toBeCloseTo(written, 12);
+    // Where a cache write costs no more (OpenAI), the plain price stands.
+    const mini = reservationEstimate('gpt-4o-mini', body, table);
+    expect(mini.cost).toBeCloseTo(calcPrice({ input_tokens: mini.inputTokens, output_tokens: 100 }, 'gpt-4o-mini', { providerId: 'openai' })!.total_price, 12);
   });
 });

@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { listen } from '../support/http.js';
 import { startProvider } from '../support/provider.js';
-import { gatewayRig, hello, onCleanup, PROVIDER_KEY } from './support.js';
+import { gatewayRig, hello, onCleanup, PROVIDER_KEY } from '../gateway/support.js';
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
