@@ -71,9 +71,22 @@ export interface Segment {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !zombie(pid);
+}
+
+/**
+ * A process killed but not yet reaped (its parent died with it, and the new parent reaps later)
+ * still answers `kill(pid, 0)`; on Linux its state in /proc says it is dead (`Z`).
+ */
+function zombie(pid: number): boolean {
+  try {
+    const stat = fs().readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false; // no /proc (macOS, Windows) or gone meanwhile: kill(pid, 0) has answered
   }
 }
 

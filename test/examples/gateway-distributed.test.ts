@@ -149,11 +149,11 @@ describe('examples/gateway-distributed: two gateways sharing Redis counters and 
     const usage = await runShell(EXAMPLE, usageLine);
     expect(usage.code, usage.stderr).toBe(0);
     const table = usage.stdout.split('\n').map((line) => line.split('│').map((cell) => cell.trim()).filter(Boolean));
-    // user → calls, blocked, input tokens, output tokens
+    // user → calls sent to the provider, refused, input tokens, output tokens
     expect(Object.fromEntries(table.filter((cells) => cells.length === 6 && cells[0] !== 'user').map(([user, ...counts]) => [user, counts.slice(0, 4)]))).toEqual({
-      dana: ['5', '2', '30', '15'],
-      erin: ['8', '5', '30', '15'],
-      total: ['13', '7', '60', '30'],
+      dana: ['3', '2', '30', '15'],
+      erin: ['3', '5', '30', '15'],
+      total: ['6', '7', '60', '30'],
     });
     expect(example.output()).not.toContain(STAND_IN_KEY);
     expect(example.output()).not.toContain(tenantKey);

@@ -124,7 +124,8 @@ describe('examples/gateway: a self-hosted tokenlay gateway, called by an app in 
     await example.stop();
     expect(example.output()).toContain('finishing calls in flight, writing the ledger');
     const printed = await sh('npx tokenlay usage');
-    // │ alice │ 5 │ 2 │ 30 │ 15 │ $0.000013 │
+    // Calls are the calls sent to a provider; refused calls have their own column.
+    // │ alice │ 3 │ 2 │ 30 │ 15 │ $0.000013 │
     const rows = Object.fromEntries(
       printed
         .split('\n')
@@ -133,10 +134,10 @@ describe('examples/gateway: a self-hosted tokenlay gateway, called by an app in 
         .map(([user, ...rest]) => [user, rest]),
     );
     expect(rows).toEqual({
-      alice: ['5', '2', '30', '15', expect.stringMatching(/^\$0\.0000\d\d$/)],
+      alice: ['3', '2', '30', '15', expect.stringMatching(/^\$0\.0000\d\d$/)],
       bob: ['1', '0', '10', '5', '$0.000075'],
       carol: ['1', '0', '10', '5', expect.stringMatching(/^\$0\.0000\d\d$/)],
-      total: ['7', '2', '50', '25', expect.stringMatching(/^\$0\.0000\d\d$/)],
+      total: ['5', '2', '50', '25', expect.stringMatching(/^\$0\.0000\d\d$/)],
     });
     // Neither key was ever printed: not the provider's, not the tenant's.
     expect(example.output()).not.toContain(STAND_IN_KEY);
