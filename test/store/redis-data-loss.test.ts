@@ -145,8 +145,11 @@ describe('Redis losing its data under two gateways', () => {
     // While Redis is down calls with limits are refused 503 (onStoreError closed); never a refused connection.
     expect(answers.filter((a) => a !== 200 && a !== 503)).toEqual([]);
     expectAlive();
+    // The loss is noticed by the account's next admission, whenever it comes: on a loaded machine
+    // every call above may have ended before Redis was back, so send one more.
+    expect(await gatewayCall(urls()[0]!, headers('acme', 'u0'), body)).toBe(200);
     const answered = provider.requests.length - sent;
-    expect(answered).toBe(answers.filter((a) => a === 200).length);
+    expect(answered).toBe(answers.filter((a) => a === 200).length + 1);
     expect(await settled(rowsBefore + answered)).toEqual({ rows: rowsBefore + answered, counted: rowsBefore + answered });
     expect(await gatewayCall(urls()[1]!, headers('five', 'fay'), body)).toBe(429);
   }, 90_000);
