@@ -5,10 +5,10 @@ import { createPostgresLedger, createSqliteStore } from '../../src/store/index.j
 import { formatUsd } from '../../src/store/money.js';
 import { migrations as pgMigrations, ensurePartitions, ident } from '../../src/store/postgres-schema.js';
 import { migrations as sqliteMigrations } from '../../src/store/sqlite-schema.js';
+import { openDatabase } from '../../src/store/sqlite-driver.js';
 import { breakdownUsage, costUnitsOf } from '../../src/store/usage-breakdown.js';
 import { pgQuery, POSTGRES_URL, usePostgresSchemas } from './services.js';
 import { useTempDirs } from './temp-dir.js';
-import type BetterSqlite3 from 'better-sqlite3';
 import type * as Pg from 'pg';
 
 // Ledgers and counters written before money was kept in whole 1e-10 USD units: costs were REAL /
@@ -25,8 +25,8 @@ const tempDir = useTempDirs();
 describe('a SQLite store in the schema before integer money (v2)', () => {
   it('is migrated on open: ledger costs, counters and live reservations read back exact, and add as integers', async () => {
     const path = join(tempDir(), 'v2.db');
-    const Database = require('better-sqlite3') as typeof BetterSqlite3;
-    const old = new Database(path);
+    // The driver the store itself uses (node:sqlite on Node 22+, better-sqlite3 on 20).
+    const old = openDatabase(path, 1000);
     // The released migrations are append-only: the first two are the v2 schema as it shipped.
     for (const sql of sqliteMigrations.slice(0, 2)) old.exec(sql);
     old.pragma('user_version = 2');
@@ -55,7 +55,7 @@ describe('a SQLite store in the schema before integer money (v2)', () => {
     } finally {
       await store.close();
     }
-    const after = new Database(path, { readonly: true });
+    const after = openDatabase(path, 1000);
     try {
       expect(after.pragma('user_version', { simple: true })).toBe(3);
       expect(after.prepare("SELECT DISTINCT typeof(cost_units) AS t FROM ledger").all()).toEqual([{ t: 'integer' }]);
