@@ -1,19 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProvider, type Provider } from '../support/provider.js';
+import { createKey, startGateway, type GatewayProcess } from './gateway-process.js';
 import { pgQuery, POSTGRES_URL, REDIS_URL, usePostgresSchemas, useRedisPrefixes } from './services.js';
 
 // Three `tokenlay gateway` processes on one Redis and one PostgreSQL; one is killed with -9 while
 // calls are in flight. Its reservations must be charged, never given back: every call the provider
 // answered is in the ledger, and no user passes the cap, before or after the leases run out.
-const root = join(import.meta.dirname, '..', '..');
-const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-const bin = join(root, 'src', 'cli', 'main.ts');
 const prefixes = useRedisPrefixes();
 const schemas = usePostgresSchemas();
 const USERS = 20;
@@ -34,28 +30,7 @@ let dir: string;
 let schema: string;
 let key: string;
 let gatewayArgs: string[];
-const gateways: Array<{ proc: ChildProcess; url: string }> = [];
-
-function cli(args: string[]): ChildProcess {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith('TOKENLAY_')) delete env[name];
-  return spawn(process.execPath, ['--import', tsx, bin, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-async function startGateway(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = cli(['gateway', '--port', '0', ...args]);
-  let out = '';
-  proc.stdout!.on('data', (c) => (out += String(c)));
-  proc.stderr!.on('data', (c) => (out += String(c)));
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', () => {
-      const m = /tokenlay gateway listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    proc.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${out}`)));
-  });
-  return { proc, url };
-}
+const gateways: GatewayProcess[] = [];
 
 beforeAll(async () => {
   // Long enough that a killed gateway always has calls at the provider.
@@ -63,14 +38,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tokenlay-lost-holder-'));
   writeFileSync(join(dir, 'rules.yaml'), RULES);
   schema = schemas();
-  const keys = cli(['keys', 'create', '--name', 'crash', '--ledger', `${POSTGRES_URL}?schema=${schema}`]);
-  let out = '';
-  keys.stdout!.on('data', (c) => (out += String(c)));
-  await new Promise((r) => keys.once('exit', r));
-  key = out.trim().split('\n').at(-1)!;
+  key = await createKey(dir, 'crash', `${POSTGRES_URL}?schema=${schema}`);
   const args = (gatewayArgs = ['--rules', 'rules.yaml', '--allow-provider-base', provider.base, '--log-level', 'warn', '--lease', String(LEASE_MS),
     '--store', `${REDIS_URL}?prefix=${encodeURIComponent(prefixes())}`, '--ledger', `${POSTGRES_URL}?schema=${schema}&flushIntervalMs=100`]);
-  gateways.push(...(await Promise.all([0, 1, 2].map((i) => startGateway([...args, '--ledger-spool', `gateway-${i}.spool`])))));
+  gateways.push(...(await Promise.all([0, 1, 2].map((i) => startGateway(dir, [...args, '--ledger-spool', `gateway-${i}.spool`])))));
 }, 60_000);
 
 afterAll(async () => {
@@ -147,7 +118,7 @@ describe('a gateway killed with -9 while its calls are in flight (three gateways
     await Promise.all(callers);
     // Restarted as an operator would: rows its spool held but had not yet sent are sent now. The
     // calls it had in flight are nowhere but in their reservations.
-    gateways[0] = await startGateway([...gatewayArgs, '--ledger-spool', 'gateway-0.spool']);
+    gateways[0] = await startGateway(dir, [...gatewayArgs, '--ledger-spool', 'gateway-0.spool']);
     // After the leases ran out: every user tries again; a lost reservation given back would let them pass.
     await sleep(LEASE_MS + 500);
     const more = await Promise.all(users.flatMap((user) => Array.from({ length: 5 }, (_, i) => call(1 + (i % 2), user))));

@@ -35,17 +35,21 @@ async function noticeTogether(instances: TokenlayStore[], ledgers: TokenlayStore
   return { rows, requests, cost };
 }
 
+/** Every held reservation charged once, at what it reserved, with one row flagged 'holder lost'. */
+function expectChargedOnce({ rows, requests, cost }: Awaited<ReturnType<typeof noticeTogether>>): void {
+  expect(rows.map((r) => r.fields.user).sort()).toEqual(Array.from({ length: HELD }, (_, i) => `held-${i}`));
+  expect(rows.every((r) => r.estimated && r.estimateReason === 'holder lost' && r.status === 502 && r.cost === 0.0024594)).toBe(true);
+  expect(requests).toEqual({ used: HELD, reserved: 0 });
+  expect(cost).toEqual({ used: 0.012297, reserved: 0 });
+}
+
 describe('reservations of a process killed with -9, on a store shared by several processes', () => {
   it('SQLite: charged once at what they reserved, with one row each flagged holder lost', async () => {
     const path = join(tempDir(), 'shared.db');
     await holdAndDie(['sqlite', path, '']);
     const instances = [0, 1, 2].map(() => createSqliteStore({ path }));
     try {
-      const { rows, requests, cost } = await noticeTogether(instances, [instances[0]!]);
-      expect(rows.map((r) => r.fields.user).sort()).toEqual(Array.from({ length: HELD }, (_, i) => `held-${i}`));
-      expect(rows.every((r) => r.estimated && r.estimateReason === 'holder lost' && r.status === 502 && r.cost === 0.0024594)).toBe(true);
-      expect(requests).toEqual({ used: HELD, reserved: 0 });
-      expect(cost).toEqual({ used: 0.012297, reserved: 0 });
+      expectChargedOnce(await noticeTogether(instances, [instances[0]!]));
     } finally {
       await Promise.all(instances.map((s) => s.close()));
     }
@@ -57,11 +61,7 @@ describe('reservations of a process killed with -9, on a store shared by several
     const ledgers = [0, 1, 2].map(() => createMemoryStore());
     const instances = ledgers.map((ledger) => combineStores(createRedisStore({ url: REDIS_URL, prefix }), ledger));
     try {
-      const { rows, requests, cost } = await noticeTogether(instances, ledgers);
-      expect(rows.map((r) => r.fields.user).sort()).toEqual(Array.from({ length: HELD }, (_, i) => `held-${i}`));
-      expect(rows.every((r) => r.estimated && r.estimateReason === 'holder lost' && r.status === 502 && r.cost === 0.0024594)).toBe(true);
-      expect(requests).toEqual({ used: HELD, reserved: 0 });
-      expect(cost).toEqual({ used: 0.012297, reserved: 0 });
+      expectChargedOnce(await noticeTogether(instances, ledgers));
     } finally {
       await Promise.all(instances.map((s) => s.close()));
     }
