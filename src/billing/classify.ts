@@ -1,4 +1,5 @@
-import { createPricer, type Pricer } from '../metering/prices.js';
+import type { Pricer } from '../metering/prices.js';
+import { pricerOf } from './rules-pricer.js';
 import type { RulesDocument } from '../policy/types.js';
 import { isBlocked } from '../store/usage-breakdown.js';
 import type { CustomerMapping } from './customers.js';
@@ -19,10 +20,7 @@ export interface BillingPlan {
 export function fromRules(rules: RulesDocument | undefined): { markups: Record<string, number>; pricer: Pricer } {
   const markups: Record<string, number> = {};
   for (const [plan, p] of Object.entries(rules?.plans ?? {})) if (p.markup !== undefined) markups[plan] = p.markup;
-  const overrides = Object.fromEntries(
-    Object.entries(rules?.prices ?? {}).map(([model, p]) => [model, { input: p.input, output: p.output, ...(p.cached_input === undefined ? {} : { cachedInput: p.cached_input }) }]),
-  );
-  return { markups, pricer: createPricer({ overrides }) };
+  return { markups, pricer: pricerOf(rules) };
 }
 
 /** Held-back reasons. */

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { createPool, loadPg } from '../store/postgres-driver.js';
 import { fromDb, type DbRow } from '../store/postgres.js';
 import { ident } from '../store/postgres-schema.js';
-import type { BillableRow, BillingLedger, HeldRow, PushedRow } from './types.js';
+import type { BillableRow, BillingLedger } from './types.js';
 
 type Row = DbRow & { call_id: string; seq: string };
 
