@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.from === undefined) throw new Error('say how far back to replay with --from, e.g. --from 30d (or an ISO 8601 date).');
     const now = Date.now();
     const from = parseSince(values.from, now);
-    const to = values.to === undefined ? now + 1 : parseTime('--to', values.to);
+    const to = values.to === undefined ? now : parseTime('--to', values.to);
     if (from >= to) throw new Error(`--from (${new Date(from).toISOString()}) must be before --to (${new Date(to).toISOString()}).`);
     const { loadRules } = await import('../policy/load.js');
     const rules = loadRules(values.rules);
@@ -55,7 +55,8 @@ export async function run(argv: string[]): Promise<number> {
     const store = openLedger('tokenlay simulate', values);
     let rows;
     try {
-      rows = await store.ledger({ since: from, until: to });
+      // Without --to, calls up to this instant (until is exclusive).
+      rows = await store.ledger({ since: from, until: values.to === undefined ? now + 1 : to });
     } finally {
       await store.close();
     }
