@@ -62,7 +62,8 @@ where they differ (not pushed yet, held back, value changed, missing).`,
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    console.log(HELP);
+    // Both subcommands' flags, so that one --help answers what `tokenlay billing` takes.
+    console.log(sub === undefined ? HELP : `${HELP}\n\n${PUSH_HELP}\n\n${RECONCILE_HELP}`);
     return sub === undefined ? 1 : 0;
   }
   try {
