@@ -1,10 +1,26 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { createPool, loadPg } from '../store/postgres-driver.js';
 import { fromDb, type DbRow } from '../store/postgres.js';
 import { ident } from '../store/postgres-schema.js';
 import type { BillableRow, BillingLedger } from './types.js';
 
 type Row = DbRow & { call_id: string; seq: string };
+
+/** Runs `fn` in a transaction on one client of the pool: committed, or rolled back when it throws. */
+async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
 
 const COLUMNS = 'call_id, seq, time, fields, model_requested, model_used, endpoint, input_tokens, output_tokens, cached_tokens, cost_units, rule_id, action, status, latency_ms, estimated, estimate_reason';
 
@@ -23,9 +39,7 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
     const { rows } = await pool.query<{ found: string | null }>(`SELECT to_regclass($1) AS found`, [`${s}.tokenlay_ledger`]);
     if (rows[0]?.found == null) throw new Error(`the PostgreSQL database has no tokenlay ledger in schema "${schema}"; point --ledger at the database your gateways write.`);
     // Two pushers starting at once must not race on CREATE TABLE IF NOT EXISTS (it is not atomic).
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('tokenlay-billing-tables'))`);
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${s}.tokenlay_billing_cursors (destination text PRIMARY KEY, position bigint NOT NULL, updated_at bigint NOT NULL);
@@ -34,13 +48,7 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
         CREATE INDEX IF NOT EXISTS tokenlay_billing_pushed_by_time ON ${s}.tokenlay_billing_pushed (destination, time);
         CREATE TABLE IF NOT EXISTS ${s}.tokenlay_billing_held (destination text NOT NULL, id text NOT NULL, position bigint NOT NULL, reason text NOT NULL,
           detail text NOT NULL, time bigint NOT NULL, PRIMARY KEY (destination, id));`);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   } catch (err) {
     await pool.end().catch(() => {});
     throw err;
@@ -49,19 +57,11 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
 
   /** The highest `seq` below which every row is committed. */
   async function committedMark(): Promise<number> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(pool, async (client) => {
       await client.query(`LOCK TABLE ${s}.tokenlay_ledger IN SHARE MODE`);
       const { rows } = await client.query<{ mark: string | null }>(`SELECT max(seq) AS mark FROM ${s}.tokenlay_ledger`);
-      await client.query('COMMIT');
       return Number(rows[0]?.mark ?? 0);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   return {
@@ -76,10 +76,8 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
       return rows.map(billable);
     },
     async advance(destination, to, pushed, held) {
-      const client = await pool.connect();
       const now = Date.now();
-      try {
-        await client.query('BEGIN');
+      await inTransaction(pool, async (client) => {
         for (const p of pushed) {
           await client.query(`INSERT INTO ${s}.tokenlay_billing_pushed (destination, id, customer, value, time, pushed_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [destination, p.id, p.customer, p.value, p.time, now]);
         }
@@ -91,13 +89,7 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
            ON CONFLICT (destination) DO UPDATE SET position = greatest(${s}.tokenlay_billing_cursors.position, excluded.position), updated_at = excluded.updated_at`,
           [destination, to, now],
         );
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
     },
     async destinations() {
       const { rows } = await pool.query<{ destination: string }>(`SELECT destination FROM ${s}.tokenlay_billing_cursors ORDER BY destination`);

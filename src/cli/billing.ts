@@ -1,5 +1,6 @@
 /** `tokenlay billing push` and `tokenlay billing reconcile`: the ledger on its way to an invoice. */
 import Table from 'cli-table3';
+import type { BillingLedger } from '../billing/types.js';
 import type { Flag } from './flags.js';
 import { flagHelp, readFlags } from './flags.js';
 import { parseTime } from './period.js';
@@ -59,6 +60,19 @@ where they differ (not pushed yet, held back, value changed, missing).`,
   RECONCILE_FLAGS,
 );
 
+/** Opens the billing view of the ledger `spec` names, runs `fn` on it, and closes it. */
+async function withLedger<T>(command: string, spec: string, fn: (ledger: BillingLedger) => Promise<T>): Promise<T> {
+  const { openBillingLedger } = await import('../billing/open-ledger.js');
+  const ledger = await openBillingLedger(spec).catch((err: Error) => {
+    throw new Error(`${command}: ${err.message}`);
+  });
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
@@ -91,13 +105,14 @@ async function push(argv: string[]): Promise<number> {
   const plan = billingPlan(values, { command, stripe: to === 'stripe', rulesFile: values.rules as string | undefined });
   const batch = batchSize(values, command);
   const spec = billingLedgerSpec(values, command);
-  const { openBillingLedger } = await import('../billing/open-ledger.js');
   const { pushLedger } = await import('../billing/push.js');
-  const ledger = await openBillingLedger(spec).catch((err: Error) => {
-    throw new Error(`${command}: ${err.message}`);
-  });
-  try {
-    const report = await pushLedger(ledger, destination, plan, { batchSize: batch });
+  return withLedger(command, spec, async (ledger) => {
+    let report;
+    try {
+      report = await pushLedger(ledger, destination, plan, { batchSize: batch });
+    } catch (err) {
+      throw new Error(`${command}: ${(err as Error).message} Nothing after the last accepted batch was marked as sent; run the push again.`);
+    }
     if (values.json) {
       console.log(JSON.stringify(report, null, 2));
     } else {
@@ -105,11 +120,7 @@ async function push(argv: string[]): Promise<number> {
       for (const h of report.held) console.log(`  held back: ${h.id} ${new Date(h.time).toISOString()} ${h.reason}: ${h.detail}`);
     }
     return 0;
-  } catch (err) {
-    throw new Error(`${command}: ${(err as Error).message} Nothing after the last accepted batch was marked as sent; run the push again.`);
-  } finally {
-    await ledger.close();
-  }
+  });
 }
 
 async function reconcileCommand(argv: string[]): Promise<number> {
@@ -125,12 +136,8 @@ async function reconcileCommand(argv: string[]): Promise<number> {
   const to = parseTime('--to', values.to as string);
   if (from >= to) throw new Error(`${command}: --from (${values.from}) must be before --to (${values.to}).`);
   const spec = billingLedgerSpec(values, command);
-  const { openBillingLedger } = await import('../billing/open-ledger.js');
   const { reconcile } = await import('../billing/reconcile.js');
-  const ledger = await openBillingLedger(spec).catch((err: Error) => {
-    throw new Error(`${command}: ${err.message}`);
-  });
-  try {
+  return withLedger(command, spec, async (ledger) => {
     const known = await ledger.destinations();
     let destination = values.destination as string | undefined;
     if (destination === 'cloudevents' && positionals[0]) destination = `cloudevents ${positionals[0]}`;
@@ -159,7 +166,5 @@ async function reconcileCommand(argv: string[]): Promise<number> {
       console.log(diff.toString());
     }
     return 0;
-  } finally {
-    await ledger.close();
-  }
+  });
 }
