@@ -20,6 +20,7 @@ import type { KeyStore } from './keys.js';
 import { callLine, createLogger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createRequestHandler } from './handler.js';
+import { createUpstream } from './upstream.js';
 import type { Gateway, GatewayAddress, GatewayOptions } from './types.js';
 import { createDashboardMount } from './dashboard-mount.js';
 
@@ -93,13 +94,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     throw err;
   }
 
-  // Sends to the provider: never follows a redirect (it could lead anywhere, keys attached), and
-  // times the provider for the latency histogram.
+  // Sends to the provider over a pool per origin: never follows a redirect (it could lead
+  // anywhere, keys attached), and times the provider for the latency histogram.
+  const upstream = createUpstream();
   const upstreamFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const started = performance.now();
     let response: Response;
     try {
-      response = await fetch(input, { ...init, redirect: 'manual' });
+      response = await upstream.fetch(input, init);
     } catch (err) {
       metrics.upstream((performance.now() - started) / 1000, 'error');
       throw err;
@@ -215,6 +217,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         else await rawStore.flush();
       } finally {
         if (ownsKeys) await keys.close();
+        await upstream.close();
         log?.flush();
       }
     }
