@@ -9,6 +9,7 @@ import {
 } from './metadata.js';
 import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
 import { readTrailerLine, settledReportOf } from '../protocol/report.js';
+import { SseLineReader } from '../protocol/sse.js';
 
 interface BodyUsage {
   inputTokens: number;
@@ -21,7 +22,8 @@ function usageOf(body: any): BodyUsage | undefined {
   return usageFromJson('', body?.usage ? body : body?.response);
 }
 
-const NEWLINE = 0x0a;
+const LF = 0x0a;
+const CR = 0x0d;
 const encoder = new TextEncoder();
 const DONE_BYTES = encoder.encode('[DONE]');
 const TRAILER_BYTES = encoder.encode(TRAILER_PREFIX.trim());
@@ -56,7 +58,7 @@ function mayHoldReport(bytes: Uint8Array): boolean {
  */
 class TrailerScanner {
   private readonly decoder = new TextDecoder();
-  private carry = '';
+  private readonly lines = new SseLineReader();
   private trailer = false;
   private fallback: BodyUsage | undefined;
   private done = false;
@@ -69,13 +71,16 @@ class TrailerScanner {
 
   chunk(bytes: Uint8Array): void {
     // Most chunks are whole lines of content deltas: when nothing is carried over from the last
-    // chunk and this one holds none of the markers, there is nothing to decode.
-    if (this.carry === '' && bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE && !mayHoldReport(bytes)) return;
+    // chunk and this one holds none of the markers, there is nothing to decode. (A chunk ending
+    // in CR may end a line whose LF comes next: that LF then ends an empty line, as it should.)
+    const last = bytes[bytes.length - 1];
+    if (this.lines.pending === '' && (last === LF || last === CR) && !mayHoldReport(bytes)) return;
     this.scan(this.decoder.decode(bytes, { stream: true }));
   }
 
   end(): void {
     this.scan(this.decoder.decode());
+    if (!this.done) for (const line of this.lines.end()) this.line(line);
     this.finish();
   }
 
@@ -93,7 +98,6 @@ class TrailerScanner {
 
   private finish(): void {
     if (this.finished) return;
-    if (this.carry && !this.done) this.line(this.carry.replace(/\r$/, ''));
     this.finished = true;
     this.holder.ended = true;
     if (this.trailer && this.holder.metadata) addUsage(this.usage, this.holder.metadata, false);
@@ -123,12 +127,8 @@ class TrailerScanner {
   }
 
   private scan(text: string): void {
-    this.carry += text;
-    let nl: number;
-    while ((nl = this.carry.indexOf('\n')) !== -1) {
-      this.line(this.carry.slice(0, nl).replace(/\r$/, ''));
-      this.carry = this.carry.slice(nl + 1);
-    }
+    if (text === '' || this.finished) return;
+    for (const line of this.lines.push(text)) this.line(line);
     if (this.done) this.finish();
   }
 }
