@@ -1,4 +1,4 @@
-import { isEnforcementAnswer } from './errors.js';
+import { headersSayBlock, readBlock } from '../protocol/block.js';
 import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
 
 /**
@@ -9,20 +9,14 @@ import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
 export function neverRetryBlocks(response: Response): Response | Promise<Response> {
   // Answered calls (the hot path) pass through without a promise of their own.
   if (response.status < 400) return response;
-  return readBlock(response);
+  if (headersSayBlock(response.headers)) return withoutRetry(response, response.body);
+  if (!(response.headers.get('content-type') ?? '').includes('json')) return response;
+  return readBodyForBlock(response);
 }
 
-async function readBlock(response: Response): Promise<Response> {
-  if (isEnforcementAnswer(undefined, response.headers)) return withoutRetry(response, response.body);
-  if (!(response.headers.get('content-type') ?? '').includes('json')) return response;
+async function readBodyForBlock(response: Response): Promise<Response> {
   const text = await response.text();
-  let type: unknown;
-  try {
-    type = JSON.parse(text)?.error?.type;
-  } catch {
-    // Not JSON after all: the SDK reports it as it is.
-  }
-  if (type === 'tokenlay_limit_exceeded') return withoutRetry(response, text);
+  if (readBlock(response.status, response.headers, text)) return withoutRetry(response, text);
   return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 

@@ -3,7 +3,8 @@ import { mergeCallFields } from './call-fields.js';
 import type { TokenlayChat } from './chat-types.js';
 import { DEBUG_HEADER, holdCallInfo } from './debug-line.js';
 import { TokenlayConfigError } from '../errors.js';
-import { createLimitError, isEnforcementAnswer } from './errors.js';
+import { createLimitError } from './errors.js';
+import { readBlock } from '../protocol/block.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
 import { explainConnectionError } from './proxy-send.js';
@@ -235,7 +236,7 @@ export class TokenlayOpenAI extends OpenAI {
   }
 
   protected override makeStatusError(status: number, error: any, message: string | undefined, headers: any): any {
-    if (isEnforcementAnswer(error?.error, headers)) return createLimitError(status, error, message, headers);
+    if (readBlock(status, headers, error)) return createLimitError(status, error, message, headers);
     return super.makeStatusError(status, error, message, headers);
   }
 
