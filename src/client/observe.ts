@@ -8,8 +8,30 @@ import {
   type MetadataHolder,
 } from './metadata.js';
 import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
-import { readTrailerLine, settledReportOf } from '../protocol/report.js';
+import { readReport, readTrailerLine, type CallReport } from '../protocol/report.js';
 import { SseLineReader } from '../protocol/sse.js';
+
+/**
+ * @internal One embedded call's report, handed over by the in-process engine as objects: the
+ * report its answer carries, and for a stream the settled one (usage and cost) once the call is
+ * settled, also when the stream was cut short. Remote calls read the same from headers and trailer.
+ */
+export class InProcessReport {
+  answered: CallReport | undefined = undefined;
+  settled: CallReport | undefined = undefined;
+  private onSettled: ((report: CallReport) => void) | undefined = undefined;
+
+  settle(report: CallReport): void {
+    this.settled = report;
+    this.onSettled?.(report);
+  }
+
+  /** Calls `then` with the settled report, now or once it arrives. */
+  whenSettled(then: (report: CallReport) => void): void {
+    if (this.settled) then(this.settled);
+    else this.onSettled = then;
+  }
+}
 
 interface BodyUsage {
   inputTokens: number;
@@ -85,13 +107,13 @@ class TrailerScanner {
   }
 
   /** The stream was cancelled or broke before its end: roll up what was settled, when the engine says. */
-  cut(settled: Promise<Record<string, unknown>> | undefined): void {
+  cut(inProcess: InProcessReport | undefined): void {
     const { holder, usage } = this;
     if (holder.ended) return;
     holder.ended = true;
-    if (this.trailer || !settled) return;
-    void settled.then((report) => {
-      holder.metadata = metadataFromTrailer(report, holder.metadata);
+    if (this.trailer || !inProcess) return;
+    inProcess.whenSettled((report) => {
+      holder.metadata = readReport(report);
       addUsage(usage, holder.metadata, false);
     });
   }
@@ -134,7 +156,7 @@ class TrailerScanner {
 }
 
 /** Passes a streamed body through the scanner, and tells it when the stream is cut short. */
-function observedBody(body: ReadableStream<Uint8Array>, scanner: TrailerScanner, settled: Promise<Record<string, unknown>> | undefined) {
+function observedBody(body: ReadableStream<Uint8Array>, scanner: TrailerScanner, settled: InProcessReport | undefined) {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -203,8 +225,10 @@ function reissue(response: Response, body: ReadableStream<Uint8Array> | null, he
  * one of ours (`tokenlay-<uuid>`) when it carries Tokenlay metadata. Token counts of an answer without Tokenlay headers are read
  * from the body as it streams past, never by replacing the response's methods.
  */
-export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null): Response {
-  const metadata = metadataFromHeaders(response.headers);
+export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null, inProcess?: InProcessReport): Response {
+  // Embedded: the engine handed its report over as an object; remote: its headers say it.
+  const answered = inProcess?.answered;
+  const metadata = answered ? readReport(answered) : inProcess ? null : metadataFromHeaders(response.headers);
   const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
   const holder: MetadataHolder = { metadata, streaming, ended: !streaming };
   // A streamed call's `Stream` is found through the abort signal fetch was given; other answers
@@ -218,7 +242,7 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
   addUsage(usage, streaming ? {} : (metadata ?? {}));
 
   if (streaming && response.body) {
-    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), settledReportOf(response)), response.headers);
+    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), inProcess), response.headers);
     linkMetadata(observed, holder);
     return observed;
   }

@@ -2,6 +2,7 @@ import type { ModelPrice } from '../metering/index.js';
 import type { AlertOptions, Alerts } from '../alerts/notifier.js';
 import type { StoreErrorPolicy } from '../store/redis.js';
 import type { CounterStore, Ledger, LedgerRow, TokenlayStore } from '../store/types.js';
+import type { CallReport } from '../protocol/report.js';
 
 export type { ModelPrice };
 
@@ -80,6 +81,16 @@ export interface EngineCall {
   /** The JSON text for OpenAI calls; other bodies (uploads) are forwarded as they are, without a model. */
   body: string | BodyInit | null | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * In-process callers only (the embedded client): receives the report the answer carries, as an
+   * object, just before the answer is returned; headers then need not be read back.
+   */
+  onReport?: ((report: CallReport) => void) | undefined;
+  /**
+   * In-process callers only: a streamed answer's report once the call is settled (usage and cost
+   * included), also when the stream was cancelled or broke before its trailer.
+   */
+  onSettled?: ((report: CallReport) => void) | undefined;
 }
 
 /** The policy engine: one instance per app (embedded) or per gateway. */
