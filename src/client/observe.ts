@@ -10,26 +10,31 @@ import {
 import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
 import { readReport, readTrailerLine, type CallReport } from '../protocol/report.js';
 import { SseLineReader } from '../protocol/sse.js';
+import type { ReportSink } from '../engine/types.js';
 
 /**
  * @internal One embedded call's report, handed over by the in-process engine as objects: the
  * report its answer carries, and for a stream the settled one (usage and cost) once the call is
  * settled, also when the stream was cut short. Remote calls read the same from headers and trailer.
  */
-export class InProcessReport {
+export class InProcessReport implements ReportSink {
   answered: CallReport | undefined = undefined;
   settled: CallReport | undefined = undefined;
-  private onSettled: ((report: CallReport) => void) | undefined = undefined;
+  private then: ((report: CallReport) => void) | undefined = undefined;
 
-  settle(report: CallReport): void {
+  onReport(report: CallReport): void {
+    this.answered = report;
+  }
+
+  onSettled(report: CallReport): void {
     this.settled = report;
-    this.onSettled?.(report);
+    this.then?.(report);
   }
 
   /** Calls `then` with the settled report, now or once it arrives. */
   whenSettled(then: (report: CallReport) => void): void {
     if (this.settled) then(this.settled);
-    else this.onSettled = then;
+    else this.then = then;
   }
 }
 

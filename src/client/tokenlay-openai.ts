@@ -235,10 +235,11 @@ export class TokenlayOpenAI extends OpenAI {
   }
 
   /** The debug info of the attempt rides on its fetch init to the transport (openai 4 to 7 copy the init, symbols included). */
-  protected override async prepareRequest(request: RequestInit, context: { url: string; options: any }): Promise<void> {
-    await super.prepareRequest(request, context as Parameters<OpenAI['prepareRequest']>[1]);
+  // Not async: no promise of its own on every call.
+  protected override prepareRequest(request: RequestInit, context: { url: string; options: any }): Promise<void> {
     const info = context.options[kDebugInfo] as CallInfo | undefined;
     if (info) (request as RequestInit & { [kCallInfo]?: CallInfo })[kCallInfo] = info;
+    return super.prepareRequest(request, context as Parameters<OpenAI['prepareRequest']>[1]);
   }
 
   protected override makeStatusError(status: number, error: any, message: string | undefined, headers: any): any {

@@ -79,8 +79,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       if (connection.providerApiKey) headers.set(PROVIDER_KEY_HEADER, connection.providerApiKey);
       const call = await toEngineCall(input, { ...init, headers });
       // The engine's report comes back as an object: its headers are for remote clients.
-      call.onReport = (answered) => (report!.answered = answered);
-      call.onSettled = (settled) => report!.settle(settled);
+      call.reportTo = report;
       return embedded.engine.handle(call);
     };
     close = async () => embedded.close?.();

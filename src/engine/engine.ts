@@ -51,14 +51,14 @@ function warnMemoryBudgets(): void {
 
 /** Hands an in-process caller the report its answer carries (docs/protocol.md §2), as an object. */
 function reported(call: EngineCall, report: CallReport): CallReport {
-  call.onReport?.(report);
+  call.reportTo?.onReport(report);
   return report;
 }
 
 /** A refusal answered, and recorded in the ledger when the call got as far as a rule. */
 function refuse(ctx: EngineContext, call: EngineCall, refusal: Refusal, state: CallState | undefined): Response {
   const report = state ? reportNow(state) : blankReport();
-  call.onReport?.(refusalReport(refusal, report));
+  call.reportTo?.onReport(refusalReport(refusal, report));
   const response = refusalAnswer(refusal, report);
   if (!state) return response;
   state.action = refusalAction(refusal);
@@ -200,7 +200,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
       onEnd: (m, { cutOff }) => {
         // A stream that stopped before its end event (Anthropic's message_stop) was cut off.
         void settlement.settle({ status: cutOff ? CLIENT_CLOSED : status, usage: m.used, cost: m.cost, model: m.model, billed: true });
-        if (call.onSettled) afterAnswer('reporting the settled stream', () => call.onSettled!(withUsage(reportNow(state), m)), () => undefined);
+        if (call.reportTo) afterAnswer('reporting the settled stream', () => call.reportTo!.onSettled(withUsage(reportNow(state), m)), () => undefined);
       },
     });
     const idle = cancelWhenIdle(stream, ctx.streamIdleTimeout);

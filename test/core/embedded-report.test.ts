@@ -30,8 +30,7 @@ function call(user: string, feature: string, body: string, reports: CallReport[]
     method: 'POST',
     headers: new Headers({ 'content-type': 'application/json', authorization: 'Bearer sk-test', 'x-tokenlay-user': user, 'x-tokenlay-feature': feature }),
     body,
-    onReport: (report) => reports.push(report),
-    onSettled: settled && ((report) => settled.push(report)),
+    reportTo: { onReport: (report) => reports.push(report), onSettled: (report) => settled?.push(report) },
   });
 }
 
