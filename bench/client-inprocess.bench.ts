@@ -3,7 +3,8 @@
  * that answers in-process (as a Tokenlay proxy would, report headers and the SSE trailer; or as
  * the provider, for embedded mode). With no network and no other process in the measurement, the
  * difference between variants is the client's work, steadier on a loaded machine than
- * `client.bench.ts`. Variants alternate round by round; each round is a fixed number of calls.
+ * `client.bench.ts`. Variants alternate round by round, each round starting at another one; a
+ * round is a fixed number of calls.
  *
  *   BENCH_CLIENT_BEFORE=<another build's dist/> npx tsx bench/client-inprocess.bench.ts
  */
@@ -93,7 +94,9 @@ async function main(): Promise<void> {
   for (const stream of [false, true]) {
     const samples = new Map<string, number[]>(variants.map(([name]) => [name, []]));
     for (let round = -1; round < ROUNDS; round++) {
-      for (const [name, run] of variants) {
+      // Each round starts at another variant, so that none always follows the same one (GC debt, warm caches).
+      const start = (round + variants.length) % variants.length;
+      for (const [name, run] of [...variants.slice(start), ...variants.slice(0, start)]) {
         const cpu = process.cpuUsage();
         for (let i = 0; i < CALLS; i++) await run(stream);
         const spent = process.cpuUsage(cpu);
