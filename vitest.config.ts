@@ -20,7 +20,7 @@ const shared = {
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 // The client and isolation tests run once more against each other openai major, through npm
 // aliases (`openai4`, `openai5`, `openai7`); openai 7 needs Node 22 or later.
-const clientSuite = ['test/core/client.test.ts', 'test/core/isolation.test.ts', 'test/core/misuse.test.ts', 'test/core/sdk-compat.test.ts', 'test/core/body-reading.test.ts'];
+const clientSuite = ['test/core/client.test.ts', 'test/core/isolation.test.ts', 'test/core/misuse.test.ts', 'test/core/sdk-compat.test.ts', 'test/core/body-reading.test.ts', 'test/core/debug.test.ts'];
 const otherMajors = [4, 5, ...(nodeMajor >= 22 ? [7] : [])];
 
 export default defineConfig({

@@ -4,18 +4,26 @@
  * were made and the CPU this process spent, µs.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { pathToFileURL } from 'node:url';
 import OpenAI from 'openai';
 import { shipped } from '../lib/shipped.js';
 import { serveParent } from '../lib/child.js';
 
-const { TokenlayOpenAI, runWithTokenlay } = await shipped('index');
-const [variant, url] = process.argv.slice(2);
+const [variant, url, beforeDist] = process.argv.slice(2);
+// `before-*` variants load another build of the package (BENCH_CLIENT_BEFORE), for a before/after in one run.
+const { TokenlayOpenAI, runWithTokenlay } = (
+  variant.startsWith('before-') ? await import(pathToFileURL(`${beforeDist}/index.js`).href) : await shipped('index')
+) as Awaited<ReturnType<typeof shipped<'index'>>>;
 const stream = variant.endsWith('-stream');
+const embedded = variant.includes('embedded');
 const messages = [{ role: 'user' as const, content: 'Summarise the quarterly report in three bullet points.' }];
 const fields = { user: 'user-1234', org: 'acme', plan: 'pro', feature: 'chat' };
 
 const plain = new OpenAI({ apiKey: 'sk-bench', baseURL: `${url}/v1`, maxRetries: 0 });
-const wrapped = new TokenlayOpenAI({ providerApiKey: 'sk-bench', tokenlayKey: 'tl-bench', tokenlayBaseUrl: url, maxRetries: 0 });
+// Embedded: the engine in-process with no rules on the memory store, sending straight to the stand-in.
+const wrapped = embedded
+  ? new TokenlayOpenAI({ providerApiKey: 'sk-bench', providerApiBase: `${url}/v1`, policy: { version: 1, rules: [] }, store: 'memory', maxRetries: 0 })
+  : new TokenlayOpenAI({ providerApiKey: 'sk-bench', tokenlayKey: 'tl-bench', tokenlayBaseUrl: url, maxRetries: 0 });
 
 async function once(client: OpenAI): Promise<void> {
   if (!stream) {
@@ -33,7 +41,7 @@ async function once(client: OpenAI): Promise<void> {
 // bare AsyncLocalStorage scope: what any request-context middleware costs the call (on Node 20,
 // ALS's promise hooks run for every promise the SDK and fetch make), without tokenlay.
 const als = new AsyncLocalStorage<typeof fields>();
-const call = variant.startsWith('tokenlay')
+const call = /^(before-)?tokenlay/.test(variant)
   ? () => runWithTokenlay(fields, () => once(wrapped))
   : variant.startsWith('als')
     ? () => als.run(fields, () => once(plain))

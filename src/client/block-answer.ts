@@ -1,4 +1,5 @@
-import { isEnforcementAnswer } from './errors.js';
+import { headersSayBlock, readBlock } from '../protocol/block.js';
+import type { CallReport } from '../protocol/report.js';
 import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
 
 /**
@@ -6,23 +7,19 @@ import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
  * retry it, or a `retry-after: 3600` would hold the call for hours. Error answers are read (they
  * are small) to find a block named only in the body, and re-issued with `x-should-retry: false`.
  */
-export function neverRetryBlocks(response: Response): Response | Promise<Response> {
+export function neverRetryBlocks(response: Response, inProcess?: CallReport): Response | Promise<Response> {
   // Answered calls (the hot path) pass through without a promise of their own.
   if (response.status < 400) return response;
-  return readBlock(response);
+  // The embedded engine says what it decided as an object; a proxy says it in headers.
+  const action = inProcess ? inProcess.ruleAction : undefined;
+  if (action === 'block' || action === 'queue' || (!inProcess && headersSayBlock(response.headers))) return withoutRetry(response, response.body);
+  if (!(response.headers.get('content-type') ?? '').includes('json')) return response;
+  return readBodyForBlock(response);
 }
 
-async function readBlock(response: Response): Promise<Response> {
-  if (isEnforcementAnswer(undefined, response.headers)) return withoutRetry(response, response.body);
-  if (!(response.headers.get('content-type') ?? '').includes('json')) return response;
+async function readBodyForBlock(response: Response): Promise<Response> {
   const text = await response.text();
-  let type: unknown;
-  try {
-    type = JSON.parse(text)?.error?.type;
-  } catch {
-    // Not JSON after all: the SDK reports it as it is.
-  }
-  if (type === 'tokenlay_limit_exceeded') return withoutRetry(response, text);
+  if (readBlock(response.status, response.headers, text)) return withoutRetry(response, text);
   return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 

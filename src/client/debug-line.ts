@@ -10,28 +10,18 @@ export interface CallInfo {
   sources: Record<string, FieldSource> | undefined;
 }
 
-/** @internal The header that carries a call's debug id from the client to its transport; never sent. */
-export const DEBUG_HEADER = 'tokenlay-debug-call';
+/**
+ * @internal Where a call's debug info rides from the client to its transport: a property of the
+ * fetch init (TokenlayOpenAI sets it in the SDK's `prepareRequest` hook; the SDK copies the
+ * request init, symbols included, into the fetch call). Never a header, so never sent.
+ */
+export const kCallInfo = Symbol('tokenlay.callInfo');
 
-const pending = new Map<string, CallInfo>();
-let next = 0;
-
-/** @internal Keeps a call's info until its transport answers; returns the id to send along. */
-export function holdCallInfo(info: CallInfo): string {
-  const id = String(++next);
-  // A call that never reaches the transport (aborted first) must not pin its info for ever.
-  if (pending.size > 1000) pending.delete(pending.keys().next().value as string);
-  pending.set(id, info);
-  return id;
-}
-
-/** @internal Takes back the info of a call, removing its id from the headers to send. */
-export function takeCallInfo(headers: Headers): CallInfo | undefined {
-  const id = headers.get(DEBUG_HEADER);
-  if (id === null) return undefined;
-  headers.delete(DEBUG_HEADER);
-  const info = pending.get(id);
-  pending.delete(id);
+/** @internal Takes a call's debug info off the fetch init, if the call carries any. */
+export function takeCallInfo(init: RequestInit | undefined): CallInfo | undefined {
+  const carrier = init as (RequestInit & { [kCallInfo]?: CallInfo }) | undefined;
+  const info = carrier?.[kCallInfo];
+  if (info) delete carrier![kCallInfo];
   return info;
 }
 
@@ -39,7 +29,11 @@ export function takeCallInfo(headers: Headers): CallInfo | undefined {
  * @internal Logs one line for a call to stderr: mode, model, each field with its source, and the
  * rule, action and status of the answer. Values are attribution ids; keys and prompts never appear.
  */
-export function logCall(info: CallInfo, outcome: { status?: number; rule?: string | null; action?: string | null; model?: string | null; error?: unknown }): void {
+export function logCall(
+  info: CallInfo,
+  outcome: { status?: number; rule?: string | null | undefined; action?: string | null; model?: string | null | undefined; error?: unknown; decoded?: boolean },
+): void {
+  const decode = (text: string) => (outcome.decoded ? text : decodeHeaderValue(text));
   const fields = Object.entries(info.fields)
     .filter(([, value]) => value !== undefined)
     .map(([name, value]) => `${name}=${JSON.stringify(value)} (${info.sources?.[name] ?? 'unknown'})`)
@@ -47,9 +41,9 @@ export function logCall(info: CallInfo, outcome: { status?: number; rule?: strin
   const answer =
     outcome.error !== undefined
       ? `error=${(outcome.error as Error)?.name ?? 'Error'}`
-      : `status=${outcome.status} rule=${outcome.rule ? decodeHeaderValue(outcome.rule) : '-'} action=${outcome.action ?? '-'}`;
+      : `status=${outcome.status} rule=${outcome.rule ? decode(outcome.rule) : '-'} action=${outcome.action ?? '-'}`;
   // The model that answered (a rule may route or downgrade the call), and the one asked when it differs.
-  const used = outcome.model ? decodeHeaderValue(outcome.model) : undefined;
+  const used = outcome.model ? decode(outcome.model) : undefined;
   const model = used === undefined || used === info.model ? (info.model ?? '-') : info.model === undefined ? used : `${used} (asked ${info.model})`;
   console.error(`tokenlay: call mode=${info.mode} model=${model} ${fields || 'fields=none'} ${answer}`);
 }

@@ -1,6 +1,6 @@
 import { mergeCallFields } from './call-fields.js';
 import { currentScope } from '../scope/context.js';
-import { DEBUG_HEADER, holdCallInfo, type CallInfo } from './debug-line.js';
+import { kCallInfo, type CallInfo } from './debug-line.js';
 import type { FieldRecord } from '../protocol/fields.js';
 import { observeResponse } from './observe.js';
 import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
@@ -97,13 +97,12 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
   const debug = connection.debug ? { mode: connection.mode } : undefined;
   return async function tokenlayFetchFor(input, init) {
     const { headers, info } = await withScopeHeaders(input, init, base, debug);
-    if (info) headers.set(DEBUG_HEADER, holdCallInfo(info));
     for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
     const [url, request] = unpack(input, init);
     let target: string;
     if (connection.mode === 'remote') target = connection.tokenlayUrl + providerPath(url, connection.providerApiBase);
     // A base given to us wins over the one the SDK was configured with; else the SDK's URL stands.
     else target = connection.providerApiBaseGiven ? connection.providerApiBase + providerPath(url, connection.providerApiBase) : url;
-    return transport(target, { ...request, headers });
+    return transport(target, info ? ({ ...request, headers, [kCallInfo]: info } as RequestInit) : { ...request, headers });
   };
 }

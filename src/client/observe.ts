@@ -8,7 +8,35 @@ import {
   type MetadataHolder,
 } from './metadata.js';
 import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
-import { readTrailerLine, settledReportOf } from '../protocol/report.js';
+import { readReport, readTrailerLine, type CallReport } from '../protocol/report.js';
+import { SseLineReader } from '../protocol/sse.js';
+import type { ReportSink } from '../engine/types.js';
+
+/**
+ * @internal One embedded call's report, handed over by the in-process engine as objects: the
+ * report its answer carries, and for a stream the settled one (usage and cost) once the call is
+ * settled, also when the stream was cut short. Remote calls read the same from headers and trailer.
+ */
+export class InProcessReport implements ReportSink {
+  answered: CallReport | undefined = undefined;
+  settled: CallReport | undefined = undefined;
+  private then: ((report: CallReport) => void) | undefined = undefined;
+
+  onReport(report: CallReport): void {
+    this.answered = report;
+  }
+
+  onSettled(report: CallReport): void {
+    this.settled = report;
+    this.then?.(report);
+  }
+
+  /** Calls `then` with the settled report, now or once it arrives. */
+  whenSettled(then: (report: CallReport) => void): void {
+    if (this.settled) then(this.settled);
+    else this.then = then;
+  }
+}
 
 interface BodyUsage {
   inputTokens: number;
@@ -21,7 +49,8 @@ function usageOf(body: any): BodyUsage | undefined {
   return usageFromJson('', body?.usage ? body : body?.response);
 }
 
-const NEWLINE = 0x0a;
+const LF = 0x0a;
+const CR = 0x0d;
 const encoder = new TextEncoder();
 const DONE_BYTES = encoder.encode('[DONE]');
 const TRAILER_BYTES = encoder.encode(TRAILER_PREFIX.trim());
@@ -56,7 +85,7 @@ function mayHoldReport(bytes: Uint8Array): boolean {
  */
 class TrailerScanner {
   private readonly decoder = new TextDecoder();
-  private carry = '';
+  private readonly lines = new SseLineReader();
   private trailer = false;
   private fallback: BodyUsage | undefined;
   private done = false;
@@ -69,31 +98,33 @@ class TrailerScanner {
 
   chunk(bytes: Uint8Array): void {
     // Most chunks are whole lines of content deltas: when nothing is carried over from the last
-    // chunk and this one holds none of the markers, there is nothing to decode.
-    if (this.carry === '' && bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE && !mayHoldReport(bytes)) return;
+    // chunk and this one holds none of the markers, there is nothing to decode. (A chunk ending
+    // in CR may end a line whose LF comes next: that LF then ends an empty line, as it should.)
+    const last = bytes[bytes.length - 1];
+    if (this.lines.pending === '' && (last === LF || last === CR) && !mayHoldReport(bytes)) return;
     this.scan(this.decoder.decode(bytes, { stream: true }));
   }
 
   end(): void {
     this.scan(this.decoder.decode());
+    if (!this.done) for (const line of this.lines.end()) this.line(line);
     this.finish();
   }
 
   /** The stream was cancelled or broke before its end: roll up what was settled, when the engine says. */
-  cut(settled: Promise<Record<string, unknown>> | undefined): void {
+  cut(inProcess: InProcessReport | undefined): void {
     const { holder, usage } = this;
     if (holder.ended) return;
     holder.ended = true;
-    if (this.trailer || !settled) return;
-    void settled.then((report) => {
-      holder.metadata = metadataFromTrailer(report, holder.metadata);
+    if (this.trailer || !inProcess) return;
+    inProcess.whenSettled((report) => {
+      holder.metadata = readReport(report);
       addUsage(usage, holder.metadata, false);
     });
   }
 
   private finish(): void {
     if (this.finished) return;
-    if (this.carry && !this.done) this.line(this.carry.replace(/\r$/, ''));
     this.finished = true;
     this.holder.ended = true;
     if (this.trailer && this.holder.metadata) addUsage(this.usage, this.holder.metadata, false);
@@ -123,18 +154,14 @@ class TrailerScanner {
   }
 
   private scan(text: string): void {
-    this.carry += text;
-    let nl: number;
-    while ((nl = this.carry.indexOf('\n')) !== -1) {
-      this.line(this.carry.slice(0, nl).replace(/\r$/, ''));
-      this.carry = this.carry.slice(nl + 1);
-    }
+    if (text === '' || this.finished) return;
+    for (const line of this.lines.push(text)) this.line(line);
     if (this.done) this.finish();
   }
 }
 
 /** Passes a streamed body through the scanner, and tells it when the stream is cut short. */
-function observedBody(body: ReadableStream<Uint8Array>, scanner: TrailerScanner, settled: Promise<Record<string, unknown>> | undefined) {
+function observedBody(body: ReadableStream<Uint8Array>, scanner: TrailerScanner, settled: InProcessReport | undefined) {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -203,8 +230,10 @@ function reissue(response: Response, body: ReadableStream<Uint8Array> | null, he
  * one of ours (`tokenlay-<uuid>`) when it carries Tokenlay metadata. Token counts of an answer without Tokenlay headers are read
  * from the body as it streams past, never by replacing the response's methods.
  */
-export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null): Response {
-  const metadata = metadataFromHeaders(response.headers);
+export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null, inProcess?: InProcessReport): Response {
+  // Embedded: the engine handed its report over as an object; remote: its headers say it.
+  const answered = inProcess?.answered;
+  const metadata = answered ? readReport(answered) : inProcess ? null : metadataFromHeaders(response.headers);
   const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
   const holder: MetadataHolder = { metadata, streaming, ended: !streaming };
   // A streamed call's `Stream` is found through the abort signal fetch was given; other answers
@@ -218,7 +247,7 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
   addUsage(usage, streaming ? {} : (metadata ?? {}));
 
   if (streaming && response.body) {
-    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), settledReportOf(response)), response.headers);
+    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), inProcess), response.headers);
     linkMetadata(observed, holder);
     return observed;
   }

@@ -1,9 +1,10 @@
 import OpenAI, { type ClientOptions } from 'openai';
 import { mergeCallFields } from './call-fields.js';
 import type { TokenlayChat } from './chat-types.js';
-import { DEBUG_HEADER, holdCallInfo } from './debug-line.js';
+import { kCallInfo, type CallInfo } from './debug-line.js';
 import { TokenlayConfigError } from '../errors.js';
-import { createLimitError, isEnforcementAnswer } from './errors.js';
+import { createLimitError } from './errors.js';
+import { readBlock } from '../protocol/block.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
 import { explainConnectionError } from './proxy-send.js';
@@ -51,6 +52,7 @@ const configs = new WeakMap<object, Config>();
 const kCopyOf = Symbol('tokenlay.copyOf');
 const kOriginalHeaders = Symbol('tokenlay.originalHeaders');
 const kCallMetadata = Symbol('tokenlay.callMetadata');
+const kDebugInfo = Symbol('tokenlay.debugInfo');
 const KEY_PLACEHOLDER = 'set-by-tokenlay';
 // util.inspect's hook, by its registered name: node:util is not loaded on Workers.
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
@@ -229,13 +231,19 @@ export class TokenlayOpenAI extends OpenAI {
     const pending = mergeCallFields(fields, metadata, options[kOriginalHeaders], connection.debug);
     const merged = pending instanceof Promise ? await pending : pending;
     options.headers = merged.headers;
-    if (connection.debug) {
-      merged.headers[DEBUG_HEADER] = holdCallInfo({ mode: connection.mode, model: options.body?.model, fields: merged.fields, sources: merged.sources });
-    }
+    if (connection.debug) options[kDebugInfo] = { mode: connection.mode, model: options.body?.model, fields: merged.fields, sources: merged.sources } satisfies CallInfo;
+  }
+
+  /** The debug info of the attempt rides on its fetch init to the transport (openai 4 to 7 copy the init, symbols included). */
+  // Not async: no promise of its own on every call.
+  protected override prepareRequest(request: RequestInit, context: { url: string; options: any }): Promise<void> {
+    const info = context.options[kDebugInfo] as CallInfo | undefined;
+    if (info) (request as RequestInit & { [kCallInfo]?: CallInfo })[kCallInfo] = info;
+    return super.prepareRequest(request, context as Parameters<OpenAI['prepareRequest']>[1]);
   }
 
   protected override makeStatusError(status: number, error: any, message: string | undefined, headers: any): any {
-    if (isEnforcementAnswer(error?.error, headers)) return createLimitError(status, error, message, headers);
+    if (readBlock(status, headers, error)) return createLimitError(status, error, message, headers);
     return super.makeStatusError(status, error, message, headers);
   }
 

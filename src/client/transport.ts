@@ -1,11 +1,11 @@
 import { neverRetryBlocks } from './block-answer.js';
 import { currentScope } from '../scope/context.js';
-import { DEBUG_HEADER, logCall, takeCallInfo, type CallInfo } from './debug-line.js';
+import { logCall, takeCallInfo } from './debug-line.js';
 import { sendWithKeys } from './proxy-send.js';
-import { createEmbeddedFetch } from '../engine/embedded.js';
+import { createEmbeddedFetch, toEngineCall } from '../engine/embedded.js';
 import { TokenlayConfigError } from '../errors.js';
 import { onWorkers } from '../node-builtins.js';
-import { observeResponse } from './observe.js';
+import { InProcessReport, observeResponse } from './observe.js';
 import type { ResolvedConnection } from './options.js';
 import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from '../protocol/names.js';
 
@@ -38,19 +38,6 @@ function sdkNativeKey(headers: Headers): string | undefined {
   return key;
 }
 
-/** The debug info a client put on the call, taken off the headers so it is never sent. */
-function takeInfo(init: RequestInit): CallInfo | undefined {
-  const given = init.headers;
-  if (given instanceof Headers) return takeCallInfo(given);
-  // openai 4 hands a plain object; convert it only when it carries a debug id.
-  if (given && !Array.isArray(given) && DEBUG_HEADER in given) {
-    const headers = new Headers(given);
-    init.headers = headers;
-    return takeCallInfo(headers);
-  }
-  return undefined;
-}
-
 /** The SDK builds a fresh `Headers` per attempt (openai 5+): set on it rather than copy it. */
 function ownHeaders(init: RequestInit | undefined): Headers {
   return init?.headers instanceof Headers ? init.headers : new Headers(init?.headers);
@@ -62,7 +49,7 @@ function ownHeaders(init: RequestInit | undefined): Headers {
  * hands the call to the in-process engine. Both: read the answer's metadata into the request scope.
  */
 export function createTransport(connection: ResolvedConnection, inner: Fetch): { fetch: Fetch; close: () => Promise<void> } {
-  let send: Fetch;
+  let send: (input: string | URL | Request, init: RequestInit | undefined, report: InProcessReport | undefined) => Promise<Response>;
   let close = async () => {};
   if (connection.mode === 'embedded') {
     if (onWorkers()) {
@@ -86,11 +73,14 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       },
       inner,
     );
-    send = (input, init) => {
+    send = async (input, init, report) => {
       const headers = ownHeaders(init);
       // The engine sends it where the provider takes it (Authorization, Anthropic's x-api-key, Gemini's x-goog-api-key).
       if (connection.providerApiKey) headers.set(PROVIDER_KEY_HEADER, connection.providerApiKey);
-      return embedded(input, { ...init, headers });
+      const call = await toEngineCall(input, { ...init, headers });
+      // The engine's report comes back as an object: its headers are for remote clients.
+      call.reportTo = report;
+      return embedded.engine.handle(call);
     };
     close = async () => embedded.close?.();
   } else {
@@ -105,21 +95,27 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
     };
   }
+  const embeddedMode = connection.mode === 'embedded';
   const transport: Fetch & { [kInner]?: Fetch } = async function tokenlayTransport(input, init) {
     const usage = currentScope()?.usage;
-    const info = init?.headers ? takeInfo(init) : undefined;
+    const info = takeCallInfo(init);
+    const report = embeddedMode ? new InProcessReport() : undefined;
     let response: Response;
     try {
-      response = await neverRetryBlocks(await send(input, init));
+      response = await neverRetryBlocks(await send(input, init, report), report?.answered);
     } catch (error) {
       if (info) logCall(info, { error });
       throw error;
     }
     if (info) {
-      const h = response.headers;
-      logCall(info, { status: response.status, rule: h.get(REPORT_HEADERS.ruleId), action: h.get(REPORT_HEADERS.ruleAction), model: h.get(REPORT_HEADERS.model) });
+      const answered = report?.answered;
+      if (answered) logCall(info, { status: response.status, rule: answered.ruleId, action: answered.ruleAction, model: answered.model, decoded: true });
+      else {
+        const h = response.headers;
+        logCall(info, { status: response.status, rule: h.get(REPORT_HEADERS.ruleId), action: h.get(REPORT_HEADERS.ruleAction), model: h.get(REPORT_HEADERS.model) });
+      }
     }
-    return observeResponse(response, usage, init?.signal);
+    return observeResponse(response, usage, init?.signal, report);
   };
   transport[kInner] = inner;
   return { fetch: transport, close };

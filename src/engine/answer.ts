@@ -77,13 +77,14 @@ function limitAnswer(refusal: Extract<Refusal, { kind: 'limit' }>, report: CallR
         },
       },
     },
-    { ...report, ruleAction: refusal.ruleAction, limitExceeded: true },
+    refusalReport(refusal, report),
     extra,
   );
 }
 
 /** The answer to a call that a rule blocks outright (`then.action: block`): 403 unless the rule says. */
 function ruleBlockAnswer(rule: Rule, report: CallReport): Response {
+  // `report` is already the refusal's (refusalReport).
   const on = rule.then.on_limit_exceeded;
   return errorAnswer(
     on?.http_status ?? 403,
@@ -93,12 +94,19 @@ function ruleBlockAnswer(rule: Rule, report: CallReport): Response {
       code: on?.error_code ?? 'blocked_by_rule',
       tokenlay: { rule_id: rule.id },
     },
-    { ...report, ruleAction: 'block' },
+    report,
     { [SHOULD_RETRY_HEADER]: 'false' },
   );
 }
 
-/** Renders a refusal of any stage. */
+/** The report a refusal's answer carries: a block says so, a limit's block also that a limit was exceeded. */
+export function refusalReport(refusal: Refusal, report: CallReport): CallReport {
+  if (refusal.kind === 'rule-block') return { ...report, ruleAction: 'block' };
+  if (refusal.kind === 'limit') return { ...report, ruleAction: refusal.ruleAction, limitExceeded: true };
+  return report;
+}
+
+/** Renders a refusal of any stage; `report` is the call's, before {@link refusalReport}. */
 export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
   switch (refusal.kind) {
     case 'bad-attribution':
@@ -109,7 +117,7 @@ export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
         { [SHOULD_RETRY_HEADER]: 'false' },
       );
     case 'rule-block':
-      return ruleBlockAnswer(refusal.rule, report);
+      return ruleBlockAnswer(refusal.rule, refusalReport(refusal, report));
     case 'bad-model':
       return errorAnswer(400, { ...refusal.problem, type: 'invalid_request_error' }, report, { [SHOULD_RETRY_HEADER]: 'false' });
     case 'model-not-priced':

@@ -9,7 +9,8 @@ export type EmbeddedFetch = typeof fetch & {
   close(): Promise<void>;
 };
 
-async function toCall(input: RequestInfo | URL, init: RequestInit | undefined): Promise<EngineCall> {
+/** @internal A fetch call as the engine takes it (the embedded client adds its report hand-off). */
+export async function toEngineCall(input: RequestInfo | URL, init: RequestInit | undefined): Promise<EngineCall> {
   if (input instanceof Request) {
     const headers = new Headers(input.headers);
     new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
@@ -43,7 +44,7 @@ async function toCall(input: RequestInfo | URL, init: RequestInit | undefined): 
 export function createEmbeddedFetch(config: EngineConfig, innerFetch?: typeof fetch): EmbeddedFetch {
   const engine = createEngine({ ...config, fetch: config.fetch ?? innerFetch });
   const embedded = async function tokenlayEmbeddedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    return engine.handle(await toCall(input, init));
+    return engine.handle(await toEngineCall(input, init));
   };
   return Object.assign(embedded, { engine, close: () => engine.close() }) as EmbeddedFetch;
 }

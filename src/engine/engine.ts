@@ -4,10 +4,10 @@ import { loadRules } from '../policy/load.js';
 import { resolveLimits } from '../policy/limits.js';
 import { usageReadouts } from '../policy/usage.js';
 import type { RulesDocument } from '../policy/types.js';
-import { blankReport, linkSettledReport, reportTrailer } from '../protocol/report.js';
+import { blankReport, type CallReport } from '../protocol/report.js';
 import { createStore } from '../store/index.js';
 import { admit } from './admission.js';
-import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, refusalAnswer, streamAnswer } from './answer.js';
+import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, refusalAnswer, refusalReport, streamAnswer } from './answer.js';
 import { callerAskedForUsage, isStreamedChat, providerBody, type JsonBody } from './body.js';
 import { reportNow, type CallState } from './call.js';
 import { closeOnExit } from './close-on-exit.js';
@@ -49,10 +49,18 @@ function warnMemoryBudgets(): void {
   );
 }
 
+/** Hands an in-process caller the report its answer carries (docs/protocol.md §2), as an object. */
+function reported(call: EngineCall, report: CallReport): CallReport {
+  call.reportTo?.onReport(report);
+  return report;
+}
+
 /** A refusal answered, and recorded in the ledger when the call got as far as a rule. */
-function refuse(ctx: EngineContext, refusal: Refusal, state: CallState | undefined): Response {
-  if (!state) return refusalAnswer(refusal, blankReport());
-  const response = refusalAnswer(refusal, reportNow(state));
+function refuse(ctx: EngineContext, call: EngineCall, refusal: Refusal, state: CallState | undefined): Response {
+  const report = state ? reportNow(state) : blankReport();
+  call.reportTo?.onReport(refusalReport(refusal, report));
+  const response = refusalAnswer(refusal, report);
+  if (!state) return response;
   state.action = refusalAction(refusal);
   void openSettlement(ctx, state, null).settle({ status: response.status, usage: NO_USAGE, cost: 0, model: undefined, billed: false });
   return response;
@@ -68,9 +76,9 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     decided = await decide(ctx, call);
   } catch (error) {
     if (!isStoreFault(error)) throw error;
-    return refuse(ctx, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
+    return refuse(ctx, call, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
   }
-  if (!decided.ok) return refuse(ctx, decided.refusal, decided.state);
+  if (!decided.ok) return refuse(ctx, call, decided.refusal, decided.state);
   const { state } = decided;
   const { rule, decision, body } = state;
 
@@ -93,9 +101,9 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   } catch (error) {
     // Nothing was spent: the caller may retry once the store is back.
     if (!isStoreFault(error) || call.signal?.aborted) throw error;
-    return refuse(ctx, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
+    return refuse(ctx, call, { kind: 'store-unavailable', detail: (error as Error).message }, undefined);
   }
-  if (!admission.ok) return refuse(ctx, admission.refusal, state);
+  if (!admission.ok) return refuse(ctx, call, admission.refusal, state);
   const { report } = state;
   report.ruleAction = admission.ruleAction;
   report.limitExceeded = admission.limitExceeded;
@@ -159,7 +167,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   if (admission.clamp) reportClamp(state, admission.clamp, answer.model);
 
   if (answer.kind === 'failed') {
-    const response = providerFailureAnswer({ timeout: answer.reason === 'timeout', hint: state.hint, detail: answer.detail, models }, reportNow(state));
+    const response = providerFailureAnswer({ timeout: answer.reason === 'timeout', hint: state.hint, detail: answer.detail, models }, reported(call, reportNow(state)));
     await nothing(response.status, modelUsed, reached);
     return response;
   }
@@ -171,7 +179,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     const metered = afterAnswer('metering the answer', () => meterCut(meter, answer.text, answer.declaredBytes, answer.detail), () => meterAbandoned(meter, 'body cut off'));
     const response = afterAnswer(
       'the answer headers',
-      () => providerCutAnswer({ hint: state.hint, status: answer.status, detail: answer.detail }, withUsage(reportNow(state), metered)),
+      () => providerCutAnswer({ hint: state.hint, status: answer.status, detail: answer.detail }, reported(call, withUsage(reportNow(state), metered))),
       () => new Response(answer.text, { status: 502, headers: answerHeaders(answer.headers) }),
     );
     await settledOrLater(settlement.settle({ status: statusOf(response.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
@@ -186,27 +194,24 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
       await settlement.settle({ status: CLIENT_CLOSED, usage: metered.used, cost: metered.cost, model: metered.model, billed: true });
       throw call.signal!.reason;
     }
-    let settled!: (report: Record<string, unknown>) => void;
-    const settledReport = new Promise<Record<string, unknown>>((r) => (settled = r));
     const stream = meterStream(meter, answer.response.body!, {
       stripUsageChunk: askUsage,
       report: () => reportNow(state),
       onEnd: (m, { cutOff }) => {
         // A stream that stopped before its end event (Anthropic's message_stop) was cut off.
         void settlement.settle({ status: cutOff ? CLIENT_CLOSED : status, usage: m.used, cost: m.cost, model: m.model, billed: true });
-        afterAnswer('reporting the settled stream', () => settled(reportTrailer(withUsage(reportNow(state), m))), () => undefined);
+        if (call.reportTo) afterAnswer('reporting the settled stream', () => call.reportTo!.onSettled(withUsage(reportNow(state), m)), () => undefined);
       },
     });
     const idle = cancelWhenIdle(stream, ctx.streamIdleTimeout);
-    const response = afterAnswer('the answer headers', () => streamAnswer(status, headers, idle, reportNow(state)), () => new Response(idle, { status, headers: answerHeaders(headers) }));
-    return linkSettledReport(response, settledReport);
+    return afterAnswer('the answer headers', () => streamAnswer(status, headers, idle, reported(call, reportNow(state))), () => new Response(idle, { status, headers: answerHeaders(headers) }));
   }
   if (answer.status >= 200 && answer.status < 300) {
     const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text, isJsonType(answer.headers)), () => meterAbandoned(meter));
     await settledOrLater(settlement.settle({ status: statusOf(answer.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
     return afterAnswer(
       'the answer headers',
-      () => readAnswer(answer.status, answer.headers, answer.bytes, withUsage(reportNow(state), metered)),
+      () => readAnswer(answer.status, answer.headers, answer.bytes, reported(call, withUsage(reportNow(state), metered))),
       () => new Response(answer.bytes, { status: answer.status, headers: answerHeaders(answer.headers) }),
     );
   }
@@ -215,7 +220,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   await nothing(answer.status, modelUsed, true);
   return afterAnswer(
     'the answer headers',
-    () => readAnswer(answer.status, answer.headers, answer.bytes, reportNow(state)),
+    () => readAnswer(answer.status, answer.headers, answer.bytes, reported(call, reportNow(state))),
     () => new Response(answer.bytes, { status: answer.status, headers: answerHeaders(answer.headers) }),
   );
 }

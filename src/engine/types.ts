@@ -2,6 +2,7 @@ import type { ModelPrice } from '../metering/index.js';
 import type { AlertOptions, Alerts } from '../alerts/notifier.js';
 import type { StoreErrorPolicy } from '../store/redis.js';
 import type { CounterStore, Ledger, LedgerRow, TokenlayStore } from '../store/types.js';
+import type { CallReport } from '../protocol/report.js';
 
 export type { ModelPrice };
 
@@ -80,6 +81,16 @@ export interface EngineCall {
   /** The JSON text for OpenAI calls; other bodies (uploads) are forwarded as they are, without a model. */
   body: string | BodyInit | null | undefined;
   signal?: AbortSignal | undefined;
+  /** In-process callers only (the embedded client): where the engine hands the call's report over as an object. */
+  reportTo?: ReportSink | undefined;
+}
+
+/** Receives a call's report in-process, so that the answer's headers need not be read back. */
+export interface ReportSink {
+  /** The report the answer carries (docs/protocol.md §2), just before the answer is returned. */
+  onReport(report: CallReport): void;
+  /** A streamed answer's report once the call is settled (usage and cost included), also when the stream was cut short. */
+  onSettled(report: CallReport): void;
 }
 
 /** The policy engine: one instance per app (embedded) or per gateway. */

@@ -1,4 +1,4 @@
-import { decodedHeaderOf, headerOf, type HeaderBag } from './header-bag.js';
+import { readBlock, type Block as ReadBlock } from './block.js';
 import { encodeHeaderValue } from './encoding.js';
 import { REPORT_HEADERS, SHOULD_RETRY_HEADER } from './names.js';
 
@@ -31,52 +31,28 @@ export function isLimitError(err: unknown): err is MarkedLimitError {
 }
 
 /** What an answer needs of a block, whichever SDK reported it. */
-interface Block {
-  status: number;
-  ruleId: string | undefined;
-  ruleAction: string;
-  retryAfter: number | undefined;
-  /** The body's `error` object, when the SDK kept it. */
-  error: Record<string, unknown> | undefined;
-  message: string;
-}
+type Block = Pick<ReadBlock, 'status' | 'ruleId' | 'ruleAction' | 'retryAfter' | 'error'> & { message: string };
 
-function errorObject(err: Record<string, any>): Record<string, unknown> | undefined {
-  // openai's APIError keeps the parsed body's `error`; the AI SDK keeps the raw `responseBody`.
-  if (err.error && typeof err.error === 'object') return err.error;
-  if (typeof err.responseBody !== 'string') return undefined;
-  try {
-    const parsed = JSON.parse(err.responseBody);
-    return parsed?.error && typeof parsed.error === 'object' ? parsed.error : undefined;
-  } catch {
-    return undefined;
-  }
+/** The body another SDK kept of an HTTP error: openai's parsed `{ error }`, or the AI SDK's raw `responseBody`. */
+function bodyOf(err: Record<string, any>): unknown {
+  if (err.error && typeof err.error === 'object') return { error: err.error };
+  return typeof err.responseBody === 'string' ? err.responseBody : undefined;
 }
 
 /**
  * A block reported by another SDK that tokenlay's fetch served (the Vercel AI SDK's
  * `APICallError`, LangChain's or openai's own `APIError` through `createTokenlayFetch`): an HTTP
- * error whose answer carries the enforcement headers or a `tokenlay_limit_exceeded` body.
+ * 4xx error whose answer is a block as {@link readBlock} reads one.
  */
 function foreignBlock(err: unknown): Block | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as Record<string, any>;
   const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
   if (status === undefined || status < 400 || status > 499) return undefined;
-  const headers: HeaderBag = e.responseHeaders ?? e.headers;
-  const error = errorObject(e);
-  const action = headerOf(headers, REPORT_HEADERS.ruleAction);
-  const enforced = headerOf(headers, REPORT_HEADERS.limitExceeded) === 'true' || action === 'block' || action === 'queue' || error?.type === 'tokenlay_limit_exceeded';
-  if (!enforced) return undefined;
-  const retryAfter = Number(headerOf(headers, 'retry-after'));
-  return {
-    status,
-    ruleId: (error?.tokenlay as { rule_id?: string } | undefined)?.rule_id ?? decodedHeaderOf(headers, REPORT_HEADERS.ruleId),
-    ruleAction: action ?? 'block',
-    retryAfter: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
-    error,
-    message: typeof error?.message === 'string' ? error.message : String(e.message ?? 'limit exceeded'),
-  };
+  const block = readBlock(status, e.responseHeaders ?? e.headers, bodyOf(e));
+  if (!block) return undefined;
+  const message = typeof block.error?.message === 'string' ? block.error.message : String(e.message ?? 'limit exceeded');
+  return { ...block, message };
 }
 
 function blockOf(err: unknown): Block | undefined {

@@ -216,19 +216,12 @@ export function readReportTrailer(trailer: Record<string, unknown>, fromHeaders:
 }
 
 /**
- * In-process only (embedded mode): a streamed answer's `Response` carries, under this symbol, a
- * promise of its trailer object once the call is settled, including when the stream was cancelled
- * or broken before the trailer could be written. The client rolls that up instead.
+ * Reads a report handed over as an object, in-process (embedded mode): the same fields as the
+ * headers and trailer give a remote client, without writing and parsing them.
  */
-export const SETTLED_REPORT = Symbol.for('tokenlay.settledReport');
-
-/** Links a response to the promise of its settled report (see {@link SETTLED_REPORT}). */
-export function linkSettledReport(response: Response, report: Promise<Record<string, unknown>>): Response {
-  Object.defineProperty(response, SETTLED_REPORT, { value: report, enumerable: false });
-  return response;
-}
-
-/** The settled report promised by a response of the in-process engine, if any. */
-export function settledReportOf(response: Response): Promise<Record<string, unknown>> | undefined {
-  return (response as unknown as Record<symbol, Promise<Record<string, unknown>> | undefined>)[SETTLED_REPORT];
+export function readReport(report: CallReport): TokenlayMetadata {
+  const trailer = reportTrailer(report);
+  // As the headers say it: no warnings header when there are none.
+  if (report.warnings.length === 0) delete trailer.warnings;
+  return build((key) => trailer[key]);
 }

@@ -71,3 +71,22 @@ describe('reading the report of a streamed answer', () => {
     expect(usage).toMatchObject({ calls: 1, inputTokens: 7, outputTokens: 3 });
   });
 });
+
+describe('line ends of a streamed answer (the SSE spec allows LF, CRLF and CR)', () => {
+  const body = chunk('héllo ') + chunk('wörld') + trailer + 'data: [DONE]\n\n';
+  for (const [name, end] of [['LF', '\n'], ['CRLF', '\r\n'], ['CR', '\r']] as const) {
+    it(`reads the trailer of a stream whose lines end in ${name}, cut anywhere around the trailer`, async () => {
+      const text = body.replace(/\n/g, end);
+      const start = text.indexOf(': x-tokenlay');
+      const done = text.indexOf('data: [DONE]');
+      // Cuts just before, at and after the line ends on both sides of the trailer (between CR and LF included).
+      for (const cut of [start - 2, start - 1, start, done - 3, done - 2, done - 1, done]) {
+        const client = await answering([text.slice(0, cut), text.slice(cut)]);
+        const { text: answer, metadata, usage } = await read(client);
+        expect(answer, `${name}, cut at ${cut}`).toBe('héllo wörld');
+        expect(metadata, `${name}, cut at ${cut}`).toMatchObject({ cost: 0.00042, inputTokens: 20, outputTokens: 10, warnings: ['über — ok'] });
+        expect(usage, `${name}, cut at ${cut}`).toEqual({ calls: 1, cost: 0.00042, inputTokens: 20, outputTokens: 10 });
+      }
+    });
+  }
+});
