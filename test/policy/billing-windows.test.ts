@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenlayRulesError } from '../../src/policy/errors.js';
+import type { TokenlayRulesError } from '../../src/policy/errors.js';
 import { validateRules } from '../../src/policy/validate.js';
 import { anchoredBounds, parseAnchor, parseRolling, rollingBounds } from '../../src/policy/windows.js';
 
