@@ -6,6 +6,7 @@ import { COST_UNITS_PER_USD } from '../store/money.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
 import { nextRelease, readPrior } from './rolling.js';
+import { RUN_RULE } from './run-limits.js';
 
 /** What a call may spend, reserved at admission: an upper bound of its tokens and USD. */
 export interface Estimate {
@@ -100,7 +101,9 @@ export function limitChecks(limits: ResolvedLimit[], estimate: Estimate, counted
       bucket: l.bucket,
       expiresAt: l.resetsAt,
       // A rolling window's earlier steps take their share of the max first.
-      max: countedOnly ? Infinity : storeMax(l.limit.type, l.limit.max - (l.prior ?? 0), amount),
+      // A run's cap is checked even when the rule's limits are only counted: a warning or a
+      // downgrade is the rule's answer to its own limit, never a way past a run's budget.
+      max: countedOnly && !l.run ? Infinity : storeMax(l.limit.type, l.limit.max - (l.prior ?? 0), amount),
       amount,
     };
   });
@@ -220,15 +223,20 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
   if (result.ok) {
     return { ok: true, reservationId: result.id, ruleAction: action, limitExceeded: false, warnings: await warnings(req, limits, now), estimate, ...(clamp ? { clamp } : {}) };
   }
-  const rule = req.rule!;
-  const on = onExceeded(rule, req.ruleAction);
   let hit = limits[result.index]!;
   let current = result.current + (hit.prior ?? 0);
+  if (hit.run) return { ok: false, refusal: { kind: 'limit', rule: RUN_RULE, limit: hit, current, now, ruleAction: 'block' } };
+  const rule = req.rule!;
+  const on = onExceeded(rule, req.ruleAction);
 
   if (on.action === 'warn' || on.action === 'downgrade') {
     const counted = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
     const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
-    if (!forced.ok) throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
+    if (!forced.ok) {
+      const run = limits[forced.index];
+      if (run?.run) return { ok: false, refusal: { kind: 'limit', rule: RUN_RULE, limit: run, current: forced.current, now, ruleAction: 'block' } };
+      throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
+    }
     const over = `rule "${rule.id}": limit exceeded: ${describeLimit(hit, current)}`;
     return on.action === 'warn'
       ? { ok: true, reservationId: forced.id, ruleAction: 'warn', limitExceeded: true, warnings: [over], estimate: counted }

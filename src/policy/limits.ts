@@ -24,6 +24,8 @@ export interface ResolvedLimit {
    * counts against `max` with the current step's. Absent for a fixed window.
    */
   earlier?: number[];
+  /** Set when the limit is the cap of a run (`runWithTokenlay({ budget })`), not a rule's: the run's id. */
+  run?: string;
   /** What the earlier steps of a rolling window hold (used and reserved), once the engine has read them. */
   prior?: number;
 }
