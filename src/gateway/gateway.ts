@@ -27,6 +27,7 @@ import { createMetrics } from './metrics.js';
 import { writeAnswer } from './respond.js';
 import type { Gateway, GatewayAddress, GatewayOptions } from './types.js';
 import { answerUsage } from './usage-endpoint.js';
+import { answerBudget } from './budget-endpoint.js';
 import { createDashboardMount } from './dashboard-mount.js';
 
 
@@ -315,6 +316,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (account === undefined) return;
     if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/v1/usage' && req.method === 'GET') return answerUsage(res, search.slice(1), store, account, now());
+    if (path === '/v1/budget' && req.method === 'GET') return answerBudget(req, res, engine, account);
     return proxy(req, res, path, search, account);
   }
 
