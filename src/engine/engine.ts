@@ -218,8 +218,8 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   }
   if (answer.status >= 200 && answer.status < 300) {
     const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text, isJsonType(answer.headers)), () => meterAbandoned(meter));
-    await settledOrLater(settlement.settle({ status: statusOf(answer.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
-    await budgetLeft();
+    // A store that could not settle in time (locked, slow) is not read again for the budget: the answer goes out without it.
+    if (await settledOrLater(settlement.settle({ status: statusOf(answer.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }))) await budgetLeft();
     return afterAnswer(
       'the answer headers',
       () => readAnswer(answer.status, answer.headers, answer.bytes, withUsage(reportNow(state), metered)),
@@ -249,12 +249,13 @@ function isJsonType(headers: Headers): boolean {
 const ANSWER_WAITS_FOR_SETTLEMENT_MS = 100;
 
 // One promise and one timer per answer (no race, no finally): this runs on every JSON call.
-function settledOrLater(settling: Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ANSWER_WAITS_FOR_SETTLEMENT_MS);
+// Resolves true when the settlement landed in time, false when the answer goes on without it.
+function settledOrLater(settling: Promise<void>): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ANSWER_WAITS_FOR_SETTLEMENT_MS);
     void settling.then(() => {
       clearTimeout(timer);
-      resolve();
+      resolve(true);
     });
   });
 }

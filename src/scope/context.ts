@@ -159,6 +159,9 @@ export interface RunOptions {
   budget?: RunCaps;
 }
 
+/** Fields and a `budget`, as `runWithTokenlay` takes them: `{ user: 'ann', budget: { cost: 0.5 } }`. */
+export type RunInput = RunOptions & { [field: string]: string | number | null | undefined | RunCaps };
+
 /** @internal A new run with these caps and a fresh id; throws a TokenlayConfigError for caps that are not positive numbers. */
 export function newRun(caps: RunCaps, where: string): RunBudget {
   const problem = runCapsProblem(caps);
@@ -185,13 +188,15 @@ export function runsOf(scope: Scope | undefined): RunBudget[] {
  *
  * @throws {TokenlayConfigError} when `budget` has no cap or one that is not a positive number.
  */
-export function runWithTokenlay<R>(fields: TokenlayFields & FieldInput & RunOptions, fn: () => R): R {
+export function runWithTokenlay<R>(fields: TokenlayFields & FieldInput, fn: () => R): R;
+export function runWithTokenlay<R>(fields: TokenlayFields & RunInput, fn: () => R): R;
+export function runWithTokenlay<R>(fields: (TokenlayFields & FieldInput) | (TokenlayFields & RunInput), fn: () => R): R {
   if (fields && typeof fields === 'object' && 'budget' in fields) {
-    const { budget, ...rest } = fields;
+    const { budget, ...rest } = fields as RunInput;
     if (budget === undefined) return runInScope({ fields: rest as FieldInput }, fn);
-    return runInScope({ fields: rest as FieldInput, run: newRun(budget, 'runWithTokenlay()') }, fn);
+    return runInScope({ fields: rest as FieldInput, run: newRun(budget as RunCaps, 'runWithTokenlay()') }, fn);
   }
-  return runInScope({ fields }, fn);
+  return runInScope({ fields: fields as FieldInput }, fn);
 }
 
 /**
