@@ -34,7 +34,10 @@ export class TokenlayScopeError extends TokenlayError {
 
 /** The limit a blocked call hit, as the proxy or the embedded engine reported it. */
 export interface TokenlayLimit {
-  type: 'requests' | 'tokens' | 'cost' | 'concurrent' | (string & {});
+  /** What the limit counts; `run` for the budget of a `runWithTokenlay({ budget })` run (its unit in `metric`). */
+  type: 'requests' | 'tokens' | 'cost' | 'concurrent' | 'run' | (string & {});
+  /** For a `run` limit: what its max counts (`cost` in USD, `tokens` or `requests`). */
+  metric?: 'requests' | 'tokens' | 'cost';
   window: string;
   per: string | string[];
   max: number;

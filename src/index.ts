@@ -20,6 +20,9 @@ export {
   type TokenlayLimit,
 } from './errors.js';
 export { TokenlayLimitError } from './client/errors.js';
+export { getTokenlayBudget, type BudgetLimit, type GetBudgetOptions } from './client/budget.js';
+export type { RunOptions, RunInput } from './scope/context.js';
+export type { RunCaps } from './protocol/run-budget.js';
 export type { TokenlayFields, FieldInput } from './protocol/fields.js';
 export {
   DEFAULT_TOKENLAY_BASE_URL,

@@ -1,7 +1,8 @@
 import { matchContext } from '../policy/evaluate.js';
-import { resolveLimits, type ResolvedLimit } from '../policy/limits.js';
+import { resolveLimits, thresholds, type ResolvedLimit } from '../policy/limits.js';
 import type { Notification, Rule, RulesDocument } from '../policy/types.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
+import { readPrior } from '../engine/rolling.js';
 import { postWithRetry } from './deliver.js';
 import { alertBody, alertText, type AlertEvent } from './message.js';
 
@@ -83,13 +84,19 @@ export function createAlerts(doc: RulesDocument, store: TokenlayStore, options: 
     inFlight.add(t);
   }
 
-  /** Claims the once-marker of (counter, window, kind); true for exactly one caller. */
-  async function claim(l: ResolvedLimit, kind: AlertEvent['kind'], now: number): Promise<boolean> {
-    const key = `alert|${kind}|${l.key}`;
-    const local = `${key}@${l.bucket}`;
+  /**
+   * Claims the once-marker of (counter, window, kind, threshold); true for exactly one caller. A
+   * rolling window has no start of its own: its markers last one window's length.
+   */
+  async function claim(l: ResolvedLimit, kind: AlertEvent['kind'], now: number, threshold?: number): Promise<boolean> {
+    const key = `alert|${kind}${threshold === undefined ? '' : `@${threshold}`}|${l.key}`;
+    const span = l.earlier && l.resetsAt !== null ? l.resetsAt - l.bucket : undefined;
+    const bucket = span ? Math.floor(now / span) * span : l.bucket;
+    const expiresAt = span ? bucket + span : l.resetsAt;
+    const local = `${key}@${bucket}`;
     if (claimed.has(local)) return false;
-    claimed.set(local, l.resetsAt);
-    const r = await store.reserve([{ key, metric: 'requests', bucket: l.bucket, expiresAt: l.resetsAt, max: 1, amount: 1 }], { now, leaseMs: 3_600_000 });
+    claimed.set(local, expiresAt);
+    const r = await store.reserve([{ key, metric: 'requests', bucket, expiresAt, max: 1, amount: 1 }], { now, leaseMs: 3_600_000 });
     if (!r.ok) return false;
     await store.settle(r.id, { requests: 1, tokens: 0, cost: 0 });
     return true;
@@ -120,13 +127,17 @@ export function createAlerts(doc: RulesDocument, store: TokenlayStore, options: 
     prune(now);
     const context = matchContext({ fields: row.fields, model: row.modelRequested ?? undefined, endpoint: row.endpoint });
     const blocked = row.action === 'block' && row.status >= 400;
-    for (const l of resolveLimits(rule, context, now)) {
-      const { used, reserved } = await store.read(l.key, l.limit.type, l.bucket, clock());
-      const event = (kind: AlertEvent['kind'], value: number): AlertEvent => ({
+    const limits = resolveLimits(rule, context, now);
+    await readPrior(store, limits, clock());
+    for (const l of limits) {
+      const read = await store.read(l.key, l.limit.type, l.bucket, clock());
+      const used = read.used + (l.prior ?? 0);
+      const reserved = read.reserved;
+      const event = (kind: AlertEvent['kind'], value: number, warnAt: number | null = null): AlertEvent => ({
         kind,
         ruleId: rule.id,
         scope: l.scope,
-        limit: { type: l.limit.type, max: l.limit.max, window: l.limit.type === 'concurrent' ? 'total' : l.limit.window, warnAt: l.limit.warn_at ?? null },
+        limit: { type: l.limit.type, max: l.limit.max, window: l.limit.type === 'concurrent' ? 'total' : l.limit.window, warnAt },
         used: value,
         windowStart: l.bucket,
         resetsAt: l.resetsAt,
@@ -135,8 +146,12 @@ export function createAlerts(doc: RulesDocument, store: TokenlayStore, options: 
       // Calls in flight count for requests and concurrency, as admission counts them.
       const current = l.limit.type === 'requests' || l.limit.type === 'concurrent' ? used + reserved : used;
       if (blocked && current >= l.limit.max && (await claim(l, 'limit_blocked', now))) send(rule, event('limit_blocked', current));
-      if (l.limit.warn_at !== undefined && used >= l.limit.warn_at * l.limit.max && (await claim(l, 'threshold_crossed', now))) {
-        send(rule, event('threshold_crossed', used));
+      // Each threshold once per window: a call that jumps past several sends each of them.
+      const levels = thresholds(l.limit);
+      for (const f of levels) {
+        if (used >= f * l.limit.max && (await claim(l, 'threshold_crossed', now, f === levels[0] ? undefined : f))) {
+          send(rule, event('threshold_crossed', used, f));
+        }
       }
     }
   }

@@ -1,8 +1,9 @@
-import { currentScope, resolveScope, scopeFieldSources } from '../scope/context.js';
+import { currentScope, resolveScope, runsOf, scopeFieldSources } from '../scope/context.js';
+import { formatRunBudgets } from '../protocol/run-budget.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord } from '../protocol/fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from '../protocol/headers.js';
 import { warnOutsideScope } from '../scope/scope-warning.js';
-import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from '../protocol/names.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, RUN_BUDGET_HEADER } from '../protocol/names.js';
 
 /** Where a field of a call came from, lowest precedence first. */
 export type FieldSource = 'client metadata' | 'scope' | 'identify' | 'call metadata' | 'call headers';
@@ -75,6 +76,8 @@ function mergeWith(
   const fields: FieldRecord = { ...client, ...scoped, ...metadata, ...headerFields };
   for (const name of removed) delete fields[name];
   const merged: MergedCall = { headers: { ...rest, ...fieldsToHeaders(fields) }, fields };
+  const runs = runsOf(scope);
+  if (runs.length > 0) merged.headers[RUN_BUDGET_HEADER] = formatRunBudgets(runs);
   if (debug) merged.sources = sourcesOf(fields, [[client, 'client metadata'], [scopeFieldSources(scope), undefined], [metadata, 'call metadata'], [headerFields, 'call headers']]);
   return merged;
 }

@@ -5,6 +5,7 @@ import type { FieldRecord } from '../protocol/fields.js';
 import { observeResponse } from './observe.js';
 import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
 import { createTransport, innerFetchOf } from './transport.js';
+import { registerBudgetSource } from './budget.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -92,10 +93,12 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
   const connection = resolveConnection(options, 'fetch');
   // The same transport as TokenlayOpenAI's: keys, redirects, blocks, the debug line and the
   // answer's metadata are handled once, there.
-  const transport = createTransport(connection, innerFetchOf(options.fetch)).fetch;
+  const { fetch: transport, budget } = createTransport(connection, innerFetchOf(options.fetch));
   const base = connection.fields;
   const debug = connection.debug ? { mode: connection.mode } : undefined;
-  return async function tokenlayFetchFor(input, init) {
+  registerBudgetSource(tokenlayFetchFor, { fields: base, read: budget });
+  return tokenlayFetchFor;
+  async function tokenlayFetchFor(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const { headers, info } = await withScopeHeaders(input, init, base, debug);
     for (const [name, value] of Object.entries(connection.headers)) if (!headers.has(name)) headers.set(name, value);
     const [url, request] = unpack(input, init);
@@ -104,5 +107,5 @@ export function createTokenlayFetch(options: TokenlayFetchOptions = {}): Fetch {
     // A base given to us wins over the one the SDK was configured with; else the SDK's URL stands.
     else target = connection.providerApiBaseGiven ? connection.providerApiBase + providerPath(url, connection.providerApiBase) : url;
     return transport(target, info ? ({ ...request, headers, [kCallInfo]: info } as RequestInit) : { ...request, headers });
-  };
+  }
 }

@@ -9,6 +9,7 @@ import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
 import { explainConnectionError } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';
+import { registerBudgetSource, type BudgetSource } from './budget.js';
 
 /**
  * Options of {@link TokenlayOpenAI}: every `OpenAI` client option, plus where calls go.
@@ -35,6 +36,8 @@ interface Shared {
   connection: ResolvedConnection;
   transport: Fetch;
   close: () => Promise<void>;
+  /** Reads a user's budget where this client's calls are counted. */
+  budget: BudgetSource['read'];
   /** The app's own fetch under the transport. */
   inner: Fetch;
 }
@@ -125,8 +128,8 @@ export class TokenlayOpenAI extends OpenAI {
     if (!shared) {
       const connection = resolveConnection(options);
       const inner = innerFetchOf((options as ClientOptions).fetch as Fetch | undefined);
-      const { fetch, close } = createTransport(connection, inner);
-      shared = { connection, transport: fetch, close, inner };
+      const { fetch, close, budget } = createTransport(connection, inner);
+      shared = { connection, transport: fetch, close, inner, budget };
     }
     const { connection } = shared;
     const openaiOptions = openaiOptionsOf(options);
@@ -140,6 +143,7 @@ export class TokenlayOpenAI extends OpenAI {
       fetch: shared.transport as ClientOptions['fetch'],
     });
     configs.set(this, { shared, fields: copyOf?.fields ?? connection.fields, openaiOptions });
+    registerBudgetSource(this, { fields: copyOf?.fields ?? connection.fields, read: shared.budget });
   }
 
   /** Where calls go: `remote` (through a proxy) or `embedded` (the policy engine in-process). */

@@ -6,6 +6,7 @@ import { createEmbeddedFetch, toEngineCall } from '../engine/embedded.js';
 import { TokenlayConfigError } from '../errors.js';
 import { onWorkers } from '../node-builtins.js';
 import { InProcessReport, observeResponse } from './observe.js';
+import { remoteBudget, type BudgetSource } from './budget.js';
 import type { ResolvedConnection } from './options.js';
 import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from '../protocol/names.js';
 
@@ -17,6 +18,12 @@ const kInner = Symbol.for('tokenlay.innerFetch');
 export function innerFetchOf(fetchImpl: Fetch | undefined): Fetch {
   const given = fetchImpl as (Fetch & { [kInner]?: Fetch }) | undefined;
   return given?.[kInner] ?? given ?? ((input, init) => globalThis.fetch(input, init));
+}
+
+function cleanFields(fields: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  return out;
 }
 
 /** Adds the provider's key and base for the proxy to forward to (docs/protocol.md §1). */
@@ -48,9 +55,10 @@ function ownHeaders(init: RequestInit | undefined): Headers {
  * moment (after the SDK has logged the request, so the provider key is never logged). Embedded:
  * hands the call to the in-process engine. Both: read the answer's metadata into the request scope.
  */
-export function createTransport(connection: ResolvedConnection, inner: Fetch): { fetch: Fetch; close: () => Promise<void> } {
+export function createTransport(connection: ResolvedConnection, inner: Fetch): { fetch: Fetch; close: () => Promise<void>; budget: BudgetSource['read'] } {
   let send: (input: string | URL | Request, init: RequestInit | undefined, report: InProcessReport | undefined) => Promise<Response>;
   let close = async () => {};
+  let budget: BudgetSource['read'];
   if (connection.mode === 'embedded') {
     if (onWorkers()) {
       throw new TokenlayConfigError(
@@ -83,6 +91,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       return embedded.engine.handle(call);
     };
     close = async () => embedded.close?.();
+    budget = (fields, runs) => embedded.engine.budget(cleanFields(fields), runs);
   } else {
     send = (input, init) => {
       const headers = ownHeaders(init);
@@ -94,6 +103,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
       return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
     };
+    budget = remoteBudget(connection.tokenlayUrl, connection.tokenlayKey, inner);
   }
   const embeddedMode = connection.mode === 'embedded';
   const transport: Fetch & { [kInner]?: Fetch } = async function tokenlayTransport(input, init) {
@@ -118,5 +128,5 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
     return observeResponse(response, usage, init?.signal, report);
   };
   transport[kInner] = inner;
-  return { fetch: transport, close };
+  return { fetch: transport, close, budget };
 }

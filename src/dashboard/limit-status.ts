@@ -1,4 +1,4 @@
-import { resolveLimit } from '../policy/limits.js';
+import { resolveLimit, thresholds } from '../policy/limits.js';
 import { matchContext } from '../policy/evaluate.js';
 import { windowBounds } from '../policy/windows.js';
 import type { LimitActionName, Rule, RulesDocument } from '../policy/types.js';
@@ -91,7 +91,7 @@ export async function limitStatus(
         const { used } = await store.read(c.key, limit.type, c.bucket, now);
         const fraction = used / limit.max;
         const reached = used >= limit.max || (c.refused && onlyLimit);
-        if (!reached && fraction < Math.min(NEAR_LIMIT, limit.warn_at ?? NEAR_LIMIT)) continue;
+        if (!reached && fraction < Math.min(NEAR_LIMIT, thresholds(limit)[0] ?? NEAR_LIMIT)) continue;
         out.push({
           ruleId: rule.id,
           scope: c.scope,

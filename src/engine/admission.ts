@@ -1,10 +1,12 @@
-import type { ResolvedLimit } from '../policy/limits.js';
+import { thresholds, type ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule, RuleActionName } from '../policy/types.js';
 import type { CounterCheck, CounterStore, LedgerRow } from '../store/types.js';
 import { DEFAULT_QUEUE_DELAY_SECONDS } from '../policy/schema.js';
 import { COST_UNITS_PER_USD } from '../store/money.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
+import { nextRelease, readPrior } from './rolling.js';
+import { RUN_RULE } from './run-limits.js';
 
 /** What a call may spend, reserved at admission: an upper bound of its tokens and USD. */
 export interface Estimate {
@@ -98,7 +100,10 @@ export function limitChecks(limits: ResolvedLimit[], estimate: Estimate, counted
       metric: l.limit.type,
       bucket: l.bucket,
       expiresAt: l.resetsAt,
-      max: countedOnly ? Infinity : storeMax(l.limit.type, l.limit.max, amount),
+      // A rolling window's earlier steps take their share of the max first.
+      // A run's cap is checked even when the rule's limits are only counted: a warning or a
+      // downgrade is the rule's answer to its own limit, never a way past a run's budget.
+      max: countedOnly && !l.run ? Infinity : storeMax(l.limit.type, l.limit.max - (l.prior ?? 0), amount),
       amount,
     };
   });
@@ -129,13 +134,18 @@ async function reserveClamped(
     const hit = limits[result.index];
     const type = hit?.limit.type;
     if (type !== 'tokens' && type !== 'cost') return { result, estimate, clamp };
-    const left = Math.max(0, hit!.limit.max - result.current);
+    const left = Math.max(0, hit!.limit.max - (hit!.prior ?? 0) - result.current);
     room[type] = Math.min(room[type] ?? Infinity, type === 'cost' ? left - COST_ROOM_MARGIN_USD : left);
     const smaller = estimate.within(room);
     if (!smaller) return { result, estimate, clamp };
     estimate = smaller;
     clamp = { limit: hit!, room: left };
   }
+}
+
+/** The refused limit with `resetsAt` when room next frees: for a rolling window, when its oldest usage leaves it. */
+async function released(store: CounterStore, l: ResolvedLimit, now: number): Promise<ResolvedLimit> {
+  return l.earlier ? { ...l, resetsAt: await nextRelease(store, l, now) } : l;
 }
 
 function onExceeded(rule: Rule, action: RuleActionName): OnLimitExceeded {
@@ -161,14 +171,19 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: number): Promise<string[]> {
   const out: string[] = [];
   for (const l of limits) {
-    if (l.limit.warn_at === undefined) continue;
-    const { used, reserved } = await req.store.read(l.key, l.limit.type, l.bucket, now);
+    const levels = thresholds(l.limit);
+    if (levels.length === 0) continue;
+    const read = await req.store.read(l.key, l.limit.type, l.bucket, now);
+    const used = read.used + (l.prior ?? 0);
+    const reserved = read.reserved;
     // Counted limits reserve exactly what a call uses, so in-flight calls (this one included)
     // count. Token and cost reservations are worst-case estimates: warning on them would cry wolf
     // on the first call, so those warn on what has been spent.
     const exact = l.limit.type === 'requests' || l.limit.type === 'concurrent';
     const current = exact ? used + reserved : used;
-    if (current >= l.limit.warn_at * l.limit.max) {
+    // The highest threshold reached speaks; each lower one has had its say on earlier calls.
+    const reached = levels.filter((f) => current >= f * l.limit.max);
+    if (reached.length > 0) {
       const pct = Math.floor((current / l.limit.max) * 100);
       const resets = l.resetsAt === null ? '' : `; resets at ${new Date(l.resetsAt).toISOString()}`;
       out.push(`rule "${req.rule!.id}": ${pct}% of the limit reached: ${describeLimit(l, current)}${resets}`);
@@ -197,6 +212,7 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
 export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> {
   let now = req.now();
   let limits = req.limitsAt(now);
+  await readPrior(req.store, limits, now);
   const lease = () => ({ now: req.now(), leaseMs: req.leaseMs });
   const action = req.ruleAction === 'warn' ? 'warn' : 'allow';
   // Nothing to count: no reservation, and no store round trip.
@@ -207,15 +223,20 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
   if (result.ok) {
     return { ok: true, reservationId: result.id, ruleAction: action, limitExceeded: false, warnings: await warnings(req, limits, now), estimate, ...(clamp ? { clamp } : {}) };
   }
+  let hit = limits[result.index]!;
+  let current = result.current + (hit.prior ?? 0);
+  if (hit.run) return { ok: false, refusal: { kind: 'limit', rule: RUN_RULE, limit: hit, current, now, ruleAction: 'block' } };
   const rule = req.rule!;
   const on = onExceeded(rule, req.ruleAction);
-  let hit = limits[result.index]!;
-  let current = result.current;
 
   if (on.action === 'warn' || on.action === 'downgrade') {
     const counted = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
     const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
-    if (!forced.ok) throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
+    if (!forced.ok) {
+      const run = limits[forced.index];
+      if (run?.run) return { ok: false, refusal: { kind: 'limit', rule: RUN_RULE, limit: run, current: forced.current, now, ruleAction: 'block' } };
+      throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
+    }
     const over = `rule "${rule.id}": limit exceeded: ${describeLimit(hit, current)}`;
     return on.action === 'warn'
       ? { ok: true, reservationId: forced.id, ruleAction: 'warn', limitExceeded: true, warnings: [over], estimate: counted }
@@ -231,6 +252,7 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
       wait = Math.min(wait * 1.5, 500);
       now = req.now();
       limits = req.limitsAt(now);
+      await readPrior(req.store, limits, now);
       ({ result, estimate, clamp } = await reserveClamped(req, limits, now));
       if (result.ok) {
         const waited = Date.now() - started;
@@ -245,10 +267,10 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
         };
       }
       hit = limits[result.index]!;
-      current = result.current;
+      current = result.current + (hit.prior ?? 0);
     }
-    return { ok: false, refusal: { kind: 'limit', rule, limit: hit, current, now: req.now(), ruleAction: 'queue' } };
+    return { ok: false, refusal: { kind: 'limit', rule, limit: await released(req.store, hit, now), current, now: req.now(), ruleAction: 'queue' } };
   }
 
-  return { ok: false, refusal: { kind: 'limit', rule, limit: hit, current, now, ruleAction: 'block' } };
+  return { ok: false, refusal: { kind: 'limit', rule, limit: await released(req.store, hit, now), current, now, ruleAction: 'block' } };
 }

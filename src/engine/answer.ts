@@ -7,7 +7,7 @@ import { STORE_UNAVAILABLE_CODE } from '../store/unavailable.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { OnLimitExceeded, Rule } from '../policy/types.js';
 import { errorAnswer } from '../protocol/error-body.js';
-import { REQUEST_ID_HEADER, SHOULD_RETRY_HEADER } from '../protocol/names.js';
+import { REQUEST_ID_HEADER, RUN_BUDGET_HEADER, SHOULD_RETRY_HEADER } from '../protocol/names.js';
 import { writeReportHeaders, type CallReport } from '../protocol/report.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
@@ -44,6 +44,7 @@ function isShortThrottle(l: ResolvedLimit, on: OnLimitExceeded | undefined): boo
  * `retry_after_seconds`).
  */
 function limitAnswer(refusal: Extract<Refusal, { kind: 'limit' }>, report: CallReport): Response {
+  if (refusal.limit.run !== undefined) return runAnswer(refusal, report);
   const { rule, limit, current, now } = refusal;
   const on = rule.then.on_limit_exceeded;
   const extra: Record<string, string> = {};
@@ -82,6 +83,27 @@ function limitAnswer(refusal: Extract<Refusal, { kind: 'limit' }>, report: CallR
   );
 }
 
+/**
+ * The answer to a call past its run's budget: 429 with `limit.type` `run` (the unit in `metric`),
+ * never retried (a run's budget does not free with time).
+ */
+function runAnswer(refusal: Extract<Refusal, { kind: 'limit' }>, report: CallReport): Response {
+  const { limit, current } = refusal;
+  const type = limit.limit.type;
+  const shown = (v: number) => (type === 'cost' ? `$${Number(v.toFixed(6))}` : `${v} ${type}`);
+  return errorAnswer(
+    429,
+    {
+      message: `tokenlay: run ${limit.run} has a budget of ${shown(limit.limit.max)} for all its calls together; ${shown(current)} is used or held by calls in flight, and this call could pass it. Raise the run's budget or end the run.`,
+      type: 'tokenlay_limit_exceeded',
+      code: 'run_budget_exceeded',
+      tokenlay: { rule_id: null, limit: { type: 'run', metric: type, window: 'run', per: 'run', scope: limit.scope, max: limit.limit.max, current } },
+    },
+    { ...report, ruleAction: 'block', limitExceeded: true },
+    { [SHOULD_RETRY_HEADER]: 'false' },
+  );
+}
+
 /** The answer to a call that a rule blocks outright (`then.action: block`): 403 unless the rule says. */
 function ruleBlockAnswer(rule: Rule, report: CallReport): Response {
   // `report` is already the refusal's (refusalReport).
@@ -116,6 +138,10 @@ export function refusalAnswer(refusal: Refusal, report: CallReport): Response {
         report,
         { [SHOULD_RETRY_HEADER]: 'false' },
       );
+    case 'bad-run-budget':
+      return errorAnswer(400, { message: refusal.message, type: 'invalid_request_error', code: 'invalid_run_budget', param: RUN_BUDGET_HEADER }, report, {
+        [SHOULD_RETRY_HEADER]: 'false',
+      });
     case 'rule-block':
       return ruleBlockAnswer(refusal.rule, refusalReport(refusal, report));
     case 'bad-model':

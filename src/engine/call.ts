@@ -3,6 +3,7 @@ import type { Rule } from '../policy/types.js';
 import type { CallReport } from '../protocol/report.js';
 import type { Estimate } from './admission.js';
 import type { JsonBody } from './body.js';
+import type { RunBudget } from '../protocol/run-budget.js';
 
 /**
  * One call as it moves through the stages: what `decide` found, then what admission and the
@@ -29,6 +30,8 @@ export interface CallState {
   estimate: Estimate;
   /** The report so far; usage is filled in by metering. */
   report: CallReport;
+  /** The runs the call is made in (`x-tokenlay-run-budget`), outer first: their caps join the rule's limits. */
+  runs: RunBudget[];
   /** How the ledger records the rule's outcome: allow, warn, queue, downgrade, block, refuse. */
   action: string;
 }

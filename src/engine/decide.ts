@@ -5,6 +5,8 @@ import { evaluateRules, type Decision } from '../policy/evaluate.js';
 import { checkModelName, modelRequired } from '../policy/model.js';
 import { fieldsToHeaders, headersToFields } from '../protocol/headers.js';
 import { blankReport } from '../protocol/report.js';
+import { RUN_BUDGET_HEADER } from '../protocol/names.js';
+import { parseRunBudgets } from '../protocol/run-budget.js';
 import type { Estimate } from './admission.js';
 import { endpointOf, formModel, parseJsonBody } from './body.js';
 import type { CallState } from './call.js';
@@ -55,6 +57,10 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
   const fields = headersToFields(call.headers, { bare: true });
   const oversized = checkFieldLimits(fields);
   if (oversized) return { ok: false, refusal: { kind: 'bad-attribution', error: oversized }, state: undefined };
+  const runs = parseRunBudgets(call.headers.get(RUN_BUDGET_HEADER));
+  if ('problem' in runs) {
+    return { ok: false, refusal: { kind: 'bad-run-budget', message: `tokenlay: ${RUN_BUDGET_HEADER} cannot be read: ${runs.problem}. Give runWithTokenlay({ budget: { cost: 0.5 } }, fn) a positive cost (USD), tokens or requests.` }, state: undefined };
+  }
   const body = parseJsonBody(call.body);
   const badModel = checkModelName(body?.model);
   if (badModel) return { ok: false, refusal: { kind: 'bad-model', problem: badModel }, state: undefined };
@@ -84,6 +90,7 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
     estimate: { tokens: 0, cost: 0 },
     report,
     action: 'allow',
+    runs: runs.runs,
   };
 
   if (rule && decision.action === 'block') return { ok: false, refusal: { kind: 'rule-block', rule }, state };
@@ -97,7 +104,8 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
     if (!priced.known) return { ok: false, refusal: { kind: 'model-not-priced', message: `tokenlay: ${priced.warning}` }, state };
   }
   const spends = (type: string) => type === 'tokens' || type === 'cost';
-  const needsEstimate = (rule?.then.limits ?? []).some((l) => spends(l.type)) || ctx.readouts.some((r) => spends(r.metric));
+  const needsEstimate =
+    (rule?.then.limits ?? []).some((l) => spends(l.type)) || ctx.readouts.some((r) => spends(r.metric)) || runs.runs.some((r) => r.cost !== undefined || r.tokens !== undefined);
   if (needsEstimate) state.estimate = estimateFor(ctx, state, state.model);
   return { ok: true, state };
 }

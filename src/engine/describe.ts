@@ -8,7 +8,9 @@ function unit(type: string, max: number): string {
 
 function perText(l: ResolvedLimit): string {
   if (l.limit.type === 'concurrent') return `per ${l.limit.per.join(' and ')}`;
-  const every = l.limit.window === 'total' ? 'in total' : `per ${l.limit.window}`;
+  const rolling = /^last_(\d+)(h|d)$/.exec(l.limit.window);
+  const every =
+    l.limit.window === 'total' ? 'in total' : rolling ? `in the last ${rolling[1]} ${rolling[2] === 'h' ? 'hours' : 'days'}` : `per ${l.limit.window}`;
   return `${every} per ${l.limit.per.join(' and ')}`;
 }
 

@@ -25,6 +25,8 @@ import { refusalAction, type Refusal } from './refusal.js';
 import { reportClamp, withOutputLimit } from './reservation.js';
 import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
+import { runLimits } from './run-limits.js';
+import { readBudget, tightest, userBudget } from './budget.js';
 import { counterRebuilder } from './rebuild-counters.js';
 import type { CounterRebuilder } from '../store/redis-data-loss.js';
 import { isStoreFault } from './store-fault.js';
@@ -88,7 +90,7 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     store: ctx.store,
     rule,
     ruleAction: decision.action,
-    limitsAt: (t) => (rule ? resolveLimits(rule, decision.context, t) : []),
+    limitsAt: (t) => [...(rule ? resolveLimits(rule, decision.context, t) : []), ...runLimits(state.runs, state.fields.account, t)],
     // Settlement replaces every reservation with the actual usage, so one estimate serves all.
     trackingAt: (t, estimate) => readoutChecks(ctx.readouts, state.fields.user, t, estimate),
     estimate: state.estimate,
@@ -185,8 +187,21 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
     await settledOrLater(settlement.settle({ status: statusOf(response.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
     return response;
   }
+  // What is left after this call, for x-tokenlay-budget-remaining: read once the call is settled
+  // (a JSON answer), or with its reservation still held (a stream's headers go out first).
+  const limitsNow = () => [...(rule ? resolveLimits(rule, decision.context, ctx.now()) : []), ...runLimits(state.runs, state.fields.account, ctx.now())];
+  const budgetLeft = async () => {
+    const limits = limitsNow();
+    if (limits.length === 0) return;
+    try {
+      report.budget = tightest(await readBudget(ctx.store, limits, rule?.id ?? null, ctx.now()));
+    } catch (error) {
+      reportAfterAnswer('reading the budget left failed after the provider answered; the answer goes out without it', error);
+    }
+  };
   if (answer.kind === 'stream') {
     const { status, headers } = answer.response;
+    await budgetLeft();
     if (left()) {
       // The caller left before the first byte: the stream is given up, and the provider stops it.
       await answer.response.body?.cancel().catch(() => undefined);
@@ -208,7 +223,8 @@ async function run(ctx: EngineContext, call: EngineCall, flight: InFlightCall): 
   }
   if (answer.status >= 200 && answer.status < 300) {
     const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text, isJsonType(answer.headers)), () => meterAbandoned(meter));
-    await settledOrLater(settlement.settle({ status: statusOf(answer.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }));
+    // A store that could not settle in time (locked, slow) is not read again for the budget: the answer goes out without it.
+    if (await settledOrLater(settlement.settle({ status: statusOf(answer.status), usage: metered.used, cost: metered.cost, model: metered.model, billed: true }))) await budgetLeft();
     return afterAnswer(
       'the answer headers',
       () => readAnswer(answer.status, answer.headers, answer.bytes, reported(call, withUsage(reportNow(state), metered))),
@@ -238,12 +254,13 @@ function isJsonType(headers: Headers): boolean {
 const ANSWER_WAITS_FOR_SETTLEMENT_MS = 100;
 
 // One promise and one timer per answer (no race, no finally): this runs on every JSON call.
-function settledOrLater(settling: Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ANSWER_WAITS_FOR_SETTLEMENT_MS);
+// Resolves true when the settlement landed in time, false when the answer goes on without it.
+function settledOrLater(settling: Promise<void>): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ANSWER_WAITS_FOR_SETTLEMENT_MS);
     void settling.then(() => {
       clearTimeout(timer);
-      resolve();
+      resolve(true);
     });
   });
 }
@@ -347,6 +364,9 @@ export function createEngine(config: EngineConfig = {}): Engine {
     },
     store,
     alerts,
+    budget(fields, runs = []) {
+      return userBudget(ctx.doc, store, fields, runs, ctx.now());
+    },
     flush,
     close() {
       closed = true;

@@ -17,7 +17,8 @@ import { HOLDER_LOST, type CounterCheck, type LedgerRow, type Metric } from '../
 import type { EngineContext } from './context.js';
 import { readoutChecks } from './readouts.js';
 import { limitChecks } from './admission.js';
-import { windowBounds } from '../policy/windows.js';
+import { parseRolling, rollingBounds, windowBounds } from '../policy/windows.js';
+import type { WindowName } from '../policy/types.js';
 
 /** The ledger status of a call whose caller went away; billed when the provider had started on it. */
 const CLIENT_CLOSED = 499;
@@ -55,7 +56,16 @@ function earliestWindow(ctx: EngineContext, now: number): number {
     ...(ctx.doc?.rules ?? []).flatMap((r) => (r.then.limits ?? []).filter((l) => l.type !== 'concurrent').map((l) => l.window)),
     ...ctx.readouts.filter((r) => r.metric !== 'concurrent').map((r) => r.window),
   ];
-  return Math.min(now, ...windows.map((w) => windowBounds(w, now).start));
+  // A rolling window reaches back its whole length; a month or year on a billing date may have
+  // started up to one window before the calendar's.
+  return Math.min(now, ...windows.map((w) => earliestStart(w, now)));
+}
+
+function earliestStart(window: WindowName, now: number): number {
+  const rolling = parseRolling(window);
+  if (rolling) return rollingBounds(rolling, now).bucket - (rolling.steps - 1) * rolling.step;
+  const start = windowBounds(window, now).start;
+  return window === 'month' || window === 'year' ? windowBounds(window, start - 1).start : start;
 }
 
 /** The rebuilder the engine registers with a counter store that can lose its data. */

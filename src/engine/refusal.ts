@@ -10,6 +10,8 @@ import type { Rule } from '../policy/types.js';
 export type Refusal =
   /** An attribution header over the protocol's limits (docs/protocol.md §1): 400, no ledger row. */
   | { kind: 'bad-attribution'; error: TokenlayHeaderError }
+  /** An `x-tokenlay-run-budget` header that cannot be read: 400, so that a cap is never ignored. */
+  | { kind: 'bad-run-budget'; message: string }
   /** A rule whose action is `block`: 403 unless the rule says. */
   | { kind: 'rule-block'; rule: Rule }
   /** The model is not a usable name (`invalid_model`, no ledger row) or is missing with no rule to route it (`model_required`): 400. */

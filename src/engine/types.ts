@@ -4,6 +4,9 @@ import type { StoreErrorPolicy } from '../store/redis.js';
 import type { CounterStore, Ledger, LedgerRow, TokenlayStore } from '../store/types.js';
 import type { CallReport } from '../protocol/report.js';
 
+import type { RunBudget } from '../protocol/run-budget.js';
+import type { BudgetLimit } from './budget.js';
+
 export type { ModelPrice };
 
 /** Configuration of {@link createEngine}. */
@@ -101,6 +104,12 @@ export interface Engine {
   readonly store: TokenlayStore;
   /** The rules' `notify` alerts (threshold crossings and blocks), when the rules ask for any. */
   readonly alerts: Alerts | undefined;
+  /**
+   * What each limit that applies to a user with these fields has left (`getTokenlayBudget()` reads
+   * it): the limits of the rule a call with these fields (and no model) matches, then the caps of
+   * `runs`. Reads the store; throws what it throws.
+   */
+  budget(fields: Record<string, string>, runs?: readonly RunBudget[]): Promise<BudgetLimit[]>;
   /** Waits for settlements in flight (JSON calls whose caller left included) and writes queued ledger rows. */
   flush(): Promise<void>;
   /** Refuses new calls, flushes, and closes a store the engine opened. Idempotent. */

@@ -30,7 +30,7 @@ import { createDashboardMount } from './dashboard-mount.js';
  * of docs/protocol.md. Every OpenAI REST path under `/v1/` is authenticated with a tokenlay key,
  * checked against the rules and forwarded to the provider named by `x-tokenlay-provider-base` (if
  * on the allowlist) with `x-tokenlay-provider-key` as the provider's own key. Also serves
- * `GET /v1/health`, `GET /v1/usage`, `GET /healthz` and `GET /metrics`. A path that leaves `/v1/`
+ * `GET /v1/health`, `GET /v1/usage`, `GET /v1/budget`, `GET /healthz` and `GET /metrics`. A path that leaves `/v1/`
  * once its dots and encoded separators are resolved gets 400 `path_not_allowed`; only allowlisted
  * provider answer headers reach the caller; slow clients are cut off at the header, body and idle
  * timeouts (docs/security.md, the threat model).

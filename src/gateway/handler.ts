@@ -16,6 +16,7 @@ import type { KeyStore } from './keys.js';
 import type { GatewayMetrics } from './metrics.js';
 import { writeAnswer } from './respond.js';
 import { answerUsage } from './usage-endpoint.js';
+import { answerBudget } from './budget-endpoint.js';
 
 /** The last 4 characters of a secret, enough to tell keys apart in a message and no more. */
 function redactKey(key: string): string {
@@ -191,6 +192,7 @@ export function createRequestHandler(deps: HandlerParts): RequestHandler {
     if (account === undefined) return;
     if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/v1/usage' && req.method === 'GET') return answerUsage(res, search.slice(1), store, account, now());
+    if (path === '/v1/budget' && req.method === 'GET') return answerBudget(req, res, deps.engine(), account);
     return proxy(req, res, path, search, account);
   }
 

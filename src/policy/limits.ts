@@ -1,5 +1,5 @@
 import { readPath } from './paths.js';
-import { windowBounds } from './windows.js';
+import { anchoredBounds, parseAnchor, parseRolling, rollingBounds, windowBounds, type WindowBounds } from './windows.js';
 import type { MatchContext } from './match.js';
 import type { Limit, Rule } from './types.js';
 
@@ -17,8 +17,24 @@ export interface ResolvedLimit {
   scope: string;
   /** Window start (ms; 0 for `total`). */
   bucket: number;
-  /** Window end (ms), or null for `total`. */
+  /** Window end (ms), or null for `total`; for a rolling window, when the current step's usage leaves it. */
   resetsAt: number | null;
+  /**
+   * A rolling window's earlier steps still inside it (bucket starts, newest first): their usage
+   * counts against `max` with the current step's. Absent for a fixed window.
+   */
+  earlier?: number[];
+  /** Set when the limit is the cap of a run (`runWithTokenlay({ budget })`), not a rule's: the run's id. */
+  run?: string;
+  /** What the earlier steps of a rolling window hold (used and reserved), once the engine has read them. */
+  prior?: number;
+}
+
+/** A limit's `warn_at` as a list of thresholds, ascending (empty when none is set). */
+export function thresholds(limit: Limit): number[] {
+  const w = limit.warn_at;
+  if (w === undefined) return [];
+  return Array.isArray(w) ? w : [w];
 }
 
 /** Escapes what would make a counter key ambiguous: `|`, `,`, `=`, and the parentheses of `(none)`. */
@@ -47,15 +63,26 @@ export function resolveLimit(rule: Rule, limit: Limit, index: number, context: M
   const scope = pairs.map((p) => `${p.name}=${p.value ?? MISSING_VALUE}`).join(',');
   const keyScope = pairs.map((p) => `${escapeKeyPart(p.name)}=${p.value === undefined ? MISSING_VALUE : escapeKeyPart(p.value)}`).join(',');
   const window = limit.type === 'concurrent' ? 'total' : limit.window;
-  const bounds = windowBounds(window, now);
-  return {
-    limit,
-    index,
-    key: `${escapeKeyPart(rule.id)}|${limit.type}|${window}|${keyScope}`,
-    scope,
-    bucket: bounds.start,
-    resetsAt: bounds.resetsAt,
-  };
+  const key = `${escapeKeyPart(rule.id)}|${limit.type}|${window}|${keyScope}`;
+  const rolling = parseRolling(window);
+  if (rolling) {
+    const r = rollingBounds(rolling, now);
+    return { limit, index, key, scope, bucket: r.bucket, resetsAt: r.expiresAt, earlier: r.earlier };
+  }
+  const bounds = limitWindow(limit, window, context, now);
+  return { limit, index, key, scope, bucket: bounds.start, resetsAt: bounds.resetsAt };
+}
+
+/**
+ * A fixed window, on the limit's billing date when it has one: the date itself, or the date in the
+ * field it names. A call whose field is missing or not a date is counted on the calendar window
+ * (the 1st), as a user without a billing date would be.
+ */
+function limitWindow(limit: Limit, window: Limit['window'], context: MatchContext, now: number): WindowBounds {
+  if (limit.billing_anchor === undefined || (window !== 'month' && window !== 'year')) return windowBounds(window, now);
+  const given = /^\d{4}-/.test(limit.billing_anchor) ? limit.billing_anchor : readPath(context, limit.billing_anchor);
+  const anchor = parseAnchor(given);
+  return anchor ? anchoredBounds(window, anchor, now) : windowBounds(window, now);
 }
 
 /** Resolves all of a rule's limits; see {@link resolveLimit}. */

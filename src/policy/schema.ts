@@ -37,7 +37,7 @@ export const THEN_KEYS = [
   'fallbacks',
   'custom_fields',
 ] as const;
-export const LIMIT_KEYS = ['type', 'max', 'window', 'per', 'tracking_key', 'warn_at'] as const;
+export const LIMIT_KEYS = ['type', 'max', 'window', 'per', 'tracking_key', 'warn_at', 'billing_anchor'] as const;
 export const ON_LIMIT_KEYS = [
   'action',
   'downgrade_to',

@@ -8,8 +8,11 @@ import type { PlanPrice } from './plans.js';
 /** What a limit counts. */
 export type LimitType = 'requests' | 'tokens' | 'cost' | 'concurrent';
 
-/** A fixed window aligned to UTC; `total` never resets. */
-export type WindowName = 'minute' | 'hour' | 'day' | 'month' | 'year' | 'total';
+/**
+ * A fixed window aligned to UTC (`total` never resets), or a rolling one: `last_<n>h` (the last n
+ * hours, counted by the hour, n up to 168) or `last_<n>d` (the last n days, counted by the day, n up to 90).
+ */
+export type WindowName = 'minute' | 'hour' | 'day' | 'month' | 'year' | 'total' | `last_${number}h` | `last_${number}d`;
 
 /** What a matching rule does when no limit is exceeded. */
 export type RuleActionName = 'allow' | 'block' | 'warn' | 'queue';
@@ -56,8 +59,17 @@ export interface Limit {
   per: string[];
   /** A field or dotted path whose value keys the counter instead of `per`'s own field. */
   tracking_key?: string;
-  /** Fraction of `max` (0 < x < 1) from which answers carry a warning. */
-  warn_at?: number;
+  /**
+   * Fractions of `max` (0 < x < 1, ascending) from which answers carry a warning; each crossing
+   * sends the rule's `notify` webhooks once per window. The file may give one number or a list.
+   */
+  warn_at?: number | number[];
+  /**
+   * Where a `month` or `year` window starts instead of the 1st: a fixed date `YYYY-MM-DD` (every
+   * user's month runs from that day), or the name of a field whose value is each user's own date
+   * (`billing_anchor: billing_date`, the app setting `billing_date: '2026-11-17'` in the scope).
+   */
+  billing_anchor?: string;
 }
 
 /** A webhook, email or Slack notice; accepted for compatibility, not sent by this engine. */
@@ -84,7 +96,7 @@ export interface OnLimitExceeded {
   /** Status of a blocked answer (default 429). */
   http_status?: number;
   /** Default `warn_at` for those of the rule's limits that set none. */
-  warn_at?: number;
+  warn_at?: number | number[];
 }
 
 /** What a matching rule does to the call. */
@@ -123,7 +135,7 @@ export interface PriceOverride {
 export interface RuleDefaults {
   on_limit_exceeded?: OnLimitExceeded;
   fallbacks?: string[];
-  warn_at?: number;
+  warn_at?: number | number[];
 }
 
 /** A validated rules document. */

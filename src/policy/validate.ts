@@ -5,6 +5,7 @@ import { numericValue } from './match.js';
 import { notifyUrlProblem } from './notify-url.js';
 import { canonicalPath } from './paths.js';
 import { checkPlans } from './plans.js';
+import { MAX_ROLLING_DAYS, MAX_ROLLING_HOURS, parseAnchor, parseRolling } from './windows.js';
 import {
   DEFAULT_QUEUE_DELAY_SECONDS,
   DEFAULTS_KEYS,
@@ -95,6 +96,19 @@ function fraction(p: Problems, path: string, value: unknown): value is number {
   if (typeof value === 'number' && value > 0 && value < 1) return true;
   p.add(path, `expected a fraction between 0 and 1 (exclusive), e.g. 0.8, got ${show(value)}`);
   return false;
+}
+
+/** `warn_at`: one fraction (kept as it is) or a list of them (kept ascending, without repeats). */
+function fractions(p: Problems, path: string, value: unknown): number | number[] | undefined {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) {
+    p.add(path, 'expected a fraction between 0 and 1 (exclusive) or a list of them, e.g. [0.5, 0.8, 0.95], got []');
+    return undefined;
+  }
+  let ok = true;
+  list.forEach((x, i) => (ok = fraction(p, Array.isArray(value) ? `${path}[${i}]` : path, x) && ok));
+  if (!ok) return undefined;
+  return Array.isArray(value) ? [...new Set(list as number[])].sort((a, b) => a - b) : (value as number);
 }
 
 function plainObject(p: Problems, path: string, value: unknown): value is Obj {
@@ -195,7 +209,7 @@ function checkCondition(p: Problems, path: string, value: unknown): value is Con
   return true;
 }
 
-function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDefaults | undefined, ruleWarnAt: number | undefined): Limit | undefined {
+function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDefaults | undefined, ruleWarnAt: number | number[] | undefined): Limit | undefined {
   if (!plainObject(p, path, value)) return undefined;
   checkKeys(p, path, value, LIMIT_KEYS);
   const before = p.list.length;
@@ -203,7 +217,13 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
   positive(p, child(path, 'max'), value.max, value.type === 'requests' || value.type === 'concurrent');
   // A concurrency limit counts calls in flight; it has no window of its own.
   const window = value.window ?? (value.type === 'concurrent' ? 'total' : undefined);
-  oneOf(p, child(path, 'window'), window, WINDOWS);
+  if (typeof window !== 'string' || !parseRolling(window)) {
+    if (!(WINDOWS as readonly string[]).includes(window as string)) {
+      p.add(child(path, 'window'), typeof window === 'string' && window.startsWith('last_')
+          ? `expected a rolling window last_<n>h (n from 1 to ${MAX_ROLLING_HOURS}) or last_<n>d (n from 1 to ${MAX_ROLLING_DAYS}), got ${show(window)}`
+          : `expected one of ${WINDOWS.join('|')}, got ${show(window)}`);
+    }
+  }
   let per: string[] = [];
   if (typeof value.per === 'string') per = [value.per];
   else if (Array.isArray(value.per) && value.per.length > 0 && value.per.every((x) => typeof x === 'string')) per = value.per as string[];
@@ -222,7 +242,8 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
       checkFieldName(p, child(path, 'tracking_key'), value.tracking_key);
     }
   }
-  if (value.warn_at !== undefined) fraction(p, child(path, 'warn_at'), value.warn_at);
+  const ownWarnAt = value.warn_at === undefined ? undefined : fractions(p, child(path, 'warn_at'), value.warn_at);
+  if (value.billing_anchor !== undefined) checkAnchor(p, child(path, 'billing_anchor'), value.billing_anchor, window);
   if (p.list.length > before) return undefined;
   const limit: Limit = {
     type: value.type as Limit['type'],
@@ -231,9 +252,34 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
     per: per.map(canonicalPath),
   };
   if (value.tracking_key !== undefined) limit.tracking_key = canonicalPath(value.tracking_key as string);
-  const warnAt = (value.warn_at as number | undefined) ?? ruleWarnAt ?? defaults?.warn_at;
-  if (warnAt !== undefined) limit.warn_at = warnAt;
+  const warnAt = ownWarnAt ?? ruleWarnAt ?? defaults?.warn_at;
+  if (warnAt !== undefined) limit.warn_at = Array.isArray(warnAt) ? [...warnAt] : warnAt;
+  if (value.billing_anchor !== undefined) limit.billing_anchor = anchorText(value.billing_anchor);
   return limit;
+}
+
+/** A limit's `billing_anchor`: a real `YYYY-MM-DD` date, or a field name carrying each user's date; month and year windows only. */
+function checkAnchor(p: Problems, path: string, value: unknown, window: unknown): void {
+  if (window !== 'month' && window !== 'year') {
+    p.add(path, `only a month or year window starts on a billing date, and this limit's window is ${show(window)}; use window: month or window: year`);
+    return;
+  }
+  if (value instanceof Date || (typeof value === 'string' && /^\d{4}-/.test(value))) {
+    if (!parseAnchor(value)) p.add(path, `expected a date YYYY-MM-DD (e.g. 2026-11-17) or the name of a field carrying each user's date, got ${show(value)}`);
+    return;
+  }
+  if (typeof value !== 'string' || !PATH_PATTERN.test(value)) {
+    p.add(path, `expected a date YYYY-MM-DD (e.g. 2026-11-17) or the name of a field carrying each user's date, got ${show(value)}`);
+    return;
+  }
+  checkFieldName(p, path, value);
+}
+
+/** The anchor as the engine keeps it: a date as `YYYY-MM-DD`, a field as its canonical name. */
+function anchorText(value: unknown): string {
+  if (value instanceof Date) return value.toISOString().slice(0, 10);
+  const text = value as string;
+  return /^\d{4}-/.test(text) ? text : canonicalPath(text);
 }
 
 function checkNotification(p: Problems, path: string, value: unknown): Notification | undefined {
@@ -266,7 +312,7 @@ function checkOnLimit(p: Problems, path: string, value: unknown): OnLimitExceede
   if (value.retry_after_seconds !== undefined) positive(p, child(path, 'retry_after_seconds'), value.retry_after_seconds);
   if (value.error_code !== undefined) text(p, child(path, 'error_code'), value.error_code);
   if (value.error_message !== undefined) text(p, child(path, 'error_message'), value.error_message);
-  if (value.warn_at !== undefined) fraction(p, child(path, 'warn_at'), value.warn_at);
+  const warnAt = value.warn_at === undefined ? undefined : fractions(p, child(path, 'warn_at'), value.warn_at);
   if (value.http_status !== undefined) {
     const s = value.http_status;
     if (typeof s !== 'number' || !Number.isInteger(s) || s < 100 || s > 599) {
@@ -285,6 +331,7 @@ function checkOnLimit(p: Problems, path: string, value: unknown): OnLimitExceede
   const out = { ...value } as unknown as OnLimitExceeded;
   if (value.notify !== undefined) out.notify = notify;
   if (out.action === 'queue' && out.delay_seconds === undefined) out.delay_seconds = DEFAULT_QUEUE_DELAY_SECONDS;
+  if (warnAt) out.warn_at = warnAt;
   return out;
 }
 
@@ -312,7 +359,7 @@ function checkThen(p: Problems, path: string, value: unknown, defaults: RuleDefa
   if (value.limits !== undefined) {
     if (!Array.isArray(value.limits)) p.add(child(path, 'limits'), `expected an array of limits, got ${show(value.limits)}`);
     else {
-      const warnAt = isObject(value.on_limit_exceeded) && typeof value.on_limit_exceeded.warn_at === 'number' ? value.on_limit_exceeded.warn_at : undefined;
+      const warnAt = value.on_limit_exceeded !== undefined ? then.on_limit_exceeded?.warn_at : undefined;
       then.limits = [];
       value.limits.forEach((l, i) => {
         const limit = checkLimit(p, `${child(path, 'limits')}[${i}]`, l, defaults, warnAt);
@@ -361,7 +408,10 @@ function checkDefaults(p: Problems, path: string, value: unknown): RuleDefaults 
     if (on) out.on_limit_exceeded = on;
   }
   if (value.fallbacks !== undefined && modelList(p, child(path, 'fallbacks'), value.fallbacks)) out.fallbacks = [...value.fallbacks];
-  if (value.warn_at !== undefined && fraction(p, child(path, 'warn_at'), value.warn_at)) out.warn_at = value.warn_at;
+  if (value.warn_at !== undefined) {
+    const warnAt = fractions(p, child(path, 'warn_at'), value.warn_at);
+    if (warnAt) out.warn_at = warnAt;
+  }
   return out;
 }
 

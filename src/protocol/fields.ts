@@ -1,4 +1,4 @@
-import { HEADER_PREFIX, PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from './names.js';
+import { HEADER_PREFIX, PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS, RUN_BUDGET_HEADER } from './names.js';
 
 /**
  * The attribution fields a call carries. Extend it by declaration merging to type your own fields:
@@ -52,7 +52,7 @@ const FIELD_NAME = /^[a-z0-9_-]{1,64}$/;
 
 /** Header names under `x-tokenlay-` that are not attribution fields. */
 export const RESERVED_NAMES = new Set(
-  [PROVIDER_KEY_HEADER, PROVIDER_BASE_HEADER, ...Object.values(REPORT_HEADERS)].map((header) => header.slice(HEADER_PREFIX.length)),
+  [PROVIDER_KEY_HEADER, PROVIDER_BASE_HEADER, RUN_BUDGET_HEADER, ...Object.values(REPORT_HEADERS)].map((header) => header.slice(HEADER_PREFIX.length)),
 );
 
 /** The canonical name of a field (`tier` → `plan`, `user_id` → `user`), lower-cased. */

@@ -4,3 +4,4 @@ export * from './fields.js';
 export * from './headers.js';
 export * from './report.js';
 export * from './error-body.js';
+export * from './run-budget.js';

@@ -11,6 +11,12 @@ export const PROVIDER_KEY_HEADER = 'x-tokenlay-provider-key';
 /** §1: the provider's base URL. */
 export const PROVIDER_BASE_HEADER = 'x-tokenlay-provider-base';
 
+/**
+ * §1 (ext): the caps of the runs a call belongs to (`runWithTokenlay({ budget })`), one entry per
+ * run, innermost last: `<run id>;cost=0.5;tokens=20000, <run id>;requests=10`. See `run-budget.ts`.
+ */
+export const RUN_BUDGET_HEADER = 'x-tokenlay-run-budget';
+
 /** §2: the per-call report, one header per field. */
 export const REPORT_HEADERS = {
   ruleId: 'x-tokenlay-rule-id',
@@ -24,6 +30,10 @@ export const REPORT_HEADERS = {
   warnings: 'x-tokenlay-warnings',
   model: 'x-tokenlay-model',
   outputLimit: 'x-tokenlay-output-limit',
+  /** (ext) What is left of the call's tightest limit after it, in that limit's unit (USD for cost). */
+  budgetRemaining: 'x-tokenlay-budget-remaining',
+  /** (ext) Which limit `budgetRemaining` speaks of: `<type>/<window>`, e.g. `cost/month`, `run/run`. */
+  budgetLimit: 'x-tokenlay-budget-limit',
 } as const;
 
 /** §2: the SSE comment line that carries a stream's report, followed by its JSON. */

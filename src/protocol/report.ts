@@ -22,6 +22,8 @@ export interface CallReport {
   model?: string | undefined;
   /** Output tokens (one choice) the call was sent with when a cost or token limit lowered it. */
   outputLimit?: number | undefined;
+  /** What is left of the call's tightest limit after it (its unit: USD for cost), and which limit. */
+  budget?: { remaining: number; type: string; window: string } | undefined;
 }
 
 /** What a Tokenlay proxy (or the embedded engine) answered about one call, with the official SDK's names. */
@@ -45,6 +47,14 @@ export interface TokenlayMetadata {
    * had less room than the call's worst case and lowered it (`x-tokenlay-output-limit`). A warning says which.
    */
   outputLimit?: number;
+  /**
+   * What is left of the call's tightest limit once it was counted (`x-tokenlay-budget-remaining`,
+   * ext): USD for a cost limit, tokens or calls otherwise. The tightest limit is the one with the
+   * smallest share of its max left, rules' limits and run budgets alike. Absent when no limit applies.
+   */
+  budgetRemaining?: number;
+  /** Which limit `budgetRemaining` speaks of: `<type>/<window>`, e.g. `cost/month`, `requests/last_24h`, `cost/run` (`x-tokenlay-budget-limit`). */
+  budgetLimit?: string;
 }
 
 /** A report with nothing decided and nothing spent. */
@@ -81,6 +91,10 @@ export function writeReportHeaders(headers: Headers, report: CallReport, withUsa
   if (report.warnings.length > 0) headers.set(REPORT_HEADERS.warnings, encodeHeaderValue(JSON.stringify(report.warnings)));
   if (report.model !== undefined) headers.set(REPORT_HEADERS.model, encodeHeaderValue(report.model));
   if (report.outputLimit !== undefined) headers.set(REPORT_HEADERS.outputLimit, String(report.outputLimit));
+  if (report.budget !== undefined) {
+    headers.set(REPORT_HEADERS.budgetRemaining, formatDecimal(report.budget.remaining));
+    headers.set(REPORT_HEADERS.budgetLimit, encodeHeaderValue(`${report.budget.type}/${report.budget.window}`));
+  }
 }
 
 /** The report as the trailer's snake_case object (§2). */
@@ -98,6 +112,10 @@ export function reportTrailer(report: CallReport): Record<string, unknown> {
   };
   if (report.model !== undefined) trailer.model = report.model;
   if (report.outputLimit !== undefined) trailer.output_limit = report.outputLimit;
+  if (report.budget !== undefined) {
+    trailer.budget_remaining = Number(formatDecimal(report.budget.remaining));
+    trailer.budget_limit = `${report.budget.type}/${report.budget.window}`;
+  }
   return trailer;
 }
 
@@ -160,6 +178,10 @@ function build(get: (name: string) => unknown): TokenlayMetadata {
   if (typeof model === 'string' && model) metadata.model = model;
   const outputLimit = get('output_limit');
   if (outputLimit !== undefined && outputLimit !== null && outputLimit !== '' && num(outputLimit) > 0) metadata.outputLimit = num(outputLimit);
+  const remaining = get('budget_remaining');
+  if (remaining !== undefined && remaining !== null && remaining !== '' && Number.isFinite(Number(remaining))) metadata.budgetRemaining = Number(remaining);
+  const budgetLimit = get('budget_limit');
+  if (typeof budgetLimit === 'string' && budgetLimit) metadata.budgetLimit = budgetLimit;
   return metadata;
 }
 
@@ -205,6 +227,10 @@ function headerView(m: TokenlayMetadata, key: string): unknown {
       return m.model;
     case 'output_limit':
       return m.outputLimit;
+    case 'budget_remaining':
+      return m.budgetRemaining;
+    case 'budget_limit':
+      return m.budgetLimit;
     default:
       return undefined;
   }

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
-import { TokenlayScopeError } from '../errors.js';
+import { TokenlayConfigError, TokenlayScopeError } from '../errors.js';
+import { runCapsProblem, type RunBudget, type RunCaps } from '../protocol/run-budget.js';
 
 /** What every LLM call made in one request scope has used so far. */
 export interface TokenlayUsage {
@@ -32,6 +33,8 @@ export interface Scope {
   readonly owner?: unknown;
   /** The `tokenlay()` middleware that opened it, to tell a nested one from the same one mounted twice. */
   readonly opener?: unknown;
+  /** The budget of the run this scope is (`runWithTokenlay({ budget })`, or an adapter's `budget` option). */
+  readonly run?: RunBudget;
 }
 
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
@@ -51,7 +54,7 @@ export function emptyUsage(): TokenlayUsage {
 
 /** @internal Opens a scope below the current one and runs `fn` in it. */
 export function runInScope<R>(
-  init: { fields?: FieldInput; resolve?: FieldResolver; usage?: TokenlayUsage },
+  init: { fields?: FieldInput; resolve?: FieldResolver; usage?: TokenlayUsage; run?: RunBudget },
   fn: () => R,
 ): R {
   const parent = storage.getStore();
@@ -61,6 +64,7 @@ export function runInScope<R>(
     resolve: init.resolve,
     set: {},
     usage: init.usage ?? parent?.usage ?? emptyUsage(),
+    ...(init.run ? { run: init.run } : {}),
   };
   return storage.run(scope, fn);
 }
@@ -143,16 +147,56 @@ export function resolveScope(scope: Scope | undefined): FieldRecord | Promise<Fi
   return Promise.all([outer, identity]).then(([o, i]) => mergeInto(o, scope, i));
 }
 
+/** What `runWithTokenlay` takes besides fields: `budget`, the cap of every call the run makes together. */
+export interface RunOptions {
+  /**
+   * Caps every LLM call made in this async context together, parallel calls included, atomically:
+   * `cost` in USD, `tokens` (input and output), `requests` (calls). Past it a call is refused with
+   * `TokenlayLimitError` whose `limit.type` is `run` (and `limit.metric` the cap it hit). Nested runs
+   * each hold their own cap. Works in embedded mode (the engine reserves on the run's counter) and
+   * remote mode (the cap rides on each call as `x-tokenlay-run-budget`, docs/protocol.md §1).
+   */
+  budget?: RunCaps;
+}
+
+/** Fields and a `budget`, as `runWithTokenlay` takes them: `{ user: 'ann', budget: { cost: 0.5 } }`. */
+export type RunInput = RunOptions & { [field: string]: string | number | null | undefined | RunCaps };
+
+/** @internal A new run with these caps and a fresh id; throws a TokenlayConfigError for caps that are not positive numbers. */
+export function newRun(caps: RunCaps, where: string): RunBudget {
+  const problem = runCapsProblem(caps);
+  if (problem) throw new TokenlayConfigError(`tokenlay: ${where} budget: ${problem}. E.g. { budget: { cost: 0.5 } } caps the run at $0.50.`);
+  return { id: `run_${globalThis.crypto.randomUUID().replace(/-/g, '')}`, ...caps };
+}
+
+/** @internal The runs of a scope chain, outer first. */
+export function runsOf(scope: Scope | undefined): RunBudget[] {
+  const runs: RunBudget[] = [];
+  for (let s = scope; s; s = s.parent) if (s.run) runs.unshift(s.run);
+  return runs;
+}
+
 /**
  * Runs `fn` in a scope carrying `fields`. Scopes nest and merge: inner fields win.
  * Every LLM call made by `fn`, however deep in awaits, timers or streams, carries them.
+ * `budget` (not a field) caps all of the run's calls together; see {@link RunOptions}.
  *
  * ```ts
  * await runWithTokenlay({ feature: 'summarize' }, () => openai.chat.completions.create(body));
+ * await runWithTokenlay({ budget: { cost: 0.5 } }, () => agent.run(task)); // at most $0.50 in all
  * ```
+ *
+ * @throws {TokenlayConfigError} when `budget` has no cap or one that is not a positive number.
  */
-export function runWithTokenlay<R>(fields: TokenlayFields & FieldInput, fn: () => R): R {
-  return runInScope({ fields }, fn);
+export function runWithTokenlay<R>(fields: TokenlayFields & FieldInput, fn: () => R): R;
+export function runWithTokenlay<R>(fields: TokenlayFields & RunInput, fn: () => R): R;
+export function runWithTokenlay<R>(fields: (TokenlayFields & FieldInput) | (TokenlayFields & RunInput), fn: () => R): R {
+  if (fields && typeof fields === 'object' && 'budget' in fields) {
+    const { budget, ...rest } = fields as RunInput;
+    if (budget === undefined) return runInScope({ fields: rest as FieldInput }, fn);
+    return runInScope({ fields: rest as FieldInput, run: newRun(budget as RunCaps, 'runWithTokenlay()') }, fn);
+  }
+  return runInScope({ fields: fields as FieldInput }, fn);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { emptyUsage, type Scope, type TokenlayUsage } from './context.js';
+import { emptyUsage, newRun, type Scope, type TokenlayUsage } from './context.js';
+import type { RunCaps } from '../protocol/run-budget.js';
 import { canonicalField, normalizeFields, type FieldInput, type FieldRecord } from '../protocol/fields.js';
 import { headersToFields, type HeaderSource } from '../protocol/headers.js';
 import { noteMiddleware } from './scope-warning.js';
@@ -31,6 +32,12 @@ export interface TokenlayMiddlewareOptions<Req> {
    * (`true`, or the list of field names to accept). The app's own identity still wins.
    */
   trustHeaders?: boolean | string[];
+  /**
+   * Caps all LLM calls of each request together, as `runWithTokenlay({ budget })` does: `cost` in
+   * USD, `tokens`, `requests`; or a function of the request giving them (undefined: no cap). Past
+   * it a call is refused with `TokenlayLimitError`, `limit.type` `run`.
+   */
+  budget?: RunCaps | ((req: Req) => RunCaps | undefined);
 }
 
 /** @internal Opens the scope of one request, or an inner layer of it inside an outer `tokenlay()`. */
@@ -67,8 +74,13 @@ export function requestScopes<Req>(
     for (const [name, value] of Object.entries(all)) if (allowed.has(name)) picked[name] = value;
     return picked;
   };
+  const budget = options.budget;
+  // A fixed budget is checked once, here, so that a bad one fails at startup.
+  if (budget !== undefined && typeof budget !== 'function') newRun(budget, 'tokenlay({ budget })');
   const openRequestScope: ScopeOpener<Req> = function openRequestScope(req, headers, outer) {
+    const caps = typeof budget === 'function' ? budget(req) : budget;
     return {
+      ...(caps ? { run: newRun(caps, 'tokenlay({ budget })') } : {}),
       parent: outer,
       // Never mutated (`set` takes later additions), so requests without trusted headers share it.
       fields: trust ? { ...fields, ...trusted(headers) } : fields,

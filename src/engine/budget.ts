@@ -1,0 +1,94 @@
+/**
+ * The budget read-out: what each limit that applies to a user has left, for `getTokenlayBudget()`,
+ * the gateway's `GET /v1/budget`, and the `x-tokenlay-budget-remaining` header of each answer.
+ */
+import { evaluateRules } from '../policy/evaluate.js';
+import type { ResolvedLimit } from '../policy/limits.js';
+import type { RulesDocument } from '../policy/types.js';
+import type { RunBudget } from '../protocol/run-budget.js';
+import type { CounterStore } from '../store/types.js';
+import { nextRelease, readPrior } from './rolling.js';
+import { runLimits } from './run-limits.js';
+
+/** One limit that applies to the user, as it stands. */
+export interface BudgetLimit {
+  /** The rule the limit belongs to; null for a run's budget. */
+  ruleId: string | null;
+  /** What it counts: `requests`, `tokens`, `cost` (USD), `concurrent`, or `run` (a run's budget; its unit in `metric`). */
+  type: string;
+  /** For a `run` limit: `cost`, `tokens` or `requests`. */
+  metric?: string;
+  /** `minute` … `year`, `total`, `last_24h`-style rolling windows, or `run`. */
+  window: string;
+  /** USD for cost, else tokens, calls or calls in flight. */
+  max: number;
+  /** Spent in the window (settled calls; for requests and concurrent, calls in flight too). */
+  used: number;
+  /** What a next call may still use: max less what is spent and what calls in flight hold, at least 0. */
+  remaining: number;
+  /**
+   * ISO 8601 time at which room next comes back: the window's reset; for a rolling window, when the
+   * oldest usage it counts leaves it (null when it counts none); null for `total` and runs.
+   */
+  resetsAt: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().replace('.000Z', 'Z'));
+
+function round(type: string, v: number): number {
+  return type === 'cost' ? Math.round(v * 1e10) / 1e10 : v;
+}
+
+/** Reads each limit's counters; see {@link BudgetLimit}. */
+export async function readBudget(store: CounterStore, limits: ResolvedLimit[], ruleId: string | null, now: number): Promise<BudgetLimit[]> {
+  await readPrior(store, limits, now);
+  return Promise.all(
+    limits.map(async (l) => {
+      const { used, reserved } = await store.read(l.key, l.limit.type, l.bucket, now);
+      const type = l.limit.type;
+      const exact = type === 'requests' || type === 'concurrent';
+      const spent = used + (l.prior ?? 0) + (exact ? reserved : 0);
+      const held = used + (l.prior ?? 0) + reserved;
+      let resetsAt: number | null = l.resetsAt;
+      if (l.run) resetsAt = null;
+      else if (l.earlier) resetsAt = held > 0 ? await nextRelease(store, l, now) : null;
+      const window = l.run ? 'run' : type === 'concurrent' ? 'total' : l.limit.window;
+      return {
+        ruleId: l.run ? null : ruleId,
+        type: l.run ? 'run' : type,
+        ...(l.run ? { metric: type } : {}),
+        window,
+        max: l.limit.max,
+        used: round(type, spent),
+        remaining: round(type, Math.max(0, l.limit.max - held)),
+        resetsAt: iso(resetsAt),
+      };
+    }),
+  );
+}
+
+/** The limit with the smallest share of its max left, as the report's `budget`; undefined when none. */
+export function tightest(budget: BudgetLimit[]): { remaining: number; type: string; window: string } | undefined {
+  let best: BudgetLimit | undefined;
+  for (const b of budget) if (!best || b.remaining / b.max < best.remaining / best.max) best = b;
+  if (!best) return undefined;
+  return { remaining: best.remaining, type: best.type === 'run' ? best.metric! : best.type, window: best.window };
+}
+
+/**
+ * The limits that apply to a user with these fields: those of the rule a call with these fields
+ * (and no model) matches, and the caps of the given runs. A rule that conditions on the model or
+ * the endpoint applies to calls, not to a user, and is not listed.
+ */
+export async function userBudget(
+  doc: RulesDocument | undefined,
+  store: CounterStore,
+  fields: Record<string, string>,
+  runs: readonly RunBudget[],
+  now: number,
+): Promise<BudgetLimit[]> {
+  const decision = doc ? evaluateRules(doc, { fields, model: undefined, endpoint: '' }, now) : undefined;
+  const limits = decision?.rule && decision.action !== 'block' ? [...decision.limits] : [];
+  limits.push(...runLimits(runs, fields.account, now));
+  return readBudget(store, limits, decision?.rule?.id ?? null, now);
+}
