@@ -1,5 +1,5 @@
 import { matchContext } from '../policy/evaluate.js';
-import { resolveLimits, type ResolvedLimit } from '../policy/limits.js';
+import { counterMetric, resolveLimits, type ResolvedLimit } from '../policy/limits.js';
 import type { Notification, Rule, RulesDocument } from '../policy/types.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
 import { postWithRetry } from './deliver.js';
@@ -121,7 +121,7 @@ export function createAlerts(doc: RulesDocument, store: TokenlayStore, options: 
     const context = matchContext({ fields: row.fields, model: row.modelRequested ?? undefined, endpoint: row.endpoint });
     const blocked = row.action === 'block' && row.status >= 400;
     for (const l of resolveLimits(rule, context, now)) {
-      const { used, reserved } = await store.read(l.key, l.limit.type, l.bucket, clock());
+      const { used, reserved } = await store.read(l.key, counterMetric(l.limit.type), l.bucket, clock());
       const event = (kind: AlertEvent['kind'], value: number): AlertEvent => ({
         kind,
         ruleId: rule.id,

@@ -72,7 +72,7 @@ export interface AdmissionRequest {
 
 function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): number {
   if (type === 'tokens') return estimate.tokens;
-  if (type === 'cost') return estimate.cost;
+  if (type === 'cost' || type === 'credits') return estimate.cost;
   return 1;
 }
 
@@ -85,7 +85,7 @@ function storeMax(type: ResolvedLimit['limit']['type'], max: number, amount: num
   if (type === 'tokens') return max - amount + 1;
   // Stores count cost in whole units of 1e-10 USD, rounding the max and the amount each: one unit
   // short keeps that rounding from letting a call through by a unit.
-  if (type === 'cost') return max - amount - 1 / COST_UNITS_PER_USD;
+  if (type === 'cost' || type === 'credits') return max - amount - 1 / COST_UNITS_PER_USD;
   return max;
 }
 
@@ -95,7 +95,8 @@ export function limitChecks(limits: ResolvedLimit[], estimate: Estimate, counted
     const amount = amountOf(l.limit.type, estimate);
     return {
       key: l.key,
-      metric: l.limit.type,
+      // A balance of credits is a cost counter that never resets, its max the USD granted.
+      metric: l.limit.type === 'credits' ? 'cost' : l.limit.type,
       bucket: l.bucket,
       expiresAt: l.resetsAt,
       max: countedOnly ? Infinity : storeMax(l.limit.type, l.limit.max, amount),
@@ -127,7 +128,7 @@ async function reserveClamped(
     const result = await req.store.reserve([...limitChecks(limits, estimate), ...req.trackingAt(now, estimate)], { now, leaseMs: req.leaseMs, lost: req.lostRow?.(estimate) });
     if (result.ok || tries >= CLAMP_TRIES || !estimate.within) return { result, estimate, clamp };
     const hit = limits[result.index];
-    const type = hit?.limit.type;
+    const type = hit?.limit.type === 'credits' ? 'cost' : hit?.limit.type;
     if (type !== 'tokens' && type !== 'cost') return { result, estimate, clamp };
     const left = Math.max(0, hit!.limit.max - result.current);
     room[type] = Math.min(room[type] ?? Infinity, type === 'cost' ? left - COST_ROOM_MARGIN_USD : left);
@@ -162,7 +163,7 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
   const out: string[] = [];
   for (const l of limits) {
     if (l.limit.warn_at === undefined) continue;
-    const { used, reserved } = await req.store.read(l.key, l.limit.type, l.bucket, now);
+    const { used, reserved } = await req.store.read(l.key, l.limit.type === 'credits' ? 'cost' : l.limit.type, l.bucket, now);
     // Counted limits reserve exactly what a call uses, so in-flight calls (this one included)
     // count. Token and cost reservations are worst-case estimates: warning on them would cry wolf
     // on the first call, so those warn on what has been spent.

@@ -25,6 +25,10 @@ import { refusalAction, type Refusal } from './refusal.js';
 import { reportClamp, withOutputLimit } from './reservation.js';
 import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
+import { creditsApi } from './credits.js';
+import { limitsApi } from './limits-api.js';
+import { liveOverrides, OVERRIDES_POLL_MS } from './overrides.js';
+import { openOverrideStore } from '../store/overrides-open.js';
 import { counterRebuilder } from './rebuild-counters.js';
 import type { CounterRebuilder } from '../store/redis-data-loss.js';
 import { isStoreFault } from './store-fault.js';
@@ -39,6 +43,12 @@ function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
 }
 
 let warnedMemory = false;
+
+let overridesFaults = 0;
+/** A failed read of the override store: the last overrides stay in force; said once per engine's first few faults. */
+function reportOverridesFault(error: unknown): void {
+  if (overridesFaults++ < 3) process.emitWarning(`tokenlay: cannot read limit overrides and credits (${(error as Error)?.message ?? String(error)}); the last ones read stay in force and the read is retried every second.`);
+}
 
 /** Limits on the default memory store reset with the process: say so once, with the fix. */
 function warnMemoryBudgets(): void {
@@ -280,6 +290,12 @@ export function createEngine(config: EngineConfig = {}): Engine {
   const ownsStore = store !== config.store;
   const now = config.now ?? Date.now;
   const alerts = doc && hasAlerts(doc) ? createAlerts(doc, store, { now, ...config.alerts }) : undefined;
+  const ownsOverrides = config.overrides === undefined;
+  const overrides = liveOverrides(
+    config.overrides ?? openOverrideStore({ store: config.store ?? (process.env.TOKENLAY_STORE || undefined), ledger: config.ledger ?? (process.env.TOKENLAY_LEDGER || undefined) }),
+    durationOption(config, 'overridesPollMs', OVERRIDES_POLL_MS),
+    (error) => reportOverridesFault(error),
+  );
   // Store writes still in flight, so that flush() and close() wait for them.
   const pending = new Set<Promise<unknown>>();
   const ctx: EngineContext = {
@@ -293,6 +309,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     fetch: config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
     pricer: createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' }),
     readouts: doc ? usageReadouts(doc) : [],
+    overrides,
     // Rows arrive once the counters are settled, so an alert reads what this call has just moved.
     onLedger: alerts
       ? (row) => {
@@ -316,12 +333,18 @@ export function createEngine(config: EngineConfig = {}): Engine {
     await store.flush();
   }
 
+  let overridesRead = false;
   let closing: Promise<void> | undefined;
   let uninstall: (() => void) | undefined;
   const engine: Engine = {
     async handle(call) {
       if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
       call.signal?.throwIfAborted();
+      // The first calls wait for the first read of the overrides, so none misses one set before start.
+      if (!overridesRead) {
+        await overrides.ready;
+        overridesRead = true;
+      }
       const flight = calls.open();
       const running = (async () => {
         try {
@@ -342,6 +365,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
     },
     store,
     alerts,
+    limits: limitsApi(overrides, now),
+    credits: creditsApi(overrides, store, store, now),
     flush,
     close() {
       closed = true;
@@ -354,6 +379,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
           await flush();
         } finally {
           await alerts?.close();
+          overrides.close();
+          if (ownsOverrides) await overrides.store.close();
           if (ownsStore) await store.close();
         }
       })();

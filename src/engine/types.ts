@@ -2,6 +2,9 @@ import type { ModelPrice } from '../metering/index.js';
 import type { AlertOptions, Alerts } from '../alerts/notifier.js';
 import type { StoreErrorPolicy } from '../store/redis.js';
 import type { CounterStore, Ledger, LedgerRow, TokenlayStore } from '../store/types.js';
+import type { OverrideStore } from '../store/overrides.js';
+import type { EngineCredits } from './credits.js';
+import type { EngineLimits } from './limits-api.js';
 
 export type { ModelPrice };
 
@@ -68,6 +71,14 @@ export interface EngineConfig {
   alerts?: AlertOptions;
   /** Told about every ledger row as it is recorded (after the store has it). */
   onLedger?: (row: LedgerRow) => void;
+  /**
+   * Where limits set at run time and credit grants are kept (`engine.limits`, `engine.credits`,
+   * `tokenlay limits`, `tokenlay credits`). Default: beside a `postgres://` ledger, else in a
+   * `sqlite:` store's file, else in memory. Objects passed in are not closed by `engine.close()`.
+   */
+  overrides?: OverrideStore;
+  /** How often the override store is asked for changes (ms); a change reaches this engine within it. Default 1000. */
+  overridesPollMs?: number;
 }
 
 /** One call as the client would send it to the provider. */
@@ -90,6 +101,10 @@ export interface Engine {
   readonly store: TokenlayStore;
   /** The rules' `notify` alerts (threshold crossings and blocks), when the rules ask for any. */
   readonly alerts: Alerts | undefined;
+  /** Limits set at run time: `limits.set({ user, type, max, window, until?, note? })`, `limits.list()`, `limits.clear({ user, type })`. */
+  readonly limits: EngineLimits;
+  /** Prepaid balances: `credits.add({ user, usd })`, `credits.balance({ user })`, `credits.list()`. */
+  readonly credits: EngineCredits;
   /** Waits for settlements in flight (JSON calls whose caller left included) and writes queued ledger rows. */
   flush(): Promise<void>;
   /** Refuses new calls, flushes, and closes a store the engine opened. Idempotent. */
