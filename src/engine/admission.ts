@@ -215,7 +215,9 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
 
   if (on.action === 'warn' || on.action === 'downgrade') {
     const counted = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
-    const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
+    // A call let past an empty balance is not paid from it: a balance never goes below zero.
+    const counting = limits.filter((l) => l.limit.type !== 'credits');
+    const forced = await req.store.reserve([...limitChecks(counting, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
     if (!forced.ok) throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
     const over = `rule "${rule.id}": limit exceeded: ${describeLimit(hit, current)}`;
     return on.action === 'warn'
