@@ -11,6 +11,8 @@ const commands: Record<string, Command> = {
   keys: { summary: 'create, list and revoke tokenlay keys (accounts)', load: () => import('./keys.js') },
   usage: { summary: 'print usage and cost grouped by a field', load: () => import('./usage.js') },
   export: { summary: 'stream the ledger to a CSV file', load: () => import('./export.js') },
+  limits: { summary: 'set, list and clear limits at run time (per user, org or plan)', load: () => import('./limits.js') },
+  credits: { summary: 'add to and read prepaid balances of credits', load: () => import('./credits.js') },
 };
 
 function help(): string {

@@ -367,6 +367,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     alerts,
     limits: limitsApi(overrides, now),
     credits: creditsApi(overrides, store, store, now),
+    forAccount: (account) => ({ limits: limitsApi(overrides, now, account), credits: creditsApi(overrides, store, store, now, account) }),
     flush,
     close() {
       closed = true;

@@ -105,6 +105,11 @@ export interface Engine {
   readonly limits: EngineLimits;
   /** Prepaid balances: `credits.add({ user, usd })`, `credits.balance({ user })`, `credits.list()`. */
   readonly credits: EngineCredits;
+  /**
+   * The limits and credits of one gateway account: what it sets applies to calls carrying that
+   * `account` field only, and it sees only its own. @internal The gateway's admin API.
+   */
+  forAccount(account: string): { limits: EngineLimits; credits: EngineCredits };
   /** Waits for settlements in flight (JSON calls whose caller left included) and writes queued ledger rows. */
   flush(): Promise<void>;
   /** Refuses new calls, flushes, and closes a store the engine opened. Idempotent. */

@@ -28,6 +28,9 @@ import { writeAnswer } from './respond.js';
 import type { Gateway, GatewayAddress, GatewayOptions } from './types.js';
 import { answerUsage } from './usage-endpoint.js';
 import { createDashboardMount } from './dashboard-mount.js';
+import { answerAdmin, isAdminPath } from './admin-limits.js';
+import { openOverrideStore } from '../store/overrides-open.js';
+import type { OverrideStore } from '../store/overrides.js';
 
 
 /** The last 4 characters of a secret, enough to tell keys apart in a message and no more. */
@@ -88,6 +91,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!isStoreUnavailable(error)) log?.error({ operation, err: (error as Error)?.message }, 'store operation failed');
   });
   const ownsKeys = typeof options.keys !== 'object';
+  const ownsOverrides = options.overrides === undefined;
+  let overrides: OverrideStore | undefined;
   let keys: KeyStore;
   try {
     const ledgerSpec = options.ledger ?? (process.env.TOKENLAY_LEDGER || undefined);
@@ -101,10 +106,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         : isPostgresUrl(ledgerSpec)
           ? createPostgresKeyStore({ url: ledgerSpec.trim(), now, ...(options.keyCacheMs === undefined ? {} : { cacheMs: options.keyCacheMs }) })
           : createSqliteKeyStore({ path: options.keys ?? DEFAULT_KEYS_FILE, now });
+    // Limits set at run time and credits live beside the ledger (or in the SQLite store), shared by every gateway on it.
+    overrides = options.overrides ?? openOverrideStore({ store: typeof options.store === 'object' ? undefined : (options.store ?? DEFAULT_STORE), ledger: ledgerSpec });
   } catch (err) {
+    if (ownsKeys && keys!) void Promise.resolve(keys.close()).catch(() => {});
     if (ownsStore) void rawStore.close();
     throw err;
   }
+  const overrideStore = overrides;
 
   // Sends to the provider: never follows a redirect (it could lead anywhere, keys attached), and
   // times the provider for the latency histogram.
@@ -138,6 +147,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       onLedger,
       now,
       alerts: { onResult: (delivered) => metrics.alert(delivered), log: (line) => log?.warn(line) },
+      overrides: overrideStore,
     };
     if (rules !== undefined) config.rules = rules;
     if (options.prices) config.prices = options.prices;
@@ -152,6 +162,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     engine = createEngine(engineConfig(options.rules));
   } catch (err) {
     if (ownsKeys) void Promise.resolve(keys.close()).catch(() => {});
+    if (ownsOverrides) void overrideStore.close().catch(() => {});
     if (ownsStore) void rawStore.close();
     throw err;
   }
@@ -315,6 +326,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (account === undefined) return;
     if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/v1/usage' && req.method === 'GET') return answerUsage(res, search.slice(1), store, account, now());
+    if (isAdminPath(path)) {
+      return answerAdmin({ req, res, path, query: search.slice(1), account, admin: await keys.isAdmin(account), engine, bodyTimeoutMs, idleTimeoutMs: clientIdleMs });
+    }
     return proxy(req, res, path, search, account);
   }
 
@@ -364,6 +378,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         else await rawStore.flush();
       } finally {
         if (ownsKeys) await keys.close();
+        if (ownsOverrides) await overrideStore.close().catch(() => {});
         log?.flush();
       }
     }
