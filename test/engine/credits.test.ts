@@ -30,7 +30,7 @@ describe('credits: a prepaid balance drawn down by a credits limit', () => {
     const { fetch, openai } = await rig({ rules: credits, store: 'memory', prices }, { usage: { prompt: 10, completion: 5 } });
     const refused = await openai.chat.completions.create(hello, as({ user: 'alice' })).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
-    expect(JSON.stringify((refused as OpenAI.RateLimitError).error)).toMatch(/credits/);
+    expect(JSON.stringify((refused as InstanceType<typeof OpenAI.RateLimitError>).error)).toMatch(/credits/);
 
     const after = await fetch.engine.credits.add({ user: 'alice', usd: 10, by: 'billing', note: 'order 17' });
     expect(after).toMatchObject({ target: 'user', value: 'alice', account: '', granted: 10, used: 0, remaining: 10 });
