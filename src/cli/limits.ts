@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
     const target = { ...(v.user === undefined ? {} : { user: v.user }), ...(v.org === undefined ? {} : { org: v.org }), ...(v.plan === undefined ? {} : { plan: v.plan }) };
     if (action === 'set') {
       if (v.max === undefined) throw new Error('tokenlay limits: set needs --max N (requests, tokens, calls in flight, or USD for cost), e.g. --max 50.');
-      const o = await limits.set({ ...target, type: v.type as string, max: Number(v.max), ...(v.window === undefined ? {} : { window: v.window }), until: v.until ?? null, note: v.note ?? null, by: cliUser() });
+      const o = await limits.set({ ...target, type: v.type as string, max: v.max as unknown as number, ...(v.window === undefined ? {} : { window: v.window }), until: v.until ?? null, note: v.note ?? null, by: cliUser() });
       const amount = o.type === 'cost' ? `$${o.max}` : `${o.max} ${o.type}`;
       console.log(
         `Set ${o.target} ${o.value}'s ${o.type} limit to ${amount}${o.type === 'concurrent' ? '' : ` per ${o.window}`}${o.until === null ? '' : ` until ${when(o.until)}`}${o.account === '' ? '' : ` in account ${o.account}`}, in ${source.where}. Every app and gateway on it applies it within 1 s.`,
