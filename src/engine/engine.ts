@@ -366,6 +366,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     store,
     alerts,
     limits: limitsApi(overrides, now),
+    overrides: overrides.store,
     credits: creditsApi(overrides, store, store, now),
     forAccount: (account) => ({ limits: limitsApi(overrides, now, account), credits: creditsApi(overrides, store, store, now, account) }),
     flush,

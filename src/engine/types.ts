@@ -105,6 +105,8 @@ export interface Engine {
   readonly limits: EngineLimits;
   /** Prepaid balances: `credits.add({ user, usd })`, `credits.balance({ user })`, `credits.list()`. */
   readonly credits: EngineCredits;
+  /** Where `limits` and `credits` are kept (give it to `tokenlayDashboard({ overrides })` to list them). */
+  readonly overrides: OverrideStore;
   /**
    * The limits and credits of one gateway account: what it sets applies to calls carrying that
    * `account` field only, and it sees only its own. @internal The gateway's admin API.

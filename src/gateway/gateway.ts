@@ -167,7 +167,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     throw err;
   }
 
-  const dashboard = createDashboardMount({ store, keys, rules: options.rules, isSecure: (req) => isSecureRequest(req, trustProxy) });
+  const dashboard = createDashboardMount({ store, keys, rules: options.rules, isSecure: (req) => isSecureRequest(req, trustProxy), overrides: overrideStore });
   const rulesFile = typeof options.rules === 'string' ? resolve(options.rules) : undefined;
   function reloadRules(): boolean {
     if (rulesFile === undefined) return false;
