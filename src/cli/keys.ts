@@ -76,7 +76,8 @@ export async function run(argv: string[]): Promise<number> {
         console.log(`No keys in ${file}. Create one with: tokenlay keys create --name NAME`);
         return 0;
       }
-      const table = [['NAME', 'CREATED', 'LAST USED', 'STATUS', 'ADMIN'], ...rows.map((r) => [r.name, when(r.createdAt), when(r.lastUsedAt), r.revokedAt === null ? 'active' : `revoked ${when(r.revokedAt)}`, r.admin ? 'admin' : '-'])];
+      const status = (r: (typeof rows)[number]) => (r.revokedAt === null ? 'active' : `revoked ${when(r.revokedAt)}`) + (r.admin ? ' (admin)' : '');
+      const table = [['NAME', 'CREATED', 'LAST USED', 'STATUS'], ...rows.map((r) => [r.name, when(r.createdAt), when(r.lastUsedAt), status(r)])];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
       return 0;
