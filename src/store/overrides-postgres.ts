@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 import { createPool } from './postgres-driver.js';
 import { ident } from './postgres-schema.js';
 import { redactUrl } from './redact.js';
