@@ -44,6 +44,9 @@ function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
 
 let warnedMemory = false;
 
+/** How long the first calls wait for the first read of the overrides (ms). */
+const OVERRIDES_FIRST_READ_MS = 2000;
+
 let overridesFaults = 0;
 /** A failed read of the override store: the last overrides stay in force; said once per engine's first few faults. */
 function reportOverridesFault(error: unknown): void {
@@ -334,6 +337,12 @@ export function createEngine(config: EngineConfig = {}): Engine {
   }
 
   let overridesRead = false;
+  const firstRead = Promise.race([
+    overrides.ready,
+    new Promise<void>((resolve) => {
+      setTimeout(resolve, OVERRIDES_FIRST_READ_MS).unref();
+    }),
+  ]);
   let closing: Promise<void> | undefined;
   let uninstall: (() => void) | undefined;
   const engine: Engine = {
@@ -341,8 +350,10 @@ export function createEngine(config: EngineConfig = {}): Engine {
       if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
       call.signal?.throwIfAborted();
       // The first calls wait for the first read of the overrides, so none misses one set before start.
+      // An unreachable database holds them back 2 s at most: then they run on the rules file alone
+      // until a poll succeeds.
       if (!overridesRead) {
-        await overrides.ready;
+        await firstRead;
         overridesRead = true;
       }
       const flight = calls.open();
