@@ -34,4 +34,5 @@ export { encodeHeaderValue, decodeHeaderValue, fieldsToHeaders, headersToFields 
 export type { TokenlayMiddlewareOptions, Identify } from './scope/request-scope.js';
 export { loadRules, validateRules, TokenlayRulesError } from './policy/index.js';
 export { createEngine, createEmbeddedFetch } from './engine/index.js';
+export { TokenlayOverrideInputError } from './engine/override-input.js';
 export { createStore, createMemoryStore, createSqliteStore, type TokenlayStore, type CounterStore, type Ledger } from './store/index.js';

@@ -1,5 +1,5 @@
 import { matchContext } from '../policy/evaluate.js';
-import { resolveLimits, thresholds, type ResolvedLimit } from '../policy/limits.js';
+import { counterMetric, resolveLimits, thresholds, type ResolvedLimit } from '../policy/limits.js';
 import type { Notification, Rule, RulesDocument } from '../policy/types.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
 import { readPrior } from '../engine/rolling.js';
@@ -130,7 +130,7 @@ export function createAlerts(doc: RulesDocument, store: TokenlayStore, options: 
     const limits = resolveLimits(rule, context, now);
     await readPrior(store, limits, clock());
     for (const l of limits) {
-      const read = await store.read(l.key, l.limit.type, l.bucket, clock());
+      const read = await store.read(l.key, counterMetric(l.limit.type), l.bucket, clock());
       const used = read.used + (l.prior ?? 0);
       const reserved = read.reserved;
       const event = (kind: AlertEvent['kind'], value: number, warnAt: number | null = null): AlertEvent => ({

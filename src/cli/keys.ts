@@ -5,13 +5,14 @@ import { flagHelp, readFlags } from './flags.js';
 
 const FLAGS: Flag[] = [
   { name: 'name', value: 'NAME', help: 'the key\'s name, which is also its account (create)' },
+  { name: 'admin', help: 'the new key may also change its account\'s limits and credits through /v1/admin/limits and /v1/admin/credits (create)' },
   { name: 'keys', value: 'FILE', env: 'TOKENLAY_KEYS_FILE', default: './.tokenlay/usage.db', help: 'SQLite file of the keys, as given to tokenlay gateway; ignored with a postgres:// --ledger' },
   { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'none (keys in the --keys file)', help: 'as given to tokenlay gateway: with postgres://user:password@host:5432/db the keys live in that database, so every gateway using it knows every key' },
   { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: 'none', help: 'accepted so that the same flags work on every command; keys never live in the counters store' },
 ];
 
 export const HELP = flagHelp(
-  'Usage: tokenlay keys create --name NAME\n' +
+  'Usage: tokenlay keys create --name NAME [--admin]\n' +
     '         prints a new key as its last line (shown once)\n' +
     '       tokenlay keys list\n' +
     '         names, created, last used (never keys)\n' +
@@ -63,8 +64,9 @@ export async function run(argv: string[]): Promise<number> {
     if (action === 'create') {
       const name = (parsed.values.name as string | undefined) ?? rest[0];
       if (name === undefined) throw new Error('tokenlay keys create: name the key: tokenlay keys create --name NAME');
-      const key = await keys.create(name);
-      console.log(`Created tokenlay key "${name}" in ${file}. It is shown only this once; store it as TOKENLAY_KEY:`);
+      const admin = parsed.values.admin === 'true';
+      const key = await keys.create(name, { admin });
+      console.log(`Created ${admin ? 'admin ' : ''}tokenlay key "${name}" in ${file}. It is shown only this once; store it as TOKENLAY_KEY:`);
       console.log(key);
       return 0;
     }
@@ -74,7 +76,8 @@ export async function run(argv: string[]): Promise<number> {
         console.log(`No keys in ${file}. Create one with: tokenlay keys create --name NAME`);
         return 0;
       }
-      const table = [['NAME', 'CREATED', 'LAST USED', 'STATUS'], ...rows.map((r) => [r.name, when(r.createdAt), when(r.lastUsedAt), r.revokedAt === null ? 'active' : `revoked ${when(r.revokedAt)}`])];
+      const status = (r: (typeof rows)[number]) => (r.revokedAt === null ? 'active' : `revoked ${when(r.revokedAt)}`) + (r.admin ? ' (admin)' : '');
+      const table = [['NAME', 'CREATED', 'LAST USED', 'STATUS'], ...rows.map((r) => [r.name, when(r.createdAt), when(r.lastUsedAt), status(r)])];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
       return 0;

@@ -13,6 +13,8 @@ const commands: Record<string, Command> = {
   export: { summary: 'stream the ledger to a CSV file', load: () => import('./export.js') },
   billing: { summary: 'push the ledger to Stripe or CloudEvents (OpenMeter), reconcile', load: () => import('./billing.js') },
   simulate: { summary: "replay the ledger's calls under other rules: refusals, cost, margin", load: () => import('./simulate.js') },
+  limits: { summary: 'set, list and clear limits at run time (per user, org or plan)', load: () => import('./limits.js') },
+  credits: { summary: 'add to and read prepaid balances of credits', load: () => import('./credits.js') },
 };
 
 function help(): string {

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { loadRules } from '../policy/load.js';
 import type { RulesDocument } from '../policy/types.js';
 import { createStore } from '../store/index.js';
+import { openOverrideStore } from '../store/overrides-open.js';
+import type { OverrideStore } from '../store/overrides.js';
 import type { TokenlayStore } from '../store/types.js';
 import { USAGE_GROUPINGS } from '../store/usage-breakdown.js';
 import { readAsset } from './assets.js';
@@ -14,6 +16,7 @@ import { PAGE_WINDOWS, type PageWindow } from './windows.js';
 export type { DashboardAuth, DashboardViewer } from './auth.js';
 export type { DashboardReport, RecentCall, ReportFilters } from './report.js';
 export type { LimitStatus } from './limit-status.js';
+export type { CreditRow, OverrideRow } from './overrides-panel.js';
 export type { MarginReport, PlanMargin, UserMargin } from './margins.js';
 export { PAGE_WINDOWS, type PageWindow } from './windows.js';
 
@@ -31,6 +34,11 @@ export interface DashboardOptions {
   firstCall?: string;
   /** The clock, ms since epoch. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Where limits set at run time and credits are kept, listed in the Limits panel: `engine.overrides`
+   * of the engine that writes `store`. Default: the `sqlite:` store's file when `store` is one; else none.
+   */
+  overrides?: OverrideStore;
 }
 
 /** A Connect/Express-style handler; also a plain `http.createServer` listener. */
@@ -94,6 +102,7 @@ export function tokenlayDashboard(options: DashboardOptions): DashboardHandler {
     throw new TypeError("tokenlayDashboard: pass the store the engine writes, e.g. tokenlayDashboard({ store: 'sqlite:./.tokenlay/usage.db' }) or { store: engine.store }.");
   }
   const store = createStore(options.store);
+  const overrides = options.overrides ?? (typeof options.store === 'string' && /^sqlite:/i.test(options.store.trim()) ? openOverrideStore({ store: options.store }) : undefined);
   const rules: RulesDocument | undefined = options.rules === undefined ? undefined : loadRules(options.rules);
   const refreshMs = options.refreshMs ?? 5000;
   if (!Number.isFinite(refreshMs) || refreshMs < 250) throw new RangeError(`tokenlayDashboard: refreshMs must be at least 250 (ms); got ${String(options.refreshMs)}.`);
@@ -141,7 +150,7 @@ export function tokenlayDashboard(options: DashboardOptions): DashboardHandler {
         const v = url.searchParams.get(g);
         if (v !== null && v !== '') filters[g] = v;
       }
-      const report = await buildReport({ store, rules, scope: viewer?.fields ?? {}, window, filters, now: now() });
+      const report = await buildReport({ store, rules, scope: viewer?.fields ?? {}, window, filters, now: now(), overrides });
       return json(res, 200, report);
     }
     // Every state-changing route: a page on another site must not sign a browser in or out.

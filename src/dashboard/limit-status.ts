@@ -77,7 +77,8 @@ export async function limitStatus(
     const onlyLimit = rule.then.limits!.length === 1;
     const full = fullState(rule);
     for (const [index, limit] of rule.then.limits!.entries()) {
-      if (limit.type === 'concurrent') continue;
+      // Balances of credits are listed with the overrides, not as windows.
+      if (limit.type === 'concurrent' || limit.type === 'credits') continue;
       const seen = new Map<string, { key: string; scope: string; bucket: number; resetsAt: number | null; refused: boolean }>();
       for (const row of ruleRows) {
         const context = matchContext({ fields: row.fields, model: row.modelRequested ?? undefined, endpoint: row.endpoint });

@@ -94,6 +94,11 @@ export function dashboardPage(opts: { account?: string | undefined; refreshMs: n
     <h2 id="limits-title">Limits</h2>
     <p class="note">Counters above 80 % of a cap, and what their rule does at the cap (block, downgrade, queue or warn), with when each window resets.</p>
     <div class="scroll" tabindex="0"><table id="limits"><thead><tr><th scope="col">Who</th><th scope="col">Rule</th><th scope="col">Limit</th><th scope="col">Used</th><th scope="col">Status</th><th scope="col">Resets</th></tr></thead><tbody></tbody></table></div>
+    <h3>Set at run time</h3>
+    <p class="note">Overrides of the rules file (tokenlay limits set, the admin API), with who set them.</p>
+    <div class="scroll" tabindex="0"><table id="overrides"><thead><tr><th scope="col">Who</th><th scope="col">Limit</th><th scope="col">Until</th><th scope="col">Set by</th><th scope="col">Note</th></tr></thead><tbody></tbody></table></div>
+    <h3>Credits</h3>
+    <div class="scroll" tabindex="0"><table id="credits"><thead><tr><th scope="col">Who</th><th scope="col" class="num">Granted</th><th scope="col" class="num">Used</th><th scope="col" class="num">Remaining</th></tr></thead><tbody></tbody></table></div>
   </section>
 
   <section aria-labelledby="breakdown-title">

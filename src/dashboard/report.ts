@@ -1,3 +1,5 @@
+import type { OverrideStore } from '../store/overrides.js';
+import { overridesPanel, type CreditRow, type OverrideRow } from './overrides-panel.js';
 import type { RulesDocument } from '../policy/types.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
 import { groupKey, breakdownUsage, USAGE_GROUPINGS, usageSeries, type UsageGroup, type UsagePoint, type UsageTotals } from '../store/usage-breakdown.js';
@@ -35,6 +37,10 @@ export interface DashboardReport {
   series: UsagePoint[];
   breakdowns: Record<(typeof USAGE_GROUPINGS)[number], { groups: UsageGroup[]; total: UsageTotals }>;
   limits: LimitStatus[];
+  /** Limits set at run time (`tokenlay limits set`, `/v1/admin/limits`, `engine.limits.set`), of this viewer's account. */
+  overrides: OverrideRow[];
+  /** Balances of credits, least remaining first. */
+  credits: CreditRow[];
   recent: RecentCall[];
   /** Null when the rules have no `plans:` section. */
   margins: MarginReport | null;
@@ -72,6 +78,8 @@ export async function buildReport(opts: {
   window: PageWindow;
   filters: ReportFilters;
   now: number;
+  /** Where overrides and credits are kept; none: the panel lists none. */
+  overrides?: OverrideStore | undefined;
 }): Promise<DashboardReport> {
   const { store, scope, filters, now } = opts;
   const range = pageRange(opts.window, now);
@@ -88,10 +96,11 @@ export async function buildReport(opts: {
     breakdowns[by] = { groups, total };
     totals ??= total;
   }
-  const [limits, marginReport, any] = await Promise.all([
+  const [limits, marginReport, any, panel] = await Promise.all([
     limitStatus(store, opts.rules, fields, now, ofModel),
     opts.rules?.plans ? margins(store, opts.rules.plans, scope, now) : Promise.resolve(null),
     rows.length > 0 ? Promise.resolve(rows) : store.ledger({ fields: scope, limit: 1 }),
+    overridesPanel(opts.overrides, store, scope.account, now),
   ]);
   return {
     now,
@@ -104,6 +113,8 @@ export async function buildReport(opts: {
     series: usageSeries(rows, range.from, range.to, range.bucketMs),
     breakdowns,
     limits,
+    overrides: panel.overrides,
+    credits: panel.credits,
     recent: rows.slice(-RECENT).reverse().map(recent),
     margins: marginReport,
     empty: any.length === 0,

@@ -74,7 +74,7 @@ export interface AdmissionRequest {
 
 function amountOf(type: ResolvedLimit['limit']['type'], estimate: Estimate): number {
   if (type === 'tokens') return estimate.tokens;
-  if (type === 'cost') return estimate.cost;
+  if (type === 'cost' || type === 'credits') return estimate.cost;
   return 1;
 }
 
@@ -87,7 +87,7 @@ function storeMax(type: ResolvedLimit['limit']['type'], max: number, amount: num
   if (type === 'tokens') return max - amount + 1;
   // Stores count cost in whole units of 1e-10 USD, rounding the max and the amount each: one unit
   // short keeps that rounding from letting a call through by a unit.
-  if (type === 'cost') return max - amount - 1 / COST_UNITS_PER_USD;
+  if (type === 'cost' || type === 'credits') return max - amount - 1 / COST_UNITS_PER_USD;
   return max;
 }
 
@@ -97,7 +97,8 @@ export function limitChecks(limits: ResolvedLimit[], estimate: Estimate, counted
     const amount = amountOf(l.limit.type, estimate);
     return {
       key: l.key,
-      metric: l.limit.type,
+      // A balance of credits is a cost counter that never resets, its max the USD granted.
+      metric: l.limit.type === 'credits' ? 'cost' : l.limit.type,
       bucket: l.bucket,
       expiresAt: l.resetsAt,
       // A rolling window's earlier steps take their share of the max first.
@@ -132,7 +133,7 @@ async function reserveClamped(
     const result = await req.store.reserve([...limitChecks(limits, estimate), ...req.trackingAt(now, estimate)], { now, leaseMs: req.leaseMs, lost: req.lostRow?.(estimate) });
     if (result.ok || tries >= CLAMP_TRIES || !estimate.within) return { result, estimate, clamp };
     const hit = limits[result.index];
-    const type = hit?.limit.type;
+    const type = hit?.limit.type === 'credits' ? 'cost' : hit?.limit.type;
     if (type !== 'tokens' && type !== 'cost') return { result, estimate, clamp };
     const left = Math.max(0, hit!.limit.max - (hit!.prior ?? 0) - result.current);
     room[type] = Math.min(room[type] ?? Infinity, type === 'cost' ? left - COST_ROOM_MARGIN_USD : left);
@@ -173,7 +174,7 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
   for (const l of limits) {
     const levels = thresholds(l.limit);
     if (levels.length === 0) continue;
-    const read = await req.store.read(l.key, l.limit.type, l.bucket, now);
+    const read = await req.store.read(l.key, l.limit.type === 'credits' ? 'cost' : l.limit.type, l.bucket, now);
     const used = read.used + (l.prior ?? 0);
     const reserved = read.reserved;
     // Counted limits reserve exactly what a call uses, so in-flight calls (this one included)
@@ -231,9 +232,11 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
 
   if (on.action === 'warn' || on.action === 'downgrade') {
     const counted = on.action === 'downgrade' ? req.estimateFor(on.downgrade_to!) : req.estimate;
-    const forced = await req.store.reserve([...limitChecks(limits, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
+    // A call let past an empty balance is not paid from it: a balance never goes below zero.
+    const counting = limits.filter((l) => l.limit.type !== 'credits');
+    const forced = await req.store.reserve([...limitChecks(counting, counted, true), ...req.trackingAt(now, counted)], { ...lease(), lost: req.lostRow?.(counted) });
     if (!forced.ok) {
-      const run = limits[forced.index];
+      const run = counting[forced.index];
       if (run?.run) return { ok: false, refusal: { kind: 'limit', rule: RUN_RULE, limit: run, current: forced.current, now, ruleAction: 'block' } };
       throw new Error('tokenlay: a counted-only reservation was refused; the store does not honour max: Infinity');
     }

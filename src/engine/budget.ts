@@ -3,7 +3,7 @@
  * the gateway's `GET /v1/budget`, and the `x-tokenlay-budget-remaining` header of each answer.
  */
 import { evaluateRules } from '../policy/evaluate.js';
-import type { ResolvedLimit } from '../policy/limits.js';
+import { counterMetric, type ResolvedLimit } from '../policy/limits.js';
 import type { RulesDocument } from '../policy/types.js';
 import type { RunBudget } from '../protocol/run-budget.js';
 import type { CounterStore } from '../store/types.js';
@@ -44,7 +44,7 @@ export async function readBudget(store: CounterStore, limits: ResolvedLimit[], r
   await readPrior(store, limits, now);
   return Promise.all(
     limits.map(async (l) => {
-      const { used, reserved } = await store.read(l.key, l.limit.type, l.bucket, now);
+      const { used, reserved } = await store.read(l.key, counterMetric(l.limit.type), l.bucket, now);
       const type = l.limit.type;
       const exact = type === 'requests' || type === 'concurrent';
       const spent = used + (l.prior ?? 0) + (exact ? reserved : 0);

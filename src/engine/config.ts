@@ -1,6 +1,6 @@
 import type { EngineConfig } from './types.js';
 
-type DurationOption = 'leaseMs' | 'providerTimeoutMs' | 'streamIdleTimeout' | 'closeTimeout' | 'settleRetryMs';
+type DurationOption = 'leaseMs' | 'providerTimeoutMs' | 'streamIdleTimeout' | 'closeTimeout' | 'settleRetryMs' | 'overridesPollMs';
 
 /**
  * A duration option in ms, or its default: a positive finite number.

@@ -2,6 +2,7 @@ import type { Pricer } from '../metering/index.js';
 import type { RulesDocument } from '../policy/types.js';
 import type { UsageReadout } from '../policy/usage.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
+import type { LiveOverrides } from './overrides.js';
 
 /** What every stage of every call shares: set up once by `createEngine`. */
 export interface EngineContext {
@@ -18,6 +19,8 @@ export interface EngineContext {
   fetch: typeof fetch;
   pricer: Pricer;
   readouts: UsageReadout[];
+  /** Limits changed at run time and balances of credits, as last read from the override store. */
+  overrides?: LiveOverrides;
   onLedger: ((row: LedgerRow) => void) | undefined;
   /** Keeps a store write in the set that `flush()` waits for. */
   track(p: Promise<unknown>): void;

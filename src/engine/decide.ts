@@ -1,7 +1,8 @@
 /** The decide stage: who is calling, which rule applies, which model, and whether to refuse at once. */
 import { TokenlayHeaderError } from '../errors.js';
 import { modelInPath } from '../metering/index.js';
-import { evaluateRules, type Decision } from '../policy/evaluate.js';
+import { evaluateRules, matchContext, type Decision } from '../policy/evaluate.js';
+import { withCallOverrides } from './overrides.js';
 import { checkModelName, modelRequired } from '../policy/model.js';
 import { fieldsToHeaders, headersToFields } from '../protocol/headers.js';
 import { blankReport } from '../protocol/report.js';
@@ -69,9 +70,10 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
   // A multipart call (transcription) names its model in a form field.
   const requestedModel = typeof body?.model === 'string' ? body.model : (pathModel ?? (body ? undefined : formModel(call.body)));
   const usage = ctx.readouts.length > 0 ? await readUsage(ctx.store, ctx.readouts, fields.user, startedAt) : undefined;
-  const decision: Decision = ctx.doc
+  const matched: Decision = ctx.doc
     ? evaluateRules(ctx.doc, { fields, model: requestedModel, endpoint, usage }, startedAt)
-    : { rule: null, action: 'allow', model: requestedModel, modelChanged: false, params: undefined, limits: [], fallbacks: [], context: {} };
+    : { rule: null, action: 'allow', model: requestedModel, modelChanged: false, params: undefined, limits: [], fallbacks: [], context: matchContext({ fields, model: requestedModel, endpoint }) };
+  const decision = withCallOverrides(matched, ctx.overrides?.view(), ctx.doc, startedAt);
   const rule = decision.rule;
   const report = blankReport();
   report.ruleId = rule?.id ?? null;
@@ -103,7 +105,7 @@ export async function decide(ctx: EngineContext, call: EngineCall): Promise<Deci
     const priced = ctx.pricer.price(state.model, NO_USAGE, hint);
     if (!priced.known) return { ok: false, refusal: { kind: 'model-not-priced', message: `tokenlay: ${priced.warning}` }, state };
   }
-  const spends = (type: string) => type === 'tokens' || type === 'cost';
+  const spends = (type: string) => type === 'tokens' || type === 'cost' || type === 'credits';
   const needsEstimate =
     (rule?.then.limits ?? []).some((l) => spends(l.type)) || ctx.readouts.some((r) => spends(r.metric)) || runs.runs.some((r) => r.cost !== undefined || r.tokens !== undefined);
   if (needsEstimate) state.estimate = estimateFor(ctx, state, state.model);

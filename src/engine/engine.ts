@@ -27,6 +27,10 @@ import { reportAfterAnswer } from './report-error.js';
 import { openSettlement } from './settle.js';
 import { runLimits } from './run-limits.js';
 import { readBudget, tightest, userBudget } from './budget.js';
+import { creditsApi } from './credits.js';
+import { limitsApi } from './limits-api.js';
+import { liveOverrides, OVERRIDES_POLL_MS } from './overrides.js';
+import { openOverrideStore } from '../store/overrides-open.js';
 import { counterRebuilder } from './rebuild-counters.js';
 import type { CounterRebuilder } from '../store/redis-data-loss.js';
 import { isStoreFault } from './store-fault.js';
@@ -41,6 +45,15 @@ function docPrices(doc: RulesDocument | undefined): Record<string, ModelPrice> {
 }
 
 let warnedMemory = false;
+
+/** How long the first calls wait for the first read of the overrides (ms). */
+const OVERRIDES_FIRST_READ_MS = 2000;
+
+let overridesFaults = 0;
+/** A failed read of the override store: the last overrides stay in force; said once per engine's first few faults. */
+function reportOverridesFault(error: unknown): void {
+  if (overridesFaults++ < 3) process.emitWarning(`tokenlay: cannot read limit overrides and credits (${(error as Error)?.message ?? String(error)}); the last ones read stay in force and the read is retried every second.`);
+}
 
 /** Limits on the default memory store reset with the process: say so once, with the fix. */
 function warnMemoryBudgets(): void {
@@ -302,6 +315,12 @@ export function createEngine(config: EngineConfig = {}): Engine {
   const ownsStore = store !== config.store;
   const now = config.now ?? Date.now;
   const alerts = doc && hasAlerts(doc) ? createAlerts(doc, store, { now, ...config.alerts }) : undefined;
+  const ownsOverrides = config.overrides === undefined;
+  const overrides = liveOverrides(
+    config.overrides ?? openOverrideStore({ store: config.store ?? (process.env.TOKENLAY_STORE || undefined), ledger: config.ledger ?? (process.env.TOKENLAY_LEDGER || undefined) }),
+    durationOption(config, 'overridesPollMs', OVERRIDES_POLL_MS),
+    (error) => reportOverridesFault(error),
+  );
   // Store writes still in flight, so that flush() and close() wait for them.
   const pending = new Set<Promise<unknown>>();
   const ctx: EngineContext = {
@@ -315,6 +334,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     fetch: config.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
     pricer: createPricer({ overrides: { ...docPrices(doc), ...config.prices }, unknownModel: config.unknownModels ?? doc?.unknown_models ?? 'zero' }),
     readouts: doc ? usageReadouts(doc) : [],
+    overrides,
     // Rows arrive once the counters are settled, so an alert reads what this call has just moved.
     onLedger: alerts
       ? (row) => {
@@ -338,12 +358,26 @@ export function createEngine(config: EngineConfig = {}): Engine {
     await store.flush();
   }
 
+  let overridesRead = false;
+  const firstRead = Promise.race([
+    overrides.ready,
+    new Promise<void>((resolve) => {
+      setTimeout(resolve, OVERRIDES_FIRST_READ_MS).unref();
+    }),
+  ]);
   let closing: Promise<void> | undefined;
   let uninstall: (() => void) | undefined;
   const engine: Engine = {
     async handle(call) {
       if (closed) throw new Error('tokenlay: the policy engine was closed; create a new client or engine.');
       call.signal?.throwIfAborted();
+      // The first calls wait for the first read of the overrides, so none misses one set before start.
+      // An unreachable database holds them back 2 s at most: then they run on the rules file alone
+      // until a poll succeeds.
+      if (!overridesRead) {
+        await firstRead;
+        overridesRead = true;
+      }
       const flight = calls.open();
       const running = (async () => {
         try {
@@ -367,6 +401,10 @@ export function createEngine(config: EngineConfig = {}): Engine {
     budget(fields, runs = []) {
       return userBudget(ctx.doc, store, fields, runs, ctx.now());
     },
+    limits: limitsApi(overrides, now),
+    overrides: overrides.store,
+    credits: creditsApi(overrides, store, store, now),
+    forAccount: (account) => ({ limits: limitsApi(overrides, now, account), credits: creditsApi(overrides, store, store, now, account) }),
     flush,
     close() {
       closed = true;
@@ -379,6 +417,8 @@ export function createEngine(config: EngineConfig = {}): Engine {
           await flush();
         } finally {
           await alerts?.close();
+          overrides.close();
+          if (ownsOverrides) await overrides.store.close();
           if (ownsStore) await store.close();
         }
       })();

@@ -5,7 +5,7 @@
  * reservation), so reading them before the atomic reserve can only overstate the usage: the cap
  * holds.
  */
-import type { ResolvedLimit } from '../policy/limits.js';
+import { counterMetric, type ResolvedLimit } from '../policy/limits.js';
 import type { CounterStore } from '../store/types.js';
 
 /** Reads the earlier steps of each rolling limit into its `prior` (used and reserved), in parallel. */
@@ -13,7 +13,7 @@ export async function readPrior(store: CounterStore, limits: ResolvedLimit[], no
   await Promise.all(
     limits.map(async (l) => {
       if (!l.earlier || l.earlier.length === 0) return;
-      const steps = await Promise.all(l.earlier.map((b) => store.read(l.key, l.limit.type, b, now)));
+      const steps = await Promise.all(l.earlier.map((b) => store.read(l.key, counterMetric(l.limit.type), b, now)));
       l.prior = steps.reduce((sum, s) => sum + s.used + s.reserved, 0);
     }),
   );
@@ -28,7 +28,7 @@ export async function nextRelease(store: CounterStore, l: ResolvedLimit, now: nu
   const span = l.resetsAt - l.bucket;
   for (let i = l.earlier.length - 1; i >= 0; i--) {
     const b = l.earlier[i]!;
-    const { used, reserved } = await store.read(l.key, l.limit.type, b, now);
+    const { used, reserved } = await store.read(l.key, counterMetric(l.limit.type), b, now);
     if (used + reserved > 0) return b + span;
   }
   return l.resetsAt;

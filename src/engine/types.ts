@@ -6,6 +6,9 @@ import type { CallReport } from '../protocol/report.js';
 
 import type { RunBudget } from '../protocol/run-budget.js';
 import type { BudgetLimit } from './budget.js';
+import type { OverrideStore } from '../store/overrides.js';
+import type { EngineCredits } from './credits.js';
+import type { EngineLimits } from './limits-api.js';
 
 export type { ModelPrice };
 
@@ -72,6 +75,14 @@ export interface EngineConfig {
   alerts?: AlertOptions;
   /** Told about every ledger row as it is recorded (after the store has it). */
   onLedger?: (row: LedgerRow) => void;
+  /**
+   * Where limits set at run time and credit grants are kept (`engine.limits`, `engine.credits`,
+   * `tokenlay limits`, `tokenlay credits`). Default: beside a `postgres://` ledger, else in a
+   * `sqlite:` store's file, else in memory. Objects passed in are not closed by `engine.close()`.
+   */
+  overrides?: OverrideStore;
+  /** How often the override store is asked for changes (ms); a change reaches this engine within it. Default 1000. */
+  overridesPollMs?: number;
 }
 
 /** One call as the client would send it to the provider. */
@@ -110,6 +121,17 @@ export interface Engine {
    * `runs`. Reads the store; throws what it throws.
    */
   budget(fields: Record<string, string>, runs?: readonly RunBudget[]): Promise<BudgetLimit[]>;
+  /** Limits set at run time: `limits.set({ user, type, max, window, until?, note? })`, `limits.list()`, `limits.clear({ user, type })`. */
+  readonly limits: EngineLimits;
+  /** Prepaid balances: `credits.add({ user, usd })`, `credits.balance({ user })`, `credits.list()`. */
+  readonly credits: EngineCredits;
+  /** Where `limits` and `credits` are kept (give it to `tokenlayDashboard({ overrides })` to list them). */
+  readonly overrides: OverrideStore;
+  /**
+   * The limits and credits of one gateway account: what it sets applies to calls carrying that
+   * `account` field only, and it sees only its own. @internal The gateway's admin API.
+   */
+  forAccount(account: string): { limits: EngineLimits; credits: EngineCredits };
   /** Waits for settlements in flight (JSON calls whose caller left included) and writes queued ledger rows. */
   flush(): Promise<void>;
   /** Refuses new calls, flushes, and closes a store the engine opened. Idempotent. */

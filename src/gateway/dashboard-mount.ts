@@ -1,3 +1,4 @@
+import type { OverrideStore } from '../store/overrides.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DashboardHandler } from '../dashboard/index.js';
 import type { TokenlayStore } from '../store/types.js';
@@ -19,12 +20,13 @@ const FIRST_CALL = [
  * HttpOnly, SameSite cookie scoped to /dashboard/), each key seeing only its account's calls.
  * The dashboard module loads on the first request for it.
  */
-export function createDashboardMount(opts: { store: TokenlayStore; keys: KeyStore; rules: string | object | undefined; isSecure: (req: IncomingMessage) => boolean }) {
+export function createDashboardMount(opts: { store: TokenlayStore; keys: KeyStore; rules: string | object | undefined; isSecure: (req: IncomingMessage) => boolean; overrides?: OverrideStore }) {
   let handler: Promise<DashboardHandler> | undefined;
   const load = () =>
     (handler ??= import('../dashboard/index.js').then(({ tokenlayDashboard }) =>
       tokenlayDashboard({
         store: opts.store,
+        ...(opts.overrides === undefined ? {} : { overrides: opts.overrides }),
         ...(opts.rules === undefined ? {} : { rules: opts.rules }),
         firstCall: FIRST_CALL,
         auth: {

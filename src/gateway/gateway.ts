@@ -23,6 +23,8 @@ import { createRequestHandler } from './handler.js';
 import { createUpstream } from './upstream.js';
 import type { Gateway, GatewayAddress, GatewayOptions } from './types.js';
 import { createDashboardMount } from './dashboard-mount.js';
+import { openOverrideStore } from '../store/overrides-open.js';
+import type { OverrideStore } from '../store/overrides.js';
 
 
 /**
@@ -76,6 +78,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!isStoreUnavailable(error)) log?.error({ operation, err: (error as Error)?.message }, 'store operation failed');
   });
   const ownsKeys = typeof options.keys !== 'object';
+  const ownsOverrides = options.overrides === undefined;
+  let overrides: OverrideStore | undefined;
   let keys: KeyStore;
   try {
     const ledgerSpec = options.ledger ?? (process.env.TOKENLAY_LEDGER || undefined);
@@ -89,10 +93,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         : isPostgresUrl(ledgerSpec)
           ? createPostgresKeyStore({ url: ledgerSpec.trim(), now, ...(options.keyCacheMs === undefined ? {} : { cacheMs: options.keyCacheMs }) })
           : createSqliteKeyStore({ path: options.keys ?? DEFAULT_KEYS_FILE, now });
+    // Limits set at run time and credits live beside the ledger (or in the SQLite store), shared by every gateway on it.
+    overrides = options.overrides ?? openOverrideStore({ store: typeof options.store === 'object' ? undefined : (options.store ?? DEFAULT_STORE), ledger: ledgerSpec });
   } catch (err) {
+    if (ownsKeys && keys!) void Promise.resolve(keys.close()).catch(() => {});
     if (ownsStore) void rawStore.close();
     throw err;
   }
+  const overrideStore = overrides;
 
   // Sends to the provider over a pool per origin: never follows a redirect (it could lead
   // anywhere, keys attached), and times the provider for the latency histogram.
@@ -127,6 +135,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       onLedger,
       now,
       alerts: { onResult: (delivered) => metrics.alert(delivered), log: (line) => log?.warn(line) },
+      overrides: overrideStore,
     };
     if (rules !== undefined) config.rules = rules;
     if (options.prices) config.prices = options.prices;
@@ -141,11 +150,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     engine = createEngine(engineConfig(options.rules));
   } catch (err) {
     if (ownsKeys) void Promise.resolve(keys.close()).catch(() => {});
+    if (ownsOverrides) void overrideStore.close().catch(() => {});
     if (ownsStore) void rawStore.close();
     throw err;
   }
 
-  const dashboard = createDashboardMount({ store, keys, rules: options.rules, isSecure: (req) => isSecureRequest(req, trustProxy) });
+  const dashboard = createDashboardMount({ store, keys, rules: options.rules, isSecure: (req) => isSecureRequest(req, trustProxy), overrides: overrideStore });
   const rulesFile = typeof options.rules === 'string' ? resolve(options.rules) : undefined;
   function reloadRules(): boolean {
     if (rulesFile === undefined) return false;
@@ -217,6 +227,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         else await rawStore.flush();
       } finally {
         if (ownsKeys) await keys.close();
+        if (ownsOverrides) await overrideStore.close().catch(() => {});
         await upstream.close();
         log?.flush();
       }

@@ -17,6 +17,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { writeAnswer } from './respond.js';
 import { answerUsage } from './usage-endpoint.js';
 import { answerBudget } from './budget-endpoint.js';
+import { answerAdmin, isAdminPath } from './admin-limits.js';
 
 /** The last 4 characters of a secret, enough to tell keys apart in a message and no more. */
 function redactKey(key: string): string {
@@ -193,6 +194,9 @@ export function createRequestHandler(deps: HandlerParts): RequestHandler {
     if (path === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/v1/usage' && req.method === 'GET') return answerUsage(res, search.slice(1), store, account, now());
     if (path === '/v1/budget' && req.method === 'GET') return answerBudget(req, res, deps.engine(), account);
+    if (isAdminPath(path)) {
+      return answerAdmin({ req, res, path, query: search.slice(1), account, admin: await keys.isAdmin(account), engine: deps.engine(), bodyTimeoutMs, idleTimeoutMs: clientIdleMs });
+    }
     return proxy(req, res, path, search, account);
   }
 

@@ -37,6 +37,7 @@ interface KeyRow {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  admin?: boolean;
 }
 
 /** Default of {@link PostgresKeyStoreOptions.cacheMs}. */
@@ -78,7 +79,9 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
   // A connection PostgreSQL ended fails the lookup it carried (answered below), never the process.
   const pool: Pool = createPool({ connectionString: url.toString(), max: opts.poolSize ?? 2 }, () => {});
 
-  const started = migrate(pool, schema).catch((error: unknown) => {
+  const started = migrate(pool, schema)
+    .then(() => addAdminColumn(pool, table))
+    .catch((error: unknown) => {
     throw new Error(
       `tokenlay: cannot use the Postgres key store at ${where} (${(error as Error)?.message ?? String(error)}). Check --ledger (TOKENLAY_LEDGER) and that the database is up and reachable.`,
       { cause: error },
@@ -112,7 +115,7 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
 
   return {
     ready: () => started,
-    async create(name) {
+    async create(name, options) {
       checkKeyName(name);
       await started;
       const { rows } = await pool.query<KeyRow>(`SELECT revoked_at FROM ${table} WHERE name = $1`, [name]);
@@ -125,7 +128,7 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
       if (rows[0]) throw taken(rows[0].revoked_at !== null);
       const key = generateKey();
       try {
-        await pool.query(`INSERT INTO ${table} (name, hash, created_at) VALUES ($1, $2, $3)`, [name, hashKey(key), now()]);
+        await pool.query(`INSERT INTO ${table} (name, hash, created_at, admin) VALUES ($1, $2, $3, $4)`, [name, hashKey(key), now(), options?.admin === true]);
       } catch (error) {
         // Created by another instance between the check and the insert.
         if ((error as { code?: string }).code === '23505') throw taken(false);
@@ -157,10 +160,15 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
       if (account !== undefined) touch(account);
       return account;
     },
+    async isAdmin(name) {
+      await started;
+      const { rows } = await pool.query<KeyRow>(`SELECT admin, revoked_at FROM ${table} WHERE name = $1`, [name]);
+      return rows[0] !== undefined && rows[0].revoked_at === null && rows[0].admin === true;
+    },
     async list() {
       await started;
-      const { rows } = await pool.query<KeyRow>(`SELECT name, created_at, last_used_at, revoked_at FROM ${table} ORDER BY created_at, name`);
-      return rows.map((r): KeyRecord => ({ name: r.name, createdAt: Number(r.created_at), lastUsedAt: num(r.last_used_at), revokedAt: num(r.revoked_at) }));
+      const { rows } = await pool.query<KeyRow>(`SELECT name, created_at, last_used_at, revoked_at, admin FROM ${table} ORDER BY created_at, name`);
+      return rows.map((r): KeyRecord => ({ name: r.name, createdAt: Number(r.created_at), lastUsedAt: num(r.last_used_at), revokedAt: num(r.revoked_at), admin: r.admin === true }));
     },
     async revoke(name) {
       await started;
@@ -178,4 +186,20 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
 /** Whether a `--ledger` value puts the keys in Postgres. */
 export function isPostgresUrl(spec: unknown): spec is string {
   return typeof spec === 'string' && /^postgres(ql)?:\/\//i.test(spec.trim());
+}
+
+/** Admin keys came after the table: a database made before gets the column (false for its keys), once, under a lock. */
+async function addAdminColumn(pool: Pool, table: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-keys-admin:${table}`]);
+    await client.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS admin boolean NOT NULL DEFAULT false`);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
 }

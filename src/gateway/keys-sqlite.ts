@@ -16,6 +16,7 @@ interface KeyRow {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  admin?: number;
 }
 
 // Its own table, beside the store's, so that the store's migrations never need to know about it.
@@ -39,16 +40,17 @@ export function createSqliteKeyStore(opts: SqliteKeyStoreOptions): KeyStore {
   const now = opts.now ?? Date.now;
   const db: SqliteDatabase = openDatabase(opts.path, 5000);
   db.exec(SCHEMA);
+  addAdminColumn(db);
   const byHash = db.prepare<[Buffer], KeyRow>('SELECT * FROM gateway_keys WHERE hash = ?');
   const byName = db.prepare<[string], KeyRow>('SELECT * FROM gateway_keys WHERE name = ?');
-  const insert = db.prepare('INSERT INTO gateway_keys (name, hash, created_at) VALUES (?, ?, ?)');
+  const insert = db.prepare('INSERT INTO gateway_keys (name, hash, created_at, admin) VALUES (?, ?, ?, ?)');
   const touch = db.prepare('UPDATE gateway_keys SET last_used_at = ? WHERE name = ?');
   const revoke = db.prepare('UPDATE gateway_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL');
   const all = db.prepare<[], KeyRow>('SELECT * FROM gateway_keys ORDER BY created_at, name');
   const touched = new Map<string, number>();
 
   return {
-    create(name) {
+    create(name, options) {
       checkKeyName(name);
       const existing = byName.get(name);
       if (existing) {
@@ -59,7 +61,7 @@ export function createSqliteKeyStore(opts: SqliteKeyStoreOptions): KeyStore {
         );
       }
       const key = generateKey();
-      insert.run(name, hashKey(key), now());
+      insert.run(name, hashKey(key), now(), options?.admin === true ? 1 : 0);
       return key;
     },
     authenticate(presented) {
@@ -78,8 +80,12 @@ export function createSqliteKeyStore(opts: SqliteKeyStoreOptions): KeyStore {
       }
       return row.name;
     },
+    isAdmin(name) {
+      const row = byName.get(name);
+      return row !== undefined && row.revoked_at === null && row.admin === 1;
+    },
     list() {
-      return all.all().map((r): KeyRecord => ({ name: r.name, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at }));
+      return all.all().map((r): KeyRecord => ({ name: r.name, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at, admin: r.admin === 1 }));
     },
     revoke(name) {
       return revoke.run(now(), name).changes > 0;
@@ -88,4 +94,16 @@ export function createSqliteKeyStore(opts: SqliteKeyStoreOptions): KeyStore {
       db.close();
     },
   };
+}
+
+/** Admin keys (`tokenlay keys create --admin`) came after the table: a file made before gets the column, false for its keys. */
+function addAdminColumn(db: SqliteDatabase): void {
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(gateway_keys)').all();
+  if (columns.some((c) => c.name === 'admin')) return;
+  try {
+    db.exec('ALTER TABLE gateway_keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0');
+  } catch (error) {
+    // Another process on the file added it first.
+    if (!/duplicate column/i.test((error as Error).message)) throw error;
+  }
 }

@@ -10,6 +10,8 @@ export interface KeyRecord {
   lastUsedAt: number | null;
   /** ms since epoch, or null while the key is active. */
   revokedAt: number | null;
+  /** Whether the key may use the admin API (`/v1/admin/…`) of its account: `tokenlay keys create --admin`. */
+  admin: boolean;
 }
 
 /**
@@ -19,9 +21,11 @@ export interface KeyRecord {
  */
 export interface KeyStore {
   /** Stores a new key under `name` and returns the key, shown this once. @throws when the name is taken or invalid. */
-  create(name: string): string | Promise<string>;
+  create(name: string, options?: { admin?: boolean }): string | Promise<string>;
   /** The account (key name) a presented key belongs to, or undefined when it is unknown or revoked. */
   authenticate(presented: string): string | undefined | Promise<string | undefined>;
+  /** Whether the active key named `name` (an account) is an admin key. */
+  isAdmin(name: string): boolean | Promise<boolean>;
   /** Every key, oldest first, revoked ones included. */
   list(): KeyRecord[] | Promise<KeyRecord[]>;
   /** Revokes the key named `name`. @returns false when no active key has that name. */

@@ -5,6 +5,7 @@ import type { Engine, ModelPrice } from '../engine/types.js';
 import type { StoreErrorPolicy } from '../store/redis.js';
 import type { Ledger, TokenlayStore } from '../store/types.js';
 import type { KeyStore } from './keys.js';
+import type { OverrideStore } from '../store/overrides.js';
 import type { LogFormat } from './log.js';
 
 /** Options of {@link createGateway}; each has the `tokenlay gateway` flag and env var named. */
@@ -31,6 +32,12 @@ export interface GatewayOptions {
    * ignored: the keys live in that database (`tokenlay_keys`), shared by every gateway pointed at it.
    */
   keys?: string | KeyStore;
+  /**
+   * Where limits set at run time (`/v1/admin/limits`, `tokenlay limits`) and credit grants are kept.
+   * Default: beside a `postgres://` ledger, else in the `sqlite:` store's file, else in memory.
+   * An object passed in is not closed by the gateway.
+   */
+  overrides?: OverrideStore;
   /**
    * With keys in Postgres: how long, in ms, a gateway trusts what it learnt about a presented key before asking
    * the database again, so a key revoked elsewhere is refused within this time. Default 5000.

@@ -48,6 +48,24 @@ function valueOf(context: MatchContext, path: string): string | undefined {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+/** The counter a limit type counts on: a balance of credits is a cost counter that never resets. */
+export function counterMetric(type: Limit['type']): Exclude<Limit['type'], 'credits'> {
+  return type === 'credits' ? 'cost' : type;
+}
+
+/**
+ * The counter of a balance of credits: one per account and user (or org), whatever rule draws it,
+ * so that every rule with a `credits` limit draws the same balance.
+ */
+function creditsKey(context: MatchContext, keyScope: string): string {
+  return creditsCounterKey(valueOf(context, 'account') ?? '', keyScope);
+}
+
+/** The counter key of the balance of `scope` (`user=alice`, escaped as in a counter key) in `account` (`''`: none). */
+export function creditsCounterKey(account: string, scope: string): string {
+  return `credits|${account === '' ? '' : `account=${escapeKeyPart(account)},`}${scope}`;
+}
+
 /**
  * Resolves one limit for a call. The counter is keyed by the rule id, the limit's type and
  * window, and the value of each `per` field (the value read from `tracking_key` when given).
@@ -63,7 +81,7 @@ export function resolveLimit(rule: Rule, limit: Limit, index: number, context: M
   const scope = pairs.map((p) => `${p.name}=${p.value ?? MISSING_VALUE}`).join(',');
   const keyScope = pairs.map((p) => `${escapeKeyPart(p.name)}=${p.value === undefined ? MISSING_VALUE : escapeKeyPart(p.value)}`).join(',');
   const window = limit.type === 'concurrent' ? 'total' : limit.window;
-  const key = `${escapeKeyPart(rule.id)}|${limit.type}|${window}|${keyScope}`;
+  const key = limit.type === 'credits' ? creditsKey(context, keyScope) : `${escapeKeyPart(rule.id)}|${limit.type}|${window}|${keyScope}`;
   const rolling = parseRolling(window);
   if (rolling) {
     const r = rollingBounds(rolling, now);

@@ -1,6 +1,6 @@
 /** The vocabulary of the rules format: every name a rules document may use, in one place. */
 
-export const LIMIT_TYPES = ['requests', 'tokens', 'cost', 'concurrent'] as const;
+export const LIMIT_TYPES = ['requests', 'tokens', 'cost', 'concurrent', 'credits'] as const;
 export const WINDOWS = ['minute', 'hour', 'day', 'month', 'year', 'total'] as const;
 export const RULE_ACTIONS = ['allow', 'block', 'warn', 'queue'] as const;
 export const LIMIT_ACTIONS = ['block', 'downgrade', 'warn', 'queue'] as const;

@@ -5,8 +5,11 @@ import type { PlanPrice } from './plans.js';
  * {@link validateRules} has checked it and filled in defaults.
  */
 
-/** What a limit counts. */
-export type LimitType = 'requests' | 'tokens' | 'cost' | 'concurrent';
+/**
+ * What a limit counts. `credits` draws a prepaid balance (USD, granted with `tokenlay credits add`)
+ * down instead of a window: its `max` is the balance granted so far.
+ */
+export type LimitType = 'requests' | 'tokens' | 'cost' | 'concurrent' | 'credits';
 
 /**
  * A fixed window aligned to UTC (`total` never resets), or a rolling one: `last_<n>h` (the last n

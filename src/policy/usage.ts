@@ -7,7 +7,7 @@ import type { Condition, LimitType, RulesDocument, WindowName } from './types.js
  */
 export interface UsageReadout {
   window: WindowName;
-  metric: LimitType;
+  metric: Exclude<LimitType, 'credits'>;
 }
 
 /** The window `usage.<metric>` reads when the path names none. */
@@ -17,7 +17,7 @@ function parse(path: string): UsageReadout | undefined {
   const parts = path.split('.');
   if (parts[0]?.toLowerCase() !== 'usage') return undefined;
   const window = (parts.length === 3 ? parts[1] : DEFAULT_USAGE_WINDOW) as WindowName;
-  const metric = parts[parts.length - 1] as LimitType;
+  const metric = parts[parts.length - 1] as Exclude<LimitType, 'credits'>;
   if (parts.length < 2 || parts.length > 3) return undefined;
   if (!(WINDOWS as readonly string[]).includes(window) || !(USAGE_METRICS as readonly string[]).includes(metric)) return undefined;
   return { window, metric };

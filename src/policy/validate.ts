@@ -214,9 +214,10 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
   checkKeys(p, path, value, LIMIT_KEYS);
   const before = p.list.length;
   oneOf(p, child(path, 'type'), value.type, LIMIT_TYPES);
-  positive(p, child(path, 'max'), value.max, value.type === 'requests' || value.type === 'concurrent');
-  // A concurrency limit counts calls in flight; it has no window of its own.
-  const window = value.window ?? (value.type === 'concurrent' ? 'total' : undefined);
+  const credits = value.type === 'credits';
+  if (!credits) positive(p, child(path, 'max'), value.max, value.type === 'requests' || value.type === 'concurrent');
+  // A concurrency limit counts calls in flight; it has no window of its own. Nor has a balance.
+  const window = value.window ?? (value.type === 'concurrent' || credits ? 'total' : undefined);
   if (typeof window !== 'string' || !parseRolling(window)) {
     if (!(WINDOWS as readonly string[]).includes(window as string)) {
       p.add(child(path, 'window'), typeof window === 'string' && window.startsWith('last_')
@@ -224,6 +225,7 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
           : `expected one of ${WINDOWS.join('|')}, got ${show(window)}`);
     }
   }
+  if (credits) checkCredits(p, path, value, window);
   let per: string[] = [];
   if (typeof value.per === 'string') per = [value.per];
   else if (Array.isArray(value.per) && value.per.length > 0 && value.per.every((x) => typeof x === 'string')) per = value.per as string[];
@@ -247,7 +249,8 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
   if (p.list.length > before) return undefined;
   const limit: Limit = {
     type: value.type as Limit['type'],
-    max: value.max as number,
+    // A balance's max is what was granted, read at each call.
+    max: credits ? 0 : (value.max as number),
     window: window as Limit['window'],
     per: per.map(canonicalPath),
   };
@@ -280,6 +283,16 @@ function anchorText(value: unknown): string {
   if (value instanceof Date) return value.toISOString().slice(0, 10);
   const text = value as string;
   return /^\d{4}-/.test(text) ? text : canonicalPath(text);
+}
+
+/** A `credits` limit draws one balance per user or org, granted at run time: no max, no window. */
+function checkCredits(p: Problems, path: string, value: Obj, window: unknown): void {
+  if (value.max !== undefined) p.add(child(path, 'max'), 'a credits limit has no max: its balance is what was granted (tokenlay credits add --user alice --usd 10); remove max');
+  if (window !== 'total') p.add(child(path, 'window'), `a credits limit draws a balance down and never resets; remove window (got ${show(window)})`);
+  const per = typeof value.per === 'string' ? [value.per] : value.per;
+  if (!Array.isArray(per) || per.length !== 1 || (per[0] !== 'user' && per[0] !== 'org')) {
+    p.add(child(path, 'per'), `a credits limit draws the balance of one user or one org: per: user or per: org (got ${show(value.per)})`);
+  }
 }
 
 function checkNotification(p: Problems, path: string, value: unknown): Notification | undefined {

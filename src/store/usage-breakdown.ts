@@ -1,3 +1,4 @@
+import { isCreditGrant } from './overrides.js';
 import { CostSum } from './money.js';
 import type { LedgerRow } from './types.js';
 import { groupValue, USAGE_GROUPS } from './usage-summary.js';
@@ -107,6 +108,7 @@ export function breakdownUsage(rows: Iterable<LedgerRow>, options: SummarizeOpti
   const groups = new Map<string, UsageGroup>();
   const total = emptyTotals();
   for (const row of rows) {
+    if (isCreditGrant(row)) continue;
     const key = groupKey(row, options.groupBy);
     let group = groups.get(key);
     if (!group) groups.set(key, (group = { key, ...emptyTotals() }));
@@ -137,7 +139,7 @@ export function usageSeries(rows: Iterable<LedgerRow>, since: number, until: num
   const count = Math.max(1, Math.ceil((until - since) / bucketMs));
   const points: UsagePoint[] = Array.from({ length: count }, (_, i) => ({ time: since + i * bucketMs, tokens: 0, cost: 0, calls: 0 }));
   for (const row of rows) {
-    if (row.time < since || row.time >= until) continue;
+    if (row.time < since || row.time >= until || isCreditGrant(row)) continue;
     const point = points[Math.floor((row.time - since) / bucketMs)]!;
     point.tokens += row.inputTokens + row.outputTokens;
     point.cost = costSumOf(point).add(row.cost).usd;

@@ -1,5 +1,6 @@
 import { windowBounds } from '../policy/windows.js';
 import { CostSum } from './money.js';
+import { isCreditGrant } from './overrides.js';
 import type { LedgerQuery, LedgerRow, TokenlayStore, WindowName } from './types.js';
 
 /** What usage can be grouped by: an attribution field, or the model used. */
@@ -43,6 +44,7 @@ export function groupValue(row: LedgerRow, groupBy: UsageGroup): string {
 export function groupUsage(rows: Iterable<LedgerRow>, groupBy: UsageGroup): UsageSummaryRow[] {
   const groups = new Map<string, { requests: number; input: number; output: number; cost: CostSum }>();
   for (const row of rows) {
+    if (isCreditGrant(row)) continue;
     const key = groupValue(row, groupBy);
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { requests: 0, input: 0, output: 0, cost: new CostSum() }));

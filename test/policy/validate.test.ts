@@ -67,7 +67,7 @@ describe('validateRules', () => {
       'rules[2].then.limit: unknown key (did you mean "limits"?); expected one of model, model_params, action, priority_modifier, limits, on_limit_exceeded, fallbacks, custom_fields',
       'rules[2].then.on_limit_exceeded.downgrade_to: required when action is downgrade: name the model to answer from',
       'rules[2].then.on_limit_exceeded.http_status: expected an integer HTTP status from 100 to 599, got 700',
-      'rules[2].then.limits[0].type: expected one of requests|tokens|cost|concurrent, got "dollars"',
+      'rules[2].then.limits[0].type: expected one of requests|tokens|cost|concurrent|credits, got "dollars"',
       'rules[2].then.limits[0].max: expected a positive number, got -1',
       'rules[2].then.limits[0].window: expected one of minute|hour|day|month|year|total, got "week"',
       'rules[2].then.limits[0].warn_at: expected a fraction between 0 and 1 (exclusive), e.g. 0.8, got 1.5',

@@ -100,6 +100,7 @@
     renderFilters();
     renderChart(r);
     renderLimits(r.limits);
+    renderOverrides(r.overrides || [], r.credits || []);
     renderBreakdown();
     renderMargins(r.margins);
     renderRecent(r.recent);
@@ -169,6 +170,27 @@
       tr.append(el('td', label, null, 'badge ' + l.state));
       tr.append(el('td', l.resetsAt === null ? 'never' : time(l.resetsAt)));
       body.append(tr);
+    }
+  }
+
+  function renderOverrides(overrides, credits) {
+    const body = $('overrides').tBodies[0];
+    body.textContent = '';
+    if (overrides.length === 0) noteRow(body, 5, 'No limit is set at run time.');
+    for (const o of overrides) {
+      const tr = el('tr', null, null, o.ended ? 'ended' : null);
+      const max = o.type === 'cost' ? usd(o.max) : count(o.max) + ' ' + o.type;
+      tr.append(el('td', o.who + (o.account ? '' : ' (every account)')), el('td', max + (o.type === 'concurrent' ? '' : ' per ' + o.window)));
+      tr.append(el('td', o.until === null ? 'until cleared' : time(o.until) + (o.ended ? ' (ended)' : '')), el('td', o.setBy + ', ' + time(o.setAt)), el('td', o.note || ''));
+      body.append(tr);
+    }
+    const cbody = $('credits').tBodies[0];
+    cbody.textContent = '';
+    if (credits.length === 0) noteRow(cbody, 4, 'No credits granted.');
+    for (const c of credits) {
+      const tr = el('tr', null, null, c.remaining === 0 ? 'blocked' : null);
+      tr.append(el('td', c.who), el('td', usd(c.granted), null, 'num'), el('td', usd(c.used), null, 'num'), el('td', usd(c.remaining), null, 'num'));
+      cbody.append(tr);
     }
   }
 
