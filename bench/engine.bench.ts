@@ -4,8 +4,9 @@
  * plus the engine alone (a provider answering in-process) and ledger write throughput.
  *
  * The engine before a change runs beside the engine of the working tree, in the same run: the
- * sources of BENCH_BASELINE (a git ref, default the commit before the engine became named stages)
- * are extracted to a temporary directory (with this checkout's node_modules linked) and imported from there.
+ * sources of BENCH_BASELINE (a git ref, or several separated by commas; default the commit before
+ * the engine became named stages) are extracted to a temporary directory (with this checkout's
+ * node_modules linked) and imported from there.
  *
  *   npx tsx bench/engine.bench.ts
  *   BENCH_BASELINE=main BENCH_CALLS=500 BENCH_ONLY=alone npx tsx bench/engine.bench.ts
@@ -22,16 +23,15 @@ import type { LedgerRow, TokenlayStore } from '../src/store/types.js';
 import { startProvider } from '../test/support/provider.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
-const BASELINE = process.env.BENCH_BASELINE ?? '943b0c7';
+const BASELINES = (process.env.BENCH_BASELINE ?? '943b0c7').split(',').filter((ref) => ref !== '' && ref !== 'none');
 
-/** The engine module of the baseline ref, from its sources extracted beside the working tree. */
-async function baselineEngine(): Promise<{ createEngine: typeof createEngine } | undefined> {
-  if (BASELINE === 'none') return undefined;
+/** The engine module of a baseline ref, from its sources extracted beside the working tree. */
+async function baselineEngine(ref: string): Promise<{ createEngine: typeof createEngine }> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-  const dir = join(tmpdir(), `tokenlay-baseline-${BASELINE.replace(/[^\w.-]/g, '_')}`);
+  const dir = join(tmpdir(), `tokenlay-baseline-${ref.replace(/[^\w.-]/g, '_')}`);
   if (!existsSync(join(dir, 'src'))) {
     mkdirSync(dir, { recursive: true });
-    const tar = execFileSync('git', ['-C', root, 'archive', BASELINE, 'src', 'package.json'], { maxBuffer: 64 * 1024 * 1024 });
+    const tar = execFileSync('git', ['-C', root, 'archive', ref, 'src', 'package.json'], { maxBuffer: 64 * 1024 * 1024 });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
   }
@@ -116,12 +116,15 @@ const url = `${provider.base}/chat/completions`;
 type Result = Awaited<ReturnType<typeof measure>>;
 const rows: Array<[string, Result]> = [];
 try {
-  const before = await baselineEngine();
-  const was = before ? ([
-    [`before (${BASELINE}): engine alone (in-process provider), memory store`, () => before.createEngine({ rules, store: 'memory', fetch: inProcess })],
-    [`before (${BASELINE}): engine alone (in-process provider), SQLite store`, () => before.createEngine({ rules, store: `sqlite:${join(dir, `was-${Math.random()}.db`)}`, fetch: inProcess })],
-    [`before (${BASELINE}): engine alone (in-process provider), memory store, no max_tokens under a tight cost cap`, () => before.createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
-  ] as Array<[string, () => Engine]>) : [];
+  const was: Array<[string, () => Engine]> = [];
+  for (const ref of BASELINES) {
+    const before = await baselineEngine(ref);
+    was.push(
+      [`before (${ref}): engine alone (in-process provider), memory store`, () => before.createEngine({ rules, store: 'memory', fetch: inProcess })],
+      [`before (${ref}): engine alone (in-process provider), SQLite store`, () => before.createEngine({ rules, store: `sqlite:${join(dir, `was-${Math.random()}.db`)}`, fetch: inProcess })],
+      [`before (${ref}): engine alone (in-process provider), memory store, no max_tokens under a tight cost cap`, () => before.createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
+    );
+  }
   const scenarios: Array<[string, () => { send: Send; close: () => Promise<void> }]> = [
     ['direct fetch to the stand-in (baseline)', () => ({ send: viaFetch(fetch, url), close: async () => {} })],
     ...([
