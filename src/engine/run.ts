@@ -139,7 +139,7 @@ async function forwardStage(sent: SentCall, models: Array<string | undefined>): 
       signal: call.signal,
       // A stream the caller leaves is given up from its first byte (the provider stops it); a JSON call is read to its end.
       abandonOnAbort: state.body?.stream === true,
-      stop: sent.stop.signal,
+      stop: sent.stop,
       timeoutMs: ctx.providerTimeoutMs,
       fetch: ctx.fetch,
     });

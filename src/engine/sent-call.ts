@@ -15,10 +15,27 @@ import type { EngineCall } from './types.js';
 /** The ledger status of a call whose caller went away (nginx's 499 "client closed request"). */
 export const CLIENT_CLOSED = 499;
 
+/**
+ * Ends the provider call when the call is cut off by shutdown. An event target that reads as an
+ * abort signal to `forward`: an `AbortController` costs several microseconds to make on Node 20,
+ * and almost no call is ever cut off.
+ */
+class StopSignal extends EventTarget {
+  aborted = false;
+  reason: unknown = undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.dispatchEvent(new Event('abort'));
+  }
+}
+
 export class SentCall {
   readonly settlement: Settlement;
   /** Ends the provider call, whoever still waits for it. */
-  readonly stop = new AbortController();
+  readonly stop = new StopSignal();
   /** A streamed chat call the engine asks usage for, the caller having not. */
   readonly askUsage: boolean;
 
