@@ -52,12 +52,19 @@ export class SentCall {
     flight.cutOff = () => this.cutOff();
   }
 
+  // The body of the last model asked for: forwarding and metering both read it.
+  private bodyModel: string | undefined;
+  private body: JsonBody | undefined;
+
   /** The body sent to `model`: the rule's parameters, the engine's stream options and output limit written in. */
   sentBody(model: string | undefined): JsonBody | undefined {
     const { state } = this;
     if (!state.body) return undefined;
+    if (this.body !== undefined && this.bodyModel === model) return this.body;
     // A model named in the path (Gemini) stays there: Gemini refuses a body with a model field.
-    return withOutputLimit(state.endpoint, providerBody(state.body, state.decision.params, state.pathModel === undefined ? model : undefined, this.askUsage), model, state.estimate);
+    this.body = withOutputLimit(state.endpoint, providerBody(state.body, state.decision.params, state.pathModel === undefined ? model : undefined, this.askUsage), model, state.estimate);
+    this.bodyModel = model;
+    return this.body;
   }
 
   meterFor(model: string | undefined): MeterContext {
