@@ -6,6 +6,7 @@ import type { RulesDocument } from '../policy/types.js';
 import { createStore } from '../store/index.js';
 import type { CounterRebuilder } from '../store/redis-data-loss.js';
 import { untilCallerLeaves } from './caller-leaves.js';
+import { realSleep } from './clock.js';
 import { closeOnExit } from './close-on-exit.js';
 import { durationOption } from './config.js';
 import type { EngineContext } from './context.js';
@@ -66,6 +67,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     doc,
     store,
     now,
+    sleep: config.sleep ?? realSleep,
     leaseMs: durationOption(config, 'leaseMs', 60_000),
     providerTimeoutMs: durationOption(config, 'providerTimeoutMs', 600_000),
     streamIdleTimeout: durationOption(config, 'streamIdleTimeout', 60_000),

@@ -108,6 +108,7 @@ async function admitStage(ctx: EngineContext, call: EngineCall, state: CallState
       estimate: state.estimate,
       estimateFor: (m) => estimateFor(ctx, state, m),
       now: ctx.now,
+      sleep: ctx.sleep,
       leaseMs: ctx.leaseMs,
       signal: call.signal,
       lostRow: (e) => holderLostRow(state, e),
