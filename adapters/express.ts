@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bindHttpListeners } from '../src/bind-emitter.js';
-import { currentScope, runWithScope } from '../src/context.js';
-import { firstPrincipal } from '../src/identity.js';
-import { limitAnswer } from '../src/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { bindHttpListeners } from '../src/scope/bind-emitter.js';
+import { currentScope, runWithScope } from '../src/scope/context.js';
+import { firstPrincipal } from '../src/scope/identity.js';
+import { limitAnswer } from '../src/protocol/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
 
 /** The parts of an Express (or Connect) request the adapter reads; no Express types needed. */
 export interface ExpressLikeRequest extends IncomingMessage {

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
-import { firstPrincipal } from '../src/identity.js';
-import { limitAnswer } from '../src/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
+import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/scope/context.js';
+import { firstPrincipal } from '../src/scope/identity.js';
+import { limitAnswer } from '../src/protocol/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

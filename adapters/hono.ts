@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
-import { currentScope, runWithScope, type TokenlayUsage } from '../src/context.js';
-import { firstPrincipal } from '../src/identity.js';
-import { limitAnswer } from '../src/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
-import { scopeResponse } from '../src/scoped-body.js';
+import { currentScope, runWithScope, type TokenlayUsage } from '../src/scope/context.js';
+import { firstPrincipal } from '../src/scope/identity.js';
+import { limitAnswer } from '../src/protocol/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
+import { scopeResponse } from '../src/scope/scoped-body.js';
 
 /** The variables `tokenlay()` sets: `c.get('tokenlay')` is the request's roll-up. */
 export interface TokenlayHonoVariables {

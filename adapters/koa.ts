@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { bindHttpListeners } from '../src/bind-emitter.js';
-import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/context.js';
-import { firstPrincipal } from '../src/identity.js';
-import { limitAnswer } from '../src/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
-import { scopeNodeReadable, scopeResponse, scopeWebStream } from '../src/scoped-body.js';
+import { bindHttpListeners } from '../src/scope/bind-emitter.js';
+import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/scope/context.js';
+import { firstPrincipal } from '../src/scope/identity.js';
+import { limitAnswer } from '../src/protocol/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
+import { scopeNodeReadable, scopeResponse, scopeWebStream } from '../src/scope/scoped-body.js';
 
 /** The parts of a Koa context the middleware reads; no Koa types needed, Koa 2 and 3 alike. */
 export interface KoaLikeContext {

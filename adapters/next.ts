@@ -1,7 +1,7 @@
-import { currentScope, runWithScope } from '../src/context.js';
-import { limitAnswer } from '../src/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/request-scope.js';
-import { scopeResponse } from '../src/scoped-body.js';
+import { currentScope, runWithScope } from '../src/scope/context.js';
+import { limitAnswer } from '../src/protocol/limit-answer.js';
+import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
+import { scopeResponse } from '../src/scope/scoped-body.js';
 
 /** Options of `withTokenlay`. There is no default identity: pass `identify(request)` from your session. */
 export type TokenlayNextOptions<Req extends Request = Request> = TokenlayMiddlewareOptions<Req>;

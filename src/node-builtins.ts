@@ -4,7 +4,7 @@
  * Cloudflare Workers, where only `node:async_hooks` can be counted on.
  */
 import type * as NodeModule from 'node:module';
-import { TokenlayConfigError } from './config-error.js';
+import { TokenlayConfigError } from './errors.js';
 
 type BuiltinId = 'node:fs' | 'node:path' | 'node:module' | 'node:os';
 

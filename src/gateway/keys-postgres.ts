@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 import { createPool } from '../store/postgres-driver.js';
 import { ident, migrate } from '../store/postgres-schema.js';
 import { redactUrl } from '../store/redact.js';

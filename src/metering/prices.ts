@@ -3,7 +3,7 @@ import { boundRequestTokens } from './estimate.js';
 import { listedOutputLimit } from './output-limits.js';
 import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
 import { PRICE_UNITS, priceUsage, type PriceUnit, type PriceUsage, type PricedUsage } from './usage-units.js';
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 
 /** A price in USD per million tokens. */
 export interface ModelPrice {

@@ -2,7 +2,7 @@ import { resolveLimits, type ResolvedLimit } from './limits.js';
 import { matchCondition, type MatchContext } from './match.js';
 import { routeModel } from './model.js';
 import type { Rule, RuleActionName, RulesDocument } from './types.js';
-import type { FieldRecord } from '../fields.js';
+import type { FieldRecord } from '../protocol/fields.js';
 
 /** What the rules see of a call. */
 export interface CallFacts {

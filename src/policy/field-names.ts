@@ -1,4 +1,4 @@
-import { FIELD_ALIASES, WELL_KNOWN_FIELDS } from '../fields.js';
+import { FIELD_ALIASES, WELL_KNOWN_FIELDS } from '../protocol/fields.js';
 
 /** Names a condition, `per` or `tracking_key` may use without declaring them. */
 const BUILT_IN = [...WELL_KNOWN_FIELDS, ...Object.keys(FIELD_ALIASES), 'model', 'endpoint', 'usage'];

@@ -1,4 +1,4 @@
-import { canonicalField } from '../fields.js';
+import { canonicalField } from '../protocol/fields.js';
 
 /**
  * Folds the first segment of a path to its canonical field name (`tier` → `plan`,

@@ -6,7 +6,7 @@ import { createRedisStore, type StoreErrorPolicy } from './redis.js';
 import { isClusterUrl } from './redis-driver.js';
 import { createSqliteStore } from './sqlite.js';
 import type { CounterStore, Ledger, LostRowSource, TokenlayStore } from './types.js';
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 
 export type * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';

@@ -1,4 +1,4 @@
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 import type * as NodeFs from 'node:fs';
 import type * as NodeOs from 'node:os';
 import type * as NodePath from 'node:path';

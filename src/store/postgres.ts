@@ -1,4 +1,4 @@
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 import type { Pool } from 'pg';
 import { storeClosedError } from './closed-error.js';
 import { copyLedgerRow } from './ledger-filter.js';

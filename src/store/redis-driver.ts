@@ -1,4 +1,4 @@
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 import { optionalPeer } from '../node-builtins.js';
 import type * as IORedis from 'ioredis';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';

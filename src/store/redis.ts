@@ -1,4 +1,4 @@
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 import type { Cluster, Redis } from 'ioredis';
 import { storeClosedError } from './closed-error.js';
 import { redactUrl } from './redact.js';

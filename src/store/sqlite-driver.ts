@@ -2,7 +2,7 @@ import type * as NodeFs from 'node:fs';
 import type * as NodePath from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { nodeBuiltin, nodeRequire } from '../node-builtins.js';
-import { TokenlayConfigError } from '../config-error.js';
+import { TokenlayConfigError } from '../errors.js';
 
 /** The SQLite drivers the store runs on. */
 export type SqliteDriverName = 'node:sqlite' | 'better-sqlite3';

@@ -14,7 +14,7 @@ import { tokenlay as fastifyTokenlay, type TokenlayFastifyOptions } from '../../
 import { tokenlay as honoTokenlay } from '../../adapters/hono.js';
 import { withTokenlay } from '../../adapters/next.js';
 
-declare module '../../src/fields.js' {
+declare module '../../src/protocol/fields.js' {
   interface TokenlayFields {
     /** The team whose budget a call spends. */
     team?: 'red' | 'blue';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeHeaderValue, encodeHeaderValue, fieldsToHeaders, headersToFields } from '../../src/headers.js';
+import { decodeHeaderValue, encodeHeaderValue, fieldsToHeaders, headersToFields } from '../../src/protocol/headers.js';
 import { TokenlayHeaderError } from '../../src/errors.js';
 
 describe('header values', () => {

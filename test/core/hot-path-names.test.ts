@@ -53,7 +53,7 @@ it('defines no function name per request in the built Express adapter: body read
   writeFileSync(
     entry,
     `export { tokenlay } from ${JSON.stringify(join(root, 'adapters/express.ts'))};\n` +
-      `export { getTokenlayContext } from ${JSON.stringify(join(root, 'src/context.ts'))};\n`,
+      `export { getTokenlayContext } from ${JSON.stringify(join(root, 'src/scope/context.ts'))};\n`,
   );
   const outfile = join(dir, 'bundle.mjs');
   // As tsup.config.ts builds the CJS package: keepNames, node20 (the ESM build keeps no names).

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TokenlayHeaderError } from '../../src/errors.js';
-import { fieldsToHeaders } from '../../src/headers.js';
+import { fieldsToHeaders } from '../../src/protocol/headers.js';
 import { runWithTokenlay, TokenlayOpenAI } from '../../src/index.js';
 import { startProvider } from '../support/provider.js';
 

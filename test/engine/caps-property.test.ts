@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedFetch } from '../../src/engine/index.js';
-import { fieldsToHeaders } from '../../src/headers.js';
+import { fieldsToHeaders } from '../../src/protocol/headers.js';
 import { honestUsage } from '../support/honest-usage.js';
 import { startProvider, type Provider } from '../support/provider.js';
 import { REDIS_URL, useRedisPrefixes } from '../store/services.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { getTokenlayMetadata } from '../../src/response.js';
+import { getTokenlayMetadata } from '../../src/client/metadata.js';
 import { as, hello, rig } from './support.js';
 
 const flagged = (extra: object = {}) => ({

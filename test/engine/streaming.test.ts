@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { createEmbeddedFetch } from '../../src/engine/index.js';
-import { fieldsToHeaders } from '../../src/headers.js';
+import { fieldsToHeaders } from '../../src/protocol/headers.js';
 import { startSlowStream } from './slow-stream.js';
 import { as, hello, onCleanup, PROVIDER_KEY, rig } from './support.js';
 

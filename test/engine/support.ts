@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach } from 'vitest';
 import { createEmbeddedFetch, type EmbeddedFetch, type EngineConfig } from '../../src/engine/index.js';
-import { decodeHeaderValue, fieldsToHeaders } from '../../src/headers.js';
+import { decodeHeaderValue, fieldsToHeaders } from '../../src/protocol/headers.js';
 import { startProvider, type Provider, type ProviderOptions } from '../support/provider.js';
 
 export const PROVIDER_KEY = 'sk-test-provider-key-7f3a9c';

@@ -1,9 +1,10 @@
 import OpenAI, { type ClientOptions } from 'openai';
 import { mergeCallFields } from './call-fields.js';
-import type { TokenlayChat } from './client-types.js';
+import type { TokenlayChat } from './chat-types.js';
 import { DEBUG_HEADER, holdCallInfo } from './debug-line.js';
-import { createLimitError, isEnforcementAnswer, TokenlayConfigError } from './errors.js';
-import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
+import { TokenlayConfigError } from '../errors.js';
+import { createLimitError, isEnforcementAnswer } from './errors.js';
+import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
 import { explainConnectionError } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';

@@ -1,4 +1,4 @@
-import { TokenlayConfigError } from './errors.js';
+import { TokenlayConfigError } from '../errors.js';
 
 /** Every option a Tokenlay client or fetch reads, in the spelling it is documented with. */
 const TOKENLAY_OPTIONS = [

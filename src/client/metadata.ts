@@ -1,4 +1,4 @@
-import { readReportHeaders, readReportTrailer, type TokenlayMetadata } from './protocol/report.js';
+import { readReportHeaders, readReportTrailer, type TokenlayMetadata } from '../protocol/report.js';
 
 export type { TokenlayMetadata };
 

@@ -1,8 +1,8 @@
-import { currentScope, resolveScope, scopeFieldSources } from './context.js';
-import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord } from './fields.js';
-import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
-import { warnOutsideScope } from './scope-warning.js';
-import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from './protocol/names.js';
+import { currentScope, resolveScope, scopeFieldSources } from '../scope/context.js';
+import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord } from '../protocol/fields.js';
+import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from '../protocol/headers.js';
+import { warnOutsideScope } from '../scope/scope-warning.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER } from '../protocol/names.js';
 
 /** Where a field of a call came from, lowest precedence first. */
 export type FieldSource = 'client metadata' | 'scope' | 'identify' | 'call metadata' | 'call headers';

@@ -1,8 +1,8 @@
-import { TokenlayConfigError } from './errors.js';
+import { TokenlayConfigError } from '../errors.js';
 import { checkOptionNames } from './option-names.js';
-import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
-import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from './headers.js';
-import type { CounterStore, Ledger, TokenlayStore } from './store/types.js';
+import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
+import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from '../protocol/headers.js';
+import type { CounterStore, Ledger, TokenlayStore } from '../store/types.js';
 
 /** The hosted Tokenlay proxy. */
 export const DEFAULT_TOKENLAY_BASE_URL = 'https://api.tokenlay.com';

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from './fields.js';
-import { TokenlayScopeError } from './errors.js';
+import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
+import { TokenlayScopeError } from '../errors.js';
 
 /** What every LLM call made in one request scope has used so far. */
 export interface TokenlayUsage {

@@ -1,14 +1,14 @@
-import { addUsage, type TokenlayUsage } from './context.js';
-import { usageFromJson } from './metering/usage.js';
+import { addUsage, type TokenlayUsage } from '../scope/context.js';
+import { usageFromJson } from '../metering/usage.js';
 import {
   linkMetadata,
   linkRequestId,
   metadataFromHeaders,
   metadataFromTrailer,
   type MetadataHolder,
-} from './response.js';
-import { REQUEST_ID_HEADER, TRAILER_PREFIX } from './protocol/names.js';
-import { readTrailerLine, settledReportOf } from './protocol/report.js';
+} from './metadata.js';
+import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
+import { readTrailerLine, settledReportOf } from '../protocol/report.js';
 
 interface BodyUsage {
   inputTokens: number;

@@ -1,6 +1,6 @@
-import type { FieldRecord } from './fields.js';
+import type { FieldRecord } from '../protocol/fields.js';
 import type { FieldSource } from './call-fields.js';
-import { decodeHeaderValue } from './protocol/encoding.js';
+import { decodeHeaderValue } from '../protocol/encoding.js';
 
 /** What the debug line says about one call before it is sent. */
 export interface CallInfo {

@@ -1,4 +1,4 @@
-import { decodeHeaderValue } from './protocol/encoding.js';
+import { decodeHeaderValue } from './encoding.js';
 
 /** Answer headers as SDKs keep them: a `Headers` (openai 5+), or a plain object (openai 4, the Vercel AI SDK). */
 export type HeaderBag = Headers | Record<string, string | string[] | null | undefined> | undefined;

@@ -1,7 +1,7 @@
 import { mergeCallFields } from './call-fields.js';
-import { currentScope } from './context.js';
+import { currentScope } from '../scope/context.js';
 import { DEBUG_HEADER, holdCallInfo, type CallInfo } from './debug-line.js';
-import type { FieldRecord } from './fields.js';
+import type { FieldRecord } from '../protocol/fields.js';
 import { observeResponse } from './observe.js';
 import { resolveConnection, type TokenlayConnectionOptions } from './options.js';
 import { createTransport, innerFetchOf } from './transport.js';

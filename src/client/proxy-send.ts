@@ -1,4 +1,4 @@
-import { TokenlayError } from './errors.js';
+import { TokenlayError } from '../errors.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 

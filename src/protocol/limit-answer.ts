@@ -1,7 +1,6 @@
-import type { TokenlayLimitError } from './errors.js';
 import { decodedHeaderOf, headerOf, type HeaderBag } from './header-bag.js';
-import { encodeHeaderValue } from './protocol/encoding.js';
-import { REPORT_HEADERS, SHOULD_RETRY_HEADER } from './protocol/names.js';
+import { encodeHeaderValue } from './encoding.js';
+import { REPORT_HEADERS, SHOULD_RETRY_HEADER } from './names.js';
 
 /** The HTTP answer an app gives its own caller for a blocked LLM call. */
 export interface LimitAnswer {
@@ -16,8 +15,18 @@ export interface LimitAnswer {
 // Recognised by the mark `TokenlayLimitError` sets, so adapters need not load the OpenAI SDK.
 export const kLimitError = Symbol.for('tokenlay.limitError');
 
+/** What a `TokenlayLimitError` carries, read here without loading the OpenAI SDK that defines it. */
+export interface MarkedLimitError {
+  status: number | undefined;
+  error: unknown;
+  message: string;
+  ruleId: string | undefined;
+  ruleAction: string;
+  retryAfter: number | undefined;
+}
+
 /** Whether `err` is a `TokenlayLimitError` (from either build, ESM or CJS). */
-export function isLimitError(err: unknown): err is TokenlayLimitError {
+export function isLimitError(err: unknown): err is MarkedLimitError {
   return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[kLimitError] === true;
 }
 

@@ -1,5 +1,5 @@
 import { isEnforcementAnswer } from './errors.js';
-import { SHOULD_RETRY_HEADER } from './protocol/names.js';
+import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
 
 /**
  * @internal A block is final (docs/protocol.md §3): whatever the answer's headers say, the SDK must not

@@ -1,13 +1,13 @@
 import { neverRetryBlocks } from './block-answer.js';
-import { currentScope } from './context.js';
+import { currentScope } from '../scope/context.js';
 import { DEBUG_HEADER, logCall, takeCallInfo, type CallInfo } from './debug-line.js';
 import { sendWithKeys } from './proxy-send.js';
-import { createEmbeddedFetch } from './engine/embedded.js';
-import { TokenlayConfigError } from './errors.js';
-import { onWorkers } from './node-builtins.js';
+import { createEmbeddedFetch } from '../engine/embedded.js';
+import { TokenlayConfigError } from '../errors.js';
+import { onWorkers } from '../node-builtins.js';
 import { observeResponse } from './observe.js';
 import type { ResolvedConnection } from './options.js';
-import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from './protocol/names.js';
+import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from '../protocol/names.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 

@@ -1,4 +1,4 @@
-import type { FieldInput } from './fields.js';
+import type { FieldInput } from '../protocol/fields.js';
 
 const USER_KEYS = ['id', 'sub', 'userId', 'user_id', '_id', 'username'] as const;
 const ORG_KEYS = ['org', 'orgId', 'org_id', 'organization', 'organizationId', 'tenant', 'tenantId'] as const;

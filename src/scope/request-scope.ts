@@ -1,6 +1,6 @@
 import { emptyUsage, type Scope, type TokenlayUsage } from './context.js';
-import { canonicalField, normalizeFields, type FieldInput, type FieldRecord } from './fields.js';
-import { headersToFields, type HeaderSource } from './headers.js';
+import { canonicalField, normalizeFields, type FieldInput, type FieldRecord } from '../protocol/fields.js';
+import { headersToFields, type HeaderSource } from '../protocol/headers.js';
 import { noteMiddleware } from './scope-warning.js';
 
 /** What the identity of a request may be read as: sync, or async (a session or database lookup). */
