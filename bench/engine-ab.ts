@@ -6,40 +6,20 @@
  *
  *   AB_REFS=cdc42cb,1bac1c7 AB_ROUNDS=40 AB_BLOCK=200 npx tsx bench/engine-ab.ts
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { createEngine, type Engine } from '../src/engine/index.js';
+import { benchRules, callHeaders, chatBody, engineAt, inProcess } from './lib/engine-calls.js';
 
 const REFS = (process.env.AB_REFS ?? 'HEAD').split(',').filter(Boolean);
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 40);
 const BLOCK = Number(process.env.AB_BLOCK ?? 200);
 const STORES = (process.env.AB_STORES ?? 'memory,sqlite').split(',');
 
-async function engineAt(ref: string): Promise<typeof createEngine> {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-  const dir = join(tmpdir(), `tokenlay-baseline-${ref.replace(/[^\w.-]/g, '_')}`);
-  if (!existsSync(join(dir, 'src'))) {
-    mkdirSync(dir, { recursive: true });
-    const tar = execFileSync('git', ['-C', root, 'archive', ref, 'src', 'package.json'], { maxBuffer: 64 * 1024 * 1024 });
-    execFileSync('tar', ['-x', '-C', dir], { input: tar });
-    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
-  }
-  return ((await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine }).createEngine;
-}
-
-const rules = {
-  rules: [
-    { id: 'free', if: { plan: 'free' }, then: { model: 'gpt-4o-mini', limits: [{ type: 'requests', max: 1e9, window: 'day', per: 'user' }, { type: 'cost', max: 1e9, window: 'month', per: 'user' }] } },
-    { id: 'pro', if: { plan: 'pro' }, then: { limits: [{ type: 'tokens', max: 1e12, window: 'month', per: ['org', 'user'] }, { type: 'concurrent', max: 1000, per: 'user' }] } },
-  ],
-};
-const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
-const canned = JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 } });
-const inProcess: typeof fetch = async () => new Response(canned, { headers: { 'content-type': 'application/json' } });
-const headers = (i: number) => ({ 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-tokenlay-user': `user-${i % 50}`, 'x-tokenlay-org': 'acme', 'x-tokenlay-plan': 'free' });
+const rules = benchRules;
+const body = chatBody;
+const headers = callHeaders;
 
 const dir = mkdtempSync(join(tmpdir(), 'tokenlay-ab-'));
 const makers: Array<[string, typeof createEngine]> = [['working tree', createEngine]];
