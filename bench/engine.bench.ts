@@ -4,56 +4,38 @@
  * plus the engine alone (a provider answering in-process) and ledger write throughput.
  *
  * The engine before a change runs beside the engine of the working tree, in the same run: the
- * sources of BENCH_BASELINE (a git ref, default the commit before the engine became named stages)
- * are extracted to a temporary directory (with this checkout's node_modules linked) and imported from there.
+ * sources of BENCH_BASELINE (a git ref, or several separated by commas; default the commit before
+ * the engine became named stages) are extracted to a temporary directory (with this checkout's
+ * node_modules linked) and imported from there.
  *
  *   npx tsx bench/engine.bench.ts
  *   BENCH_BASELINE=main BENCH_CALLS=500 BENCH_ONLY=alone npx tsx bench/engine.bench.ts
  *   BENCH_ENGINE_ROUNDS=9 (default 3): more interleaved rounds, for a steadier median
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { createEngine, type Engine } from '../src/engine/index.js';
 import { createMemoryStore, createSqliteStore } from '../src/store/index.js';
 import type { LedgerRow, TokenlayStore } from '../src/store/types.js';
 import { startProvider } from '../test/support/provider.js';
+import { benchRules, callHeaders, chatBody, engineAt, inProcess } from './lib/engine-calls.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
-const BASELINE = process.env.BENCH_BASELINE ?? '943b0c7';
+const BASELINES = (process.env.BENCH_BASELINE ?? '943b0c7').split(',').filter((ref) => ref !== '' && ref !== 'none');
 
-/** The engine module of the baseline ref, from its sources extracted beside the working tree. */
-async function baselineEngine(): Promise<{ createEngine: typeof createEngine } | undefined> {
-  if (BASELINE === 'none') return undefined;
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-  const dir = join(tmpdir(), `tokenlay-baseline-${BASELINE.replace(/[^\w.-]/g, '_')}`);
-  if (!existsSync(join(dir, 'src'))) {
-    mkdirSync(dir, { recursive: true });
-    const tar = execFileSync('git', ['-C', root, 'archive', BASELINE, 'src', 'package.json'], { maxBuffer: 64 * 1024 * 1024 });
-    execFileSync('tar', ['-x', '-C', dir], { input: tar });
-    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
-  }
-  return (await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine };
-}
 const ROUNDS = Number(process.env.BENCH_ENGINE_ROUNDS ?? 3);
 const WARMUP = 200;
 const CONCURRENCY = 16;
 const LEDGER_ROWS = 50_000;
 
-const rules = {
-  rules: [
-    { id: 'free', if: { plan: 'free' }, then: { model: 'gpt-4o-mini', limits: [{ type: 'requests', max: 1e9, window: 'day', per: 'user' }, { type: 'cost', max: 1e9, window: 'month', per: 'user' }] } },
-    { id: 'pro', if: { plan: 'pro' }, then: { limits: [{ type: 'tokens', max: 1e12, window: 'month', per: ['org', 'user'] }, { type: 'concurrent', max: 1000, per: 'user' }] } },
-  ],
-};
-const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
+const rules = benchRules;
+const body = chatBody;
 // A call with no max_tokens under a cost cap smaller than its worst case (16,384 output tokens,
 // $0.0098): the engine clamps every one (before the clamp, it was admitted as it was).
 const clampedRules = { rules: [{ id: 'tight', if: {}, then: { limits: [{ type: 'cost', max: 0.005, window: 'month', per: 'user' }] } }] };
 const unlimited = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
-const headers = (i: number) => ({ 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-tokenlay-user': `user-${i % 50}`, 'x-tokenlay-org': 'acme', 'x-tokenlay-plan': 'free' });
+const headers = callHeaders;
 
 type Send = (i: number) => Promise<void>;
 
@@ -93,10 +75,6 @@ const viaEngine = (engine: Engine, url: string, text = body): Send => async (i) 
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
 };
 
-// A provider answering in-process, to see the engine's own cost without a socket.
-const canned = JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 } });
-const inProcess: typeof fetch = async () => new Response(canned, { headers: { 'content-type': 'application/json' } });
-
 function ledgerRow(i: number): LedgerRow {
   return { time: Date.now(), fields: { user: `user-${i % 50}`, org: 'acme', plan: 'free' }, modelRequested: 'gpt-4o-mini', modelUsed: 'gpt-4o-mini', endpoint: '/v1/chat/completions', inputTokens: 12, outputTokens: 3, cachedTokens: 0, cost: 0.0000036, ruleId: 'free', action: 'allow', status: 200, latencyMs: 3, estimated: false };
 }
@@ -116,12 +94,15 @@ const url = `${provider.base}/chat/completions`;
 type Result = Awaited<ReturnType<typeof measure>>;
 const rows: Array<[string, Result]> = [];
 try {
-  const before = await baselineEngine();
-  const was = before ? ([
-    [`before (${BASELINE}): engine alone (in-process provider), memory store`, () => before.createEngine({ rules, store: 'memory', fetch: inProcess })],
-    [`before (${BASELINE}): engine alone (in-process provider), SQLite store`, () => before.createEngine({ rules, store: `sqlite:${join(dir, `was-${Math.random()}.db`)}`, fetch: inProcess })],
-    [`before (${BASELINE}): engine alone (in-process provider), memory store, no max_tokens under a tight cost cap`, () => before.createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
-  ] as Array<[string, () => Engine]>) : [];
+  const was: Array<[string, () => Engine]> = [];
+  for (const ref of BASELINES) {
+    const before = { createEngine: await engineAt(ref) };
+    was.push(
+      [`before (${ref}): engine alone (in-process provider), memory store`, () => before.createEngine({ rules, store: 'memory', fetch: inProcess })],
+      [`before (${ref}): engine alone (in-process provider), SQLite store`, () => before.createEngine({ rules, store: `sqlite:${join(dir, `was-${Math.random()}.db`)}`, fetch: inProcess })],
+      [`before (${ref}): engine alone (in-process provider), memory store, no max_tokens under a tight cost cap`, () => before.createEngine({ rules: clampedRules, store: 'memory', fetch: inProcess })],
+    );
+  }
   const scenarios: Array<[string, () => { send: Send; close: () => Promise<void> }]> = [
     ['direct fetch to the stand-in (baseline)', () => ({ send: viaFetch(fetch, url), close: async () => {} })],
     ...([

@@ -3,6 +3,7 @@ import type { OnLimitExceeded, Rule, RuleActionName } from '../policy/types.js';
 import type { CounterCheck, CounterStore, LedgerRow } from '../store/types.js';
 import { DEFAULT_QUEUE_DELAY_SECONDS } from '../policy/schema.js';
 import { COST_UNITS_PER_USD } from '../store/money.js';
+import { realSleep, Waited } from './clock.js';
 import { describeLimit } from './describe.js';
 import type { Refusal } from './refusal.js';
 import { nextRelease, readPrior } from './rolling.js';
@@ -66,6 +67,8 @@ export interface AdmissionRequest {
   /** Re-estimates for a downgraded model. */
   estimateFor: (model: string) => Estimate;
   now: () => number;
+  /** Waits on the engine's clock: a queued call's backoff. Default real timers. */
+  sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
   leaseMs: number;
   signal?: AbortSignal | undefined;
   /** The ledger row a store records if the call's holder is lost, for what is reserved. */
@@ -155,20 +158,6 @@ function onExceeded(rule: Rule, action: RuleActionName): OnLimitExceeded {
   return action === 'queue' ? { action: 'queue', delay_seconds: DEFAULT_QUEUE_DELAY_SECONDS } : { action: 'block' };
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: number): Promise<string[]> {
   const out: string[] = [];
   for (const l of limits) {
@@ -202,7 +191,7 @@ async function warnings(req: AdmissionRequest, limits: ResolvedLimit[], now: num
  * and `on_limit_exceeded` decides:
  *
  * - `block` (the default): a refusal, answered as docs/protocol.md §3 says.
- * - `queue`: retries with backoff for up to `delay_seconds` (real time), then blocks, reported as `queue`.
+ * - `queue`: retries with backoff for up to `delay_seconds` on the engine's clock (`now`, `sleep`), then blocks, reported as `queue`.
  * - `warn`: admits, counted on the counters but not checked, with a warning.
  * - `downgrade`: admits on `downgrade_to`, counted but not checked against the rule's limits
  *   (the downgrade is the rule's answer to being over them), with a warning.
@@ -247,18 +236,17 @@ export async function admit(req: AdmissionRequest): Promise<Admitted | Refused> 
   }
 
   if (on.action === 'queue') {
-    const started = Date.now();
-    const deadline = started + (on.delay_seconds ?? DEFAULT_QUEUE_DELAY_SECONDS) * 1000;
+    const queued = new Waited(req.now, (on.delay_seconds ?? DEFAULT_QUEUE_DELAY_SECONDS) * 1000);
     let wait = 20;
-    while (Date.now() < deadline) {
-      await sleep(Math.min(wait, Math.max(1, deadline - Date.now())), req.signal);
+    while (queued.left > 0) {
+      await queued.step(req.sleep ?? realSleep, wait, req.signal);
       wait = Math.min(wait * 1.5, 500);
       now = req.now();
       limits = req.limitsAt(now);
       await readPrior(req.store, limits, now);
       ({ result, estimate, clamp } = await reserveClamped(req, limits, now));
       if (result.ok) {
-        const waited = Date.now() - started;
+        const waited = Math.round(queued.waited);
         return {
           ok: true,
           reservationId: result.id,

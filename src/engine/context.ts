@@ -10,6 +10,8 @@ export interface EngineContext {
   store: TokenlayStore;
   /** The clock for windows, leases and the ledger (ms since epoch). */
   now: () => number;
+  /** Waits on the engine's clock (see `EngineConfig.sleep`). */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   leaseMs: number;
   providerTimeoutMs: number;
   /** ms without a byte moving before a stream is cancelled. */

@@ -37,7 +37,7 @@ export interface ForwardRequest {
   /** Give up a streamed answer, once it has begun, as soon as the caller leaves. */
   abandonOnAbort: boolean;
   /** Ends the provider call at once, whoever waits for it (the engine's shutdown). */
-  stop?: AbortSignal | undefined;
+  stop?: Pick<AbortSignal, 'reason' | 'addEventListener' | 'removeEventListener'> | undefined;
   timeoutMs: number;
   fetch: typeof fetch;
 }

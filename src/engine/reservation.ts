@@ -88,18 +88,16 @@ export function withOutputLimit(endpoint: string, body: JsonBody, model: string 
 }
 
 /**
- * Says in the call's report that admission lowered the output limit of the model it was sent to: the limit (the report's
- * `outputLimit`, `x-tokenlay-output-limit`) and a warning naming the field, the rule and its room.
+ * What the call's report says when admission lowered the output limit of the model it was sent
+ * to: the limit (the report's `outputLimit`, `x-tokenlay-output-limit`) and a warning naming the
+ * field, the rule and its room. Undefined when that model was not clamped.
  */
-export function reportClamp(state: CallState, clamp: Clamp, model: string | undefined): void {
+export function clampNote(state: CallState, clamp: Clamp, model: string | undefined): { outputLimit: number; warning: string } | undefined {
   const limit = model === undefined ? undefined : state.estimate.outputLimits?.get(model);
-  if (limit === undefined || !state.body) return;
+  if (limit === undefined || !state.body) return undefined;
   const sent = withOutputLimit(state.endpoint, providerBody(state.body, state.decision.params, model, false), model, state.estimate);
   const gemini = (sent.generationConfig as JsonBody | undefined)?.maxOutputTokens === limit;
   const field = gemini ? 'generationConfig.maxOutputTokens' : (OUTPUT_LIMIT_FIELDS.find((f) => sent[f] === limit) ?? outputLimitField(state.endpoint, model!));
-  state.report.outputLimit = limit;
   const { limit: l, room } = clamp;
-  state.report.warnings.push(
-    `rule "${state.rule?.id}": ${field} lowered to ${limit} so that this call cannot pass ${describeLimit(l, l.limit.max - room)}`,
-  );
+  return { outputLimit: limit, warning: `rule "${state.rule?.id}": ${field} lowered to ${limit} so that this call cannot pass ${describeLimit(l, l.limit.max - room)}` };
 }

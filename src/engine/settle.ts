@@ -11,6 +11,7 @@ import type { MeteredUsage } from '../metering/index.js';
 import { roundUsd } from '../store/money.js';
 import type { LedgerRow } from '../store/types.js';
 import type { CallState } from './call.js';
+import { Waited } from './clock.js';
 import type { EngineContext } from './context.js';
 import { reportAfterAnswer } from './report-error.js';
 
@@ -79,8 +80,6 @@ function describeCall(row: LedgerRow): string {
   return `${row.endpoint} ${who || '(no fields)'} status ${row.status}: ${row.inputTokens} input and ${row.outputTokens} output tokens, $${row.cost}`;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Opens the settlement of a call holding `reservation` (null: it counts against nothing). While
  * open, the reservation's lease is renewed, so long calls and streams keep it; a crashed process
@@ -139,11 +138,12 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
   };
 
   const retry = async (how: Outcome, row: LedgerRow, first: unknown): Promise<void> => {
-    const deadline = Date.now() + ctx.settleRetryMs;
+    // On the engine's clock, so that a test moves time instead of waiting for it.
+    const retrying = new Waited(ctx.now, ctx.settleRetryMs);
     let delay = RETRY_FIRST_DELAY_MS;
     let last = first;
-    while (Date.now() < deadline) {
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+    while (retrying.left > 0) {
+      await retrying.step(ctx.sleep, delay);
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
       try {
         record(row, await writeCounters(how, row));

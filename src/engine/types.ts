@@ -38,6 +38,13 @@ export interface EngineConfig {
   unknownModels?: 'zero' | 'refuse';
   /** The clock (ms since epoch) for windows, leases and the ledger. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Waits `ms` on the engine's clock: a queued call's backoff (`on_limit_exceeded: queue`) and a
+   * failed settlement's retries take their time from it, and their deadlines from `now`. Rejects
+   * with the signal's reason when `signal` aborts. Default: real timers. With `now`, a test moves
+   * the clock and drives the queue and the retries without waiting for them.
+   */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** How long a reservation holds without renewal; a crashed call's reservation frees after it. Default 60 000. */
   leaseMs?: number;
   /**

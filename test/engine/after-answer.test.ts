@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/store/index.js';
 import type { TokenlayStore } from '../../src/store/types.js';
-import { as, hello, PROVIDER_KEY, rig } from './support.js';
+import { as, hello, movingClock, PROVIDER_KEY, rig } from './support.js';
 
 const daily = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 100, window: 'day', per: 'user' }] } }] };
 
@@ -35,15 +35,21 @@ afterEach(() => {
 
 /** An OpenAI client that retries as it does by default, so a failed answer would reach the provider again. */
 async function retryingRig(store: TokenlayStore, extra: object = {}) {
-  const r = await rig({ rules: daily, store, settleRetryMs: 200, ...extra });
-  return { ...r, openai: new OpenAI({ apiKey: PROVIDER_KEY, baseURL: r.provider.base, fetch: r.fetch, maxRetries: 2 }) };
+  // The settlement's retries sleep on the engine's clock, which each sleep moves: no real waiting.
+  const clock = movingClock();
+  const r = await rig({ rules: daily, store, settleRetryMs: 200, now: clock.now, sleep: clock.sleep, ...extra });
+  const settleWarnings = async () => {
+    // flush() waits for the settlement and its retries; the warning is emitted on the next tick.
+    await r.fetch.engine.flush();
+    await new Promise((resolve) => setImmediate(resolve));
+    return warnings.filter((w) => w.startsWith('tokenlay:'));
+  };
+  return { ...r, openai: new OpenAI({ apiKey: PROVIDER_KEY, baseURL: r.provider.base, fetch: r.fetch, maxRetries: 2 }), settleWarnings };
 }
-
-const settleWarnings = () => new Promise((r) => setTimeout(r, 600)).then(() => warnings.filter((w) => w.startsWith('tokenlay:')));
 
 describe('nothing after the provider answered fails the call or makes it retry', () => {
   it('answers when the store rejects the settlement, retries it, and reports the final failure once with the counts', async () => {
-    const { openai, chatCalls } = await retryingRig(faultyStore({ settle: async () => Promise.reject(new Error('SQLITE_IOERR: disk I/O error')) }));
+    const { openai, chatCalls, settleWarnings } = await retryingRig(faultyStore({ settle: async () => Promise.reject(new Error('SQLITE_IOERR: disk I/O error')) }));
     const answer = await openai.chat.completions.create(hello, as({ user: 'ivy' }));
     expect(answer.choices[0]!.message.content).toBe('hello anonymous');
     expect(chatCalls()).toBe(1);
@@ -53,7 +59,7 @@ describe('nothing after the provider answered fails the call or makes it retry',
   });
 
   it('answers a stream when the store throws on settle', async () => {
-    const { openai, chatCalls } = await retryingRig(
+    const { openai, chatCalls, settleWarnings } = await retryingRig(
       faultyStore({
         settle: () => {
           throw new Error('store went away');
@@ -80,7 +86,7 @@ describe('nothing after the provider answered fails the call or makes it retry',
     );
     await expect(broken.openai.chat.completions.create(hello, as({ user: 'ivy' }))).resolves.toBeDefined();
     expect(broken.chatCalls()).toBe(1);
-    const reported = await settleWarnings();
+    const reported = await broken.settleWarnings();
     expect(reported.some((w) => w.includes('could not be recorded') && w.includes('ledger full'))).toBe(true);
     expect(reported.some((w) => w.includes('onLedger threw: observer bug'))).toBe(true);
   });

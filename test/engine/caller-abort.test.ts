@@ -1,6 +1,6 @@
 import { APIUserAbortError } from 'openai';
 import { describe, expect, it } from 'vitest';
-import { as, hello, rig } from './support.js';
+import { as, hello, manualClock, rig } from './support.js';
 
 const twoADay = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 2, window: 'day', per: 'user' }] } }] };
 
@@ -43,12 +43,22 @@ describe('a caller who aborts after the provider got the call', () => {
 
   it('is released, not counted, when it aborts before the provider is called (while queued)', async () => {
     const rules = { rules: [{ id: 'one', if: {}, then: { action: 'queue', limits: [{ type: 'concurrent', max: 1, per: 'user' }], on_limit_exceeded: { action: 'queue', delay_seconds: 5 } } }] };
-    const { openai, chatCalls, fetch } = await rig({ rules, store: 'memory' }, { behavior: () => ({ kind: 'delay', ms: 300 }) });
+    const clock = manualClock(new Date().toISOString());
+    let arrived!: () => void;
+    const firstArrived = new Promise<void>((r) => (arrived = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { openai, chatCalls, fetch } = await rig({ rules, store: 'memory', now: clock.now, sleep: clock.sleep }, { behavior: () => (arrived(), { kind: 'hold', until: held }) });
     const first = openai.chat.completions.create(hello, as({ user: 'q' }));
-    await new Promise((r) => setTimeout(r, 50));
+    await firstArrived;
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
-    await expect(openai.chat.completions.create(hello, { ...as({ user: 'q' }), signal: controller.signal })).rejects.toThrow();
+    // The second call is queued behind the first: its caller leaves while it waits.
+    const waiting = clock.sleeping();
+    const second = openai.chat.completions.create(hello, { ...as({ user: 'q' }), signal: controller.signal });
+    await waiting;
+    controller.abort();
+    await expect(second).rejects.toThrow();
+    release();
     await first;
     expect(chatCalls()).toBe(1);
     await fetch.engine.flush();

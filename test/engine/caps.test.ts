@@ -5,7 +5,7 @@ import { createTokenlayFetch, getTokenlayMetadata, runWithTokenlay, TokenlayLimi
 import { honestUsage } from '../support/honest-usage.js';
 import { startProvider } from '../support/provider.js';
 import { createMemoryStore } from '../../src/store/index.js';
-import { as, onCleanup, PROVIDER_KEY, rig, warningsHeader } from './support.js';
+import { as, manualClock, onCleanup, PROVIDER_KEY, rig, warningsHeader } from './support.js';
 
 const monthly = (type: 'cost' | 'tokens', max: number, extra: object = {}) => ({
   rules: [{ id: 'monthly', if: {}, then: { limits: [{ type, max, window: 'month', per: 'user' }], ...extra } }],
@@ -124,14 +124,31 @@ describe('clamp instead of overshoot', () => {
 
   it('a queued call waits for room, then is clamped to what is left rather than refused', async () => {
     const rules = monthly('cost', 0.02, { on_limit_exceeded: { action: 'queue', delay_seconds: 10 } });
-    const { openai, provider, fetch } = await rig({ rules, store: 'memory' }, { usage: honestUsage(200), behavior: () => ({ kind: 'delay', ms: 300 }) });
+    const clock = manualClock(new Date().toISOString());
+    let arrived!: () => void;
+    const firstArrived = new Promise<void>((r) => (arrived = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { openai, provider, fetch } = await rig(
+      { rules, store: 'memory', now: clock.now, sleep: clock.sleep },
+      { usage: honestUsage(200), behavior: () => (arrived(), { kind: 'hold', until: held }) },
+    );
     const call = () => openai.chat.completions.create({ model: 'gpt-4o', messages: ask('Go on.') }, as({ user: 'quinn' })).withResponse();
-    const [first, second] = await Promise.all([call(), new Promise((r) => setTimeout(r, 50)).then(call)]);
-    expect(first.response.headers.get('x-tokenlay-rule-action')).toBe('allow');
-    expect(second.response.headers.get('x-tokenlay-rule-action')).toBe('queue');
-    // The first took the whole room; once it settled ($0.002), the second got a limit that fits the rest.
-    expect(Number(first.response.headers.get('x-tokenlay-output-limit'))).toBe(provider.requests[0]!.body.max_tokens);
-    expect(Number(second.response.headers.get('x-tokenlay-output-limit'))).toBe(provider.requests[1]!.body.max_tokens);
+    const first = call();
+    await firstArrived;
+    // The first took the whole room: the second waits on the engine's clock until it settles.
+    const waiting = clock.sleeping();
+    const second = call();
+    await waiting;
+    release();
+    const answered = await first;
+    clock.advance(20);
+    const queued = await second;
+    expect(answered.response.headers.get('x-tokenlay-rule-action')).toBe('allow');
+    expect(queued.response.headers.get('x-tokenlay-rule-action')).toBe('queue');
+    // Once the first settled ($0.002), the second got a limit that fits the rest.
+    expect(Number(answered.response.headers.get('x-tokenlay-output-limit'))).toBe(provider.requests[0]!.body.max_tokens);
+    expect(Number(queued.response.headers.get('x-tokenlay-output-limit'))).toBe(provider.requests[1]!.body.max_tokens);
     await fetch.engine.flush();
     const rows = await fetch.engine.store.ledger();
     expect(rows.reduce((sum, r) => sum + r.cost, 0)).toBeLessThanOrEqual(0.02);

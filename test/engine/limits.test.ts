@@ -1,6 +1,6 @@
 import type OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { as, hello, manualClock, rig, warningsHeader } from './support.js';
+import { as, hello, manualClock, movingClock, rig, warningsHeader } from './support.js';
 
 const fail = (p: Promise<unknown>) => p.then(() => { throw new Error('expected the call to be refused'); }, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
 const requestsPerDay = (max: number, extra: object = {}) => ({
@@ -102,27 +102,48 @@ describe('limits', () => {
 
   it('queues a call until a concurrency slot frees, then answers it', async () => {
     const rules = { rules: [{ id: 'one-at-a-time', if: {}, then: { limits: [{ type: 'concurrent', max: 1, per: 'user' }], on_limit_exceeded: { action: 'queue', delay_seconds: 5 } } }] };
-    const { openai, provider } = await rig({ rules, store: 'memory' }, { behavior: (r) => (r.body?.messages?.[0]?.content === 'slow' ? { kind: 'delay', ms: 300 } : undefined) });
+    const clock = manualClock(new Date().toISOString());
+    let arrived!: () => void;
+    const slowArrived = new Promise<void>((r) => (arrived = r));
+    let release!: () => void;
+    const slowHeld = new Promise<void>((r) => (release = r));
+    const { openai, provider } = await rig({ rules, store: 'memory', now: clock.now, sleep: clock.sleep }, {
+      behavior: (r) => {
+        if (r.body?.messages?.[0]?.content !== 'slow') return undefined;
+        arrived();
+        return { kind: 'hold', until: slowHeld };
+      },
+    });
     const slow = openai.chat.completions.create({ ...hello, messages: [{ role: 'user', content: 'slow' }] }, as({ user: 'u' }));
-    await new Promise((r) => setTimeout(r, 50));
-    const started = Date.now();
-    const { response } = await openai.chat.completions.create(hello, as({ user: 'u' })).withResponse();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
-    expect(response.headers.get('x-tokenlay-rule-action')).toBe('queue');
-    expect(warningsHeader(response)[0]).toMatch(/^rule "one-at-a-time": queued \d+ ms for 1 concurrent calls per user/);
+    await slowArrived;
+    // The second call finds the slot taken and waits on the engine's clock.
+    const firstWait = clock.sleeping();
+    const queued = openai.chat.completions.create(hello, as({ user: 'u' })).withResponse();
+    expect(await firstWait).toBe(20);
+    // While the slow call holds the slot, each retry is refused and the queue waits longer.
+    const secondWait = clock.sleeping();
+    clock.advance(20);
+    expect(await secondWait).toBe(30);
+    release();
     await slow;
+    clock.advance(30);
+    const { response } = await queued;
+    expect(response.headers.get('x-tokenlay-rule-action')).toBe('queue');
+    expect(warningsHeader(response)[0]).toMatch(/^rule "one-at-a-time": queued 50 ms for 1 concurrent calls per user/);
     // The queued call reached the provider only after the slow one had been answered.
     expect(provider.requests.map((r) => r.body.messages[0].content)).toEqual(['slow', 'Say hello.']);
   });
 
-  it('blocks a queued call when delay_seconds pass, reported as queue', async () => {
+  it('blocks a queued call when delay_seconds pass on the engine clock, reported as queue', async () => {
     const rules = { rules: [{ id: 'q', if: {}, then: { action: 'queue', limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }] } }] };
     const doc = { rules: [{ ...rules.rules[0], then: { ...rules.rules[0]!.then, on_limit_exceeded: { action: 'queue', delay_seconds: 0.2 } } }] };
-    const { openai, chatCalls } = await rig({ rules: doc, store: 'memory' });
+    const clock = movingClock();
+    const { openai, chatCalls } = await rig({ rules: doc, store: 'memory', now: clock.now, sleep: clock.sleep });
     await openai.chat.completions.create(hello, as({ user: 'u' }));
-    const started = Date.now();
+    const started = clock.now();
     const error = await fail(openai.chat.completions.create(hello, as({ user: 'u' })));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    // 20 + 30 + 45 + 67.5 ms, then what is left of the 200.
+    expect(clock.now() - started).toBe(200);
     expect(error.status).toBe(429);
     expect(error.headers?.get('x-tokenlay-rule-action')).toBe('queue');
     expect(chatCalls()).toBe(1);

@@ -10,10 +10,62 @@ import { startProvider, type Provider, type ProviderOptions } from '../support/p
 
 export const PROVIDER_KEY = 'sk-test-provider-key-7f3a9c';
 
-/** A clock the test moves by hand. */
-export function manualClock(iso: string): { now: () => number; set(iso: string): void; advance(ms: number): void } {
+/** The engine's clock as a test drives it: `now` and `sleep` (see `EngineConfig.sleep`). */
+export interface TestClock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * A clock the test moves by hand. Its `sleep` resolves once `advance` or `set` has moved the
+ * clock past the sleeper's end; `sleeping()` resolves when the engine next sleeps on it, with the ms.
+ */
+export function manualClock(iso: string): TestClock & { set(iso: string): void; advance(ms: number): void; sleeping(): Promise<number> } {
   let t = Date.parse(iso);
-  return { now: () => t, set: (s) => void (t = Date.parse(s)), advance: (ms) => void (t += ms) };
+  let sleepers: Array<{ until: number; wake: () => void }> = [];
+  const watchers: Array<(ms: number) => void> = [];
+  const wakeDue = () => {
+    const due = sleepers.filter((s) => s.until <= t);
+    sleepers = sleepers.filter((s) => s.until > t);
+    for (const s of due) s.wake();
+  };
+  return {
+    now: () => t,
+    set(s) {
+      t = Date.parse(s);
+      wakeDue();
+    },
+    advance(ms) {
+      t += ms;
+      wakeDue();
+    },
+    sleep(ms, signal) {
+      return new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason);
+        const sleeper = { until: t + ms, wake: resolve };
+        sleepers.push(sleeper);
+        signal?.addEventListener('abort', () => {
+          sleepers = sleepers.filter((s) => s !== sleeper);
+          reject(signal.reason);
+        }, { once: true });
+        for (const w of watchers.splice(0)) w(ms);
+      });
+    },
+    sleeping: () => new Promise<number>((resolve) => watchers.push(resolve)),
+  };
+}
+
+/** A clock that each sleep moves forward at once (the sleeper wakes on the next turn of the event loop): waits take no real time. */
+export function movingClock(): TestClock {
+  let t = Date.now();
+  return {
+    now: () => t,
+    sleep(ms, signal) {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      t += ms;
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  };
 }
 
 /** Request options that attribute one call, as the tokenlay client would send them. */

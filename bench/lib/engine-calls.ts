@@ -1,0 +1,42 @@
+/** What the engine benches share: the rules and call they send, an in-process provider, and the engine of a git ref. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { createEngine } from '../../src/engine/index.js';
+
+/** Two rules with two limits each: the free plan's (requests a day, cost a month) apply to every call. */
+export const benchRules = {
+  rules: [
+    { id: 'free', if: { plan: 'free' }, then: { model: 'gpt-4o-mini', limits: [{ type: 'requests', max: 1e9, window: 'day', per: 'user' }, { type: 'cost', max: 1e9, window: 'month', per: 'user' }] } },
+    { id: 'pro', if: { plan: 'pro' }, then: { limits: [{ type: 'tokens', max: 1e12, window: 'month', per: ['org', 'user'] }, { type: 'concurrent', max: 1000, per: 'user' }] } },
+  ],
+};
+
+/** A chat completion with max_tokens. */
+export const chatBody = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'Summarise the quarterly report in three bullet points.' }] });
+
+/** The headers of call `i`: one of 50 users of one org, on the free plan. */
+export const callHeaders = (i: number) => ({ 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-tokenlay-user': `user-${i % 50}`, 'x-tokenlay-org': 'acme', 'x-tokenlay-plan': 'free' });
+
+const canned = JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 } });
+
+/** A provider answering in-process, to see the engine's own cost without a socket. */
+export const inProcess: typeof fetch = async () => new Response(canned, { headers: { 'content-type': 'application/json' } });
+
+/**
+ * `createEngine` of a git ref: its sources extracted to a temporary directory (once; this
+ * checkout's node_modules linked) and imported from there, to run beside the working tree's.
+ */
+export async function engineAt(ref: string): Promise<typeof createEngine> {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const dir = join(tmpdir(), `tokenlay-baseline-${ref.replace(/[^\w.-]/g, '_')}`);
+  if (!existsSync(join(dir, 'src'))) {
+    mkdirSync(dir, { recursive: true });
+    const tar = execFileSync('git', ['-C', root, 'archive', ref, 'src', 'package.json'], { maxBuffer: 64 * 1024 * 1024 });
+    execFileSync('tar', ['-x', '-C', dir], { input: tar });
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  }
+  return ((await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine }).createEngine;
+}
