@@ -2,7 +2,7 @@ import { TokenlayConfigError } from '../errors.js';
 import { checkOptionNames } from './option-names.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from '../protocol/headers.js';
-import type { CounterStore, Ledger, TokenlayStore } from '../store/types.js';
+import type { EngineConfig } from '../engine/types.js';
 
 /** The hosted Tokenlay proxy. */
 export const DEFAULT_TOKENLAY_BASE_URL = 'https://api.tokenlay.com';
@@ -18,13 +18,13 @@ export interface EmbeddedOptions {
    * 12), or a store object. Default: env `TOKENLAY_STORE`, else `'memory'`, which resets with the
    * process; use `'sqlite:./.tokenlay/usage.db'` for budgets that survive restarts.
    */
-  store?: string | TokenlayStore | CounterStore;
+  store?: EngineConfig['store'];
   /**
    * The usage ledger apart from the counters, e.g. `'postgres://user:password@host:5432/db'` (needs
    * pg) next to `store: 'redis://…'`; or `'sqlite:<path>'`, `'memory'`, a ledger object. Default: env
    * `TOKENLAY_LEDGER`, else the store's own ledger. Turns on embedded mode.
    */
-  ledger?: string | Ledger | TokenlayStore;
+  ledger?: EngineConfig['ledger'];
   /** While a Redis store is unreachable: `'closed'` (default; calls get 503 `tokenlay_store_unavailable`) or `'open'` (admitted uncounted). Env `TOKENLAY_ON_STORE_ERROR`. */
   onStoreError?: 'closed' | 'open';
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */
