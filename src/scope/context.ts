@@ -37,7 +37,7 @@ export interface Scope {
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
 // `tokenlay/express` (required) must be seen by a client imported as ESM.
 const STORAGE_KEY = Symbol.for('tokenlay.context.storage');
-const storage: AsyncLocalStorage<Scope> = ((globalThis as any)[STORAGE_KEY] ??= new AsyncLocalStorage<Scope>());
+const storage: AsyncLocalStorage<Scope> = ((globalThis as Record<symbol, AsyncLocalStorage<Scope> | undefined>)[STORAGE_KEY] ??= new AsyncLocalStorage<Scope>());
 
 /** @internal */
 export function currentScope(): Scope | undefined {
