@@ -25,7 +25,7 @@ export function honoIdentity(c: Context) {
 function isInertBody(res: Response): boolean {
   for (const key of Object.getOwnPropertySymbols(res)) {
     if (key.description !== 'cache') continue;
-    const body = (res as any)[key]?.[1];
+    const body = (res as unknown as Record<symbol, unknown[] | undefined>)[key]?.[1];
     return body === null || typeof body === 'string' || body instanceof Uint8Array;
   }
   return false;

@@ -57,6 +57,7 @@ export function nodeBuiltin<T>(id: BuiltinId, feature: string): T {
 }
 
 /** A CommonJS `require` for optional packages (drivers, encodings, the price table), made on first use. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a module as `require` returns it; callers name its type
 export function nodeRequire(feature: string, from: string): (id: string) => any {
   const { createRequire } = nodeBuiltin<typeof NodeModule>('node:module', feature);
   return createRequire(from);

@@ -194,6 +194,7 @@ export function setTokenlayContext(partial: TokenlayFields & FieldInput): void {
  * Binds `fn` to the current scope, for work that a queue, pool or event emitter runs later
  * outside the request's async chain. Outside a scope, returns `fn` unchanged.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any function may be bound: `unknown[]` would refuse typed parameters (contravariance)
 export function bindTokenlay<F extends (...args: any[]) => any>(fn: F): F {
   const scope = storage.getStore();
   if (!scope) return fn;
