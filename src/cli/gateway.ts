@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Gateway, GatewayAddress, GatewayOptions } from '../gateway/types.js';
 import type { Flag } from './flags.js';
 import { flagHelp, intFlag, readFlags } from './flags.js';
+import { BILLING_FLAGS, startGatewayBilling, type GatewayBilling } from './gateway-billing.js';
 
 const FLAGS: Flag[] = [
   { name: 'host', value: 'HOST', env: 'TOKENLAY_HOST', default: '127.0.0.1', help: 'address to listen on' },
@@ -26,6 +27,7 @@ const FLAGS: Flag[] = [
   { name: 'drain-timeout', value: 'MS', env: 'TOKENLAY_DRAIN_TIMEOUT', default: '10000', help: 'on SIGTERM/SIGINT, wait this long for calls in flight' },
   { name: 'log-format', value: 'FORMAT', env: 'TOKENLAY_LOG_FORMAT', default: 'json', help: 'json (one line per call) or pretty (for a terminal)' },
   { name: 'log-level', value: 'LEVEL', env: 'TOKENLAY_LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
+  ...BILLING_FLAGS,
 ];
 
 const flag = (name: string): Flag => FLAGS.find((f) => f.name === name)!;
@@ -44,6 +46,7 @@ export const HELP = flagHelp('Usage: tokenlay gateway [options]\n\nServes the po
 
 export async function run(argv: string[]): Promise<number> {
   let options: GatewayOptions;
+  let billingValues: Record<string, string | string[] | undefined>;
   let host: string;
   let port: number;
   try {
@@ -54,6 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (positionals.length > 0) throw new Error(`tokenlay gateway: unexpected argument ${JSON.stringify(positionals[0])}. Run 'tokenlay gateway --help' for the options.`);
     const str = (name: string) => values[name] as string | undefined;
+    billingValues = values;
     host = str('host') ?? '127.0.0.1';
     port = intFlag('gateway', flag('port'), str('port'), 0, 65535) ?? 8787;
     const logFormat = str('log-format') ?? 'json';
@@ -126,6 +130,14 @@ export async function run(argv: string[]): Promise<number> {
     await gateway.close();
     return 1;
   }
+  let billing: GatewayBilling | undefined;
+  try {
+    billing = await startGatewayBilling(billingValues, options);
+  } catch (err) {
+    console.error((err as Error).message);
+    await gateway.close();
+    return 1;
+  }
   // Plain text on standard output, before any log line, so that scripts can read the port.
   process.stdout.write(`tokenlay gateway listening on ${address.url}\n`);
 
@@ -134,7 +146,10 @@ export async function run(argv: string[]): Promise<number> {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       process.stderr.write(`tokenlay gateway: ${signal}: finishing calls in flight, writing the ledger\n`);
-      gateway.close().then(
+      // The billing pusher finishes its batch first; what it leaves is pushed at the next start.
+      (billing?.stop() ?? Promise.resolve())
+        .then(() => gateway.close())
+        .then(
         () => resolve(0),
         (err: unknown) => {
           console.error(`tokenlay gateway: shutdown failed: ${(err as Error).message}`);

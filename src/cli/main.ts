@@ -11,6 +11,8 @@ const commands: Record<string, Command> = {
   keys: { summary: 'create, list and revoke tokenlay keys (accounts)', load: () => import('./keys.js') },
   usage: { summary: 'print usage and cost grouped by a field', load: () => import('./usage.js') },
   export: { summary: 'stream the ledger to a CSV file', load: () => import('./export.js') },
+  billing: { summary: 'push the ledger to Stripe or CloudEvents (OpenMeter), reconcile', load: () => import('./billing.js') },
+  simulate: { summary: "replay the ledger's calls under other rules: refusals, cost, margin", load: () => import('./simulate.js') },
 };
 
 function help(): string {

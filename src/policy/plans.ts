@@ -7,17 +7,22 @@
  *   pro: { price: 20, period: month }   # USD a user pays each period
  *   free: { price: 0 }
  * ```
+ *
+ * `markup` (optional, a factor > 0, default 1) multiplies a call's cost when it is billed
+ * (`tokenlay billing push`): `pro: { price: 20, markup: 1.3 }` bills $1.30 for each $1 of LLM cost.
  */
 
 /** How often a plan is paid for; its margin is counted over the current one (UTC). */
 export const PLAN_PERIODS = ['day', 'week', 'month', 'year'] as const;
 export type PlanPeriod = (typeof PLAN_PERIODS)[number];
-export const PLAN_KEYS = ['price', 'period'] as const;
+export const PLAN_KEYS = ['price', 'period', 'markup'] as const;
 
 /** One plan: what a user on it pays, in USD, each `period` (default `month`). */
 export interface PlanPrice {
   price: number;
   period: PlanPeriod;
+  /** What a call's cost is multiplied by when it is billed (`tokenlay billing push`); absent: 1. */
+  markup?: number;
 }
 
 type Report = (path: string, message: string) => void;
@@ -62,7 +67,11 @@ export function checkPlans(report: Report, value: unknown): Record<string, PlanP
       report(`${at}.period`, `expected one of ${PLAN_PERIODS.join('|')}, got ${shown(period)}`);
       ok = false;
     }
-    if (ok) out[name] = { price: p.price as number, period: period as PlanPeriod };
+    if (p.markup !== undefined && (typeof p.markup !== 'number' || !Number.isFinite(p.markup) || p.markup <= 0)) {
+      report(`${at}.markup`, `expected what a call's cost is multiplied by when billed (a number > 0, e.g. 1.3 for 30 % on top), got ${shown(p.markup)}`);
+      ok = false;
+    }
+    if (ok) out[name] = { price: p.price as number, period: period as PlanPeriod, ...(p.markup === undefined ? {} : { markup: p.markup as number }) };
   }
   return out;
 }

@@ -65,7 +65,7 @@ export interface PostgresLedger extends Ledger {
   health(): PostgresLedgerHealth;
 }
 
-interface DbRow {
+export interface DbRow {
   time: string;
   fields: Record<string, string>;
   model_requested: string | null;
@@ -83,7 +83,7 @@ interface DbRow {
   estimate_reason: string | null;
 }
 
-function fromDb(r: DbRow): LedgerRow {
+export function fromDb(r: DbRow): LedgerRow {
   return {
     time: Number(r.time),
     fields: r.fields,

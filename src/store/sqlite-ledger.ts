@@ -3,7 +3,7 @@ import { isBusy } from './sqlite-busy.js';
 import { costUnits, usdOf } from './money.js';
 import type { LedgerQuery, LedgerRow } from './types.js';
 
-interface LedgerDbRow {
+export interface LedgerDbRow {
   time: number;
   fields: string;
   model_requested: string | null;
@@ -21,7 +21,7 @@ interface LedgerDbRow {
   estimate_reason: string | null;
 }
 
-function fromDb(row: LedgerDbRow): LedgerRow {
+export function fromDb(row: LedgerDbRow): LedgerRow {
   return {
     time: row.time,
     fields: JSON.parse(row.fields) as Record<string, string>,

@@ -12,7 +12,7 @@ import config from '../../tsup.config.js';
 
 const run = promisify(execFile);
 const outDir = resolve('.tmp/gateway-module-graph-dist');
-const GATEWAY_DEPS = /\/node_modules\/(pino|prom-client|pino-pretty|better-sqlite3)\//;
+const GATEWAY_DEPS = /\/node_modules\/(pino|prom-client|pino-pretty|better-sqlite3|undici)\//;
 
 async function gatewayDepsLoadedBy(entry: string, mode: 'esm' | 'cjs'): Promise<string[]> {
   const file = resolve(outDir, mode === 'esm' ? `${entry}.js` : `${entry}.cjs`);
@@ -33,7 +33,7 @@ describe('module graph of tokenlay/gateway', () => {
     expect(await gatewayDepsLoadedBy('index', mode)).toEqual([]);
   });
 
-  it.for(['esm', 'cjs'] as const)('tokenlay/gateway (%s) loads pino and prom-client', async (mode) => {
-    expect(await gatewayDepsLoadedBy('gateway', mode)).toEqual(['pino', 'prom-client']);
+  it.for(['esm', 'cjs'] as const)('tokenlay/gateway (%s) loads pino, prom-client and undici', async (mode) => {
+    expect(await gatewayDepsLoadedBy('gateway', mode)).toEqual(['pino', 'prom-client', 'undici']);
   });
 });
