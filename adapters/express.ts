@@ -3,7 +3,7 @@ import { bindHttpListeners } from '../src/scope/bind-emitter.js';
 import { currentScope, runWithScope } from '../src/scope/context.js';
 import { firstPrincipal } from '../src/scope/identity.js';
 import { limitAnswer } from '../src/protocol/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
+import { finisher, outerScope, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
 
 /** The parts of an Express (or Connect) request the adapter reads; no Express types needed. */
 export interface ExpressLikeRequest extends IncomingMessage {
@@ -36,13 +36,9 @@ export function tokenlay<Req extends ExpressLikeRequest = ExpressLikeRequest>(op
   bindHttpListeners();
   const openScope = requestScopes(options, expressIdentity as TokenlayMiddlewareOptions<Req>['identify'] & {});
   return function tokenlayMiddleware(req: Req, res: ServerResponse & { locals?: Record<string, unknown> }, next: (err?: unknown) => void): void {
-    const current = currentScope();
-    let outer: typeof current;
-    if (current?.owner === req) {
-      // The same middleware mounted twice (app and router) adds nothing; another one is an inner layer.
-      if (openedBy(current, req, openScope)) return next();
-      outer = current;
-    }
+    // The same middleware mounted twice (app and router) adds nothing; another one is an inner layer.
+    const outer = outerScope(currentScope(), req, openScope);
+    if (outer === null) return next();
     const scope = openScope(req, req.headers, outer);
     if (res.locals) res.locals.tokenlay = scope.usage;
     if (options.onFinish) {

@@ -53,6 +53,8 @@ export function tokenlay(fastify: FastifyInstance, options: TokenlayFastifyOptio
   const openScope = requestScopes(options, fastifyIdentity);
   fastify.addHook('onRequest', function tokenlayOnRequest(request, reply, next) {
     // Registered twice on the same path: added once. In a child plugin: an inner layer of the root's.
+    // Not `outerScope`: the scope rides on the request itself and nests whatever its owner; with
+    // the shared rule (which drops another owner's scope) Fastify 4's keep-alive test fails.
     const outer = (request as Scoped)[kScope];
     if (outer && openedBy(outer, request, openScope)) return next();
     const scope = openScope(request, request.headers, outer);

@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { currentScope, runWithScope, type TokenlayUsage } from '../src/scope/context.js';
 import { firstPrincipal } from '../src/scope/identity.js';
 import { limitAnswer } from '../src/protocol/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
+import { finisher, outerScope, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
 import { scopeResponse } from '../src/scope/scoped-body.js';
 
 /** The variables `tokenlay()` sets: `c.get('tokenlay')` is the request's roll-up. */
@@ -25,7 +25,7 @@ export function honoIdentity(c: Context) {
 function isInertBody(res: Response): boolean {
   for (const key of Object.getOwnPropertySymbols(res)) {
     if (key.description !== 'cache') continue;
-    const body = (res as any)[key]?.[1];
+    const body = (res as unknown as Record<symbol, unknown[] | undefined>)[key]?.[1];
     return body === null || typeof body === 'string' || body instanceof Uint8Array;
   }
   return false;
@@ -53,11 +53,13 @@ export function tokenlay<C extends Context = Context>(
   return async function tokenlayMiddleware(c, next) {
     const ctx = c as unknown as C;
     let outer: ReturnType<typeof currentScope>;
+    // Only after a `tokenlay()` ran for this context is a scope looked up: the first costs no lookup.
     if (c.get('tokenlay')) {
-      // The same middleware mounted twice (app and sub-app) adds nothing; another one is an inner layer.
-      const current = currentScope();
-      if (current?.owner !== ctx || openedBy(current, ctx, openScope)) return next();
-      outer = current;
+      // The same middleware mounted twice (app and sub-app) adds nothing; another one is an inner
+      // layer. A context that has a roll-up but not the current scope is left as it is.
+      const found = outerScope(currentScope(), ctx, openScope);
+      if (!found) return next();
+      outer = found;
     }
     // Only trusted headers are read from the request: on @hono/node-server, `c.req.raw.headers`
     // builds a whole Request and Headers from the incoming message.

@@ -4,7 +4,7 @@ import { bindHttpListeners } from '../src/scope/bind-emitter.js';
 import { currentScope, runWithScope, type Scope, type TokenlayUsage } from '../src/scope/context.js';
 import { firstPrincipal } from '../src/scope/identity.js';
 import { limitAnswer } from '../src/protocol/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
+import { finisher, outerScope, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
 import { scopeNodeReadable, scopeResponse, scopeWebStream } from '../src/scope/scoped-body.js';
 
 /** The parts of a Koa context the middleware reads; no Koa types needed, Koa 2 and 3 alike. */
@@ -69,13 +69,9 @@ export function tokenlay<Ctx extends KoaLikeContext = KoaLikeContext>(options: T
   // Not an async function: it returns the promise of the rest of the chain with one `then`, as
   // bare `als.run(store, next)` does, instead of an async function's own promise and await.
   return function tokenlayMiddleware(ctx: Ctx, next: () => Promise<unknown>): Promise<unknown> {
-    const current = currentScope();
-    let outer: typeof current;
-    if (current?.owner === ctx) {
-      // The same middleware mounted twice (app and router) adds nothing; another one is an inner layer.
-      if (openedBy(current, ctx, openScope)) return next();
-      outer = current;
-    }
+    // The same middleware mounted twice (app and router) adds nothing; another one is an inner layer.
+    const outer = outerScope(currentScope(), ctx, openScope);
+    if (outer === null) return next();
     const scope = openScope(ctx, ctx.req.headers, outer);
     ctx.state.tokenlay = scope.usage;
     if (options.onFinish) {

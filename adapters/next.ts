@@ -1,6 +1,6 @@
 import { currentScope, runWithScope } from '../src/scope/context.js';
 import { limitAnswer } from '../src/protocol/limit-answer.js';
-import { finisher, openedBy, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
+import { finisher, outerScope, requestScopes, type TokenlayMiddlewareOptions } from '../src/scope/request-scope.js';
 import { scopeResponse } from '../src/scope/scoped-body.js';
 
 /** Options of `withTokenlay`. There is no default identity: pass `identify(request)` from your session. */
@@ -29,10 +29,9 @@ export function withTokenlay<Req extends Request = Request, Ctx = any>(
 ): (request: Req, context: Ctx) => Promise<Response> {
   const openScope = requestScopes(options, noIdentity);
   return async function tokenlayRouteHandler(request: Req, context: Ctx): Promise<Response> {
-    const current = currentScope();
     // Wrapped twice in the same `withTokenlay`: nothing to add. Inside another one: an inner layer.
-    const outer = current?.owner === request ? current : undefined;
-    if (outer && openedBy(outer, request, openScope)) return handler(request, context);
+    const outer = outerScope(currentScope(), request, openScope);
+    if (outer === null) return handler(request, context);
     const scope = openScope(request, request.headers, outer);
     const finish = finisher(options, scope, request);
     let response: Response;

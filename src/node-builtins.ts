@@ -10,9 +10,19 @@ type BuiltinId = 'node:fs' | 'node:path' | 'node:module' | 'node:os';
 
 declare const require: ((id: string) => unknown) | undefined;
 
+/** What the runtime probe reads of the global object; each part may be missing off Node. */
+interface RuntimeGlobals {
+  navigator?: { userAgent?: string };
+  Deno?: { version?: { deno?: string } };
+  Bun?: { version?: string };
+  process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown };
+}
+
+const runtime = globalThis as RuntimeGlobals;
+
 /** Where the code runs, for error messages. */
 export function runtimeName(): string {
-  const g = globalThis as any;
+  const g = runtime;
   if (g.navigator?.userAgent === 'Cloudflare-Workers') return 'Cloudflare Workers';
   if (g.Deno?.version?.deno) return `Deno ${g.Deno.version.deno}`;
   if (g.Bun?.version) return `Bun ${g.Bun.version}`;
@@ -22,7 +32,7 @@ export function runtimeName(): string {
 
 /** Whether the code runs on Cloudflare Workers (workerd), where the embedded engine cannot run. */
 export function onWorkers(): boolean {
-  return (globalThis as any).navigator?.userAgent === 'Cloudflare-Workers';
+  return runtime.navigator?.userAgent === 'Cloudflare-Workers';
 }
 
 /**
@@ -31,7 +41,7 @@ export function onWorkers(): boolean {
  * @throws an Error naming the feature, the runtime and the way out, where the built-in is missing.
  */
 export function nodeBuiltin<T>(id: BuiltinId, feature: string): T {
-  const get = (globalThis as any).process?.getBuiltinModule;
+  const get = runtime.process?.getBuiltinModule;
   let mod: unknown;
   try {
     mod = typeof get === 'function' ? get(id) : typeof require === 'function' ? require(id) : undefined;
@@ -47,6 +57,7 @@ export function nodeBuiltin<T>(id: BuiltinId, feature: string): T {
 }
 
 /** A CommonJS `require` for optional packages (drivers, encodings, the price table), made on first use. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a module as `require` returns it; callers name its type
 export function nodeRequire(feature: string, from: string): (id: string) => any {
   const { createRequire } = nodeBuiltin<typeof NodeModule>('node:module', feature);
   return createRequire(from);

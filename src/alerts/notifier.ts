@@ -1,8 +1,7 @@
 import { matchContext } from '../policy/evaluate.js';
 import { counterMetric, resolveLimits, thresholds, type ResolvedLimit } from '../policy/limits.js';
 import type { Notification, Rule, RulesDocument } from '../policy/types.js';
-import type { LedgerRow, TokenlayStore } from '../store/types.js';
-import { readPrior } from '../engine/rolling.js';
+import type { CounterStore, LedgerRow, TokenlayStore } from '../store/types.js';
 import { postWithRetry } from './deliver.js';
 import { alertBody, alertText, type AlertEvent } from './message.js';
 
@@ -20,6 +19,12 @@ export interface AlertOptions {
   onResult?: (delivered: boolean) => void;
   /** Where a failed delivery is logged; never given the URL's path or query (they hold secrets). Default `console.warn`. */
   log?: (line: string) => void;
+  /**
+   * Reads the earlier steps of rolling limits (`last_24h`) into each limit's `prior`: the engine's
+   * own reader, handed in because alerts sit below the engine. Without it a rolling limit's alert
+   * sees only its current step.
+   */
+  readPrior?: (store: CounterStore, limits: ResolvedLimit[], now: number) => Promise<void>;
 }
 
 /** Counts of what was posted, for `/metrics` and tests. */
@@ -128,7 +133,7 @@ export function createAlerts(doc: RulesDocument, store: TokenlayStore, options: 
     const context = matchContext({ fields: row.fields, model: row.modelRequested ?? undefined, endpoint: row.endpoint });
     const blocked = row.action === 'block' && row.status >= 400;
     const limits = resolveLimits(rule, context, now);
-    await readPrior(store, limits, clock());
+    await options.readPrior?.(store, limits, clock());
     for (const l of limits) {
       const read = await store.read(l.key, counterMetric(l.limit.type), l.bucket, clock());
       const used = read.used + (l.prior ?? 0);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_STORE } from '../gateway/defaults.js';
 import { createStore } from '../store/index.js';
+import { redactUrl } from '../store/redact.js';
 import type { TokenlayStore } from '../store/types.js';
 
 /** `--help` lines of the flags that name the ledger a command reads (see {@link openLedger}). */
@@ -10,11 +11,6 @@ export const LEDGER_HELP = `  --store URL
         exists: the gateway's own)
   --ledger URL
         read the ledger from here instead of --store`;
-
-/** Hides a password in a connection URL before it is shown. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
-}
 
 /**
  * Opens the store whose ledger a command reads: `--ledger URL` wins over `--store URL`, which

@@ -2,7 +2,7 @@
 import { userInfo } from 'node:os';
 import { DEFAULT_STORE } from '../gateway/defaults.js';
 import type { Flag } from './flags.js';
-import { redactUrl } from './ledger-source.js';
+import { redactUrl } from '../store/redact.js';
 
 /** The flags both commands take to find their store. */
 export const SOURCE_FLAGS: Flag[] = [

@@ -1,30 +1,15 @@
 import { TokenlayConfigError } from '../errors.js';
+import { likelyOption, OPTION_NAMES } from './option-table.js';
 
-/** Every option a Tokenlay client or fetch reads, in the spelling it is documented with. */
-const TOKENLAY_OPTIONS = [
-  'providerApiKey',
-  'providerApiBase',
-  'tokenlayKey',
-  'tokenlayBaseUrl',
-  'provider_api_key',
-  'provider_api_base',
-  'provider_base_url',
-  'tokenlay_key',
-  'tokenlay_base_url',
-] as const;
-
-const KNOWN = new Set<string>(TOKENLAY_OPTIONS);
 // OpenAI client options whose names happen to start like ours.
 const OPENAI_OWN = new Set(['provider']);
 const LOOKS_OURS = /^(provider|tokenlay)_?/i;
 
 /** The documented option a misspelt one most likely meant: by prefix, then by what it names. */
 function suggestion(name: string): string {
-  const provider = /^provider/i.test(name);
   const rest = name.replace(LOOKS_OURS, '').toLowerCase();
   const isPlace = /url|base|host|endpoint|address|server|uri/.test(rest);
-  if (provider) return isPlace ? 'providerApiBase' : 'providerApiKey';
-  return isPlace ? 'tokenlayBaseUrl' : 'tokenlayKey';
+  return likelyOption(/^provider/i.test(name) ? 'provider' : 'tokenlay', isPlace);
 }
 
 /**
@@ -40,7 +25,7 @@ export function checkOptionNames(options: object): void {
     );
   }
   for (const name of Object.keys(options)) {
-    if (KNOWN.has(name) || OPENAI_OWN.has(name) || !LOOKS_OURS.test(name)) continue;
+    if (OPTION_NAMES.has(name) || OPENAI_OWN.has(name) || !LOOKS_OURS.test(name)) continue;
     throw new TokenlayConfigError(`tokenlay: unknown option \`${name}\`; did you mean \`${suggestion(name)}\`?`);
   }
 }

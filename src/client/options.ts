@@ -1,8 +1,9 @@
 import { TokenlayConfigError } from '../errors.js';
 import { checkOptionNames } from './option-names.js';
+import { engineConfigOf, envNameOf, givenOption, isEmbedded, type ConnectionOption, type ENGINE_OPTIONS } from './option-table.js';
 import { normalizeFields, WELL_KNOWN_FIELDS, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
 import { fieldsToHeaders, headersToFields, HEADER_PREFIX } from '../protocol/headers.js';
-import type { CounterStore, Ledger, TokenlayStore } from '../store/types.js';
+import type { EngineConfig } from '../engine/types.js';
 
 /** The hosted Tokenlay proxy. */
 export const DEFAULT_TOKENLAY_BASE_URL = 'https://api.tokenlay.com';
@@ -18,13 +19,13 @@ export interface EmbeddedOptions {
    * 12), or a store object. Default: env `TOKENLAY_STORE`, else `'memory'`, which resets with the
    * process; use `'sqlite:./.tokenlay/usage.db'` for budgets that survive restarts.
    */
-  store?: string | TokenlayStore | CounterStore;
+  store?: EngineConfig['store'];
   /**
    * The usage ledger apart from the counters, e.g. `'postgres://user:password@host:5432/db'` (needs
    * pg) next to `store: 'redis://…'`; or `'sqlite:<path>'`, `'memory'`, a ledger object. Default: env
    * `TOKENLAY_LEDGER`, else the store's own ledger. Turns on embedded mode.
    */
-  ledger?: string | Ledger | TokenlayStore;
+  ledger?: EngineConfig['ledger'];
   /** While a Redis store is unreachable: `'closed'` (default; calls get 503 `tokenlay_store_unavailable`) or `'open'` (admitted uncounted). Env `TOKENLAY_ON_STORE_ERROR`. */
   onStoreError?: 'closed' | 'open';
   /** Prices in USD per million tokens for models the price database does not know, or to override it. */
@@ -45,6 +46,11 @@ export interface EmbeddedOptions {
   /** On SIGTERM/SIGINT, await `close()` and then end the process with the signal; for apps without a shutdown handler of their own. Default false. */
   closeOnExit?: boolean;
 }
+
+// Every embedded option has a row in the option table, which copies it into the engine: a field
+// added above without one fails to compile here, naming it.
+type EmbeddedOptionWithoutRow = Exclude<keyof EmbeddedOptions, keyof typeof ENGINE_OPTIONS>;
+const _everyEmbeddedOptionHasARow: [EmbeddedOptionWithoutRow] extends [never] ? true : EmbeddedOptionWithoutRow = true;
 
 /** How calls reach the provider, shared by `TokenlayOpenAI` and `createTokenlayFetch`. */
 export interface TokenlayConnectionOptions extends EmbeddedOptions {
@@ -99,15 +105,22 @@ export interface ResolvedConnection {
   fields: FieldRecord;
   /** Extra headers that are not fields. */
   headers: Record<string, string>;
-  engine: EmbeddedOptions;
+  /** The engine's configuration (embedded mode), copied from the embedded options by the option table. */
+  engine: EngineConfig;
   /** Log one line per call (`debug` or env `TOKENLAY_DEBUG`). */
   debug: boolean;
 }
 
-function env(name: string): string | undefined {
+function env(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
   // Workers without nodejs_compat have no `process`.
-  const value = (globalThis as any).process?.env?.[name] as string | undefined;
+  const value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
   return value === undefined || value === '' ? undefined : value;
+}
+
+/** An option, else its spellings, else its env var (option table). */
+function optionOrEnv(options: TokenlayConnectionOptions, name: ConnectionOption): string | undefined {
+  return (givenOption(options, name) as string | undefined) ?? env(envNameOf(name));
 }
 
 /** Whether a string that should have been a URL looks like a key pasted into the wrong option. */
@@ -121,7 +134,8 @@ function shownValue(value: string): string {
   return JSON.stringify(value.replace(/\/\/[^/@]*@/, '//***@'));
 }
 
-function checkUrl(value: string, option: string, envName: string): string {
+function checkUrl(value: string, option: ConnectionOption): string {
+  const envName = envNameOf(option);
   let url: URL;
   try {
     url = new URL(value);
@@ -161,33 +175,20 @@ function isOpenAIBase(base: string): boolean {
 
 /** Whether `TOKENLAY_DEBUG` asks for the per-call log line. */
 function debugFromEnv(): boolean {
-  const value = env('TOKENLAY_DEBUG');
+  const value = env(envNameOf('debug'));
   return value !== undefined && !['0', 'false', 'no', 'off'].includes(value.toLowerCase());
 }
 
 /** @internal Applies spellings, env defaults and checks; throws naming the option and its env var. */
 export function resolveConnection(options: TokenlayConnectionOptions, kind: 'client' | 'fetch' = 'client'): ResolvedConnection {
   checkOptionNames(options);
-  const embedded = options.policy !== undefined || options.store !== undefined || options.ledger !== undefined;
-  const givenBase = options.providerApiBase ?? options.provider_api_base ?? options.provider_base_url ?? env('PROVIDER_API_BASE');
-  const providerApiBase = checkUrl(
-    givenBase ?? DEFAULT_PROVIDER_API_BASE,
-    'providerApiBase',
-    'PROVIDER_API_BASE',
-  );
+  const embedded = isEmbedded(options);
+  const givenBase = optionOrEnv(options, 'providerApiBase');
+  const providerApiBase = checkUrl(givenBase ?? DEFAULT_PROVIDER_API_BASE, 'providerApiBase');
   // OPENAI_API_KEY comes last and only for OpenAI itself: it must never be sent to another provider.
-  const providerApiKey =
-    options.providerApiKey ??
-    options.provider_api_key ??
-    options.apiKey ??
-    env('PROVIDER_API_KEY') ??
-    (isOpenAIBase(providerApiBase) ? env('OPENAI_API_KEY') : undefined);
-  const tokenlayKey = options.tokenlayKey ?? options.tokenlay_key ?? env('TOKENLAY_KEY');
-  const tokenlayBase = checkUrl(
-    options.tokenlayBaseUrl ?? options.tokenlay_base_url ?? env('TOKENLAY_BASE_URL') ?? DEFAULT_TOKENLAY_BASE_URL,
-    'tokenlayBaseUrl',
-    'TOKENLAY_BASE_URL',
-  );
+  const providerApiKey = optionOrEnv(options, 'providerApiKey') ?? (isOpenAIBase(providerApiBase) ? env('OPENAI_API_KEY') : undefined);
+  const tokenlayKey = optionOrEnv(options, 'tokenlayKey');
+  const tokenlayBase = checkUrl(optionOrEnv(options, 'tokenlayBaseUrl') ?? DEFAULT_TOKENLAY_BASE_URL, 'tokenlayBaseUrl');
   if (!providerApiKey && kind === 'client') {
     throw new TokenlayConfigError(
       'tokenlay: providerApiKey is missing. Pass `providerApiKey` (or `apiKey`: your OpenAI or other provider key), ' +
@@ -200,7 +201,7 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
         'or pass `policy` (a rules file or object) to run the policy engine in-process without a proxy.',
     );
   }
-  const extra = splitExtraHeaders(options.extraHeaders ?? options.extra_headers);
+  const extra = splitExtraHeaders(givenOption(options, 'extraHeaders') as Record<string, string> | undefined);
   const fields = { ...normalizeFields(options.metadata), ...extra.fields };
   // Client-wide fields that can never be sent fail here, at construction, not on the first call.
   fieldsToHeaders(fields);
@@ -213,19 +214,7 @@ export function resolveConnection(options: TokenlayConnectionOptions, kind: 'cli
     tokenlayUrl: proxyV1Url(tokenlayBase),
     fields,
     headers: extra.headers,
-    engine: {
-      policy: options.policy,
-      store: options.store,
-      ledger: options.ledger,
-      onStoreError: options.onStoreError,
-      prices: options.prices,
-      unknownModels: options.unknownModels,
-      customFields: options.customFields,
-      now: options.now,
-      streamIdleTimeout: options.streamIdleTimeout,
-      closeTimeout: options.closeTimeout,
-      closeOnExit: options.closeOnExit,
-    },
+    engine: engineConfigOf(options),
     debug: options.debug ?? debugFromEnv(),
   };
 }

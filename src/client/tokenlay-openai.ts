@@ -6,6 +6,7 @@ import { TokenlayConfigError } from '../errors.js';
 import { createLimitError } from './errors.js';
 import { readBlock } from '../protocol/block.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
+import { OPTION_NAMES } from './option-table.js';
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
 import { explainConnectionError } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';
@@ -60,17 +61,16 @@ const KEY_PLACEHOLDER = 'set-by-tokenlay';
 // util.inspect's hook, by its registered name: node:util is not loaded on Workers.
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
 
-/** Options that are ours, not the OpenAI SDK's: never handed to `OpenAI`, so never in `_options`. */
-const TOKENLAY_OPTIONS = [
-  'providerApiKey', 'apiKey', 'providerApiBase', 'tokenlayKey', 'tokenlayBaseUrl', 'metadata', 'extraHeaders', 'debug',
-  'provider_api_key', 'provider_api_base', 'provider_base_url', 'tokenlay_key', 'tokenlay_base_url', 'extra_headers',
-  'policy', 'store', 'prices', 'unknownModels', 'now', 'baseURL', 'fetch',
-];
+/**
+ * Options that are ours (the option table's), or that the client sets itself (`baseURL`, `fetch`):
+ * never handed to `OpenAI`, so never in `_options`.
+ */
+const NOT_FOR_OPENAI: ReadonlySet<string> = new Set([...OPTION_NAMES, 'baseURL', 'fetch']);
 
 /** String-keyed options only: the hand-off between a client and its copies never reaches `OpenAI`. */
 function openaiOptionsOf(options: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(options)) if (!TOKENLAY_OPTIONS.includes(name)) out[name] = value;
+  for (const [name, value] of Object.entries(options)) if (!NOT_FOR_OPENAI.has(name)) out[name] = value;
   return out;
 }
 
@@ -204,7 +204,7 @@ export class TokenlayOpenAI extends OpenAI {
    */
   override withOptions(options: Partial<ClientOptions> & { metadata?: TokenlayFields & FieldInput }): this {
     const config = configOf(this);
-    const foreign = Object.keys(options).filter((name) => TOKENLAY_OPTIONS.includes(name) && name !== 'metadata' && name !== 'fetch');
+    const foreign = Object.keys(options).filter((name) => NOT_FOR_OPENAI.has(name) && name !== 'metadata' && name !== 'fetch');
     if (foreign.length > 0) {
       throw new TokenlayConfigError(
         `tokenlay: withOptions() cannot change ${foreign.map((n) => `\`${n}\``).join(', ')}: a copy shares the keys, URLs, rules and store of the client it came from. ` +

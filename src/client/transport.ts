@@ -65,22 +65,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
         'tokenlay: embedded mode (a policy or store, and no tokenlayKey) runs the policy engine in-process, with SQLite, rule files and a tokenizer, which Cloudflare Workers cannot run. Use remote mode: set tokenlayKey (env TOKENLAY_KEY) and tokenlayBaseUrl (env TOKENLAY_BASE_URL) to the hosted proxy or to your own `tokenlay gateway`.',
       );
     }
-    const embedded = createEmbeddedFetch(
-      {
-        rules: connection.engine.policy,
-        store: connection.engine.store,
-        ledger: connection.engine.ledger,
-        onStoreError: connection.engine.onStoreError,
-        prices: connection.engine.prices,
-        unknownModels: connection.engine.unknownModels,
-        customFields: connection.engine.customFields,
-        now: connection.engine.now,
-        streamIdleTimeout: connection.engine.streamIdleTimeout,
-        closeTimeout: connection.engine.closeTimeout,
-        closeOnExit: connection.engine.closeOnExit,
-      },
-      inner,
-    );
+    const embedded = createEmbeddedFetch(connection.engine, inner);
     send = async (input, init, report) => {
       const headers = ownHeaders(init);
       // The engine sends it where the provider takes it (Authorization, Anthropic's x-api-key, Gemini's x-goog-api-key).

@@ -13,6 +13,7 @@ import type { EngineContext } from './context.js';
 import { inFlightCalls } from './in-flight.js';
 import { counterRebuilder } from './rebuild-counters.js';
 import { run } from './run.js';
+import { readPrior } from './rolling.js';
 import { userBudget } from './budget.js';
 import { creditsApi } from './credits.js';
 import { limitsApi } from './limits-api.js';
@@ -74,7 +75,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
   // What createStore opened is ours to close; a store object passed in is the caller's.
   const ownsStore = store !== config.store;
   const now = config.now ?? Date.now;
-  const alerts = doc && hasAlerts(doc) ? createAlerts(doc, store, { now, ...config.alerts }) : undefined;
+  const alerts = doc && hasAlerts(doc) ? createAlerts(doc, store, { now, readPrior, ...config.alerts }) : undefined;
   const ownsOverrides = config.overrides === undefined;
   const overrides = liveOverrides(
     config.overrides ?? openOverrideStore({ store: config.store ?? (process.env.TOKENLAY_STORE || undefined), ledger: config.ledger ?? (process.env.TOKENLAY_LEDGER || undefined) }),

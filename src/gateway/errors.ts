@@ -1,20 +1,13 @@
 import type { ServerResponse } from 'node:http';
+import { errorBodyText, type ErrorBody } from '../protocol/error-body.js';
 import { SHOULD_RETRY_HEADER } from '../protocol/names.js';
-
-/** The `error` object of an OpenAI-style error body, which every OpenAI client surfaces as an API error. */
-export interface GatewayError {
-  message: string;
-  type: string;
-  code: string;
-  param?: string | null;
-}
 
 /**
  * Answers with an OpenAI-style error: `{"error": {"message", "type", "code", "param"}}`. Refusals
  * of the gateway itself are not worth retrying, so they carry `x-should-retry: false`.
  */
-export function sendError(res: ServerResponse, status: number, error: GatewayError, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify({ error: { message: error.message, type: error.type, code: error.code, param: error.param ?? null } });
+export function sendError(res: ServerResponse, status: number, error: ErrorBody, headers: Record<string, string> = {}): void {
+  const body = errorBodyText(error);
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { csvText } from '../cli/csv.js';
+import { windowBounds } from '../policy/windows.js';
 import { summarizeUsage, USAGE_GROUPS, USAGE_WINDOWS, type UsageGroup, type UsageSummaryQuery, type UsageSummaryRow } from '../store/usage-summary.js';
 import type { TokenlayStore, WindowName } from '../store/types.js';
 import { sendError, sendJson } from './errors.js';
@@ -32,13 +33,13 @@ export async function answerUsage(res: ServerResponse, search: string, store: To
   if (!(USAGE_GROUPS as readonly string[]).includes(groupBy)) {
     return badParam(res, 'group_by', `group_by=${JSON.stringify(groupBy)} is not one of ${USAGE_GROUPS.join(', ')}; e.g. /v1/usage?group_by=user.`);
   }
-  const query: UsageSummaryQuery = { groupBy: groupBy as UsageGroup, account, now };
+  const query: UsageSummaryQuery = { groupBy: groupBy as UsageGroup, account };
   const window = params.get('window');
   if (window !== null) {
     if (!(USAGE_WINDOWS as readonly string[]).includes(window)) {
       return badParam(res, 'window', `window=${JSON.stringify(window)} is not one of ${USAGE_WINDOWS.join(', ')}; e.g. window=day (since 00:00 UTC).`);
     }
-    query.window = window as WindowName;
+    query.windowStart = windowBounds(window as WindowName, now).start;
   }
   for (const name of ['from', 'to'] as const) {
     const text = params.get(name);

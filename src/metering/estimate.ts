@@ -1,5 +1,5 @@
 import { boundTextTokens, countTextTokens } from './tokenizer.js';
-import type { MeteredUsage } from './usage.js';
+import type { MeteredUsage } from './metered-usage.js';
 
 /**
  * Tokens charged for an image part when the request does not say otherwise: OpenAI's high-detail

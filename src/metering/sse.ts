@@ -1,5 +1,5 @@
 import { estimateUsage } from './estimate.js';
-import { createEventSplitter, parseEvent } from './sse-events.js';
+import { createEventSplitter, parseEvent } from '../protocol/sse.js';
 import { anthropicStreamReader, geminiStreamReader, type NativeStreamReader } from './sse-native.js';
 import type { UsageLimits } from './usage-bounds.js';
 import { plausibleUsage, usageFromJson, type MeteredUsage } from './usage.js';

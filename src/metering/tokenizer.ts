@@ -54,7 +54,7 @@ function load(encoding: EncodingName): Encoding {
       if (!warnedMissing) {
         warnedMissing = true;
         const message = `tokenlay: gpt-tokenizer is not installed, so token estimates (for calls whose answer carries no usage, and for reservations) count ${CHARS_PER_TOKEN} characters a token. Run: npm install gpt-tokenizer@4`;
-        const node = (globalThis as any).process;
+        const node = (globalThis as { process?: Pick<NodeJS.Process, 'emitWarning'> }).process;
         if (typeof node?.emitWarning === 'function') node.emitWarning(message);
         else console.warn(message);
       }

@@ -5,7 +5,7 @@
  * put 1e308 into a ledger, a counter, `/metrics` or a cost header.
  */
 import { MAX_CHOICES, MAX_OUTPUT_TOKENS, type Pricer } from './prices.js';
-import type { MeteredUsage } from './usage.js';
+import type { MeteredUsage } from './metered-usage.js';
 
 /**
  * The most input tokens one call is believed to have read: 16 Mi (2^24). Above the largest

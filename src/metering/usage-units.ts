@@ -4,7 +4,7 @@
  * `input_tokens`, `cache_audio_read_tokens` of both `cache_read_tokens` and `input_audio_tokens`).
  * The price table prices each part at its own rate where it has one, else at the wider rate.
  */
-import type { MeteredUsage } from './usage.js';
+import type { MeteredUsage } from './metered-usage.js';
 
 /** The usage keys tokenlay fills, each with the keys it is a part of (genai-prices' units.yml). */
 export const PRICE_UNITS = {

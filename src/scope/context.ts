@@ -40,7 +40,7 @@ export interface Scope {
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
 // `tokenlay/express` (required) must be seen by a client imported as ESM.
 const STORAGE_KEY = Symbol.for('tokenlay.context.storage');
-const storage: AsyncLocalStorage<Scope> = ((globalThis as any)[STORAGE_KEY] ??= new AsyncLocalStorage<Scope>());
+const storage: AsyncLocalStorage<Scope> = ((globalThis as Record<symbol, AsyncLocalStorage<Scope> | undefined>)[STORAGE_KEY] ??= new AsyncLocalStorage<Scope>());
 
 /** @internal */
 export function currentScope(): Scope | undefined {
@@ -238,6 +238,7 @@ export function setTokenlayContext(partial: TokenlayFields & FieldInput): void {
  * Binds `fn` to the current scope, for work that a queue, pool or event emitter runs later
  * outside the request's async chain. Outside a scope, returns `fn` unchanged.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any function may be bound: `unknown[]` would refuse typed parameters (contravariance)
 export function bindTokenlay<F extends (...args: any[]) => any>(fn: F): F {
   const scope = storage.getStore();
   if (!scope) return fn;

@@ -12,17 +12,18 @@ function scalar(value: unknown, depth = 0): string | undefined {
   if (typeof value === 'number' || typeof value === 'bigint') return String(value);
   if (typeof value !== 'object' || depth > 1) return undefined;
   // Mongo ObjectIds and similar id objects print themselves.
-  if (typeof (value as any).toHexString === 'function') return (value as any).toHexString();
+  const object = value as { toHexString?: unknown } & Record<string, unknown>;
+  if (typeof object.toHexString === 'function') return object.toHexString();
   for (const key of NESTED_KEYS) {
-    const nested = scalar((value as any)[key], depth + 1);
+    const nested = scalar(object[key], depth + 1);
     if (nested !== undefined) return nested;
   }
   return undefined;
 }
 
-function firstOf(source: any, keys: readonly string[]): string | undefined {
+function firstOf(source: object, keys: readonly string[]): string | undefined {
   for (const key of keys) {
-    const value = scalar(source[key]);
+    const value = scalar((source as Record<string, unknown>)[key]);
     if (value !== undefined) return value;
   }
   return undefined;

@@ -104,6 +104,18 @@ export function openedBy(scope: Scope | undefined, req: unknown, opener: unknown
   return false;
 }
 
+/**
+ * @internal The one nesting rule of every adapter: where a request's scope opens, given the scope
+ * current when its `tokenlay()` runs. `null`: this very middleware already opened a scope for
+ * `req` (mounted twice, on the app and on a router), so it adds nothing and calls on. A scope: an
+ * outer `tokenlay()` of the same request opened it, so this one opens an inner layer of it.
+ * `undefined`: no scope of this request yet (none, or another request's), so it opens the first.
+ */
+export function outerScope(current: Scope | undefined, req: unknown, opener: unknown): Scope | null | undefined {
+  if (current?.owner !== req) return undefined;
+  return openedBy(current, req, opener) ? null : current;
+}
+
 const noFinish = (): void => undefined;
 
 /** @internal Calls `onFinish` at most once, never letting a logging error escape into the server. */
@@ -119,7 +131,7 @@ export function finisher<Req>(options: TokenlayMiddlewareOptions<Req>, scope: Sc
     } catch (err) {
       const message = `tokenlay: onFinish threw: ${(err as Error)?.message ?? err}`;
       // Workers without nodejs_compat have no `process`.
-      const node = (globalThis as any).process;
+      const node = (globalThis as { process?: Pick<NodeJS.Process, 'emitWarning'> }).process;
       if (typeof node?.emitWarning === 'function') node.emitWarning(message);
       else console.warn(message);
     }

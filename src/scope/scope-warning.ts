@@ -1,6 +1,6 @@
 // Shared by the ESM and CJS builds, like the scope storage itself.
 const STATE_KEY = Symbol.for('tokenlay.scopeWarning');
-const state: { middleware: boolean; warned: boolean } = ((globalThis as any)[STATE_KEY] ??= { middleware: false, warned: false });
+const state: { middleware: boolean; warned: boolean } = ((globalThis as Record<symbol, { middleware: boolean; warned: boolean } | undefined>)[STATE_KEY] ??= { middleware: false, warned: false });
 
 /** @internal An adapter's `tokenlay()` was created: calls outside every scope are now suspicious. */
 export function noteMiddleware(): void {

@@ -1,4 +1,3 @@
-import { windowBounds } from '../policy/windows.js';
 import { CostSum } from './money.js';
 import { isCreditGrant } from './overrides.js';
 import type { LedgerQuery, LedgerRow, TokenlayStore, WindowName } from './types.js';
@@ -13,16 +12,17 @@ export const USAGE_WINDOWS: readonly WindowName[] = ['minute', 'hour', 'day', 'm
 /** What {@link summarizeUsage} reads. */
 export interface UsageSummaryQuery {
   groupBy: UsageGroup;
-  /** The current window of that size (UTC-aligned), e.g. `day` = since 00:00 UTC today. */
-  window?: WindowName;
-  /** Inclusive lower bound, ms since epoch; with `window`, the later of the two applies. */
+  /**
+   * Where the current window began, ms since epoch (the caller takes it from the policy's
+   * `windowBounds`, e.g. `day` = 00:00 UTC today); with `from`, the later of the two applies.
+   */
+  windowStart?: number;
+  /** Inclusive lower bound, ms since epoch; with `windowStart`, the later of the two applies. */
   from?: number;
   /** Exclusive upper bound, ms since epoch. */
   to?: number;
   /** Only rows whose `account` field is this (the gateway's key name). */
   account?: string;
-  /** The clock for `window`, ms since epoch. Default `Date.now()`. */
-  now?: number;
 }
 
 /** One group: `{ user: 'ann', requests: 3, input_tokens: 33, output_tokens: 21, cost: 0.0003 }`. */
@@ -68,10 +68,7 @@ export function groupUsage(rows: Iterable<LedgerRow>, groupBy: UsageGroup): Usag
 /** The ledger query for a summary: the window and from/to combined, the account as a field filter. */
 export function usageLedgerQuery(q: UsageSummaryQuery): LedgerQuery {
   let since = q.from;
-  if (q.window !== undefined) {
-    const start = windowBounds(q.window, q.now ?? Date.now()).start;
-    since = since === undefined ? start : Math.max(since, start);
-  }
+  if (q.windowStart !== undefined) since = since === undefined ? q.windowStart : Math.max(since, q.windowStart);
   const query: LedgerQuery = {};
   if (since !== undefined) query.since = since;
   if (q.to !== undefined) query.until = q.to;

@@ -12,6 +12,15 @@ import { createStore } from '../../src/store/index.js';
 import { gatewayRig } from '../gateway/support.js';
 import { startProvider, type ProviderOptions } from '../support/provider.js';
 import { onCleanup } from './support.js';
+import { eventually } from '../support/gate.js';
+
+/** Waits for the call's ledger row: settlement runs after the answer has reached the caller. */
+async function settledRow(store: { flush(): Promise<void>; ledger(): Promise<unknown[]> }): Promise<void> {
+  await eventually(async () => {
+    await store.flush();
+    return (await store.ledger()).length > 0;
+  }, "the call's ledger row");
+}
 
 const KEY = 'sk-ant-test-key-3b9d';
 const haiku = 'claude-3-5-haiku-20241022';
@@ -48,8 +57,7 @@ async function embeddedAnthropic(providerOptions: ProviderOptions) {
   const fetch = createTokenlayFetch({ providerApiKey: KEY, providerApiBase: provider.base, store, policy: { rules: [] } });
   const client = new Anthropic({ apiKey: 'sdk-placeholder', baseURL: provider.url, fetch, maxRetries: 0, defaultHeaders: { 'anthropic-beta': 'prompt-caching-2024-07-31' } });
   const ledger = async () => {
-    await new Promise((r) => setTimeout(r, 50));
-    await store.flush();
+    await settledRow(store);
     return store.ledger();
   };
   return { provider, client, ledger };
@@ -130,8 +138,7 @@ describe('Anthropic Messages, natively', () => {
     expect(request!.headers.authorization).toBeUndefined();
     expect(request!.headers['anthropic-version']).toBe('2023-06-01');
     expect(request!.headers['anthropic-beta']).toBe('prompt-caching-2024-07-31');
-    await new Promise((r) => setTimeout(r, 50));
-    await rig.gateway.store.flush();
+    await settledRow(rig.gateway.store);
     const [row] = await rig.gateway.store.ledger();
     expect(row).toMatchObject({ status: 200, inputTokens: 12_595, outputTokens: 503 });
     expect(row!.cost).toBeCloseTo(0.004988, 9);
@@ -159,8 +166,7 @@ describe('Anthropic Messages, natively', () => {
     expect(request!.headers.authorization).toBeUndefined();
     expect(request!.headers['anthropic-beta']).toBe('prompt-caching-2024-07-31');
     expect(request!.headers['x-tokenlay-user']).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 50));
-    await rig.gateway.store.flush();
+    await settledRow(rig.gateway.store);
     const [row] = await rig.gateway.store.ledger();
     expect(row!.fields).toMatchObject({ user: 'tess' });
   });
@@ -172,8 +178,7 @@ describe('Anthropic Messages, natively', () => {
     const [request] = rig.provider.requests;
     expect(request!.headers['x-api-key']).toBe(KEY);
     expect(request!.headers.authorization).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 50));
-    await rig.gateway.store.flush();
+    await settledRow(rig.gateway.store);
     const [row] = await rig.gateway.store.ledger();
     expect(row!.cost).toBeCloseTo(0.004988, 9);
   });

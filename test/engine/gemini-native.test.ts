@@ -10,6 +10,15 @@ import { createStore } from '../../src/store/index.js';
 import { gatewayRig, PROVIDER_KEY } from '../gateway/support.js';
 import { startProvider, type ProviderOptions } from '../support/provider.js';
 import { onCleanup } from './support.js';
+import { eventually } from '../support/gate.js';
+
+/** Waits for the call's ledger row: settlement runs after the answer has reached the caller. */
+async function settledRow(store: { flush(): Promise<void>; ledger(): Promise<unknown[]> }): Promise<void> {
+  await eventually(async () => {
+    await store.flush();
+    return (await store.ledger()).length > 0;
+  }, "the call's ledger row");
+}
 
 const KEY = 'AIza-test-gemini-key-51c7';
 const usageMetadata = { promptTokenCount: 12_000, candidatesTokenCount: 800, thoughtsTokenCount: 1500, cachedContentTokenCount: 8000, totalTokenCount: 14_300 };
@@ -33,8 +42,7 @@ async function gemini(providerOptions: ProviderOptions, policy: object = { rules
       body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Summarise the report.' }] }] }),
     });
   const ledger = async () => {
-    await new Promise((r) => setTimeout(r, 50));
-    await store.flush();
+    await settledRow(store);
     return store.ledger();
   };
   return { provider, call, ledger };
@@ -95,8 +103,7 @@ describe('Gemini, natively', () => {
     expect(request!.path).toBe('/v1/models/gemini-2.5-flash:generateContent');
     expect(request!.headers['x-goog-api-key']).toBe(PROVIDER_KEY);
     expect(request!.headers.authorization).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 50));
-    await rig.gateway.store.flush();
+    await settledRow(rig.gateway.store);
     const [row] = await rig.gateway.store.ledger();
     expect(row).toMatchObject({ modelRequested: 'gemini-2.5-flash', outputTokens: 2300 });
     expect(row!.fields).toMatchObject({ user: 'gia' });
