@@ -71,6 +71,11 @@ export function readUntil(until: LimitSetInput['until'], now: number): number | 
   else if (typeof until === 'number') ms = until;
   else if (/^\d{4}-\d{2}-\d{2}$/.test(until)) ms = Date.parse(`${until}T00:00:00Z`) + DAY_MS;
   else ms = Date.parse(until);
+  // Date.parse takes 2027-02-30 as 2 March: an override would end on a day nobody asked for.
+  const day = typeof until === 'string' ? /^(\d{4})-(\d{2})-(\d{2})(?:T|$)/.exec(until) : null;
+  if (day && new Date(Date.UTC(+day[1]!, +day[2]! - 1, +day[3]!)).getUTCDate() !== +day[3]!) {
+    throw bad('until', `until has no such day: ${JSON.stringify(until)}; give a date of the calendar (2027-02-28, meaning the end of that day UTC) or an ISO time.`);
+  }
   if (!Number.isFinite(ms)) throw bad('until', `until must be a date (2027-01-31, meaning the end of that day UTC) or an ISO time (2027-01-31T12:00:00Z); got ${JSON.stringify(until)}.`);
   if (ms <= now) throw bad('until', `until ${JSON.stringify(until)} is already past (now ${new Date(now).toISOString()}); give a later date, or leave it out for no end.`);
   return ms;

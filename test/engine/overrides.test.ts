@@ -106,6 +106,8 @@ describe('limits set at run time on the engine handle', () => {
       [{ user: 'a', type: 'cost', max: 5 }, 'window', /--window month/],
       [{ user: 'a', type: 'cost', max: 5, window: 'month', until: 'soon' }, 'until', /until must be a date.*"soon"/],
       [{ user: 'a', type: 'cost', max: 5, window: 'month', until: '2026-01-31' }, 'until', /already past/],
+      [{ user: 'a', type: 'cost', max: 5, window: 'month', until: '2027-02-30' }, 'until', /no such day.*"2027-02-30"/],
+      [{ user: 'a', type: 'cost', max: 5, window: 'month', until: '2027-04-31T12:00:00Z' }, 'until', /no such day.*"2027-04-31T12:00:00Z"/],
       [{ user: '', type: 'cost', max: 5, window: 'month' }, 'user', /non-empty string/],
     ];
     for (const [input, field, message] of cases) {
