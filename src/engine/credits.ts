@@ -56,7 +56,11 @@ function readCreditTarget(input: TargetInput, account: string): OverrideKey & { 
   if (input && (input as TargetInput).plan !== undefined) {
     throw new TokenlayOverrideInputError('tokenlay credits: a balance belongs to a user or an org, not a plan; use --user NAME or --org NAME.', 'plan');
   }
-  return readTarget(input ?? {}, account) as OverrideKey & { target: 'user' | 'org' };
+  const given = (['user', 'org'] as const).filter((t) => input?.[t] !== undefined && input[t] !== null);
+  if (given.length !== 1) {
+    throw new TokenlayOverrideInputError(`tokenlay credits: name exactly one of user or org (e.g. --user alice); got ${given.length === 0 ? 'none' : given.join(' and ')}.`, 'user');
+  }
+  return readTarget(input, account) as OverrideKey & { target: 'user' | 'org' };
 }
 
 /** The credits handle of `account` (`''`: calls that carry no account, embedded). */

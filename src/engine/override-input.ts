@@ -1,4 +1,5 @@
 /** Checks what `limits.set()`, `credits.add()`, the CLI and the admin API are given, with messages that say the fix. */
+import { costUnits, usdOf } from '../store/money.js';
 import type { OverrideKey, OverrideTarget, LimitOverride } from '../store/overrides.js';
 
 /** A bad override or credit input: `field` names what was wrong (the admin API answers it 400). */
@@ -111,6 +112,10 @@ export function readUsd(usd: unknown): number {
   const n = typeof usd === 'string' && usd.trim() !== '' ? Number(usd) : usd;
   if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 1e9) {
     throw new TokenlayOverrideInputError(`tokenlay credits: usd must be a positive amount of USD (e.g. --usd 10); got ${JSON.stringify(usd)}.`, 'usd');
+  }
+  // A balance is kept in 1e-10 USD: a finer amount would be granted as another one (or as $0).
+  if (usdOf(costUnits(n)) !== n) {
+    throw new TokenlayOverrideInputError(`tokenlay credits: usd is kept to at most 10 decimals (1e-10 USD); got ${JSON.stringify(usd)}. Round it, e.g. --usd ${usdOf(Math.max(1, costUnits(n)))}.`, 'usd');
   }
   return n;
 }

@@ -130,12 +130,16 @@ describe('credits: a prepaid balance drawn down by a credits limit', () => {
       [{ user: 'alice', usd: -5 }, /usd must be a positive amount.*-5/],
       [{ user: 'alice', usd: 'ten' }, /usd must be a positive amount.*"ten"/],
       [{ plan: 'pro', usd: 5 }, /a user or an org, not a plan/],
-      [{ usd: 5 }, /exactly one of user, org or plan/],
+      [{ usd: 5 }, /^tokenlay credits: name exactly one of user or org.*got none/],
+      // Below the 1e-10 USD a balance is kept in: the grant would be $0 (or not what was asked).
+      [{ user: 'alice', usd: 0.00000000001 }, /at most 10 decimals.*1e-11/],
+      [{ user: 'alice', usd: '0.123456789012' }, /at most 10 decimals.*"0.123456789012"/],
     ] as const) {
       const error = await fetch.engine.credits.add(input as never).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TokenlayOverrideInputError);
       expect((error as Error).message).toMatch(pattern);
     }
+    expect(await fetch.engine.credits.list()).toEqual([]);
     const problems = (limit: object) => {
       try {
         validateRules({ rules: [{ id: 'r', if: {}, then: { limits: [limit] } }] });
