@@ -102,7 +102,7 @@ export async function answerAdmin(a: AdminRequest): Promise<void> {
     if (path === ADMIN_CREDITS_PATH) {
       if (method === 'GET') {
         const q = queryObject(a.query);
-        if (q.user !== undefined || q.org !== undefined) return sendJson(res, 200, { balance: await credits.balance(q) });
+        if (q.user !== undefined || q.org !== undefined || q.plan !== undefined) return sendJson(res, 200, { balance: await credits.balance(q) });
         return sendJson(res, 200, { object: 'list', data: await credits.list() });
       }
       if (method === 'POST') {

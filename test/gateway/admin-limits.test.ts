@@ -92,6 +92,12 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     const credit = await admin(rig, boss, 'POST', '/v1/admin/credits', { plan: 'pro', usd: 5 });
     expect(credit.status).toBe(400);
     expect(credit.json.error.param).toBe('plan');
+    // A balance read for a plan is refused as a grant is, not answered with every balance.
+    await admin(rig, boss, 'POST', '/v1/admin/credits', { user: 'alice', usd: 5 });
+    const planBalance = await admin(rig, boss, 'GET', '/v1/admin/credits?plan=pro');
+    expect(planBalance.status).toBe(400);
+    expect(planBalance.json.error).toMatchObject({ code: 'invalid_override', param: 'plan' });
+    expect(planBalance.json.error.message).toMatch(/^tokenlay credits: a balance belongs to a user or an org, not a plan/);
   });
 
   it('grants credits to its account\'s users; a credits limit draws them, and the balance is read back', async () => {
