@@ -1,7 +1,7 @@
 /** `tokenlay credits`: prepaid balances per user or org, drawn down by `credits` limits. */
 import type { Flag } from './flags.js';
 import { flagHelp, readFlags } from './flags.js';
-import { cliUser, SOURCE_FLAGS, sourceOf } from './overrides-source.js';
+import { cliUser, errorMessage, SOURCE_FLAGS, sourceOf, type Source } from './overrides-source.js';
 
 const FLAGS: Flag[] = [
   { name: 'user', value: 'NAME', help: 'the user whose balance it is (or --org)' },
@@ -47,8 +47,9 @@ export async function run(argv: string[]): Promise<number> {
   let overrides: ReturnType<typeof openOverrideStore> | undefined;
   let live: ReturnType<typeof liveOverrides> | undefined;
   let store: ReturnType<typeof createStore> | undefined;
+  let source: Source | undefined;
   try {
-    const source = sourceOf('credits', parsed.values);
+    source = sourceOf('credits', parsed.values);
     overrides = openOverrideStore(source);
     live = liveOverrides(overrides, 60_000);
     // The counters tell what was used; the ledger takes the grant's row.
@@ -77,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     else for (const b of all) console.log(show(b));
     return 0;
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(errorMessage('credits', source, err));
     return 1;
   } finally {
     live?.close();

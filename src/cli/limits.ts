@@ -1,7 +1,7 @@
 /** `tokenlay limits`: set, list and clear limits at run time, without editing the rules file. */
 import type { Flag } from './flags.js';
 import { flagHelp, readFlags } from './flags.js';
-import { cliUser, SOURCE_FLAGS, sourceOf } from './overrides-source.js';
+import { cliUser, errorMessage, SOURCE_FLAGS, sourceOf, type Source } from './overrides-source.js';
 
 const FLAGS: Flag[] = [
   { name: 'user', value: 'NAME', help: 'the user whose limit changes (or --org, --plan)' },
@@ -58,8 +58,9 @@ export async function run(argv: string[]): Promise<number> {
   const { limitsApi } = await import('../engine/limits-api.js');
   let store: Awaited<ReturnType<typeof openOverrideStore>> | undefined;
   let live: ReturnType<typeof liveOverrides> | undefined;
+  let source: Source | undefined;
   try {
-    const source = sourceOf('limits', parsed.values);
+    source = sourceOf('limits', parsed.values);
     store = openOverrideStore(source);
     live = liveOverrides(store, 60_000);
     const limits = limitsApi(live, Date.now, v.account ?? '');
@@ -112,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(errorMessage('limits', source, err));
     return 1;
   } finally {
     live?.close();

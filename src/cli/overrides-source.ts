@@ -41,3 +41,15 @@ export function cliUser(): string {
   }
   return `cli:${name}`;
 }
+
+/**
+ * What `tokenlay limits|credits` prints for an error: a fault of the store itself (a socket error
+ * or a database's SQLSTATE, which alone name neither the store nor the flag) says where it was and
+ * what to check; anything else (bad input) is its own message.
+ */
+export function errorMessage(command: string, source: Source | undefined, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  if (source === undefined || typeof code !== 'string') return message;
+  return `tokenlay ${command}: could not reach ${source.where}: ${message} (${code}). Check that it is running and that --store / --ledger (TOKENLAY_STORE / TOKENLAY_LEDGER) name the one your app or gateway uses.`;
+}

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -92,6 +93,23 @@ describe('tokenlay limits and tokenlay credits', () => {
       const r = await runCli(args);
       expect(r.code, args.join(' ')).toBe(1);
       expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+  }, 60_000);
+
+  it('says which store it could not reach, password hidden, and what to check', async () => {
+    // A port nothing listens on: taken from the system, then given back.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = probe.address() as AddressInfo;
+        probe.close(() => resolve(p));
+      });
+    });
+    const ledger = `postgres://postgres:s3cret-pw@127.0.0.1:${port}/test`;
+    for (const args of [['limits', 'list'], ['credits', 'add', '--user', 'alice', '--usd', '1']]) {
+      const r = await runCli([...args, '--store', storeSpec(), '--ledger', ledger]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(new RegExp(`tokenlay ${args[0]}: could not reach the Postgres ledger postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${port}/test.*ECONNREFUSED.*--ledger`));
+      expect(r.stderr).not.toContain('s3cret-pw');
     }
   }, 60_000);
 });
