@@ -2,19 +2,21 @@
  * The budget read-out: what each limit that applies to a user has left, for `getTokenlayBudget()`,
  * the gateway's `GET /v1/budget`, and the `x-tokenlay-budget-remaining` header of each answer.
  */
-import { evaluateRules } from '../policy/evaluate.js';
+import { evaluateRules, matchContext } from '../policy/evaluate.js';
 import { counterMetric, type ResolvedLimit } from '../policy/limits.js';
+import type { OverrideView } from '../policy/overrides.js';
 import type { RulesDocument } from '../policy/types.js';
 import type { RunBudget } from '../protocol/run-budget.js';
 import type { CounterStore } from '../store/types.js';
 import { nextRelease, readPrior } from './rolling.js';
+import { withCallOverrides } from './overrides.js';
 import { runLimits } from './run-limits.js';
 
 /** One limit that applies to the user, as it stands. */
 export interface BudgetLimit {
   /** The rule the limit belongs to; null for a run's budget. */
   ruleId: string | null;
-  /** What it counts: `requests`, `tokens`, `cost` (USD), `concurrent`, or `run` (a run's budget; its unit in `metric`). */
+  /** What it counts: `requests`, `tokens`, `cost` (USD), `concurrent`, `credits` (USD; `max` is the balance granted), or `run` (a run's budget; its unit in `metric`). */
   type: string;
   /** For a `run` limit: `cost`, `tokens` or `requests`. */
   metric?: string;
@@ -86,9 +88,14 @@ export async function userBudget(
   fields: Record<string, string>,
   runs: readonly RunBudget[],
   now: number,
+  overrides?: OverrideView,
 ): Promise<BudgetLimit[]> {
-  const decision = doc ? evaluateRules(doc, { fields, model: undefined, endpoint: '' }, now) : undefined;
-  const limits = decision?.rule && decision.action !== 'block' ? [...decision.limits] : [];
+  const matched = doc
+    ? evaluateRules(doc, { fields, model: undefined, endpoint: '' }, now)
+    : { rule: null, action: 'allow' as const, model: undefined, modelChanged: false, params: undefined, limits: [], fallbacks: [], context: matchContext({ fields, model: undefined, endpoint: '' }) };
+  // The limits a call would be held to: with the overrides set at run time and the credits granted.
+  const decision = withCallOverrides(matched, overrides, doc, now);
+  const limits = decision.rule && decision.action !== 'block' ? [...decision.limits] : [];
   limits.push(...runLimits(runs, fields.account, now));
-  return readBudget(store, limits, decision?.rule?.id ?? null, now);
+  return readBudget(store, limits, decision.rule?.id ?? null, now);
 }

@@ -161,7 +161,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
     store,
     alerts,
     budget(fields, runs = []) {
-      return userBudget(ctx.doc, store, fields, runs, ctx.now());
+      return userBudget(ctx.doc, store, fields, runs, ctx.now(), overrides.view());
     },
     limits: limitsApi(overrides, now),
     overrides: overrides.store,

@@ -48,6 +48,21 @@ describe('limits set at run time on the engine handle', () => {
     expect(typeof audit[0]!.time).toBe('number');
   });
 
+  it('the budget read-out (getTokenlayBudget, GET /v1/budget) shows the override in force and a credits balance', async () => {
+    const rules = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }, { type: 'credits', per: 'user' }] } }] };
+    const { fetch } = await rig({ rules, store: 'memory', now: () => Date.parse('2026-12-01T10:00:00Z') });
+    const { engine } = fetch;
+    await engine.limits.set({ user: 'alice', type: 'requests', max: 3, window: 'day' });
+    await engine.credits.add({ user: 'alice', usd: 10 });
+    const alice = await engine.budget({ user: 'alice' });
+    expect(alice.find((l) => l.type === 'requests')).toMatchObject({ ruleId: 'daily', window: 'day', max: 3, used: 0, remaining: 3 });
+    expect(alice.find((l) => l.type === 'credits')).toMatchObject({ ruleId: 'daily', max: 10, used: 0, remaining: 10 });
+    // Bob has neither: the rules file's limit, and no balance.
+    const bob = await engine.budget({ user: 'bob' });
+    expect(bob.find((l) => l.type === 'requests')).toMatchObject({ max: 1, remaining: 1 });
+    expect(bob.find((l) => l.type === 'credits')).toMatchObject({ max: 0, remaining: 0 });
+  });
+
   it('an override with until applies up to that date and not after it', async () => {
     const clock = manualClock('2027-01-30T10:00:00Z');
     const { fetch, openai } = await rig({ rules: perUser, store: 'memory', now: clock.now });
