@@ -58,10 +58,11 @@ export function parseRunBudgets(value: string | null | undefined): { runs: RunBu
     const [id, ...caps] = entry.trim().split(';').map((s) => s.trim());
     if (!id || !RUN_ID_PATTERN.test(id)) return { problem: `run id ${JSON.stringify(id?.slice(0, 80))} is not 1 to 64 characters of [A-Za-z0-9_-]` };
     const run: RunBudget = { id };
-    const given: Record<string, number> = {};
+    const given: Record<string, number | string> = {};
     for (const cap of caps) {
       const [name, amount] = cap.split('=');
-      given[name!] = /^\d+(\.\d+)?$/.test(amount ?? '') ? Number(amount) : NaN;
+      // Text that is not a decimal stays text, so the refusal quotes what was sent.
+      given[name!] = /^\d+(\.\d+)?$/.test(amount ?? '') ? Number(amount) : (amount ?? '');
     }
     const problem = runCapsProblem(given);
     if (problem) return { problem: `run ${id}: ${problem}` };

@@ -4,6 +4,7 @@ import { runWithTokenlay, TokenlayConfigError, TokenlayLimitError, getTokenlayMe
 import { tokenlay } from '../../adapters/express.js';
 import { listen } from '../support/http.js';
 import { clientFor, onCleanup, type Mode } from './support.js';
+import { gatewayRig } from '../gateway/support.js';
 
 // gpt-4o at $2.50 / $10 per million tokens: a call of 10 input and at most 50 output tokens costs
 // at most $0.000525; a run budget of $0.005 holds nine such calls, not twenty.
@@ -75,5 +76,19 @@ describe('run budget input', () => {
     expect(() => runWithTokenlay({ budget: {} }, () => 0)).toThrow('give at least one of cost (USD), tokens or requests');
     expect(() => runWithTokenlay({ budget: { dollars: 1 } as never }, () => 0)).toThrow('unknown cap "dollars"; expected cost (USD), tokens or requests');
     expect(() => tokenlay({ budget: { requests: 1.5 } })).toThrow('tokenlay: tokenlay({ budget }) budget: requests must be a positive integer, got 1.5');
+  });
+});
+
+describe('x-tokenlay-run-budget a proxy cannot read', () => {
+  it('is answered 400 invalid_run_budget quoting the amount it was given', async () => {
+    const rig = await gatewayRig({ rules: { rules: [] } });
+    for (const [header, quoted] of [['r1;cost=-1', '"-1"'], ['r1;cost=abc', '"abc"'], ['r1;tokens=', '""'], ['r1;cost', '""']] as const) {
+      const res = await fetch(`${rig.url}/v1/budget`, { headers: rig.headers({ 'x-tokenlay-user': 'ann', 'x-tokenlay-run-budget': header }) });
+      expect(res.status, header).toBe(400);
+      const { error } = (await res.json()) as { error: { code: string; message: string; param: string } };
+      expect(error, header).toMatchObject({ code: 'invalid_run_budget', param: 'x-tokenlay-run-budget' });
+      expect(error.message, header).toContain(`got ${quoted}`);
+    }
+    expect(rig.chatCalls()).toBe(0);
   });
 });
