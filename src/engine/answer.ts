@@ -37,6 +37,12 @@ function isShortThrottle(l: ResolvedLimit, on: OnLimitExceeded | undefined): boo
   return on?.retry_after_seconds !== undefined || l.limit.window === 'minute' || l.limit.type === 'concurrent';
 }
 
+/** The command that tops up a credits balance, from its scope (`user=alice`). */
+function topUp(scope: string): string {
+  const at = scope.indexOf('=');
+  return `tokenlay credits add --${scope.slice(0, at)} ${scope.slice(at + 1)} --usd AMOUNT`;
+}
+
 /**
  * The answer to a call refused by a limit (docs/protocol.md §3): 429 or the rule's `http_status`;
  * `retry-after` from `retry_after_seconds` or the window's reset; `x-should-retry: false`
@@ -58,7 +64,8 @@ function limitAnswer(refusal: Extract<Refusal, { kind: 'limit' }>, report: CallR
     on?.error_message ??
     `tokenlay: rule "${rule.id}" allows ${describeLimit(limit, current)}.` +
       (resetsAt ? ` The window resets at ${resetsAt}.` : '') +
-      (retryAfter !== undefined ? ` Retry after ${retryAfter} s.` : '');
+      (retryAfter !== undefined ? ` Retry after ${retryAfter} s.` : '') +
+      (limit.limit.type === 'credits' ? ` Add credits with: ${topUp(limit.scope)} (or engine.credits.add(), POST /v1/admin/credits).` : '');
   return errorAnswer(
     on?.http_status ?? 429,
     {

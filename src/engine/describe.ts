@@ -2,6 +2,7 @@ import type { ResolvedLimit } from '../policy/limits.js';
 
 function unit(type: string, max: number): string {
   if (type === 'cost') return `$${max}`;
+  if (type === 'credits') return `$${max} of credits`;
   if (type === 'concurrent') return `${max} concurrent calls`;
   return `${max} ${type}`;
 }
@@ -16,6 +17,7 @@ function perText(l: ResolvedLimit): string {
 
 /** Describes a limit for humans, e.g. `$50 per month per user (user=alice: 50.02 used)`. */
 export function describeLimit(l: ResolvedLimit, current: number): string {
-  const shown = l.limit.type === 'cost' ? current.toFixed(4).replace(/\.?0+$/, '') : String(current);
+  const usd = current.toFixed(4).replace(/\.?0+$/, '');
+  const shown = l.limit.type === 'cost' ? usd : l.limit.type === 'credits' ? `$${usd}` : String(current);
   return `${unit(l.limit.type, l.limit.max)} ${perText(l)} (${l.scope}: ${shown} ${l.limit.type === 'concurrent' ? 'in flight' : 'used'})`;
 }

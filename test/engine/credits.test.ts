@@ -32,6 +32,8 @@ describe('credits: a prepaid balance drawn down by a credits limit', () => {
     const refused = await openai.chat.completions.create(hello, as({ user: 'alice' })).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
     expect(JSON.stringify((refused as InstanceType<typeof OpenAI.RateLimitError>).error)).toMatch(/credits/);
+    // The refusal says the balance in USD and how to top it up, not "allows 0 credits".
+    expect((refused as Error).message).toMatch(/allows \$0 of credits in total per user \(user=alice: \$0 used\)\. Add credits with: tokenlay credits add --user alice --usd AMOUNT \(or engine\.credits\.add\(\), POST \/v1\/admin\/credits\)\./);
 
     const after = await fetch.engine.credits.add({ user: 'alice', usd: 10, by: 'billing', note: 'order 17' });
     expect(after).toMatchObject({ target: 'user', value: 'alice', account: '', granted: 10, used: 0, remaining: 10 });
