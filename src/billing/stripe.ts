@@ -27,9 +27,13 @@ export const STRIPE_MAX_AGE_MS = 35 * 86_400_000;
 /** Stripe's answer when an identifier was already taken: the event is there, once. */
 const DUPLICATE = /already exists with identifier/i;
 
-/** Hides the key wherever it could appear in a message. */
+/**
+ * Hides the key wherever it could appear in a message. A long key keeps its `sk_test_` / `sk_live_`
+ * prefix (which says which mode it is); a short one, whose prefix would be most of it, is hidden whole.
+ */
 function redact(text: string, key: string): string {
-  return key.length >= 8 ? text.split(key).join(`${key.slice(0, 8)}****`) : text;
+  if (key === '') return text;
+  return text.split(key).join(key.length >= 20 ? `${key.slice(0, 8)}****` : '****');
 }
 
 /**

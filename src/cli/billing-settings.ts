@@ -77,6 +77,9 @@ export function billingDestination(to: string | undefined, url: string | undefin
   if (to === 'stripe') {
     const apiKey = env.STRIPE_API_KEY;
     if (!apiKey) throw new Error(`${command}: billing to Stripe needs a secret key in env STRIPE_API_KEY (sk_… or a restricted rk_… key that may write meter events); it is not set.`);
+    // Node refuses such a header before any request is made, which the stripe package reports (and
+    // retries) as a connection error: say what it is instead.
+    if (/\s/.test(apiKey)) throw new Error(`${command}: STRIPE_API_KEY has whitespace in it (${/[\r\n]\s*$/.test(apiKey) ? 'a trailing newline or carriage return, as a .env file saved with CRLF line ends gives' : 'a space or a line break'}); set it to the key alone (sk_… or rk_…).`);
     const apiBase = one(values, `${prefix}stripe-api-base`);
     if (apiBase !== undefined && !/^https?:\/\/[^/]+\/?$/.test(apiBase)) throw new Error(`${command}: --${prefix}stripe-api-base (or TOKENLAY_STRIPE_API_BASE) must be a URL with no path, e.g. https://api.stripe.com; got ${JSON.stringify(apiBase)}.`);
     return createStripeDestination({ apiKey, eventName, ...(apiBase ? { apiBase } : {}) });
