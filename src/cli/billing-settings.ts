@@ -85,7 +85,11 @@ export function billingDestination(to: string | undefined, url: string | undefin
     return createStripeDestination({ apiKey, eventName, ...(apiBase ? { apiBase } : {}) });
   }
   if (to === 'cloudevents') {
-    if (url === undefined || !/^https?:\/\/\S+$/.test(url)) throw new Error(`${command}: --to cloudevents needs the URL events are POSTed to, e.g. --to cloudevents https://openmeter.cloud/api/v1/events; got ${url === undefined ? 'none' : JSON.stringify(url)}.`);
+    if (url === undefined || !/^https?:\/\/\S+$/.test(url)) {
+      // The gateway takes the URL from its own flag; `billing push` after `--to cloudevents`.
+      const how = prefix ? `--${prefix}url (or TOKENLAY_BILLING_URL), e.g. --billing cloudevents --${prefix}url https://openmeter.cloud/api/v1/events` : 'e.g. --to cloudevents https://openmeter.cloud/api/v1/events';
+      throw new Error(`${command}: ${prefix ? '--billing' : '--to'} cloudevents needs the URL events are POSTed to: ${how}; got ${url === undefined ? 'none' : JSON.stringify(url)}.`);
+    }
     const mode = one(values, `${prefix}cloudevents-mode`) ?? 'batch';
     if (mode !== 'batch' && mode !== 'single') throw new Error(`${command}: --${prefix}cloudevents-mode (or TOKENLAY_CLOUDEVENTS_MODE) must be batch or single; got ${JSON.stringify(mode)}.`);
     return createCloudEventsDestination({ url, type: eventName, source: one(values, `${prefix}source`) ?? 'tokenlay', mode, ...(env.TOKENLAY_CLOUDEVENTS_TOKEN ? { token: env.TOKENLAY_CLOUDEVENTS_TOKEN } : {}) });

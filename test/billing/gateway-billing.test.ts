@@ -57,4 +57,12 @@ describe('tokenlay gateway --billing stripe', () => {
     await expect(startGateway(dir, ['--billing', 'stripe'], { STRIPE_API_KEY: '' })).rejects.toThrow(/needs a secret key in env STRIPE_API_KEY/);
     await expect(startGateway(dir, ['--billing', 'lago'])).rejects.toThrow(/--billing \(or TOKENLAY_BILLING\) must be stripe, cloudevents or off; got "lago"/);
   }, 60_000);
+
+  it('refuses --billing cloudevents with no URL, naming the gateway flag --billing-url (the gateway has no --to)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenlay-gateway-billing-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const refused = startGateway(dir, ['--billing', 'cloudevents'], { TOKENLAY_BILLING_URL: '' });
+    await expect(refused).rejects.toThrow(/--billing cloudevents needs the URL events are POSTed to: --billing-url \(or TOKENLAY_BILLING_URL\)/);
+    await expect(refused).rejects.not.toThrow(/--to/);
+  }, 60_000);
 });
