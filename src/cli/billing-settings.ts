@@ -52,7 +52,7 @@ export function billingPlan(values: Values, opts: { command: string; prefix?: st
   if (!VALUE_KINDS.includes(value)) throw new Error(`${opts.command}: --${p}value (or TOKENLAY_BILLING_VALUE) must be ${VALUE_KINDS.join(' or ')}; got ${JSON.stringify(value)}.`);
   let customers;
   try {
-    customers = customerMapping(field, one(values, `${p}customers`), opts.stripe ? STRIPE_CUSTOMER : undefined);
+    customers = customerMapping(field, one(values, `${p}customers`), opts.stripe ? STRIPE_CUSTOMER : undefined, `--${p}customers`);
   } catch (err) {
     throw new Error(`${opts.command}: ${(err as Error).message}`);
   }

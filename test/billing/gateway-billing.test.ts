@@ -65,4 +65,11 @@ describe('tokenlay gateway --billing stripe', () => {
     await expect(refused).rejects.toThrow(/--billing cloudevents needs the URL events are POSTed to: --billing-url \(or TOKENLAY_BILLING_URL\)/);
     await expect(refused).rejects.not.toThrow(/--to/);
   }, 60_000);
+
+  it('names --billing-customers, the gateway flag, when the customers file cannot be read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenlay-gateway-billing-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const refused = startGateway(dir, ['--billing', 'stripe', '--billing-customers', join(dir, 'nope.json')], { STRIPE_API_KEY: KEY });
+    await expect(refused).rejects.toThrow(/cannot read the customers file .*nope\.json" \(ENOENT\); give --billing-customers a JSON file/);
+  }, 60_000);
 });
