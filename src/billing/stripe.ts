@@ -84,7 +84,7 @@ export function createStripeDestination(opts: StripeDestinationOptions): Destina
         throw new BillingError(`Stripe is rate-limiting meter events (429: ${message}); the batch will be sent again.`, true);
       }
       if (e.type === 'StripeConnectionError' || e.type === 'StripeAPIError' || (e.statusCode ?? 0) >= 500) {
-        throw new BillingError(`Stripe could not be reached or failed (${e.statusCode ?? e.code ?? 'no answer'}: ${message}); the batch will be sent again.`, true);
+        throw new BillingError(`Stripe at ${opts.apiBase ?? 'https://api.stripe.com'} could not be reached or failed (${e.statusCode ?? e.code ?? 'no answer'}: ${message}); the batch will be sent again. If that address is wrong, fix --stripe-api-base (TOKENLAY_STRIPE_API_BASE).`, true);
       }
       throw new BillingError(`Stripe refused the meter event for ledger row ${event.id} (${e.statusCode ?? '?'}: ${message}). Check --event-name (the meter's event name) and the customer mapping.`, false);
     }

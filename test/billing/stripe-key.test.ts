@@ -3,6 +3,8 @@
  * trailing carriage return or newline (a .env file saved with CRLF) is named as such at once, not
  * retried for a minute as "Stripe could not be reached"; a short wrong key is never shown.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startStripeStandIn, type StripeStandIn } from '../support/stripe.js';
 import { useTempDirs } from '../store/temp-dir.js';
@@ -39,4 +41,22 @@ describe('tokenlay billing push --to stripe: STRIPE_API_KEY', () => {
     expect(run.output).toMatch(/Stripe refused the API key in STRIPE_API_KEY \(401/);
     expect(run.output).not.toContain(wrong);
   }, 60_000);
+});
+
+describe('tokenlay billing push --to stripe: the API address', () => {
+  it('says which address could not be reached, so a wrong --stripe-api-base can be fixed', async () => {
+    const files = await writeLedger(tempDir(), fixtureRows(1));
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const base = `http://127.0.0.1:${closed}`;
+    const run = await runCli(['billing', 'push', '--to', 'stripe', '--store', `sqlite:${files.db}`, '--customers', files.customers, '--stripe-api-base', base], { STRIPE_API_KEY: KEY });
+    expect(run.code).toBe(1);
+    expect(run.output).toContain(`Stripe at ${base} could not be reached`);
+    expect(run.output).toContain('--stripe-api-base');
+    expect(run.output).not.toContain(KEY);
+  }, 90_000);
 });
