@@ -1,6 +1,6 @@
 /** What the engine benches share: the rules and call they send, an in-process provider, and the engine of a git ref. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -36,7 +36,10 @@ export async function engineAt(ref: string): Promise<typeof createEngine> {
     mkdirSync(dir, { recursive: true });
     const tar = execFileSync('git', ['-C', root, 'archive', ref, 'src', 'package.json'], { maxBuffer: 64 * 1024 * 1024 });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
-    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
   }
+  // Linked to this checkout's node_modules each time: a link left by another checkout may point nowhere now.
+  const modules = join(dir, 'node_modules');
+  rmSync(modules, { force: true });
+  symlinkSync(join(root, 'node_modules'), modules);
   return ((await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine }).createEngine;
 }
