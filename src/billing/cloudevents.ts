@@ -1,3 +1,4 @@
+import { costUnits, formatUsd } from '../store/money.js';
 import { BillingError, type Destination, type UsageEvent } from './types.js';
 
 /** Options of {@link createCloudEventsDestination}. */
@@ -41,7 +42,8 @@ export function toCloudEvent(event: UsageEvent, type: string, source: string): C
     datacontenttype: 'application/json',
     data: {
       value: event.value,
-      cost_usd: String(r.cost),
+      // An exact decimal, as `value`: String() of a small cost gives exponent notation (1.5e-7).
+      cost_usd: formatUsd(costUnits(r.cost)),
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
       cached_tokens: r.cachedTokens,

@@ -19,13 +19,13 @@ export interface CustomerMapping {
  * id (`{ "alice": "cus_NffrFeUfNV2Hib" }`), and values missing from it have no customer.
  * @throws an Error naming the file and what is wrong with it.
  */
-export function customerMapping(field: CustomerField, file: string | undefined, pattern?: RegExp): CustomerMapping {
+export function customerMapping(field: CustomerField, file: string | undefined, pattern?: RegExp, flag = '--customers'): CustomerMapping {
   if (file === undefined) {
     return {
       field,
       customerOf: (value) => (value && (!pattern || pattern.test(value)) ? value : undefined),
       describe: pattern
-        ? `the ${field} field is used as the customer id and must look like one (${pattern.source}); give a lookup file with --customers FILE otherwise`
+        ? `the ${field} field is used as the customer id and must look like one (${pattern.source}); give a lookup file with ${flag} FILE otherwise`
         : `the ${field} field is used as the customer id and is empty`,
     };
   }
@@ -33,7 +33,7 @@ export function customerMapping(field: CustomerField, file: string | undefined, 
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the customers file "${file}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give --customers a JSON file of ${field} → customer id, e.g. {"alice": "cus_NffrFeUfNV2Hib"}.`);
+    throw new Error(`cannot read the customers file "${file}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give ${flag} a JSON file of ${field} → customer id, e.g. {"alice": "cus_NffrFeUfNV2Hib"}.`);
   }
   let parsed: unknown;
   try {

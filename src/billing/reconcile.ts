@@ -60,6 +60,7 @@ export async function reconcile(ledger: BillingLedger, destination: string, plan
   const { events, held: heldNow } = classify(rows, plan);
   const pushedById = new Map(pushed.map((p) => [p.id, p]));
   const heldById = new Map([...heldNow, ...held].map((h) => [h.id, h]));
+  const storedHeld = new Map(held.map((h) => [h.id, h]));
   const positionOf = new Map(rows.map((r) => [r.id, r.position]));
   const eventIds = new Set(events.map((e) => e.id));
   const differences: Difference[] = [];
@@ -74,7 +75,7 @@ export async function reconcile(ledger: BillingLedger, destination: string, plan
     s.ledger.push(e.value);
     s.rows += 1;
     const p = pushedById.get(e.id);
-    const h = held.find((x) => x.id === e.id);
+    const h = storedHeld.get(e.id);
     if (!p) {
       const kind = h ? `held: ${h.reason}` : positionOf.get(e.id)! > cursor ? 'not pushed yet' : 'missing';
       differences.push({ id: e.id, customer: e.customer, kind, ledger: e.value, pushed: null, time: e.time });

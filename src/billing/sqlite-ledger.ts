@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-driver.js';
 import { fromDb, type LedgerDbRow } from '../store/sqlite-ledger.js';
 import type { BillableRow, BillingLedger, HeldRow, PushedRow } from './types.js';
@@ -26,6 +27,8 @@ type Row = LedgerDbRow & { id: number };
  * Ids are made unique across ledgers with a random id the file is given the first time it is billed.
  */
 export function openSqliteBillingLedger(path: string): BillingLedger {
+  // Opening a path that is not there would create an empty file, leaving a typo behind.
+  if (!existsSync(path)) throw new Error(`there is no SQLite file at ${path}; point --store at the file your app or gateway writes (its store option), e.g. sqlite:./.tokenlay/usage.db.`);
   const db: SqliteDatabase = openDatabase(path, 10_000);
   try {
     const ledger = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'ledger'`).get();

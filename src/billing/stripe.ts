@@ -27,9 +27,13 @@ export const STRIPE_MAX_AGE_MS = 35 * 86_400_000;
 /** Stripe's answer when an identifier was already taken: the event is there, once. */
 const DUPLICATE = /already exists with identifier/i;
 
-/** Hides the key wherever it could appear in a message. */
+/**
+ * Hides the key wherever it could appear in a message. A long key keeps its `sk_test_` / `sk_live_`
+ * prefix (which says which mode it is); a short one, whose prefix would be most of it, is hidden whole.
+ */
 function redact(text: string, key: string): string {
-  return key.length >= 8 ? text.split(key).join(`${key.slice(0, 8)}****`) : text;
+  if (key === '') return text;
+  return text.split(key).join(key.length >= 20 ? `${key.slice(0, 8)}****` : '****');
 }
 
 /**
@@ -80,7 +84,7 @@ export function createStripeDestination(opts: StripeDestinationOptions): Destina
         throw new BillingError(`Stripe is rate-limiting meter events (429: ${message}); the batch will be sent again.`, true);
       }
       if (e.type === 'StripeConnectionError' || e.type === 'StripeAPIError' || (e.statusCode ?? 0) >= 500) {
-        throw new BillingError(`Stripe could not be reached or failed (${e.statusCode ?? e.code ?? 'no answer'}: ${message}); the batch will be sent again.`, true);
+        throw new BillingError(`Stripe at ${opts.apiBase ?? 'https://api.stripe.com'} could not be reached or failed (${e.statusCode ?? e.code ?? 'no answer'}: ${message}); the batch will be sent again. If that address is wrong, fix --stripe-api-base (TOKENLAY_STRIPE_API_BASE).`, true);
       }
       throw new BillingError(`Stripe refused the meter event for ledger row ${event.id} (${e.statusCode ?? '?'}: ${message}). Check --event-name (the meter's event name) and the customer mapping.`, false);
     }

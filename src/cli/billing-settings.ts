@@ -52,7 +52,7 @@ export function billingPlan(values: Values, opts: { command: string; prefix?: st
   if (!VALUE_KINDS.includes(value)) throw new Error(`${opts.command}: --${p}value (or TOKENLAY_BILLING_VALUE) must be ${VALUE_KINDS.join(' or ')}; got ${JSON.stringify(value)}.`);
   let customers;
   try {
-    customers = customerMapping(field, one(values, `${p}customers`), opts.stripe ? STRIPE_CUSTOMER : undefined);
+    customers = customerMapping(field, one(values, `${p}customers`), opts.stripe ? STRIPE_CUSTOMER : undefined, `--${p}customers`);
   } catch (err) {
     throw new Error(`${opts.command}: ${(err as Error).message}`);
   }
@@ -77,12 +77,19 @@ export function billingDestination(to: string | undefined, url: string | undefin
   if (to === 'stripe') {
     const apiKey = env.STRIPE_API_KEY;
     if (!apiKey) throw new Error(`${command}: billing to Stripe needs a secret key in env STRIPE_API_KEY (sk_… or a restricted rk_… key that may write meter events); it is not set.`);
+    // Node refuses such a header before any request is made, which the stripe package reports (and
+    // retries) as a connection error: say what it is instead.
+    if (/\s/.test(apiKey)) throw new Error(`${command}: STRIPE_API_KEY has whitespace in it (${/[\r\n]\s*$/.test(apiKey) ? 'a trailing newline or carriage return, as a .env file saved with CRLF line ends gives' : 'a space or a line break'}); set it to the key alone (sk_… or rk_…).`);
     const apiBase = one(values, `${prefix}stripe-api-base`);
     if (apiBase !== undefined && !/^https?:\/\/[^/]+\/?$/.test(apiBase)) throw new Error(`${command}: --${prefix}stripe-api-base (or TOKENLAY_STRIPE_API_BASE) must be a URL with no path, e.g. https://api.stripe.com; got ${JSON.stringify(apiBase)}.`);
     return createStripeDestination({ apiKey, eventName, ...(apiBase ? { apiBase } : {}) });
   }
   if (to === 'cloudevents') {
-    if (url === undefined || !/^https?:\/\/\S+$/.test(url)) throw new Error(`${command}: --to cloudevents needs the URL events are POSTed to, e.g. --to cloudevents https://openmeter.cloud/api/v1/events; got ${url === undefined ? 'none' : JSON.stringify(url)}.`);
+    if (url === undefined || !/^https?:\/\/\S+$/.test(url)) {
+      // The gateway takes the URL from its own flag; `billing push` after `--to cloudevents`.
+      const how = prefix ? `--${prefix}url (or TOKENLAY_BILLING_URL), e.g. --billing cloudevents --${prefix}url https://openmeter.cloud/api/v1/events` : 'e.g. --to cloudevents https://openmeter.cloud/api/v1/events';
+      throw new Error(`${command}: ${prefix ? '--billing' : '--to'} cloudevents needs the URL events are POSTed to: ${how}; got ${url === undefined ? 'none' : JSON.stringify(url)}.`);
+    }
     const mode = one(values, `${prefix}cloudevents-mode`) ?? 'batch';
     if (mode !== 'batch' && mode !== 'single') throw new Error(`${command}: --${prefix}cloudevents-mode (or TOKENLAY_CLOUDEVENTS_MODE) must be batch or single; got ${JSON.stringify(mode)}.`);
     return createCloudEventsDestination({ url, type: eventName, source: one(values, `${prefix}source`) ?? 'tokenlay', mode, ...(env.TOKENLAY_CLOUDEVENTS_TOKEN ? { token: env.TOKENLAY_CLOUDEVENTS_TOKEN } : {}) });

@@ -57,4 +57,19 @@ describe('tokenlay gateway --billing stripe', () => {
     await expect(startGateway(dir, ['--billing', 'stripe'], { STRIPE_API_KEY: '' })).rejects.toThrow(/needs a secret key in env STRIPE_API_KEY/);
     await expect(startGateway(dir, ['--billing', 'lago'])).rejects.toThrow(/--billing \(or TOKENLAY_BILLING\) must be stripe, cloudevents or off; got "lago"/);
   }, 60_000);
+
+  it('refuses --billing cloudevents with no URL, naming the gateway flag --billing-url (the gateway has no --to)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenlay-gateway-billing-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const refused = startGateway(dir, ['--billing', 'cloudevents'], { TOKENLAY_BILLING_URL: '' });
+    await expect(refused).rejects.toThrow(/--billing cloudevents needs the URL events are POSTed to: --billing-url \(or TOKENLAY_BILLING_URL\)/);
+    await expect(refused).rejects.not.toThrow(/--to/);
+  }, 60_000);
+
+  it('names --billing-customers, the gateway flag, when the customers file cannot be read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenlay-gateway-billing-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const refused = startGateway(dir, ['--billing', 'stripe', '--billing-customers', join(dir, 'nope.json')], { STRIPE_API_KEY: KEY });
+    await expect(refused).rejects.toThrow(/cannot read the customers file .*nope\.json" \(ENOENT\); give --billing-customers a JSON file/);
+  }, 60_000);
 });
