@@ -1,6 +1,6 @@
 /** `tokenlay credits`: prepaid balances per user or org, drawn down by `credits` limits. */
 import type { Flag } from './flags.js';
-import { flagHelp, readFlags } from './flags.js';
+import { flagHelp, readAction } from './flags.js';
 import { cliUser, errorMessage, SOURCE_FLAGS, sourceOf, type Source } from './overrides-source.js';
 
 const FLAGS: Flag[] = [
@@ -22,22 +22,9 @@ export const HELP = flagHelp(
 );
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof readFlags>;
-  try {
-    parsed = readFlags('credits', argv, FLAGS);
-  } catch (err) {
-    console.error((err as Error).message);
-    return 1;
-  }
-  const [action] = parsed.positionals;
-  if (parsed.help || action === 'help') {
-    console.log(HELP);
-    return 0;
-  }
-  if (action !== 'add' && action !== 'balance' && action !== 'list') {
-    console.error(`tokenlay credits: ${action === undefined ? 'say what to do' : `unknown action ${JSON.stringify(action)}`}: add, balance or list.\n\n${HELP}`);
-    return 1;
-  }
+  const read = readAction('credits', argv, FLAGS, HELP, ['add', 'balance', 'list']);
+  if (typeof read === 'number') return read;
+  const { parsed, action } = read;
   const v = parsed.values as Record<string, string | undefined>;
   const { openOverrideStore } = await import('../store/overrides-open.js');
   const { liveOverrides } = await import('../engine/overrides.js');

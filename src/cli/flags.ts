@@ -114,6 +114,38 @@ export function readFlags(command: string, argv: string[], flags: Flag[], env: N
   return { values, help: parsed.values.help === true, positionals: parsed.positionals };
 }
 
+/**
+ * A command with actions (`tokenlay limits set|list|clear`): its flags, and the action named first.
+ * Prints the help for `--help` or `help` and gives 0; prints what was wrong and gives 1 for an
+ * unknown flag or action; else the flags and the action.
+ */
+export function readAction<const A extends string>(
+  command: string,
+  argv: string[],
+  flags: Flag[],
+  help: string,
+  actions: readonly A[],
+): { parsed: ReturnType<typeof readFlags>; action: A } | number {
+  let parsed: ReturnType<typeof readFlags>;
+  try {
+    parsed = readFlags(command, argv, flags);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 1;
+  }
+  const [action] = parsed.positionals;
+  if (parsed.help || action === 'help') {
+    console.log(help);
+    return 0;
+  }
+  if (!(actions as readonly string[]).includes(action as string)) {
+    const known = `${actions.slice(0, -1).join(', ')} or ${actions[actions.length - 1]}`;
+    console.error(`tokenlay ${command}: ${action === undefined ? 'say what to do' : `unknown action ${JSON.stringify(action)}`}: ${known}.\n\n${help}`);
+    return 1;
+  }
+  return { parsed, action: action as A };
+}
+
 /** A whole number within bounds, or an Error naming the flag, the value and what it takes. */
 export function intFlag(command: string, flag: Flag, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (text === undefined) return undefined;

@@ -1,6 +1,6 @@
 /** `tokenlay limits`: set, list and clear limits at run time, without editing the rules file. */
 import type { Flag } from './flags.js';
-import { flagHelp, readFlags } from './flags.js';
+import { flagHelp, readAction } from './flags.js';
 import { cliUser, errorMessage, SOURCE_FLAGS, sourceOf, type Source } from './overrides-source.js';
 
 const FLAGS: Flag[] = [
@@ -36,22 +36,9 @@ function printTable(rows: string[][]): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof readFlags>;
-  try {
-    parsed = readFlags('limits', argv, FLAGS);
-  } catch (err) {
-    console.error((err as Error).message);
-    return 1;
-  }
-  const [action] = parsed.positionals;
-  if (parsed.help || action === 'help') {
-    console.log(HELP);
-    return 0;
-  }
-  if (action !== 'set' && action !== 'list' && action !== 'clear') {
-    console.error(`tokenlay limits: ${action === undefined ? 'say what to do' : `unknown action ${JSON.stringify(action)}`}: set, list or clear.\n\n${HELP}`);
-    return 1;
-  }
+  const read = readAction('limits', argv, FLAGS, HELP, ['set', 'list', 'clear']);
+  if (typeof read === 'number') return read;
+  const { parsed, action } = read;
   const v = parsed.values as Record<string, string | undefined>;
   const { openOverrideStore } = await import('../store/overrides-open.js');
   const { liveOverrides } = await import('../engine/overrides.js');
