@@ -3,7 +3,7 @@ import { TokenlayConfigError } from '../errors.js';
 import { createPool } from './postgres-driver.js';
 import { ident } from './postgres-schema.js';
 import { redactUrl } from './redact.js';
-import { auditPage, clearChange, creditChange, maxOf, maxUnits, setChange, type LimitOverride, type OverrideChange, type OverrideStore } from './overrides.js';
+import { auditPage, clearChange, creditChange, maxUnits, overrideOfRow, setChange, type OverrideRow, type LimitOverride, type OverrideChange, type OverrideStore } from './overrides.js';
 
 /** The ledger URL's own parameters, which are not pg connection options. */
 const LEDGER_PARAMS = ['schema', 'batchSize', 'flushIntervalMs', 'retainMonths'];
@@ -21,19 +21,6 @@ CREATE TABLE IF NOT EXISTS ${s}.tokenlay_credit_grants (
   PRIMARY KEY (account, target, value)
 );
 CREATE TABLE IF NOT EXISTS ${s}.tokenlay_limit_changes (id bigserial PRIMARY KEY, account text NOT NULL, entry jsonb NOT NULL);`;
-
-interface Row {
-  account: string;
-  target: LimitOverride['target'];
-  value: string;
-  type: LimitOverride['type'];
-  max: string;
-  window: LimitOverride['window'];
-  until: string | null;
-  note: string | null;
-  set_by: string;
-  set_at: string;
-}
 
 /**
  * Overrides and credit grants in PostgreSQL, beside the ledger (the same `postgres://` URL and
@@ -92,8 +79,8 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
     },
     async list() {
       await started;
-      const { rows } = await pool.query<Row>(`SELECT * FROM ${s}.tokenlay_limit_overrides ORDER BY set_at`);
-      return rows.map(fromRow);
+      const { rows } = await pool.query<OverrideRow>(`SELECT * FROM ${s}.tokenlay_limit_overrides ORDER BY set_at`);
+      return rows.map(overrideOfRow);
     },
     set(o) {
       return inTransaction(async (q) => {
@@ -107,9 +94,9 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
     },
     clear(key, type, by, time) {
       return inTransaction(async (q) => {
-        const { rows } = await q<Row>(`DELETE FROM ${s}.tokenlay_limit_overrides WHERE account = $1 AND target = $2 AND value = $3 AND type = $4 RETURNING *`, [key.account, key.target, key.value, type]);
+        const { rows } = await q<OverrideRow>(`DELETE FROM ${s}.tokenlay_limit_overrides WHERE account = $1 AND target = $2 AND value = $3 AND type = $4 RETURNING *`, [key.account, key.target, key.value, type]);
         if (!rows[0]) return false;
-        await record(q, clearChange(fromRow(rows[0]), by, time));
+        await record(q, clearChange(overrideOfRow(rows[0]), by, time));
         return true;
       });
     },
@@ -137,20 +124,5 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
     async close() {
       await pool.end();
     },
-  };
-}
-
-function fromRow(r: Row): LimitOverride {
-  return {
-    account: r.account,
-    target: r.target,
-    value: r.value,
-    type: r.type,
-    max: maxOf(r.type, Number(r.max)),
-    window: r.window,
-    until: r.until === null ? null : Number(r.until),
-    note: r.note,
-    setBy: r.set_by,
-    setAt: Number(r.set_at),
   };
 }

@@ -1,5 +1,5 @@
 import { openDatabase, type SqliteDatabase } from './sqlite-driver.js';
-import { auditPage, clearChange, creditChange, maxOf, maxUnits, setChange, type LimitOverride, type OverrideChange, type OverrideStore } from './overrides.js';
+import { auditPage, clearChange, creditChange, maxUnits, overrideOfRow, setChange, type OverrideRow, type LimitOverride, type OverrideChange, type OverrideStore } from './overrides.js';
 
 // Tables of their own beside the store's, so that the store's migrations never need to know of them.
 const SCHEMA = `
@@ -13,19 +13,6 @@ CREATE TABLE IF NOT EXISTS credit_grants (
   PRIMARY KEY (account, target, value)
 );
 CREATE TABLE IF NOT EXISTS limit_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, entry TEXT NOT NULL);`;
-
-interface Row {
-  account: string;
-  target: LimitOverride['target'];
-  value: string;
-  type: LimitOverride['type'];
-  max: number;
-  window: LimitOverride['window'];
-  until: number | null;
-  note: string | null;
-  set_by: string;
-  set_at: number;
-}
 
 /**
  * Overrides and credit grants in a SQLite file (the store's own, `sqlite:<path>`): every process
@@ -41,7 +28,7 @@ export function createSqliteOverrideStore(opts: { path: string }): OverrideStore
     `INSERT INTO limit_overrides (account, target, value, type, max, window, until, note, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (account, target, value, type) DO UPDATE SET max = excluded.max, window = excluded.window, until = excluded.until, note = excluded.note, set_by = excluded.set_by, set_at = excluded.set_at`,
   );
-  const one = db.prepare<[string, string, string, string], Row>('SELECT * FROM limit_overrides WHERE account = ? AND target = ? AND value = ? AND type = ?');
+  const one = db.prepare<[string, string, string, string], OverrideRow>('SELECT * FROM limit_overrides WHERE account = ? AND target = ? AND value = ? AND type = ?');
   const drop = db.prepare('DELETE FROM limit_overrides WHERE account = ? AND target = ? AND value = ? AND type = ?');
   const add = db.prepare<[string, string, string, number], { granted_units: number }>(
     `INSERT INTO credit_grants (account, target, value, granted_units) VALUES (?, ?, ?, ?)
@@ -55,7 +42,7 @@ export function createSqliteOverrideStore(opts: { path: string }): OverrideStore
     const was = one.get(o.account, o.target, o.value, type);
     if (!was) return false;
     drop.run(o.account, o.target, o.value, type);
-    record(clearChange(fromRow(was), by, time));
+    record(clearChange(overrideOfRow(was), by, time));
     return true;
   });
   const grant = db.transaction((k: { account: string; target: LimitOverride['target']; value: string }, units: number, by: string, time: number, note: string | null): number => {
@@ -68,7 +55,7 @@ export function createSqliteOverrideStore(opts: { path: string }): OverrideStore
       return Number((db.prepare<[], { v: number | null }>('SELECT max(id) AS v FROM limit_changes').get()?.v ?? 0));
     },
     async list() {
-      return db.prepare<[], Row>('SELECT * FROM limit_overrides ORDER BY set_at').all().map(fromRow);
+      return db.prepare<[], OverrideRow>('SELECT * FROM limit_overrides ORDER BY set_at').all().map(overrideOfRow);
     },
     async set(o) {
       set.immediate(o);
@@ -92,20 +79,5 @@ export function createSqliteOverrideStore(opts: { path: string }): OverrideStore
     async close() {
       db.close();
     },
-  };
-}
-
-function fromRow(r: Row): LimitOverride {
-  return {
-    account: r.account,
-    target: r.target,
-    value: r.value,
-    type: r.type,
-    max: maxOf(r.type, Number(r.max)),
-    window: r.window,
-    until: r.until === null ? null : Number(r.until),
-    note: r.note,
-    setBy: r.set_by,
-    setAt: Number(r.set_at),
   };
 }

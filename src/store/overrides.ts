@@ -89,6 +89,36 @@ export function maxOf(type: string, stored: number): number {
   return type === 'cost' ? usdOf(stored) : stored;
 }
 
+/** An override as both stores keep its row (PostgreSQL gives numbers back as text, SQLite as numbers). */
+export interface OverrideRow {
+  account: string;
+  target: LimitOverride['target'];
+  value: string;
+  type: LimitOverride['type'];
+  max: number | string;
+  window: LimitOverride['window'];
+  until: number | string | null;
+  note: string | null;
+  set_by: string;
+  set_at: number | string;
+}
+
+/** A stored row back to the override. */
+export function overrideOfRow(r: OverrideRow): LimitOverride {
+  return {
+    account: r.account,
+    target: r.target,
+    value: r.value,
+    type: r.type,
+    max: maxOf(r.type, Number(r.max)),
+    window: r.window,
+    until: r.until === null ? null : Number(r.until),
+    note: r.note,
+    setBy: r.set_by,
+    setAt: Number(r.set_at),
+  };
+}
+
 /** The identity of an override in maps: account, target, value and type. */
 export function overrideId(key: OverrideKey, type: string): string {
   return `${key.account}\u0000${key.target}\u0000${key.value}\u0000${type}`;
