@@ -12,11 +12,10 @@ describe('a caller who leaves a JSON call through the gateway', () => {
     const sent = new Promise<void>((r) => (received = r));
     const call = fetch(`${rig.url}/v1/chat/completions`, { method: 'POST', headers: rig.headers({ 'x-tokenlay-user': 'ann' }), body: JSON.stringify(hello), signal: controller.signal });
     await sent;
-    await new Promise((r) => setTimeout(r, 50));
     controller.abort();
     await expect(call).rejects.toThrow();
-    // Give the gateway time to see the socket close before the provider answers.
-    await new Promise((r) => setTimeout(r, 500));
+    // The gateway has seen the socket close (the call no longer in flight) before the provider answers.
+    await eventually(() => rig.gateway.inFlight === 0, 'the gateway saw the caller leave');
     answer.open();
     await eventually(async () => (await rig.gateway.store.ledger()).length > 0, 'the abandoned call has a ledger row');
     const [row] = await rig.gateway.store.ledger();
@@ -35,7 +34,7 @@ describe('a caller who leaves a JSON call through the gateway', () => {
     await sent;
     controller.abort();
     await expect(call).rejects.toThrow();
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually(() => rig.gateway.inFlight === 0, 'the gateway saw the caller leave');
     answer.open();
     await eventually(async () => (await rig.gateway.store.ledger()).length > 0, 'the abandoned stream has a ledger row');
     const [row] = await rig.gateway.store.ledger();

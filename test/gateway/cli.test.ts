@@ -2,7 +2,8 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { runCli, startGatewayCli } from './cli.js';
+import { printed, runCli, startGatewayCli } from './cli.js';
+import { gate } from '../support/gate.js';
 import { hello, PROVIDER_KEY, tempDir, onCleanup } from './support.js';
 import { startProvider } from '../support/provider.js';
 
@@ -125,7 +126,8 @@ describe('tokenlay gateway', () => {
   });
 
   it('starts with no configuration on --port 0, proxies with a CLI-made key, and on SIGTERM finishes the stream in flight, writes the ledger, exits 0', async () => {
-    const p = await provider({ behavior: (r) => (r.body?.stream ? { kind: 'delay', ms: 600 } : undefined) });
+    const answer = gate();
+    const p = await provider({ behavior: (r) => (r.body?.stream ? { kind: 'hold', until: answer.until } : undefined) });
     const cwd = tempDir();
     const key = lastLine((await runCli(['keys', 'create', '--name', 'acme'], { cwd })).stdout);
     const gw = await startGatewayCli(['--port', '0'], { cwd, env: { TOKENLAY_ALLOW_PROVIDER_BASE: p.base } });
@@ -135,8 +137,11 @@ describe('tokenlay gateway', () => {
     expect(plain.status).toBe(200);
 
     const streaming = fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify({ ...hello, stream: true }) });
-    await new Promise((r) => setTimeout(r, 200));
+    // SIGTERM while the stream is at the provider; the provider answers only once the gateway is shutting down.
+    await p.received(1, (r) => r.body?.stream === true);
     gw.proc.kill('SIGTERM');
+    await printed(gw, /SIGTERM: finishing calls in flight/, { stream: 'stderr' });
+    answer.open();
     const res = await streaming;
     const body = await res.text();
     expect(body).toContain('data: [DONE]');
@@ -169,18 +174,11 @@ describe('tokenlay gateway', () => {
     expect(await call()).toBe(429);
 
     writeFileSync(join(cwd, 'rules.yaml'), rules(3));
-    const until = async (cond: () => boolean) => {
-      const t = Date.now();
-      while (!cond()) {
-        if (Date.now() - t > 10_000) throw new Error(`timed out; log: ${gw.stdout()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    await until(() => gw.stdout().includes('rules reloaded'));
+    await printed(gw, /rules reloaded/);
     expect(await call()).toBe(200);
 
     writeFileSync(join(cwd, 'rules.yaml'), rules('"many"'));
-    await until(() => gw.stdout().includes('rules refused'));
+    await printed(gw, /rules refused/);
     const refused = gw.stdout().split('\n').find((l) => l.includes('rules refused'))!;
     expect(refused).toContain('rules[0].then.limits[0].max');
     // The counters were kept and the old rules (max 3) are still in force.

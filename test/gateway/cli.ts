@@ -42,15 +42,51 @@ export async function runCli(args: string[], opts: { cwd: string; env?: Record<s
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }
 
+/**
+ * Resolves with the match once the child's `stream` (default stdout) has printed a line matching
+ * `pattern`; rejects when the child exits first or after `ms` (default 20 s), with what it printed.
+ */
+export function printed(cli: Cli, pattern: RegExp, opts: { stream?: 'stdout' | 'stderr'; ms?: number } = {}): Promise<RegExpExecArray> {
+  const which = opts.stream ?? 'stdout';
+  const ms = opts.ms ?? 20_000;
+  const text = which === 'stdout' ? cli.stdout : cli.stderr;
+  const source = cli.proc[which]!;
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      source.off('data', check);
+      cli.proc.off('close', exited);
+      clearTimeout(timer);
+    };
+    // Its own listener comes after the one that collects the text, so the text is current here.
+    const check = () => {
+      const m = pattern.exec(text());
+      if (!m) return;
+      done();
+      resolve(m);
+    };
+    // 'close' comes once the child has exited and its output has all been read.
+    const exited = () => {
+      const m = pattern.exec(text());
+      done();
+      if (m) resolve(m);
+      else reject(new Error(`the command exited ${cli.proc.exitCode ?? cli.proc.signalCode} before printing ${pattern} on ${which}: ${cli.stderr()}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`the command did not print ${pattern} on ${which} within ${ms} ms; stdout: ${cli.stdout()} stderr: ${cli.stderr()}`));
+    }, ms);
+    source.on('data', check);
+    cli.proc.once('close', exited);
+    if (source.readableEnded) exited();
+    else check();
+  });
+}
+
 /** Starts `tokenlay gateway` and waits for its "listening on" line. */
 export async function startGatewayCli(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Cli & { url: string }> {
   const cli = spawnCli(['gateway', ...args], opts);
-  const started = Date.now();
-  for (;;) {
-    const m = /tokenlay gateway listening on (http:\/\/\S+)/.exec(cli.stdout());
-    if (m) return { ...cli, url: m[1]! };
-    if (cli.proc.exitCode !== null) throw new Error(`gateway exited ${cli.proc.exitCode}: ${cli.stderr()}`);
-    if (Date.now() - started > 20_000) throw new Error(`gateway did not start: ${cli.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const m = await printed(cli, /tokenlay gateway listening on (http:\/\/\S+)/).catch((err: Error) => {
+    throw new Error(`gateway did not start: ${err.message}`);
+  });
+  return { ...cli, url: m[1]! };
 }

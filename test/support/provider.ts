@@ -67,6 +67,11 @@ export interface Provider {
   requests: Recorded[];
   options: ProviderOptions;
   close(): Promise<void>;
+  /**
+   * Resolves once the stand-in has received `n` requests (since the last `reset`) that `which`
+   * accepts (default: every request); rejects after `ms` (default 20 s) naming what it saw.
+   */
+  received(n: number, which?: (r: Recorded) => boolean, ms?: number): Promise<void>;
   /** Forgets the requests received and puts the options back as they were at start. */
   reset(): void;
 }
@@ -92,6 +97,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
   const requests: Recorded[] = [];
   const seen = new Map<string, number>();
   const sockets = new Set<Socket>();
+  const waiters = new Set<() => void>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const raw = await readBody(req);
@@ -106,6 +112,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     seen.set(key, attempt);
     const record: Recorded = { method: req.method ?? 'GET', path: req.url ?? '/', headers: { ...req.headers }, body, attempt, at: Date.now() };
     requests.push(record);
+    for (const check of [...waiters]) check();
 
     let behavior: Behavior = provider.options.behavior?.(record) ?? { kind: 'ok' };
     if (behavior.kind === 'stall') return; // never answers; the client's timeout must act
@@ -277,6 +284,23 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     base: `${url}/v1`,
     requests,
     options,
+    received(n, which = () => true, ms = 20_000) {
+      return new Promise<void>((resolve, reject) => {
+        const count = () => requests.filter(which).length;
+        const check = () => {
+          if (count() < n) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`the stand-in received ${count()} of the ${n} requests awaited within ${ms} ms`));
+        }, ms);
+        waiters.add(check);
+        check();
+      });
+    },
     reset() {
       requests.length = 0;
       seen.clear();
