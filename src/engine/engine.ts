@@ -172,7 +172,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
       closed = true;
       closing ??= (async () => {
         uninstall?.();
-        await calls.drain(closeTimeout);
+        await calls.drain(closeTimeout, ctx.sleep);
         // Rows the ledger cannot take now (PostgreSQL down) stay in its spool; the store is closed
         // all the same, or its open connection would keep the process alive.
         try {

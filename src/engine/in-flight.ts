@@ -1,4 +1,5 @@
 /** The calls an engine has in flight, so that `close()` can wait for them and settle what is left. */
+import { realSleep } from './clock.js';
 
 /** One call from arrival until it is settled (or refused, or failed before admission). */
 export interface InFlightCall {
@@ -13,10 +14,10 @@ export interface InFlightCalls {
   open(): InFlightCall;
   readonly size: number;
   /**
-   * Waits until every call has finished or `timeoutMs` has passed, then cuts off what is left.
-   * Resolves once all are settled.
+   * Waits until every call has finished or `timeoutMs` has passed on `sleep`'s clock (default
+   * real timers), then cuts off what is left. Resolves once all are settled.
    */
-  drain(timeoutMs: number): Promise<void>;
+  drain(timeoutMs: number, sleep?: (ms: number, signal?: AbortSignal) => Promise<void>): Promise<void>;
 }
 
 export function inFlightCalls(): InFlightCalls {
@@ -38,16 +39,12 @@ export function inFlightCalls(): InFlightCalls {
       calls.add(call);
       return call;
     },
-    async drain(timeoutMs) {
+    async drain(timeoutMs, sleep = realSleep) {
       if (calls.size > 0) {
         // New calls are refused once closing, so this set only shrinks.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, timeoutMs);
-          emptied = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        const done = new AbortController();
+        await Promise.race([new Promise<void>((resolve) => (emptied = resolve)), sleep(timeoutMs, done.signal).catch(() => undefined)]);
+        done.abort();
         emptied = undefined;
       }
       const left = [...calls];

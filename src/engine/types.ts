@@ -40,7 +40,8 @@ export interface EngineConfig {
   now?: () => number;
   /**
    * Waits `ms` on the engine's clock: a queued call's backoff (`on_limit_exceeded: queue`) and a
-   * failed settlement's retries take their time from it, and their deadlines from `now`. Rejects
+   * failed settlement's retries take their time from it, and their deadlines from `now`; `close()`
+   * waits `closeTimeout` on it for the calls in flight. Rejects
    * with the signal's reason when `signal` aborts. Default: real timers. With `now`, a test moves
    * the clock and drives the queue and the retries without waiting for them.
    */
@@ -60,8 +61,8 @@ export interface EngineConfig {
    */
   streamIdleTimeout?: number;
   /**
-   * How long `close()` waits for calls in flight (ms) before it settles the rest as cut off
-   * (status 499, what was delivered) and closes the store. Default 30 000.
+   * How long `close()` waits for calls in flight (ms, on the engine's clock: `sleep`) before it
+   * settles the rest as cut off (status 499, what was delivered) and closes the store. Default 30 000.
    */
   closeTimeout?: number;
   /**

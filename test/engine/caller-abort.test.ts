@@ -5,16 +5,21 @@ import { as, hello, manualClock, rig } from './support.js';
 const twoADay = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 2, window: 'day', per: 'user' }] } }] };
 
 describe('a caller who aborts after the provider got the call', () => {
-  it('is settled: six calls aborted 150 ms into a 400 ms answer count, and the third is refused before the provider', async () => {
-    // Each call is aborted 150 ms after the provider got it, into an answer that takes 400 ms.
+  it('is settled: six calls aborted after the provider got them and before it answered count, and the third is refused before the provider', async () => {
+    // Each call is aborted once the provider has it; the provider answers only after the abort.
     let abortCurrent = () => {};
     const { openai, chatCalls, fetch } = await rig(
       { rules: twoADay, store: 'memory' },
       {
         behavior: () => {
           const abort = abortCurrent;
-          setTimeout(abort, 150);
-          return { kind: 'delay', ms: 400 };
+          const aborted = new Promise<void>((resolve) =>
+            setImmediate(() => {
+              abort();
+              resolve();
+            }),
+          );
+          return { kind: 'hold', until: aborted };
         },
       },
     );

@@ -24,8 +24,8 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
       },
     );
     const controller = new AbortController();
-    // 50 ms after the provider got the call, while it is still answering, the caller leaves.
-    received = () => setTimeout(() => controller.abort(), 50);
+    // Once the provider has the call, while it is still answering, the caller leaves.
+    received = () => setImmediate(() => controller.abort());
     await expect(openai.chat.completions.create(hello, { ...as({ user: 'ann' }), signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
     // The caller had its abort before the provider answered; the provider answers now.
     answer.open();
@@ -41,15 +41,16 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
   it('frees a cost cap for the calls after it: ten abandoned calls settle at what they cost, and the eleventh is admitted', async () => {
     // $0.01 a day: the 4,096-token reservation of each call ($0.0024594) would fill it after four.
     const rules = { rules: [{ id: 'budget', if: {}, then: { limits: [{ type: 'cost', max: 0.01, window: 'day', per: 'user' }] } }] };
-    let leave = () => {};
-    const { openai, fetch } = await rig({ rules, store: 'memory' }, { behavior: () => (leave(), { kind: 'delay', ms: 100 }) });
+    // The provider answers each call only once its caller has left.
+    let leave = (): Promise<void> => Promise.resolve();
+    const { openai, fetch } = await rig({ rules, store: 'memory' }, { behavior: () => ({ kind: 'hold', until: leave() }) });
     for (let i = 0; i < 10; i++) {
       const controller = new AbortController();
-      leave = () => setTimeout(() => controller.abort(), 20);
+      leave = () => new Promise<void>((resolve) => setImmediate(() => (controller.abort(), resolve())));
       await expect(openai.chat.completions.create(hello, { ...as({ user: 'bo' }), signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
       await fetch.engine.flush();
     }
-    leave = () => {};
+    leave = () => Promise.resolve();
     const done = await openai.chat.completions.create(hello, as({ user: 'bo' }));
     expect(done.choices[0]!.message.content).toBe('hello anonymous');
     const rows = await fetch.engine.store.ledger();
@@ -70,7 +71,7 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
       },
     );
     const controller = new AbortController();
-    received = () => setTimeout(() => controller.abort(), 20);
+    received = () => setImmediate(() => controller.abort());
     await expect(openai.chat.completions.create(hello, { signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
     answer.open();
     await fetch.engine.flush();
@@ -86,7 +87,7 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
     const path = join(tempDir(), 'usage.db');
     const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, providerApiBase: provider.base, store: `sqlite:${path}`, maxRetries: 0 });
     const controller = new AbortController();
-    received = () => setTimeout(() => controller.abort(), 50);
+    received = () => setImmediate(() => controller.abort());
     await runWithTokenlay({ user: 'kim' }, async () => {
       await expect(openai.chat.completions.create(hello, { signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
     });
@@ -106,7 +107,7 @@ describe('a caller who leaves a JSON call after it was sent (embedded)', () => {
     let received = () => {};
     const { openai, fetch, provider } = await rig({ store: 'memory' }, { behavior: () => (received(), { kind: 'hold', until: answer.until }) });
     const controller = new AbortController();
-    received = () => setTimeout(() => controller.abort(), 50);
+    received = () => setImmediate(() => controller.abort());
     await expect(openai.chat.completions.create({ ...hello, stream: true }, { signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
     answer.open();
     await fetch.engine.flush();

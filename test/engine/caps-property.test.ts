@@ -42,6 +42,7 @@ afterAll(() => provider.close());
 
 async function send(fetch: typeof globalThis.fetch, spec: CallSpec, i: number): Promise<void> {
   const controller = new AbortController();
+  // Stays on the wall clock: the abort instant is generated input, to land anywhere in the call's stages.
   const timer = spec.abortAfter === null ? undefined : setTimeout(() => controller.abort(), spec.abortAfter);
   const body: Record<string, unknown> = {
     model: 'gpt-4o-mini',

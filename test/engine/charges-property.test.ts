@@ -80,6 +80,7 @@ describe('every call charged once, whatever the caller and the provider do', () 
               const content = `${user}-call-${i}`;
               plans.set(content, p);
               const controller = new AbortController();
+              // Stays on the wall clock: the instant the caller leaves is generated input, to land anywhere in the call.
               if (p.leaveAfterMs !== undefined) setTimeout(() => controller.abort(), p.leaveAfterMs);
               const response = await engine(`${provider.base}/chat/completions`, {
                 method: 'POST',

@@ -27,14 +27,15 @@ async function loadAndSignal(mode: string, signal: NodeJS.Signals, after: number
   });
   const exit = await exited;
   const calls = provider.requests.filter((r) => r.path === '/v1/chat/completions').length;
-  // Once the dead process's leases ran out, its reservations are charged by the next reader.
-  if (leaseMs) await new Promise((r) => setTimeout(r, leaseMs + 200));
+  // Once the dead process's leases ran out, its reservations are charged by the next reader: the
+  // store's clock is the `now` it is given, so the reader reads just after the last lease ran out.
+  const readAt = Date.now() + (leaseMs ? leaseMs + 1 : 0);
   // Restart: a new store on the same file.
   const store = createSqliteStore({ path: db });
   try {
     const day = Math.floor(Date.now() / 86_400_000) * 86_400_000;
     let counted = 0;
-    for (let u = 0; u < 7; u++) counted += (await store.read(`all|requests|day|user=user-${u}`, 'requests', day, Date.now())).used;
+    for (let u = 0; u < 7; u++) counted += (await store.read(`all|requests|day|user=user-${u}`, 'requests', day, readAt)).used;
     const rows = await store.ledger();
     return { exit, calls, rows: rows.length, counted, lost: rows.filter((r) => r.estimateReason === 'holder lost').length };
   } finally {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { TokenlayOpenAI, TokenlayLimitError, TokenlayRulesError, getTokenlayMetadata } from '../../src/index.js';
 import { tokenlay } from '../../adapters/express.js';
 import { startProvider, type Provider } from '../support/provider.js';
+import { eventually } from '../support/gate.js';
 import { listen, type Listening } from '../support/http.js';
 
 // Embedded mode end to end: an Express app, its auth, one shared TokenlayOpenAI with a YAML
@@ -130,7 +131,8 @@ describe('embedded mode behind Express', () => {
     expect(body.meta).toMatchObject({ ruleId: 'pro-tier', inputTokens: 10, outputTokens: 5 });
     expect(body.meta.cost).toBeGreaterThan(0);
     expect(body.usage).toEqual({ calls: 1, cost: body.meta.cost, inputTokens: 10, outputTokens: 5 });
-    await new Promise((r) => setTimeout(r, 20));
+    // onFinish runs once the response has finished on the server, which may come after the client has read it.
+    await eventually(() => finished.some((f) => f.user === 'pro-2'), 'onFinish ran for the streamed call');
     expect(finished.find((f) => f.user === 'pro-2')).toEqual({ user: 'pro-2', calls: 1, cost: body.meta.cost });
   });
 

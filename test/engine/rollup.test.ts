@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getTokenlayUsage, runWithTokenlay, TokenlayOpenAI } from '../../src/index.js';
+import { eventually } from '../support/gate.js';
 import { startSlowStream } from './slow-stream.js';
 import { hello, onCleanup, PROVIDER_KEY } from './support.js';
 
@@ -17,7 +18,7 @@ describe('the per-request roll-up of a cancelled stream', () => {
       for await (const _ of stream) if (++chunks === 40) break;
       await slow.closedByClient;
       // The settlement is written as the stream is cancelled; the roll-up follows it.
-      await new Promise((r) => setTimeout(r, 50));
+      await eventually(() => getTokenlayUsage()?.calls === 1, 'the cancelled stream is in the roll-up');
       return { ...getTokenlayUsage()! };
     });
     expect(usage.calls).toBe(1);

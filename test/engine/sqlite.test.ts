@@ -46,7 +46,7 @@ describe('embedded mode on SQLite', () => {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    while (provider.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await provider.received(1);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.stdin.write('die\n');
     expect(await exited).toBe(1);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEngine, runWithTokenlay, TokenlayOpenAI } from '../../src/index.js';
+import { eventually } from '../support/gate.js';
 import { startProvider } from '../support/provider.js';
 import { as, hello, onCleanup, PROVIDER_KEY, rig } from './support.js';
 
@@ -7,7 +8,8 @@ const oneAtATime = { rules: [{ id: 'one', if: {}, then: { limits: [{ type: 'conc
 
 describe('streams that stop moving (streamIdleTimeout)', () => {
   it('cancels a stream the caller never reads, settles it, and frees its concurrency slot', async () => {
-    const { openai, chatCalls, fetch } = await rig({ rules: oneAtATime, store: 'memory', streamIdleTimeout: 300 });
+    const settled: Array<{ status: number }> = [];
+    const { openai, chatCalls, fetch } = await rig({ rules: oneAtATime, store: 'memory', streamIdleTimeout: 300, onLedger: (row) => settled.push(row) });
     // Never iterated: the slot must not be held for ever.
     await openai.chat.completions.create({ ...hello, stream: true }, as({ user: 'idle' }));
     const refused = await openai.chat.completions.create(hello, as({ user: 'idle' })).then(
@@ -15,7 +17,8 @@ describe('streams that stop moving (streamIdleTimeout)', () => {
       (err: { status?: number }) => err.status,
     );
     expect(refused).toBe(429);
-    await new Promise((r) => setTimeout(r, 700));
+    // The idle timer (300 ms, real time) cancels the stream and settles it, which frees the slot.
+    await eventually(() => settled.some((row) => row.status === 200), 'the stream nobody read is settled');
     const answer = await openai.chat.completions.create(hello, as({ user: 'idle' }));
     expect(answer.choices[0]!.message.content).toBe('hello anonymous');
     expect(chatCalls()).toBe(2);
@@ -54,7 +57,8 @@ describe('streams that stop moving (streamIdleTimeout)', () => {
     let text = '';
     for await (const chunk of stream) {
       text += chunk.choices[0]?.delta?.content ?? '';
-      await new Promise((r) => setTimeout(r, 300)); // every pause (3 events a chunk) under the timeout, the whole stream over it
+      // Wall-clock pauses are what is tested: the idle timer is a real timer; each pause (3 events a chunk) is under it, the whole stream over it.
+      await new Promise((r) => setTimeout(r, 300));
     }
     expect(text).toBe('hello anonymous ');
     await fetch.engine.flush();
