@@ -50,8 +50,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function load(total: number, concurrency: number): Promise<Array<number | string>> {
   const headers = { authorization: `Bearer ${key}`, 'x-tokenlay-provider-key': 'sk-upstream', 'x-tokenlay-provider-base': provider.base, 'x-tokenlay-org': 'acme' };
   return callMany(gateways.map((g) => g.url), total, concurrency, () => headers, body);
@@ -77,36 +75,38 @@ async function counted(): Promise<number> {
   }
 }
 
-/** Ledger rows once every spool has drained (bounded). */
-async function settledRows(expected: number): Promise<number> {
-  const end = Date.now() + 30_000;
-  for (;;) {
-    const n = await pgRows().catch(() => -1);
-    if (n >= expected || Date.now() > end) return n;
-    await sleep(250);
-  }
+/** The ledger has `expected` rows once every spool has drained: polled for at most 30 s. */
+async function expectSettledRows(expected: number): Promise<void> {
+  await expect.poll(() => pgRows().catch(() => -1), { timeout: 30_000, interval: 250 }).toBe(expected);
 }
 
 /**
- * Ends every client connection but this one's. With `hold`, first holds the ledger table locked
- * for that long, so that the gateways' writers are caught with a client checked out of the pool,
- * mid-INSERT, when their connection ends.
+ * Ends every client connection but this one's. With `midInsert`, first holds the ledger table
+ * locked until a gateway's writer waits on that lock, so that it is caught with a client checked
+ * out of the pool, mid-INSERT, when its connection ends.
  */
-async function terminateAll(hold = 0): Promise<number> {
+async function terminateAll(midInsert = false): Promise<number> {
   const client = new pg.Client({ connectionString: postgres.url });
   await client.connect();
   try {
-    if (hold > 0) {
+    if (midInsert) {
       await client.query('BEGIN');
       await client.query('LOCK TABLE tokenlay_ledger IN ACCESS EXCLUSIVE MODE');
-      await sleep(hold);
+      // pg_locks is read live (pg_stat_activity would be frozen for the rest of this transaction).
+      const waiting = async () => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND relation = 'tokenlay_ledger'::regclass`)).rows[0]!.n);
+      await expect.poll(waiting, { timeout: 20_000, interval: 20 }).toBeGreaterThan(0);
     }
     const { rows } = await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'`);
-    if (hold > 0) await client.query('COMMIT');
+    if (midInsert) await client.query('COMMIT');
     return rows.length;
   } finally {
     await client.end();
   }
+}
+
+/** How many times `g` has logged its ledger unreachable. */
+function outages(g: GatewayProcess): number {
+  return g.out().match(/PostgreSQL ledger .* is unreachable/g)?.length ?? 0;
 }
 
 function expectAlive(): void {
@@ -118,9 +118,10 @@ describe('PostgreSQL cutting the gateways\' connections under load', () => {
     const before = provider.requests.length;
     const calls = load(300, 60);
     let terminated = 0;
+    // Each cut once 60 more calls have reached the provider: all three while calls are under way.
     for (let i = 0; i < 3; i++) {
-      await sleep(300);
-      terminated += await terminateAll(i === 0 ? 400 : 0);
+      await provider.received(before + 60 * (i + 1));
+      terminated += await terminateAll(i === 0);
     }
     const answers = await calls;
     expect(terminated).toBeGreaterThan(0);
@@ -128,24 +129,26 @@ describe('PostgreSQL cutting the gateways\' connections under load', () => {
     const answered = provider.requests.length - before;
     expect(answered).toBe(300);
     expectAlive();
-    expect(await settledRows(answered)).toBe(answered);
+    await expectSettledRows(answered);
     expect(await counted()).toBe(answered);
   }, 90_000);
 
   it('a restart (pg_ctl stop -m fast, start) during 300 calls: all answered, rows spooled and written once it is back', async () => {
     const before = await pgRows();
     const sent = provider.requests.length;
+    const unreachable = gateways.map((g) => outages(g));
     const calls = load(300, 60);
-    await sleep(300);
+    await provider.received(sent + 60);
     await postgres.stop('fast');
-    await sleep(1500);
+    // Down until each gateway has seen the outage (its writer failed and said so).
+    await expect.poll(() => gateways.every((g, i) => outages(g) > unreachable[i]!), { timeout: 30_000, interval: 50 }).toBe(true);
     await postgres.start();
     const answers = await calls;
     expect(answers.filter((a) => a !== 200)).toEqual([]);
     const answered = provider.requests.length - sent;
     expect(answered).toBe(300);
     expectAlive();
-    expect(await settledRows(before + answered)).toBe(before + answered);
+    await expectSettledRows(before + answered);
     expect(await counted()).toBe(before + answered);
     // One line per outage and one per recovery, from each gateway that saw it.
     for (const g of gateways) {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A free TCP port on 127.0.0.1 (asked of the OS, then released). */
 export async function freePort(): Promise<number> {
@@ -23,24 +22,26 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts the server; resolves once it logs that it accepts connections (at most 20 s). */
   async start(): Promise<void> {
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
     this.proc = proc;
-    // Ready when it accepts a connection.
-    for (let i = 0; i < 100; i++) {
-      if (proc.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited with ${proc.exitCode}`);
-      const { connect } = await import('node:net');
-      const ok = await new Promise<boolean>((resolve) => {
-        const socket = connect(this.port, '127.0.0.1', () => {
-          socket.end();
-          resolve(true);
-        });
-        socket.on('error', () => resolve(false));
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        proc.off('exit', exited);
+        if (error) reject(error);
+        else resolve();
+      };
+      const exited = (code: number | null) => done(new Error(`redis-server on port ${this.port} exited with ${code}: ${log}`));
+      const timer = setTimeout(() => done(new Error(`redis-server on port ${this.port} did not start within 20 s: ${log}`)), 20_000);
+      proc.once('exit', exited);
+      proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
+        if (log.length < 10_000) log += text;
+        if (/Ready to accept connections/.test(log)) done();
       });
-      if (ok) return;
-      await sleep(50);
-    }
-    throw new Error(`redis-server on port ${this.port} did not start`);
+    });
   }
 
   /** Freezes the server (SIGSTOP): connections stay open, nothing answers. */

@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis, type Cluster } from 'ioredis';
 import { createStore } from '../../src/store/index.js';
@@ -36,13 +35,14 @@ async function clusterPort(taken: number[]): Promise<number> {
   throw new Error('no free port pair for a Redis Cluster node');
 }
 
+/** Polls `ok` every 100 ms until it holds, for at most `ms`; throws `what` when it never does. */
 async function until(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await ok().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`${what} within ${ms} ms`);
+  await vi.waitFor(
+    async () => {
+      if (!(await ok().catch(() => false))) throw new Error(`${what} within ${ms} ms`);
+    },
+    { timeout: ms, interval: 100 },
+  );
 }
 
 const ports: number[] = [];
@@ -282,9 +282,10 @@ describe('Redis Cluster store, one shard unreachable', () => {
       const owners = await Promise.all(nodes.map(async (n) => (await n.redis.keys(`${p}*`)).length > 0));
       const node = nodes[owners.indexOf(true)]!;
       // Scripts wait while the shard is paused for writes; CLIENT KILL is not a write.
-      await node.redis.call('CLIENT', 'PAUSE', '2000', 'WRITE');
+      await node.redis.call('CLIENT', 'PAUSE', '10000', 'WRITE');
       const held = store.reserve([check({ key: 'k' })], LEASE).then((r) => (r.ok ? 'admitted' : 'refused'), (e: Error) => e.name);
-      await sleep(200);
+      // The script has reached the shard and waits there, paused.
+      await until('the reservation never reached the paused shard', 10_000, async () => /blocked_clients:[1-9]/.test(String(await node.redis.call('INFO', 'clients'))));
       expect(Number(await node.redis.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'))).toBeGreaterThan(0);
       await node.redis.call('CLIENT', 'UNPAUSE');
       // ioredis's Cluster may send the script again on a new connection (Redis dropped the one it

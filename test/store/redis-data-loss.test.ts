@@ -51,7 +51,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const headers = (org: string, user: string) => ({
   authorization: `Bearer ${key}`,
   'x-tokenlay-provider-key': 'sk-upstream',
@@ -84,14 +83,28 @@ async function flushall(): Promise<void> {
   }
 }
 
-/** Ledger rows and counter once both have caught up with `expected` (bounded). */
-async function settled(expected: number): Promise<{ rows: number; counted: number }> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const rows = await answeredRows('acme');
-    const counted = await counter('counted|requests|day|org=acme');
-    if ((rows >= expected && counted >= expected) || Date.now() > end) return { rows, counted };
-    await sleep(200);
+/** Ledger rows (written every 200 ms) and the counter of org acme, as they are now. */
+async function rowsAndCounter(): Promise<{ rows: number; counted: number }> {
+  return { rows: await answeredRows('acme'), counted: await counter('counted|requests|day|org=acme') };
+}
+
+/** Both have caught up with `expected`, and then equal it: polled for at most 20 s on a loaded machine. */
+async function expectSettled(expected: number): Promise<void> {
+  await expect.poll(rowsAndCounter, { timeout: 20_000, interval: 200 }).toEqual({ rows: expected, counted: expected });
+}
+
+/** How many times the gateways have logged a rebuild of the counters from the ledger. */
+function rebuilds(): number {
+  return gateways.map((g) => g.out()).join('\n').match(/counter\(s\) of the current windows rebuilt/g)?.length ?? 0;
+}
+
+/** Whether the store's marker key is there: set again once a rebuild has finished. */
+async function markerPresent(): Promise<boolean> {
+  const client = new Redis(redis.url);
+  try {
+    return (await client.exists('loss:{default}:epoch')) === 1;
+  } finally {
+    client.disconnect();
   }
 }
 
@@ -104,7 +117,7 @@ describe('Redis losing its data under two gateways', () => {
     const five = await callMany(urls(), 6, 1, () => headers('five', 'fay'), body);
     expect(five).toEqual([200, 200, 200, 200, 200, 429]);
     // The rows reach the ledger (flushed every 200 ms; bounded wait on a loaded machine).
-    for (let i = 0; i < 100 && (await answeredRows('five')) < 5; i++) await sleep(100);
+    await expect.poll(() => answeredRows('five'), { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(5);
     await flushall();
     for (const url of urls()) expect(await gatewayCall(url, headers('five', 'fay'), body)).toBe(429);
     expect(await counter('five|requests|day|user=fay')).toBe(5);
@@ -120,26 +133,29 @@ describe('Redis losing its data under two gateways', () => {
 
   it('FLUSHALL twice during 300 concurrent calls: every call answered, answered = ledger rows = counter', async () => {
     const before = provider.requests.length;
+    const rebuilt = rebuilds();
     const calls = callMany(urls(), 300, 60, (i) => headers('acme', `u${i % 20}`), body);
-    await sleep(400);
+    // The first loss once calls are under way; the second once a gateway has rebuilt the counters
+    // from it and set the marker again (the recovery over), while calls still go on.
+    await provider.received(before + 30);
     await flushall();
-    await sleep(1500);
+    await expect.poll(async () => rebuilds() > rebuilt && (await markerPresent()), { timeout: 30_000, interval: 50 }).toBe(true);
     await flushall();
     const answers = await calls;
     expect(answers.filter((a) => a !== 200)).toEqual([]);
     expectAlive();
     const answered = provider.requests.length - before;
     expect(answered).toBe(300);
-    expect(await settled(answered)).toEqual({ rows: answered, counted: answered });
+    await expectSettled(answered);
   }, 90_000);
 
   it('a restart without persistence during 300 calls: no caller refused a connection, answered = ledger rows = counter, the capped user still refused', async () => {
     const rowsBefore = await answeredRows('acme');
     const sent = provider.requests.length;
     const calls = callMany(urls(), 300, 60, (i) => headers('acme', `u${i % 20}`), body);
-    await sleep(400);
+    // Down once calls are under way, for as long as a new redis-server takes to be ready.
+    await provider.received(sent + 30);
     await redis.stop();
-    await sleep(500);
     await redis.start();
     const answers = await calls;
     // While Redis is down calls with limits are refused 503 (onStoreError closed); never a refused connection.
@@ -147,15 +163,11 @@ describe('Redis losing its data under two gateways', () => {
     expectAlive();
     // The loss is noticed by the account's next admission, whenever it comes: on a loaded machine
     // every call above may have ended before Redis was back, so send one more.
-    let next = await gatewayCall(urls()[0]!, headers('acme', 'u0'), body);
-    for (let i = 0; i < 100 && next === 503; i++) {
-      await sleep(100); // the gateway's client still reconnecting: refused 503, never counted
-      next = await gatewayCall(urls()[0]!, headers('acme', 'u0'), body);
-    }
-    expect(next).toBe(200);
+    // While the gateway's client is still reconnecting the call is refused 503, never counted: asked again until answered.
+    await expect.poll(() => gatewayCall(urls()[0]!, headers('acme', 'u0'), body), { timeout: 20_000, interval: 100 }).toBe(200);
     const answered = provider.requests.length - sent;
     expect(answered).toBe(answers.filter((a) => a === 200).length + 1);
-    expect(await settled(rowsBefore + answered)).toEqual({ rows: rowsBefore + answered, counted: rowsBefore + answered });
+    await expectSettled(rowsBefore + answered);
     expect(await gatewayCall(urls()[1]!, headers('five', 'fay'), body)).toBe(429);
   }, 90_000);
 });
