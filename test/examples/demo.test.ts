@@ -3,21 +3,26 @@
  * package loaded from `dist/` by its public names, the demo app on a real socket, SQLite on disk.
  * The table it prints is checked against the rules file and against the ledger it wrote.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createStore, loadRules } from 'tokenlay';
 import { ensureBuilt } from '../../scripts/ensure-built.mjs';
+import { gate } from '../support/gate.js';
+import { watchPrinted, type Printed } from '../support/printed.js';
 import { useProvider, type Provider } from '../support/provider.js';
 import { cleanEnv, EXAMPLES, ROOT, tail } from './support.js';
 
+const execFileAsync = promisify(execFile);
 const RULES = loadRules(join(EXAMPLES, 'demo', 'tokenlay.rules.yaml'));
 const limitOf = (ruleId: string, type: string) => RULES.rules.find((r) => r.id === ruleId)!.then.limits!.find((l) => l.type === type)!.max;
 
 interface Demo {
   output(): string;
+  printed: Printed;
   /** Resolves npm's exit code (or the signal's name) once it and everything it started have let go of the output. */
   exited: Promise<number | string>;
   /** Sends a signal to the whole process group, as Ctrl-C in a terminal does. */
@@ -25,15 +30,13 @@ interface Demo {
 }
 
 const folders: string[] = [];
-/** A question the provider stand-in takes its time to answer. */
+/** A question the provider stand-in holds until the test lets it answer. */
 const SLOW = 'a question that takes a while';
 
 /** `npm run demo -- …args` with no PROVIDER_* in its environment unless given; stdout is a pipe, not a TTY. */
 function startDemo(args: string[], env: Record<string, string> = {}): Demo {
   const child = spawn('npm', ['run', 'demo', '--', ...args], { cwd: ROOT, env: { ...cleanEnv(), PORT: '0', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let printed = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (printed += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (printed += text));
+  const printed = watchPrinted([child.stdout, child.stderr]);
   // 'close', not 'exit': npm may exit before the demo it started, which holds the same pipes.
   const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
   const signal = (name: NodeJS.Signals) => {
@@ -46,7 +49,7 @@ function startDemo(args: string[], env: Record<string, string> = {}): Demo {
   // Never outlive the test, whatever happens to it.
   const killer = setTimeout(() => signal('SIGKILL'), 90_000);
   void exited.then(() => clearTimeout(killer));
-  return { output: () => printed, exited, signal };
+  return { output: printed.text, printed, exited, signal };
 }
 
 async function runToEnd(args: string[], env?: Record<string, string>): Promise<string> {
@@ -56,17 +59,11 @@ async function runToEnd(args: string[], env?: Record<string, string>): Promise<s
   return demo.output();
 }
 
-/** Waits (bounded) until the demo prints a line matching `pattern`. */
+/** Waits (bounded) until the demo prints a line matching `pattern`, as it is printed. */
 async function waitFor(demo: Demo, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
-  let gone = false;
-  void demo.exited.then(() => (gone = true));
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = demo.output().match(pattern);
-    if (match) return match;
-    if (gone || Date.now() > deadline) throw new Error(`the demo never printed ${pattern}${gone ? ' (it exited)' : ''}:\n${tail(demo.output())}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return demo.printed.until(pattern, timeoutMs).catch((err: Error) => {
+    throw new Error(`the demo never printed ${pattern}: ${err.message}`);
+  });
 }
 
 /** The SQLite file the demo says it used; its folder is removed after the tests. */
@@ -229,13 +226,15 @@ describe('npm run demo', () => {
       const socket = `tokenlay-demo-test-${process.pid}-${columns}`;
       const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
       const env = Object.entries({ ...cleanEnv(), PORT: '0', TMPDIR: tmp }).map(([k, v]) => `${k}=${JSON.stringify(v)}`.replace(/\$/g, '\\$'));
-      const command = `cd ${JSON.stringify(ROOT)} && env -i ${env.join(' ')} node examples/demo/demo.js --no-serve; echo "demo exited $?"; sleep 120`;
+      const command = `cd ${JSON.stringify(ROOT)} && env -i ${env.join(' ')} node examples/demo/demo.js --no-serve; echo "demo exited $?"; tmux -L ${socket} wait-for -S demo-exited; sleep 120`;
       tmux('new-session', '-d', '-s', 'demo', '-x', String(columns), '-y', String(rows), command);
       try {
         // -J joins a line the terminal wrapped back into one: a wrapped line shows as a long one.
         const screen = () => tmux('capture-pane', '-p', '-J', '-t', 'demo', '-S', '-500');
-        const deadline = Date.now() + 90_000;
-        while (!/demo exited \d+/.test(screen()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+        // The shell in the pane signals the channel once the demo has exited (tmux keeps a signal sent before the wait).
+        await execFileAsync('tmux', ['-L', socket, 'wait-for', 'demo-exited'], { timeout: 90_000 }).catch(() => undefined);
+        // The pane may show the echoed line a moment after the signal.
+        await vi.waitFor(() => expect(screen()).toMatch(/demo exited \d+/), { timeout: 10_000, interval: 50 }).catch(() => undefined);
         const text = screen();
         expect(text, text).toContain('demo exited 0');
         const lines = text.split('\n').map((l) => l.trimEnd());
@@ -268,7 +267,7 @@ describe('npm run demo', () => {
 
   describe('with PROVIDER_API_KEY', () => {
     let provider: Provider;
-    useProvider((p) => (provider = p), { behavior: (r) => (r.body?.messages?.[0]?.content === SLOW ? { kind: 'delay', ms: 1500 } : undefined) });
+    useProvider((p) => (provider = p));
 
     it('calls the provider at PROVIDER_API_BASE with that key instead of the local stand-in', async () => {
       const key = 'sk-demo-test-provider-key';
@@ -288,6 +287,9 @@ describe('npm run demo', () => {
     }, 120_000);
 
     it('Ctrl-C while a call is in flight: the caller gets its answer and the call is in the ledger', async () => {
+      // The stand-in answers the slow question only once the demo is stopping.
+      const answered = gate();
+      provider.options.behavior = (r) => (r.body?.messages?.[0]?.content === SLOW ? { kind: 'hold', until: answered.until } : undefined);
       const demo = startDemo(['--keep-ledger'], { PROVIDER_API_KEY: 'sk-demo-test-provider-key', PROVIDER_API_BASE: provider.base });
       const [, app] = await waitFor(demo, /App: (http:\/\/127\.0\.0\.1:\d+)/);
       await waitFor(demo, /Dashboard: /);
@@ -299,10 +301,12 @@ describe('npm run demo', () => {
         body: JSON.stringify({ question: SLOW }),
         signal: AbortSignal.timeout(20_000),
       });
-      const deadline = Date.now() + 20_000;
-      while (!provider.requests.some((r) => r.body?.messages?.[0]?.content === SLOW) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Ctrl-C once the provider has the call.
+      await provider.received(1, (r) => r.body?.messages?.[0]?.content === SLOW);
 
       demo.signal('SIGINT');
+      await waitFor(demo, /Stopping: settling calls in flight/);
+      answered.open();
       const res = await answer;
       expect(res.status).toBe(200);
       expect(((await res.json()) as { answer: string }).answer).toBe('hello anonymous');

@@ -3,12 +3,13 @@
  * own: a folder with the script, sources, and a `build` that only writes `dist/index.js`, so that
  * no test waits for the real build.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { watchPrinted } from '../support/printed.js';
 import { ROOT } from './support.js';
 
 const run = promisify(execFile);
@@ -80,13 +81,19 @@ describe('scripts/ensure-built.mjs', () => {
     const dir = staleCheckout();
     mkdirSync(join(dir, '.tmp', 'build.lock'));
     writeFileSync(join(dir, '.tmp', 'build.lock', 'pid'), String(process.pid));
-    const waiting = ensureBuilt(dir);
-    // The other build finishes: it writes dist/ and lets go of the lock.
-    await new Promise((r) => setTimeout(r, 1500));
-    writeFileSync(join(dir, 'dist', 'index.js'), '// built by the other');
-    rmSync(join(dir, '.tmp', 'build.lock'), { recursive: true });
-    const { stderr } = await waiting;
-    expect(stderr).toContain(`waiting for the build of process ${process.pid}`);
+    const child = spawn(process.execPath, [join(dir, 'scripts', 'ensure-built.mjs')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    const stderr = watchPrinted([child.stderr]);
+    try {
+      // Once it says it waits, the other build finishes: it writes dist/ and lets go of the lock.
+      await stderr.until(new RegExp(`waiting for the build of process ${process.pid}`), 30_000);
+      writeFileSync(join(dir, 'dist', 'index.js'), '// built by the other');
+      rmSync(join(dir, '.tmp', 'build.lock'), { recursive: true });
+      expect(await exited, stderr.text()).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(stderr.text()).toContain(`waiting for the build of process ${process.pid}`);
     expect(built(dir)).toBe('// built by the other');
   }, 40_000);
 });

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureBuilt } from '../../scripts/ensure-built.mjs';
 import { expect } from 'vitest';
+import { watchPrinted, type Printed } from '../support/printed.js';
 import type { Recorded } from '../support/provider.js';
 
 const run = promisify(execFile);
@@ -69,6 +70,8 @@ export interface RunningExample {
   url: string;
   /** Everything the example printed so far (stdout and stderr). */
   output(): string;
+  /** The same, to await a line as it is printed. */
+  printed: Printed;
   /**
    * Stops the example and everything it started; resolves once it has exited. `signal` goes to
    * `npm start`'s process group: SIGTERM (default) as a process manager sends, SIGINT as Ctrl-C.
@@ -104,20 +107,20 @@ export async function startExample(name: string, options: StartOptions = {}): Pr
   };
   // Its own process group, so that stop() reaches what `npm start` spawned as well.
   const child = spawn(command!, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let printed = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => (printed += text));
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => (printed += text));
+  const output = watchPrinted([child.stdout!, child.stderr!]);
+  const printed = output.text;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const running: RunningExample = {
     url: `http://127.0.0.1:${port}`,
-    output: () => printed,
+    output: printed,
+    printed: output,
     stop: (signal) => stopGroup(child, exited, signal),
   };
   const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
   let gone = false;
   void exited.then(() => (gone = true));
   for (;;) {
-    if (gone) throw new Error(`examples/${name}: \`${[command, ...args].join(' ')}\` exited before answering:\n${tail(printed)}`);
+    if (gone) throw new Error(`examples/${name}: \`${[command, ...args].join(' ')}\` exited before answering:\n${tail(printed())}`);
     try {
       await fetch(running.url + (options.readyPath ?? '/'), { signal: AbortSignal.timeout(5000) });
       return running;
@@ -126,8 +129,9 @@ export async function startExample(name: string, options: StartOptions = {}): Pr
     }
     if (Date.now() > deadline) {
       await running.stop();
-      throw new Error(`examples/${name} did not answer on ${running.url} within ${options.readyTimeoutMs ?? 90_000} ms:\n${tail(printed)}`);
+      throw new Error(`examples/${name} did not answer on ${running.url} within ${options.readyTimeoutMs ?? 90_000} ms:\n${tail(printed())}`);
     }
+    // Polled (bounded above): answering HTTP is what "ready" means, and the examples print no common line for it.
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -232,6 +236,7 @@ async function stopGroup(child: ChildProcess, exited: Promise<unknown>, first: N
   }
   const killed = setTimeout(() => signal('SIGKILL'), 5000);
   await exited;
+  // Polled (bounded): the grandchildren are not this process's children, so their exit sends no event here.
   for (let i = 0; i < 120 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
   clearTimeout(killed);
   if (tree.some(alive)) {
@@ -309,14 +314,12 @@ export async function bearerLogin(url: string, username: string, password: strin
  * Waits (bounded) until an example has printed a line that starts with `prefix`, e.g. a log line
  * written after the answer was sent; resolves every such line.
  */
-export async function printedLines(example: RunningExample, prefix: string, timeoutMs = 5_000): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const lines = example.output().split('\n').filter((line) => line.startsWith(prefix));
-    if (lines.length > 0) return lines;
-    if (Date.now() > deadline) throw new Error(`no line starting with ${JSON.stringify(prefix)} within ${timeoutMs} ms:\n${tail(example.output())}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export async function printedLines(example: RunningExample, prefix: string, timeoutMs = 20_000): Promise<string[]> {
+  const startsALine = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm');
+  await example.printed.until(startsALine, timeoutMs).catch((err: Error) => {
+    throw new Error(`no line starting with ${JSON.stringify(prefix)}: ${err.message}`);
+  });
+  return example.output().split('\n').filter((line) => line.startsWith(prefix));
 }
 
 /** The text of a chat request's last message, whether the SDK sent it as a string or as parts. */

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { printed, runCli, startGatewayCli } from './cli.js';
+import { runCli, startGatewayCli } from './cli.js';
 import { gate } from '../support/gate.js';
 import { hello, PROVIDER_KEY, tempDir, onCleanup } from './support.js';
 import { startProvider } from '../support/provider.js';
@@ -140,7 +140,7 @@ describe('tokenlay gateway', () => {
     // SIGTERM while the stream is at the provider; the provider answers only once the gateway is shutting down.
     await p.received(1, (r) => r.body?.stream === true);
     gw.proc.kill('SIGTERM');
-    await printed(gw, /SIGTERM: finishing calls in flight/, { stream: 'stderr' });
+    await gw.err.until(/SIGTERM: finishing calls in flight/, 20_000);
     answer.open();
     const res = await streaming;
     const body = await res.text();
@@ -174,11 +174,11 @@ describe('tokenlay gateway', () => {
     expect(await call()).toBe(429);
 
     writeFileSync(join(cwd, 'rules.yaml'), rules(3));
-    await printed(gw, /rules reloaded/);
+    await gw.out.until(/rules reloaded/, 20_000);
     expect(await call()).toBe(200);
 
     writeFileSync(join(cwd, 'rules.yaml'), rules('"many"'));
-    await printed(gw, /rules refused/);
+    await gw.out.until(/rules refused/, 20_000);
     const refused = gw.stdout().split('\n').find((l) => l.includes('rules refused'))!;
     expect(refused).toContain('rules[0].then.limits[0].max');
     // The counters were kept and the old rules (max 3) are still in force.
