@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as IORedis from 'ioredis';
 import type * as Pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPostgresKeyStore } from '../../src/gateway/keys-postgres.js';
 import { createPostgresLedger } from '../../src/store/postgres.js';
 import { createRedisStore } from '../../src/store/redis.js';
@@ -18,7 +18,6 @@ const require = createRequire(import.meta.url);
 const pg = require('pg') as typeof Pg;
 const { Redis } = require('ioredis') as typeof IORedis;
 const tempDir = useTempDirs();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let postgres: PrivatePostgres;
 let redis: PrivateRedis;
@@ -47,12 +46,14 @@ async function terminateWaiting(locker: Pg.Client): Promise<number> {
   const by = await admin();
   try {
     const [{ pid }] = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
-    for (let i = 0; i < 200; i++) {
-      const { rows } = await by.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, [pid]);
-      if (rows.length > 0) return rows.length;
-      await sleep(50);
-    }
-    throw new Error('no backend ever waited on the lock');
+    return await vi.waitFor(
+      async () => {
+        const { rows } = await by.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, [pid]);
+        if (rows.length === 0) throw new Error('no backend ever waited on the lock');
+        return rows.length;
+      },
+      { timeout: 10_000, interval: 50 },
+    );
   } finally {
     await by.end();
   }
@@ -66,10 +67,9 @@ async function cutAndUnlock(locker: Pg.Client): Promise<number> {
   return cut;
 }
 
-/** Waits (bounded) until the ledger has written every row it holds. */
+/** Waits (at most 10 s) until the ledger has written every row it holds. */
 async function drained(ledger: { pending: number }): Promise<void> {
-  const end = Date.now() + 10_000;
-  while (ledger.pending > 0 && Date.now() < end) await sleep(50);
+  await expect.poll(() => ledger.pending, { timeout: 10_000, interval: 50 }).toBe(0);
 }
 
 describe('PostgreSQL connections killed mid-call', () => {
@@ -104,8 +104,7 @@ describe('PostgreSQL connections killed mid-call', () => {
     const by = await admin();
     await by.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'`);
     await by.end();
-    const end = Date.now() + 10_000;
-    while (ledger.health().recoveries === 0 && Date.now() < end) await sleep(50);
+    await expect.poll(() => ledger.health().recoveries, { timeout: 10_000, interval: 50 }).toBeGreaterThan(0);
     expect(ledger.health()).toMatchObject({ available: true, outages: 1, recoveries: 1 });
     expect(lines).toHaveLength(2);
     await ledger.close();
@@ -127,12 +126,14 @@ describe('PostgreSQL connections killed mid-call', () => {
   }, 30_000);
 
   it('the key store\'s pooled query, killed mid-lookup: no crash; a key seen before is still known', async () => {
-    const keys = createPostgresKeyStore({ url: postgres.url, cacheMs: 1 });
+    // The key store's clock, moved by hand past its 1 ms cache.
+    let t = Date.now();
+    const keys = createPostgresKeyStore({ url: postgres.url, cacheMs: 1, now: () => t });
     await keys.ready();
     const name = `k${Date.now()}`;
     const key = await keys.create(name);
     expect(await keys.authenticate(key)).toBe(name);
-    await sleep(5);
+    t += 5;
     const locker = await admin();
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE tokenlay_keys IN ACCESS EXCLUSIVE MODE');
@@ -154,20 +155,17 @@ describe('Redis connections killed mid-call', () => {
     expect(first.ok).toBe(true);
     const control = new Redis(redis.url);
     // Writes (and so scripts) wait while the server is paused for writes; CLIENT KILL does not.
-    await control.call('CLIENT', 'PAUSE', '2000', 'WRITE');
+    await control.call('CLIENT', 'PAUSE', '10000', 'WRITE');
     const held = store.reserve([check], { now: Date.now(), leaseMs: 60_000 }).then((r) => (r.ok ? 'admitted' : 'refused'), (e: Error) => e.name);
-    await sleep(200);
+    // The script has reached the server and waits there, paused.
+    await expect.poll(async () => String(await control.call('INFO', 'clients')), { timeout: 10_000, interval: 20 }).toMatch(/blocked_clients:[1-9]/);
     const killed = Number(await control.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
     expect(killed).toBeGreaterThan(0);
     await control.call('CLIENT', 'UNPAUSE');
     expect(await held).toBe('TokenlayStoreUnavailableError');
     // ioredis reconnects; the store counts again.
-    let again: string | undefined;
-    for (let i = 0; i < 50 && again !== 'admitted'; i++) {
-      again = await store.reserve([check], { now: Date.now(), leaseMs: 60_000 }).then((r) => (r.ok ? 'admitted' : 'refused'), (e: Error) => e.name);
-      if (again !== 'admitted') await sleep(100);
-    }
-    expect(again).toBe('admitted');
+    const again = () => store.reserve([check], { now: Date.now(), leaseMs: 60_000 }).then((r) => (r.ok ? 'admitted' : 'refused'), (e: Error) => e.name);
+    await expect.poll(again, { timeout: 10_000, interval: 100 }).toBe('admitted');
     control.disconnect();
     await store.close();
   }, 30_000);

@@ -109,9 +109,10 @@ describe('a gateway killed with -9 while its calls are in flight (three gateways
     // Once the provider has answered 300 calls, gateway 0 gets no new call, and is killed as soon as
     // every call it has admitted is at the provider (each takes 400 ms there): calls in flight.
     const end = Date.now() + 60_000;
-    while (answered().length < 300 && Date.now() < end) await sleep(10);
+    await provider.received(300, (r) => r.path === '/v1/chat/completions', 60_000);
     live = [1, 2];
     const atProviderFromZero = () => answered().filter((r) => String(r.body.messages[0].content).endsWith('via 0')).length - answeredByZero;
+    // Polled (bounded): pendingAtZero moves with the callers as well as with the provider's requests.
     while (atProviderFromZero() < pendingAtZero && Date.now() < end) await sleep(2);
     expect(pendingAtZero).toBeGreaterThan(0);
     gateways[0]!.proc.kill('SIGKILL');
@@ -120,6 +121,7 @@ describe('a gateway killed with -9 while its calls are in flight (three gateways
     // calls it had in flight are nowhere but in their reservations.
     gateways[0] = await startGateway(dir, [...gatewayArgs, '--ledger-spool', 'gateway-0.spool']);
     // After the leases ran out: every user tries again; a lost reservation given back would let them pass.
+    // Stays on the wall clock: the leases run out on the gateway processes' own clocks, which a test cannot move.
     await sleep(LEASE_MS + 500);
     const more = await Promise.all(users.flatMap((user) => Array.from({ length: 5 }, (_, i) => call(1 + (i % 2), user))));
     expect(more.every((s) => s === 429)).toBe(true);
@@ -136,13 +138,8 @@ describe('a gateway killed with -9 while its calls are in flight (three gateways
     // Every call the provider answered is one ledger row (refusals excluded); the lost ones are flagged.
     type Row = { status: number; estimated: boolean; estimate_reason: string | null; user: string };
     let rows: Row[] = [];
-    const waitEnd = Date.now() + 20_000;
-    do {
-      rows = await pgQuery<Row>(`SELECT status, estimated, estimate_reason, fields->>'user' AS user FROM "${schema}".tokenlay_ledger WHERE status <> 429`);
-      if (rows.length >= answered().length) break;
-      await sleep(200);
-    } while (Date.now() < waitEnd);
-    expect(rows.length).toBe(answered().length);
+    const ledgerRows = async () => (rows = await pgQuery<Row>(`SELECT status, estimated, estimate_reason, fields->>'user' AS user FROM "${schema}".tokenlay_ledger WHERE status <> 429`)).length;
+    await expect.poll(ledgerRows, { timeout: 20_000, interval: 200 }).toBe(answered().length);
     const lost = rows.filter((r) => r.estimate_reason === 'holder lost');
     expect(lost.length).toBeGreaterThan(0);
     expect(lost.every((r) => r.estimated && r.status === 502)).toBe(true);

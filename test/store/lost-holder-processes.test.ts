@@ -22,12 +22,12 @@ async function holdAndDie(args: string[]): Promise<void> {
   });
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
-  await new Promise((r) => setTimeout(r, LEASE_MS + 100));
 }
 
 /** Three instances notice at once (a read each); returns the lost rows they recorded, and the counters after. */
 async function noticeTogether(instances: TokenlayStore[], ledgers: TokenlayStore[]) {
-  const now = Date.now();
+  // The stores' clock is the `now` they are given: read just after the dead holder's leases ran out.
+  const now = Date.now() + LEASE_MS + 1;
   await Promise.all(instances.map((s) => s.read('team', 'requests', 0, now)));
   const rows = (await Promise.all(ledgers.map((l) => l.ledger()))).flat();
   const requests = await instances[0]!.read('team', 'requests', 0, now);
