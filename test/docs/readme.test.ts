@@ -32,6 +32,7 @@ import { loadRules } from '../../src/policy/index.js';
 import type { TokenlayOpenAI } from '../../src/index.js';
 import { startProvider, type Provider } from '../support/provider.js';
 import { blockNames, fencedBlocks, flagsOf, section, shellCommands, type Block, type Command } from './readme-blocks.js';
+import { watchPrinted } from '../support/printed.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -163,17 +164,11 @@ async function startBackground(command: Command): Promise<string> {
   const proc = spawn('sh', ['-c', `exec ${command.text}`], { cwd: sandbox, env: shellEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => proc.once('exit', resolve));
   background.push({ proc, exited });
-  let out = '';
-  proc.stdout!.on('data', (c) => (out += String(c)));
-  proc.stderr!.on('data', (c) => (out += String(c)));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const listening = /listening on (http:\/\/\S+)/.exec(out);
-    if (listening) return listening[1]!;
-    if (proc.exitCode !== null) throw new Error(`\`${command.text}\` exited ${proc.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`\`${command.text}\` did not say where it listens within 30 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const out = watchPrinted([proc.stdout!, proc.stderr!]);
+  const listening = await out.until(/listening on (http:\/\/\S+)/, 30_000).catch((err: Error) => {
+    throw new Error(`\`${command.text}\` did not say where it listens (exit ${proc.exitCode}): ${err.message}`);
+  });
+  return listening[1]!;
 }
 
 /** What the test learnt from running shell blocks, for later blocks and checks. */

@@ -88,6 +88,7 @@ describe('createPricer', () => {
       const fresh = createPricer();
       fresh.price('gpt-5', { inputTokens: 1, cachedTokens: 0, outputTokens: 1 });
       fresh.price('unknown-model-x', { inputTokens: 1, cachedTokens: 0, outputTokens: 1 });
+      // Stays on the wall clock: it checks an absence (no fetch), so it gives a background refresh time to start.
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(calls).toEqual([]);
     });

@@ -138,7 +138,7 @@ describe('meterEventStream', () => {
     const reader = stream.getReader();
     await reader.read();
     await reader.read();
-    // Time for any read-ahead to happen: text read from the provider but not by the consumer is not billed.
+    // Stays on the wall clock: it checks an absence (read-ahead is not billed), so it gives any read-ahead time to happen.
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(ends).toEqual([]);
     await reader.cancel('user closed the tab');
