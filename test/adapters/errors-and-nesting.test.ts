@@ -244,6 +244,7 @@ describe('a second tokenlay() inside the first is an inner layer', () => {
     try {
       await postJson(server.url + '/r/run', {});
       await eventually(() => finished.length === 1);
+      // Stays on the wall clock: it checks an absence (no second onFinish), so it gives one time to come.
       await new Promise((r) => setTimeout(r, 30));
       expect(finished).toHaveLength(1);
     } finally {

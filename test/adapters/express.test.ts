@@ -22,6 +22,7 @@ import {
 import { tokenlay } from '../../adapters/express.js';
 import { startProvider, type Provider } from '../support/provider.js';
 import { listen } from '../support/http.js';
+import { eventually } from './helpers.js';
 
 const SECRET = 'test-jwt-secret';
 const token = (claims: object) => jwt.sign(claims, SECRET);
@@ -207,7 +208,8 @@ describe.each([
     const res = await request(app).post('/twice');
     expect(res.body.locals).toEqual({ calls: 2, cost: 0, inputTokens: 20, outputTokens: 10 });
     expect(res.body.usage).toEqual(res.body.locals);
-    await new Promise((r) => setTimeout(r, 20));
+    // onFinish runs when the response has finished on the server, which may come after the client has it.
+    await eventually(() => finished.length > 0);
     expect(finished).toEqual([{ usage: { calls: 2, cost: 0, inputTokens: 20, outputTokens: 10 }, path: '/twice' }]);
   });
 
@@ -280,7 +282,7 @@ describe('Connect-style servers', () => {
     try {
       const res = await fetch(server.url, { headers: { 'x-user': 'connect-user' } });
       expect(await res.text()).toBe('hello connect-user');
-      await new Promise((r) => setTimeout(r, 20));
+      await eventually(() => finished.length > 0);
       expect(finished).toEqual([{ calls: 1, cost: 0, inputTokens: 10, outputTokens: 5 }]);
     } finally {
       await server.close();

@@ -87,7 +87,7 @@ export const postJson = (url: string, body: unknown, headers: Record<string, str
 export const oneSocket = () => new Agent({ keepAlive: true, maxSockets: 1 });
 
 /** Waits until `check` holds (polling), for effects that land after the response, like onFinish. */
-export async function eventually(check: () => boolean, ms = 2000): Promise<void> {
+export async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error('condition not met in time');

@@ -79,7 +79,8 @@ describe('request and response listeners', () => {
     });
     expect(full).toBe(false);
     expect(text.slice(-'|drain:drain-dora'.length)).toBe('|drain:drain-dora');
-    await new Promise((r) => setTimeout(r, 20));
+    // 'finish' comes on the server once the last bytes are handed to the socket, which may be after the client read them.
+    await expect.poll(() => afterFinish, { timeout: 10_000, interval: 5 }).toBeDefined();
     expect(afterFinish).toBe('drain-dora');
   });
 
