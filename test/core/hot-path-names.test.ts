@@ -81,7 +81,7 @@ it('defines no function name per request in the built Express adapter: body read
     expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => `user-${i}:9`));
     expect(named.slice(before)).toEqual([]);
     // onFinish runs once each response has gone out.
-    for (let i = 0; i < 100 && finished < 20; i++) await new Promise((r) => setTimeout(r, 10));
+    await expect.poll(() => finished, { timeout: 10_000, interval: 10 }).toBe(20);
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));

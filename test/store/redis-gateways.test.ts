@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPricer, reservationEstimate } from '../../src/metering/index.js';
 import { honestUsage } from '../support/honest-usage.js';
 import { startProvider, type Provider } from '../support/provider.js';
@@ -117,12 +117,15 @@ async function call(i: number, who: Record<string, string>): Promise<number> {
 }
 
 async function ledgerOnce(filter: Record<string, string>, count: number): Promise<Array<{ status: number; cost: number }>> {
-  const end = Date.now() + 15_000;
-  for (;;) {
-    const rows = await pgQuery<{ status: number; cost: number }>(`SELECT status, cost FROM "${schema}".tokenlay_ledger WHERE fields @> $1::jsonb`, [JSON.stringify(filter)]);
-    if (rows.length >= count || Date.now() > end) return rows;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Polled for at most 15 s: the rows reach PostgreSQL in the background.
+  return vi.waitFor(
+    async () => {
+      const rows = await pgQuery<{ status: number; cost: number }>(`SELECT status, cost FROM "${schema}".tokenlay_ledger WHERE fields @> $1::jsonb`, [JSON.stringify(filter)]);
+      if (rows.length < count) throw new Error(`${rows.length} of ${count} ledger rows for ${JSON.stringify(filter)}`);
+      return rows;
+    },
+    { timeout: 15_000, interval: 200 },
+  );
 }
 
 describe('three tokenlay gateway processes sharing --store redis://… and --ledger postgres://…', () => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPricer, reservationEstimate } from '../../src/metering/index.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import { startProvider, type Provider } from '../support/provider.js';
@@ -67,12 +67,15 @@ async function ledgerRows(filter: Record<string, string>): Promise<Array<{ statu
 
 /** The ledger rows for `filter` once there are `count` of them (instances write every second). */
 async function ledgerOnce(filter: Record<string, string>, count: number): Promise<Array<{ status: number; cost: number }>> {
-  const end = Date.now() + 15_000;
-  for (;;) {
-    const rows = await ledgerRows(filter);
-    if (rows.length >= count || Date.now() > end) return rows;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Polled for at most 15 s: the rows reach PostgreSQL in the background.
+  return vi.waitFor(
+    async () => {
+      const rows = await ledgerRows(filter);
+      if (rows.length < count) throw new Error(`${rows.length} of ${count} ledger rows for ${JSON.stringify(filter)}`);
+      return rows;
+    },
+    { timeout: 15_000, interval: 200 },
+  );
 }
 
 const today = () => Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
@@ -138,8 +141,8 @@ describe('three embedded Express app processes sharing store: redis://… and le
         }),
       );
     });
-    const deadline = Date.now() + 20_000;
-    while (answered[0] < 25 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // Killed once it has answered 25 calls, in the middle of the load.
+    await expect.poll(() => answered[0], { timeout: 20_000, interval: 5 }).toBeGreaterThanOrEqual(25);
     await victim.kill();
     const spooled = readFileSync(join(dir, 'victim.spool'), 'utf8').split('\n').filter(Boolean).length;
     stop = true;

@@ -74,9 +74,7 @@ describe('several instances in one folder, with the default spool', () => {
     expect(await rows(schema)).toBe(0);
     // The next two instances started in the folder: both look at the dead spools at once.
     const next = await Promise.all([recorder(cwd, schema, 0), recorder(cwd, schema, 0)]);
-    const end = Date.now() + 15_000;
-    while ((await rows(schema)) < 120 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    expect(await rows(schema)).toBe(120);
+    await expect.poll(() => rows(schema), { timeout: 15_000, interval: 100 }).toBe(120);
     const [{ distinct }] = await pgQuery<{ distinct: string }>(`SELECT count(DISTINCT call_id) AS distinct FROM "${schema}".tokenlay_ledger`);
     expect(Number(distinct)).toBe(120);
     // The dead spools are gone; the live ones are the two new instances'.
@@ -95,9 +93,7 @@ describe('several instances in one folder, with the default spool', () => {
     old.kill('SIGKILL');
     await new Promise((r) => old.once('exit', r));
     const next = await recorder(cwd, schema, 0);
-    const end = Date.now() + 15_000;
-    while ((await rows(schema)) < 7 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    expect(await rows(schema)).toBe(7);
+    await expect.poll(() => rows(schema), { timeout: 15_000, interval: 100 }).toBe(7);
     await next.kill();
   }, 60_000);
 
