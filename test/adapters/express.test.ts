@@ -124,6 +124,7 @@ describe.each([
         );
         req.on('error', reject);
         req.flushHeaders();
+        // Stays on the wall clock: the body arrives in pieces apart in time, as a slow client sends it.
         setTimeout(() => {
           req.write(body.slice(0, 1000));
           setTimeout(() => req.end(body.slice(1000)), 30);
@@ -174,6 +175,7 @@ describe.each([
       tokenlay({
         fields: { project: 'support-bot', feature: 'default' },
         identify: async (req) => {
+          // Stays on the wall clock: identify crosses a real timer hop, across which the scope must survive.
           await new Promise((r) => setTimeout(r, 5));
           return { user: String(req.headers['x-session-user']), feature: 'from-identify' };
         },

@@ -233,6 +233,7 @@ describe.each([
     await app.register(tokenlay, {
       fields: { project: 'support-bot', feature: 'default' },
       identify: async (request) => {
+        // Stays on the wall clock: identify crosses a real timer hop, across which the scope must survive.
         await new Promise((r) => setTimeout(r, 5));
         return { user: String(request.headers['x-session-user']), feature: 'from-identify' };
       },

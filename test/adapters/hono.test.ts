@@ -213,6 +213,7 @@ describe('Hono 4 on @hono/node-server', () => {
       tokenlay({
         fields: { project: 'support-bot', feature: 'default' },
         identify: async (c) => {
+          // Stays on the wall clock: identify crosses a real timer hop, across which the scope must survive.
           await new Promise((r) => setTimeout(r, 5));
           return { user: c.req.header('x-session-user'), feature: 'from-identify' };
         },

@@ -196,6 +196,7 @@ describe.each([
       tokenlay({
         fields: { project: 'support-bot', feature: 'default' },
         identify: async (ctx) => {
+          // Stays on the wall clock: identify crosses a real timer hop, across which the scope must survive.
           await new Promise((r) => setTimeout(r, 5));
           return { user: String(ctx.req.headers['x-session-user']), feature: 'from-identify' };
         },

@@ -126,6 +126,7 @@ describe('Next.js App Router route handlers', () => {
           new ReadableStream<Uint8Array>({
             async pull(controller) {
               pulls++;
+              // Stays on the wall clock: an endless body produced at a pace, so that the client's leaving lands mid-stream.
               await new Promise((r) => setTimeout(r, 5));
               controller.enqueue(encode('tick\n'));
             },
@@ -185,6 +186,7 @@ describe('Next.js App Router route handlers', () => {
       {
         fields: { project: 'support-bot', feature: 'default' },
         identify: async (request) => {
+          // Stays on the wall clock: identify crosses a real timer hop, across which the scope must survive.
           await new Promise((r) => setTimeout(r, 5));
           return { user: request.headers.get('x-session-user'), feature: 'from-identify' };
         },

@@ -35,6 +35,7 @@ beforeAll(async () => {
     const { calls, tag, stream, fail, delay } = req.body as { calls: number; tag: string; stream: boolean[]; fail: string[]; delay: number[] };
     const answers: string[] = [];
     for (let i = 0; i < calls; i++) {
+      // Stays on the wall clock: generated timer delays interleave the concurrent requests across real timer hops.
       await sleep(delay[i] % 7);
       const content = `${tag} call=${i} fail=${fail[i]} delay=${delay[i]}`;
       const body = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }] };

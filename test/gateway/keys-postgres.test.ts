@@ -53,6 +53,7 @@ describe('tokenlay keys with a Postgres ledger', () => {
     // "Last used" is written in the background on the first call.
     let list = await runCli(['keys', 'list', '--ledger', ledger], { cwd });
     for (let i = 0; i < 20 && /^acme\s+\S+\s+-\s/m.test(list.stdout); i++) {
+      // Polled (bounded): "last used" is written in the background by the gateway process.
       await new Promise((r) => setTimeout(r, 100));
       list = await runCli(['keys', 'list', '--ledger', ledger], { cwd });
     }
@@ -71,6 +72,7 @@ describe('tokenlay keys with a Postgres ledger', () => {
         expect(status).toBe(200);
         // The gateways cache a key's account for 5 s; a little slack for a busy machine.
         expect(Date.now() - revokedAt).toBeLessThan(7000);
+        // Polled (bounded): the gateway processes forget the key when their 5 s cache runs out, on their own clocks.
         await new Promise((r) => setTimeout(r, 200));
       }
     }

@@ -83,6 +83,7 @@ describe('overrides and credits across two gateway processes (Redis counters, Po
     let tries = 0;
     while (status !== 200 && Date.now() - started < 5000 && tries++ < 100) {
       status = await gatewayCall(two.url, headers('alice'), body);
+      // Polled (bounded): the other gateway process reads the overrides on its own poll interval, which the test times.
       if (status !== 200) await new Promise((r) => setTimeout(r, 50));
     }
     expect(status).toBe(200);

@@ -109,6 +109,7 @@ describe('slow clients', () => {
     let cut = false;
     // Filling the sockets' buffers takes a few MB through the gateway; at most 30 s.
     for (let i = 0; i < 300 && !cut; i++) {
+      // Polled (bounded): a slow client is the behaviour; the gateway's cut shows only as the socket closing some time later.
       await sleep(100);
       cut = providerClosed;
     }

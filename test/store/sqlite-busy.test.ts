@@ -29,6 +29,7 @@ it(`knows a locked file when the driver (${sqliteDriverName()}) says so, and wai
     expect(refused, 'the second connection should have been refused while the first holds the lock').toBeDefined();
     expect(isBusy(refused)).toBe(true);
     // So a write waits for the lock (asynchronously) and goes through once it is released.
+    // Stays on the wall clock: the lock is held a while so the write must wait on SQLite's busy timeout, which is real time.
     setTimeout(() => holder.exec('COMMIT'), 100);
     await whenUnlocked(() => other.exec('BEGIN IMMEDIATE; INSERT INTO t VALUES (1); COMMIT'), 5000);
     expect(other.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 1 });
