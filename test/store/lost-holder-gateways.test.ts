@@ -142,7 +142,9 @@ describe('a gateway killed with -9 while its calls are in flight (three gateways
       if (rows.length >= answered().length) break;
       await sleep(200);
     } while (Date.now() < waitEnd);
-    expect(rows.length).toBe(answered().length);
+    // On a mismatch, say which kinds of rows are there (status / estimate reason → count).
+    const kinds = rows.reduce<Record<string, number>>((m, r) => ({ ...m, [`${r.status}/${r.estimate_reason}`]: (m[`${r.status}/${r.estimate_reason}`] ?? 0) + 1 }), {});
+    expect(rows.length, `ledger rows by kind: ${JSON.stringify(kinds)}`).toBe(answered().length);
     const lost = rows.filter((r) => r.estimate_reason === 'holder lost');
     expect(lost.length).toBeGreaterThan(0);
     expect(lost.every((r) => r.estimated && r.status === 502)).toBe(true);
