@@ -11,6 +11,7 @@ import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOpti
 import { explainConnectionError } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';
 import { registerBudgetSource, type BudgetSource } from './budget.js';
+import { LinkedBodiesOpenAI } from './linked-bodies.js';
 
 /**
  * Options of {@link TokenlayOpenAI}: every `OpenAI` client option, plus where calls go.
@@ -118,7 +119,8 @@ function takeCallMetadata(options: any): FieldInput | undefined {
  * @throws {TokenlayConfigError} at construction when a key is missing, naming the option and its
  * env var; when `baseURL` or an unknown Tokenlay-looking option is given.
  */
-export class TokenlayOpenAI extends OpenAI {
+// The SDK's own types: the base only adds behaviour (see linked-bodies.ts).
+export class TokenlayOpenAI extends (LinkedBodiesOpenAI as typeof OpenAI) {
   /** The SDK's chat resource; `chat.completions.create` may leave out `model` for the rules to route. */
   declare chat: TokenlayChat;
 
