@@ -1,13 +1,7 @@
 import { addUsage, type TokenlayUsage } from '../scope/context.js';
 import { usageFromJson } from '../metering/usage.js';
-import {
-  linkMetadata,
-  linkRequestId,
-  metadataFromHeaders,
-  metadataFromTrailer,
-  type MetadataHolder,
-} from './metadata.js';
-import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
+import { linkMetadata, metadataFromHeaders, metadataFromTrailer, type MetadataHolder } from './metadata.js';
+import { TRAILER_PREFIX } from '../protocol/names.js';
 import { readReport, readTrailerLine, type CallReport } from '../protocol/report.js';
 import { SseLineReader } from '../protocol/sse.js';
 import type { ReportSink } from '../engine/types.js';
@@ -222,13 +216,10 @@ function reissue(response: Response, body: ReadableStream<Uint8Array> | null, he
 
 /**
  * @internal Reads what an answer says about the call, rolls it up on the request scope, and links
- * it so that `getTokenlayMetadata` finds it from the parsed body, the `Stream` or the `Response`.
- *
- * The answer is tied to its call by what the OpenAI SDK keeps whichever way it reads a body
- * (`json()` in openai 4 to 6, `text()` in 7): the `x-request-id` it copies onto the parsed body as
- * `_request_id`, and the abort signal a `Stream` holds. An answer without `x-request-id` is given
- * one of ours (`tokenlay-<uuid>`) when it carries Tokenlay metadata. Token counts of an answer without Tokenlay headers are read
- * from the body as it streams past, never by replacing the response's methods.
+ * it so that `getTokenlayMetadata` finds it from the `Response`, or a `Stream` through the abort
+ * signal fetch was given. `TokenlayOpenAI` links the body the SDK parses from this `Response` to
+ * the same metadata. Token counts of an answer without Tokenlay headers are read from the body as
+ * it streams past, never by replacing the response's methods.
  */
 export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null, inProcess?: InProcessReport): Response {
   // Embedded: the engine handed its report over as an object; remote: its headers say it.
@@ -237,7 +228,7 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
   const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
   const holder: MetadataHolder = { metadata, streaming, ended: !streaming };
   // A streamed call's `Stream` is found through the abort signal fetch was given; other answers
-  // through the response or the body's request id. (A WeakMap entry per call is not free.)
+  // through the response. (A WeakMap entry per call is not free.)
   if (signal && streaming) linkMetadata(signal, holder);
   if (!response.ok) {
     linkMetadata(response, holder);
@@ -252,20 +243,8 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
     return observed;
   }
 
-  let requestId = response.headers.get(REQUEST_ID_HEADER);
   const scanBody = !metadata && response.body !== null && (response.headers.get('content-type') ?? '').includes('json');
-  // Without Tokenlay headers there is no metadata to find from the body: no id is needed.
-  const addId = !requestId && metadata !== null;
-  let observed = response;
-  if (addId || scanBody) {
-    const headers = new Headers(response.headers);
-    if (addId) {
-      requestId = `tokenlay-${globalThis.crypto.randomUUID()}`;
-      headers.set(REQUEST_ID_HEADER, requestId);
-    }
-    observed = reissue(response, scanBody ? response.body!.pipeThrough(bodyUsageScanner(usage)) : response.body, headers);
-  }
-  if (requestId) linkRequestId(requestId, holder);
+  const observed = scanBody ? reissue(response, response.body!.pipeThrough(bodyUsageScanner(usage)), response.headers) : response;
   linkMetadata(observed, holder);
   return observed;
 }

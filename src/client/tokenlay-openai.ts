@@ -1,16 +1,18 @@
-import OpenAI, { type ClientOptions } from 'openai';
+import type OpenAI from 'openai';
+import type { ClientOptions } from 'openai';
 import { mergeCallFields } from './call-fields.js';
 import type { TokenlayChat } from './chat-types.js';
 import { kCallInfo, type CallInfo } from './debug-line.js';
 import { TokenlayConfigError } from '../errors.js';
-import { createLimitError } from './errors.js';
+import { createConnectionError, createLimitError } from './errors.js';
 import { readBlock } from '../protocol/block.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
 import { OPTION_NAMES } from './option-table.js';
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
-import { explainConnectionError } from './proxy-send.js';
+import { failureOf } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';
 import { registerBudgetSource, type BudgetSource } from './budget.js';
+import { LinkedBodiesOpenAI } from './linked-bodies.js';
 
 /**
  * Options of {@link TokenlayOpenAI}: every `OpenAI` client option, plus where calls go.
@@ -118,7 +120,8 @@ function takeCallMetadata(options: any): FieldInput | undefined {
  * @throws {TokenlayConfigError} at construction when a key is missing, naming the option and its
  * env var; when `baseURL` or an unknown Tokenlay-looking option is given.
  */
-export class TokenlayOpenAI extends OpenAI {
+// The SDK's own types: the base only adds behaviour (see linked-bodies.ts).
+export class TokenlayOpenAI extends (LinkedBodiesOpenAI as typeof OpenAI) {
   /** The SDK's chat resource; `chat.completions.create` may leave out `model` for the rules to route. */
   declare chat: TokenlayChat;
 
@@ -128,7 +131,7 @@ export class TokenlayOpenAI extends OpenAI {
     if (!shared) {
       const connection = resolveConnection(options);
       const inner = innerFetchOf((options as ClientOptions).fetch as Fetch | undefined);
-      const { fetch, close, budget } = createTransport(connection, inner);
+      const { fetch, close, budget } = createTransport(connection, inner, { answerFailures: true });
       shared = { connection, transport: fetch, close, inner, budget };
     }
     const { connection } = shared;
@@ -217,7 +220,7 @@ export class TokenlayOpenAI extends OpenAI {
         throw new TokenlayConfigError('tokenlay: withOptions() cannot change `fetch` in embedded mode: the copy shares the engine, which sends through the fetch the client was made with.');
       }
       const inner = innerFetchOf(options.fetch as Fetch);
-      shared = { ...shared, transport: createTransport(shared.connection, inner).fetch, inner };
+      shared = { ...shared, transport: createTransport(shared.connection, inner, { answerFailures: true }).fetch, inner };
     }
     const fields = { ...config.fields, ...normalizeFields(options.metadata) };
     const copy = { ...config.openaiOptions, ...openaiOptionsOf(options), [kCopyOf]: { shared, fields } };
@@ -246,7 +249,14 @@ export class TokenlayOpenAI extends OpenAI {
     return super.prepareRequest(request, context as Parameters<OpenAI['prepareRequest']>[1]);
   }
 
+  /**
+   * A block is a typed limit error. A failure the transport explained (which URL could not be
+   * reached, which redirect was refused) comes as an answer of its own, so that it is not
+   * reported as a bare "Connection error." (see `failureAnswer`).
+   */
   protected override makeStatusError(status: number, error: any, message: string | undefined, headers: any): any {
+    const failure = failureOf(headers, error);
+    if (failure) return createConnectionError(failure);
     if (readBlock(status, headers, error)) return createLimitError(status, error, message, headers);
     return super.makeStatusError(status, error, message, headers);
   }
@@ -265,21 +275,4 @@ export class TokenlayOpenAI extends OpenAI {
     const { connection } = configOf(this).shared;
     return { mode: connection.mode, baseURL: this.baseURL, providerApiBase: connection.providerApiBase };
   }
-}
-
-// `makeRequest` is private in the SDK's types but the one place every attempt's failure passes:
-// a connection error our transport explained (which URL, which redirect) keeps that explanation.
-const sdkMakeRequest = (OpenAI.prototype as any).makeRequest as ((...args: unknown[]) => Promise<unknown>) | undefined;
-if (typeof sdkMakeRequest === 'function') {
-  Object.defineProperty(TokenlayOpenAI.prototype, 'makeRequest', {
-    configurable: true,
-    writable: true,
-    value: async function makeRequest(this: TokenlayOpenAI, ...args: unknown[]) {
-      try {
-        return await sdkMakeRequest.apply(this, args);
-      } catch (err) {
-        throw explainConnectionError(err);
-      }
-    },
-  });
 }

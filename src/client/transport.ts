@@ -1,7 +1,7 @@
 import { neverRetryBlocks } from './block-answer.js';
 import { currentScope } from '../scope/context.js';
 import { logCall, takeCallInfo } from './debug-line.js';
-import { sendWithKeys } from './proxy-send.js';
+import { failureAnswer, sendWithKeys } from './proxy-send.js';
 import { createEmbeddedFetch, toEngineCall } from '../engine/embedded.js';
 import { TokenlayConfigError } from '../errors.js';
 import { onWorkers } from '../node-builtins.js';
@@ -50,12 +50,26 @@ function ownHeaders(init: RequestInit | undefined): Headers {
   return init?.headers instanceof Headers ? init.headers : new Headers(init?.headers);
 }
 
+/** @internal How a transport reports failures. */
+export interface TransportOptions {
+  /**
+   * Answer a failure the transport explained (an unreachable proxy, a refused redirect) with a
+   * {@link failureAnswer} rather than throw it: for the OpenAI SDK, which reads only answers
+   * through a method a client can override. Default: throw, as a `fetch` does.
+   */
+  answerFailures?: boolean;
+}
+
 /**
  * @internal The fetch under a `TokenlayOpenAI`. Remote: adds the provider headers at the last
  * moment (after the SDK has logged the request, so the provider key is never logged). Embedded:
  * hands the call to the in-process engine. Both: read the answer's metadata into the request scope.
  */
-export function createTransport(connection: ResolvedConnection, inner: Fetch): { fetch: Fetch; close: () => Promise<void>; budget: BudgetSource['read'] } {
+export function createTransport(
+  connection: ResolvedConnection,
+  inner: Fetch,
+  { answerFailures = false }: TransportOptions = {},
+): { fetch: Fetch; close: () => Promise<void>; budget: BudgetSource['read'] } {
   let send: (input: string | URL | Request, init: RequestInit | undefined, report: InProcessReport | undefined) => Promise<Response>;
   let close = async () => {};
   let budget: BudgetSource['read'];
@@ -100,6 +114,8 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       response = await neverRetryBlocks(await send(input, init, report), report?.answered);
     } catch (error) {
       if (info) logCall(info, { error });
+      const answer = answerFailures ? failureAnswer(error) : undefined;
+      if (answer) return answer;
       throw error;
     }
     if (info) {
