@@ -19,8 +19,6 @@ export const metadataFromTrailer = readReportTrailer;
 // Shared by the ESM and CJS builds, so either one reads what the other recorded.
 const REGISTRY_KEY = Symbol.for('tokenlay.metadata.registry');
 const registry: WeakMap<object, MetadataHolder> = ((globalThis as any)[REGISTRY_KEY] ??= new WeakMap());
-/** @internal Property under which a parsed body points to its call's metadata. */
-export const BODY_KEY = Symbol.for('tokenlay.metadata');
 
 /** @internal Links an object (response, abort signal, parsed body) to its call's metadata. */
 export function linkMetadata(target: object, holder: MetadataHolder): void {
@@ -41,7 +39,6 @@ function holderOf(value: any): MetadataHolder | undefined {
   if (!value || typeof value !== 'object') return undefined;
   return (
     registry.get(value) ??
-    (value[BODY_KEY] as MetadataHolder | undefined) ??
     // A streamed OpenAI call returns a `Stream` whose abort controller is the one fetch was given.
     (value.controller?.signal ? registry.get(value.controller.signal) : undefined) ??
     // `.withResponse()` gives `{ data, response }`.
