@@ -3,12 +3,11 @@ import { usageFromJson } from '../metering/usage.js';
 import {
   linkMetadata,
   linkRequestId,
-  metadataFromHeaders,
   metadataFromTrailer,
   type MetadataHolder,
 } from './metadata.js';
 import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
-import { readReport, readTrailerLine, type CallReport } from '../protocol/report.js';
+import { readReport, readTrailerLine, reportFromHeaderValues, reportHeaderValues, usageFromHeaderValues, type CallReport, type TokenlayMetadata } from '../protocol/report.js';
 import { SseLineReader } from '../protocol/sse.js';
 import type { ReportSink } from '../engine/types.js';
 
@@ -35,6 +34,37 @@ export class InProcessReport implements ReportSink {
   whenSettled(then: (report: CallReport) => void): void {
     if (this.settled) then(this.settled);
     else this.then = then;
+  }
+}
+
+/**
+ * Where one call's metadata lands. A proxy's report headers are kept as they came and read into
+ * metadata only when it is asked for (`getTokenlayMetadata`, a stream's trailer): most calls never are.
+ */
+class CallHolder implements MetadataHolder {
+  ended: boolean;
+  private value: TokenlayMetadata | null | undefined;
+
+  constructor(
+    readonly streaming: boolean,
+    metadata: TokenlayMetadata | null | undefined,
+    private headerValues: Record<string, string> | null,
+  ) {
+    this.ended = !streaming;
+    this.value = metadata;
+  }
+
+  get metadata(): TokenlayMetadata | null {
+    if (this.value === undefined) {
+      this.value = this.headerValues ? reportFromHeaderValues(this.headerValues) : null;
+      this.headerValues = null;
+    }
+    return this.value;
+  }
+
+  set metadata(metadata: TokenlayMetadata | null) {
+    this.value = metadata;
+    this.headerValues = null;
   }
 }
 
@@ -233,9 +263,12 @@ function reissue(response: Response, body: ReadableStream<Uint8Array> | null, he
 export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null, inProcess?: InProcessReport): Response {
   // Embedded: the engine handed its report over as an object; remote: its headers say it.
   const answered = inProcess?.answered;
-  const metadata = answered ? readReport(answered) : inProcess ? null : metadataFromHeaders(response.headers);
-  const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
-  const holder: MetadataHolder = { metadata, streaming, ended: !streaming };
+  const headers = response.headers;
+  const headerValues = inProcess ? null : reportHeaderValues(headers);
+  const hasMetadata = answered !== undefined || headerValues !== null;
+  const contentType = headers.get('content-type') ?? '';
+  const streaming = contentType.includes('text/event-stream');
+  const holder = new CallHolder(streaming, answered ? readReport(answered) : headerValues ? undefined : null, headerValues);
   // A streamed call's `Stream` is found through the abort signal fetch was given; other answers
   // through the response or the body's request id. (A WeakMap entry per call is not free.)
   if (signal && streaming) linkMetadata(signal, holder);
@@ -244,26 +277,28 @@ export function observeResponse(response: Response, usage: TokenlayUsage | undef
     return response;
   }
   // The call counts once it is answered; a stream's cost and tokens arrive with its trailer.
-  addUsage(usage, streaming ? {} : (metadata ?? {}));
+  if (streaming) addUsage(usage, {});
+  else if (headerValues) addUsage(usage, usageFromHeaderValues(headerValues));
+  else addUsage(usage, holder.metadata ?? {});
 
   if (streaming && response.body) {
-    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), inProcess), response.headers);
+    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), inProcess), headers);
     linkMetadata(observed, holder);
     return observed;
   }
 
-  let requestId = response.headers.get(REQUEST_ID_HEADER);
-  const scanBody = !metadata && response.body !== null && (response.headers.get('content-type') ?? '').includes('json');
+  let requestId = headers.get(REQUEST_ID_HEADER);
+  const scanBody = !hasMetadata && response.body !== null && contentType.includes('json');
   // Without Tokenlay headers there is no metadata to find from the body: no id is needed.
-  const addId = !requestId && metadata !== null;
+  const addId = !requestId && hasMetadata;
   let observed = response;
   if (addId || scanBody) {
-    const headers = new Headers(response.headers);
+    const copied = new Headers(headers);
     if (addId) {
       requestId = `tokenlay-${globalThis.crypto.randomUUID()}`;
-      headers.set(REQUEST_ID_HEADER, requestId);
+      copied.set(REQUEST_ID_HEADER, requestId);
     }
-    observed = reissue(response, scanBody ? response.body!.pipeThrough(bodyUsageScanner(usage)) : response.body, headers);
+    observed = reissue(response, scanBody ? response.body!.pipeThrough(bodyUsageScanner(usage)) : response.body, copied);
   }
   if (requestId) linkRequestId(requestId, holder);
   linkMetadata(observed, holder);

@@ -39,7 +39,9 @@ const SDK_KEY_HEADERS = ['x-api-key', 'x-goog-api-key'];
 function sdkNativeKey(headers: Headers): string | undefined {
   let key: string | undefined;
   for (const name of SDK_KEY_HEADERS) {
-    key ??= headers.get(name) ?? undefined;
+    const value = headers.get(name);
+    if (value === null) continue;
+    key ??= value;
     headers.delete(name);
   }
   return key;
@@ -78,14 +80,16 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
     close = async () => embedded.close?.();
     budget = (fields, runs) => embedded.engine.budget(cleanFields(fields), runs);
   } else {
+    const proxyAuthorization = `Bearer ${connection.tokenlayKey}`;
     send = (input, init) => {
       const headers = ownHeaders(init);
+      const nativeKey = sdkNativeKey(headers);
       // The provider key: the client's, else (createTokenlayFetch without providerApiKey) the one
       // the SDK put in its own Authorization.
-      const nativeKey = sdkNativeKey(headers);
-      const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey;
-      headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
-      addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
+      const providerKey = connection.providerApiKey || headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey || '';
+      headers.set('authorization', proxyAuthorization);
+      addProviderHeaders(headers, connection, providerKey);
+      // One copy of the init, ours to change: sendWithKeys sets `redirect` on it.
       return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
     };
     budget = remoteBudget(connection.tokenlayUrl, connection.tokenlayKey, inner);
