@@ -7,7 +7,7 @@ import {
   type MetadataHolder,
 } from './metadata.js';
 import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
-import { readReport, readTrailerLine, reportFromHeaderValues, reportHeaderValues, usageFromHeaderValues, type CallReport, type TokenlayMetadata } from '../protocol/report.js';
+import { readReport, readTrailerLine, reportFromHeaderValues, reportHeaderValues, usageFromHeaderValues, usageFromTrailer, type CallReport, type TokenlayMetadata } from '../protocol/report.js';
 import { SseLineReader } from '../protocol/sse.js';
 import type { ReportSink } from '../engine/types.js';
 
@@ -44,6 +44,8 @@ export class InProcessReport implements ReportSink {
 class CallHolder implements MetadataHolder {
   ended: boolean;
   private value: TokenlayMetadata | null | undefined;
+  /** A stream's trailer, read over the header metadata when asked for. */
+  private trailer: Record<string, unknown> | undefined = undefined;
 
   constructor(
     readonly streaming: boolean,
@@ -59,12 +61,24 @@ class CallHolder implements MetadataHolder {
       this.value = this.headerValues ? reportFromHeaderValues(this.headerValues) : null;
       this.headerValues = null;
     }
+    if (this.trailer) {
+      this.value = metadataFromTrailer(this.trailer, this.value);
+      this.trailer = undefined;
+    }
     return this.value;
   }
 
   set metadata(metadata: TokenlayMetadata | null) {
     this.value = metadata;
     this.headerValues = null;
+    this.trailer = undefined;
+  }
+
+  /** A stream's trailer arrived: it says the call's final metadata, over what the headers said. */
+  addTrailer(trailer: Record<string, unknown>): void {
+    // A second trailer reads over the first, as each did when read at once.
+    if (this.trailer) void this.metadata;
+    this.trailer = trailer;
   }
 }
 
@@ -108,6 +122,19 @@ function mayHoldReport(bytes: Uint8Array): boolean {
   return false;
 }
 
+/** The usage of the last of these `data:` lines that holds one. */
+function lastUsage(lines: string[]): BodyUsage | undefined {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const usage = usageOf(JSON.parse(lines[i]!.slice(5)));
+      if (usage) return usage;
+    } catch {
+      // Not JSON: not a usage chunk.
+    }
+  }
+  return undefined;
+}
+
 /**
  * Scans an SSE stream for the `: x-tokenlay {json}` trailer (and, failing that, the provider's
  * usage chunk) while passing every byte through untouched. A class, so that a streamed call makes
@@ -116,13 +143,15 @@ function mayHoldReport(bytes: Uint8Array): boolean {
 class TrailerScanner {
   private readonly decoder = new TextDecoder();
   private readonly lines = new SseLineReader();
-  private trailer = false;
-  private fallback: BodyUsage | undefined;
+  /** The last well-formed trailer, whose cost and tokens the roll-up takes. */
+  private trailer: Record<string, unknown> | undefined;
+  /** The provider's usage lines, read only if no trailer comes (a proxy's stream always has one). */
+  private usageLines: string[] | undefined;
   private done = false;
   private finished = false;
 
   constructor(
-    private readonly holder: MetadataHolder,
+    private readonly holder: CallHolder,
     private readonly usage: TokenlayUsage | undefined,
   ) {}
 
@@ -157,8 +186,11 @@ class TrailerScanner {
     if (this.finished) return;
     this.finished = true;
     this.holder.ended = true;
-    if (this.trailer && this.holder.metadata) addUsage(this.usage, this.holder.metadata, false);
-    else if (this.fallback) addUsage(this.usage, this.fallback, false);
+    if (this.trailer) addUsage(this.usage, usageFromTrailer(this.trailer), false);
+    else if (this.usageLines) {
+      const fallback = lastUsage(this.usageLines);
+      if (fallback) addUsage(this.usage, fallback, false);
+    }
   }
 
   private line(text: string): void {
@@ -171,15 +203,11 @@ class TrailerScanner {
       // A malformed trailer leaves the header metadata in place.
       const parsed = readTrailerLine(text);
       if (parsed) {
-        this.holder.metadata = metadataFromTrailer(parsed, this.holder.metadata);
-        this.trailer = true;
+        this.holder.addTrailer(parsed);
+        this.trailer = parsed;
       }
     } else if (text.startsWith('data:') && text.includes('"usage"') && !text.includes('"usage":null')) {
-      try {
-        this.fallback = usageOf(JSON.parse(text.slice(5))) ?? this.fallback;
-      } catch {
-        // Not JSON: not a usage chunk.
-      }
+      (this.usageLines ??= []).push(text);
     }
   }
 

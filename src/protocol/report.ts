@@ -223,6 +223,11 @@ export function usageFromHeaderValues(values: Record<string, string>): { cost: n
   return { cost: numAt(values, 'cost'), inputTokens: numAt(values, 'input_tokens'), outputTokens: numAt(values, 'output_tokens') };
 }
 
+/** Cost and tokens of a stream's trailer object, as the full report reads them. */
+export function usageFromTrailer(trailer: Record<string, unknown>): { cost: number; inputTokens: number; outputTokens: number } {
+  return { cost: num(trailer.cost), inputTokens: num(trailer.input_tokens), outputTokens: num(trailer.output_tokens) };
+}
+
 function numAt(values: Record<string, string>, key: string): number {
   const value = values[key];
   return num(value === undefined ? undefined : decodeHeaderValue(value));
