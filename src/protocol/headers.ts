@@ -124,21 +124,35 @@ function entriesOf(source: HeaderSource): Iterable<[string, unknown]> {
  */
 export function headersToFields(source: HeaderSource, options: { bare?: boolean } = {}): FieldRecord {
   const fields: FieldRecord = {};
-  const bare: FieldRecord = {};
+  let bare: FieldRecord | undefined;
   for (const [rawName, rawValue] of entriesOf(source)) {
     if (rawValue === undefined || rawValue === null) continue;
-    const value = Array.isArray(rawValue) ? rawValue.join(', ') : String(rawValue);
     const lower = rawName.toLowerCase();
     if (lower.startsWith(HEADER_PREFIX)) {
-      const name = canonicalField(lower.slice(HEADER_PREFIX.length));
-      if (!isValidFieldName(name)) continue;
+      const name = fieldOfHeader(lower);
+      if (name === undefined) continue;
       // The canonical spelling wins over an alias when both arrive.
       if (fields[name] !== undefined && lower.slice(HEADER_PREFIX.length) !== name) continue;
-      fields[name] = decodeHeaderValue(value);
-    } else if (options.bare && (WELL_KNOWN_FIELDS as readonly string[]).includes(lower)) {
-      bare[lower] = decodeHeaderValue(value);
+      fields[name] = decodeHeaderValue(Array.isArray(rawValue) ? rawValue.join(', ') : String(rawValue));
+    } else if (options.bare && BARE_FIELDS.has(lower)) {
+      (bare ??= {})[lower] = decodeHeaderValue(Array.isArray(rawValue) ? rawValue.join(', ') : String(rawValue));
     }
   }
-  for (const [name, value] of Object.entries(bare)) if (fields[name] === undefined) fields[name] = value;
+  if (bare) for (const [name, value] of Object.entries(bare)) if (fields[name] === undefined) fields[name] = value;
   return fields;
+}
+
+const BARE_FIELDS: ReadonlySet<string> = new Set(WELL_KNOWN_FIELDS);
+// `x-tokenlay-<name>` → the canonical field name, or null for a name that is not a field; each
+// header name is worked out once (the same few arrive on every call), up to a bound.
+const FIELD_OF_HEADER = new Map<string, string | null>();
+
+function fieldOfHeader(lowerHeader: string): string | undefined {
+  let name = FIELD_OF_HEADER.get(lowerHeader);
+  if (name === undefined) {
+    const canonical = canonicalField(lowerHeader.slice(HEADER_PREFIX.length));
+    name = isValidFieldName(canonical) ? canonical : null;
+    if (FIELD_OF_HEADER.size < MAX_KNOWN_NAMES) FIELD_OF_HEADER.set(lowerHeader, name);
+  }
+  return name ?? undefined;
 }
