@@ -53,6 +53,17 @@ function ownHeaders(init: RequestInit | undefined): Headers {
 }
 
 /**
+ * The init to send with these headers. Both callers of a transport (the OpenAI SDK, every major,
+ * and `createTokenlayFetch`) build a fresh init for each attempt, so it is changed in place, as
+ * the debug info is taken off it, rather than copied.
+ */
+function ownInit(init: RequestInit | undefined, headers: Headers): RequestInit {
+  if (!init) return { headers };
+  init.headers = headers;
+  return init;
+}
+
+/**
  * @internal The fetch under a `TokenlayOpenAI`. Remote: adds the provider headers at the last
  * moment (after the SDK has logged the request, so the provider key is never logged). Embedded:
  * hands the call to the in-process engine. Both: read the answer's metadata into the request scope.
@@ -72,7 +83,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       const headers = ownHeaders(init);
       // The engine sends it where the provider takes it (Authorization, Anthropic's x-api-key, Gemini's x-goog-api-key).
       if (connection.providerApiKey) headers.set(PROVIDER_KEY_HEADER, connection.providerApiKey);
-      const call = await toEngineCall(input, { ...init, headers });
+      const call = await toEngineCall(input, ownInit(init, headers));
       // The engine's report comes back as an object: its headers are for remote clients.
       call.reportTo = report;
       return embedded.engine.handle(call);
@@ -89,8 +100,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       const providerKey = connection.providerApiKey || headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey || '';
       headers.set('authorization', proxyAuthorization);
       addProviderHeaders(headers, connection, providerKey);
-      // One copy of the init, ours to change: sendWithKeys sets `redirect` on it.
-      return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
+      return sendWithKeys(inner, input instanceof Request ? input.url : String(input), ownInit(init, headers));
     };
     budget = remoteBudget(connection.tokenlayUrl, connection.tokenlayKey, inner);
   }
