@@ -46,18 +46,36 @@ function unreachable(url: string, cause: unknown): Error {
  * @internal Sends a call that carries keys to the proxy. Redirects are followed only within the
  * origin the call was sent to; one to another origin fails without sending anything there. A
  * connection failure names the URL that could not be reached. Aborts and timeouts pass unchanged.
+ * `init` is the caller's own copy: its `redirect` is set here.
  */
-export async function sendWithKeys(inner: Fetch, url: string, init: RequestInit): Promise<Response> {
+export function sendWithKeys(inner: Fetch, url: string, init: RequestInit): Promise<Response> {
+  init.redirect = 'manual';
+  // The first hop, which nearly every call ends at, without an async function of its own.
+  let sent: Promise<Response>;
+  try {
+    sent = inner(url, init);
+  } catch (err) {
+    return Promise.reject(failure(url, init, err));
+  }
+  return sent.then(
+    (response) => (REDIRECTS.has(response.status) ? followRedirects(inner, url, init, response) : response),
+    (err: unknown) => {
+      throw failure(url, init, err);
+    },
+  );
+}
+
+/** Aborts and timeouts pass unchanged; anything else says which URL could not be reached. */
+function failure(url: string, request: RequestInit, err: unknown): unknown {
+  if (request.signal?.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError') return err;
+  return unreachable(url, err);
+}
+
+async function followRedirects(inner: Fetch, url: string, init: RequestInit, first: Response): Promise<Response> {
   let target = url;
-  let request: RequestInit = { ...init, redirect: 'manual' };
+  let request: RequestInit = init;
+  let response = first;
   for (let hop = 0; ; hop++) {
-    let response: Response;
-    try {
-      response = await inner(target, request);
-    } catch (err) {
-      if (request.signal?.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError') throw err;
-      throw unreachable(target, err);
-    }
     const location = REDIRECTS.has(response.status) ? response.headers.get('location') : null;
     if (location === null) return response;
     const next = new URL(location, target);
@@ -77,6 +95,11 @@ export async function sendWithKeys(inner: Fetch, url: string, init: RequestInit)
       throw new TokenlayError(`tokenlay: ${from} redirected a call whose body is a stream, which cannot be sent twice; the call was not completed.`);
     }
     target = next.href;
+    try {
+      response = await inner(target, request);
+    } catch (err) {
+      throw failure(target, request, err);
+    }
   }
 }
 

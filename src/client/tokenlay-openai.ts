@@ -1,6 +1,6 @@
 import type OpenAI from 'openai';
 import type { ClientOptions } from 'openai';
-import { mergeCallFields } from './call-fields.js';
+import { mergeCallFields, type MergedCall } from './call-fields.js';
 import type { TokenlayChat } from './chat-types.js';
 import { kCallInfo, type CallInfo } from './debug-line.js';
 import { TokenlayConfigError } from '../errors.js';
@@ -95,7 +95,7 @@ function takeCallMetadata(options: any): FieldInput | undefined {
   if (kCallMetadata in options) return options[kCallMetadata];
   let metadata: FieldInput | undefined;
   const body = options.body;
-  if (/\/chat\/completions$/.test(options.path ?? '') && isPlainObject(body) && isPlainObject(body.metadata)) {
+  if (typeof options.path === 'string' && options.path.endsWith('/chat/completions') && isPlainObject(body) && isPlainObject(body.metadata)) {
     metadata = body.metadata as FieldInput;
     if (body.store !== true) {
       const { metadata: _sent, ...rest } = body;
@@ -104,6 +104,13 @@ function takeCallMetadata(options: any): FieldInput | undefined {
   }
   options[kCallMetadata] = metadata;
   return metadata;
+}
+
+/** Puts a call's merged headers (and, with `debug`, its debug info) on the SDK's request options. */
+function applyMerged(config: Config, options: any, merged: MergedCall): void {
+  const { connection } = config.shared;
+  options.headers = merged.headers;
+  if (connection.debug) options[kDebugInfo] = { mode: connection.mode, model: options.body?.model, fields: merged.fields, sources: merged.sources } satisfies CallInfo;
 }
 
 /**
@@ -228,17 +235,25 @@ export class TokenlayOpenAI extends (LinkedBodiesOpenAI as typeof OpenAI) {
   }
 
   /** Fields are resolved when the call is made, so the scope's identity is the one at call time. */
-  protected override async prepareOptions(options: any): Promise<void> {
-    await super.prepareOptions(options);
-    const { shared, fields } = configOf(this);
-    const { connection } = shared;
-    // Each attempt merges from the headers the caller gave, not from the previous attempt's.
-    if (!(kOriginalHeaders in options)) options[kOriginalHeaders] = options.headers;
-    const metadata = takeCallMetadata(options);
-    const pending = mergeCallFields(fields, metadata, options[kOriginalHeaders], connection.debug);
-    const merged = pending instanceof Promise ? await pending : pending;
-    options.headers = merged.headers;
-    if (connection.debug) options[kDebugInfo] = { mode: connection.mode, model: options.body?.model, fields: merged.fields, sources: merged.sources } satisfies CallInfo;
+  // Not async: with a sync scope (the common case) the call's headers are merged without a promise
+  // of their own, beside the SDK's hook (which reads only the client's own API key).
+  protected override prepareOptions(options: any): Promise<void> {
+    const sdk = super.prepareOptions(options);
+    const config = configOf(this);
+    let pending: MergedCall | Promise<MergedCall>;
+    try {
+      // Each attempt merges from the headers the caller gave, not from the previous attempt's.
+      if (!(kOriginalHeaders in options)) options[kOriginalHeaders] = options.headers;
+      pending = mergeCallFields(config.fields, takeCallMetadata(options), options[kOriginalHeaders], config.shared.connection.debug);
+    } catch (error) {
+      sdk.catch(() => undefined);
+      throw error;
+    }
+    if (!(pending instanceof Promise)) {
+      applyMerged(config, options, pending);
+      return sdk;
+    }
+    return Promise.all([sdk, pending]).then(([, merged]) => applyMerged(config, options, merged));
   }
 
   /** The debug info of the attempt rides on its fetch init to the transport (openai 4 to 7 copy the init, symbols included). */

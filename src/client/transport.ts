@@ -39,7 +39,9 @@ const SDK_KEY_HEADERS = ['x-api-key', 'x-goog-api-key'];
 function sdkNativeKey(headers: Headers): string | undefined {
   let key: string | undefined;
   for (const name of SDK_KEY_HEADERS) {
-    key ??= headers.get(name) ?? undefined;
+    const value = headers.get(name);
+    if (value === null) continue;
+    key ??= value;
     headers.delete(name);
   }
   return key;
@@ -58,6 +60,17 @@ export interface TransportOptions {
    * through a method a client can override. Default: throw, as a `fetch` does.
    */
   answerFailures?: boolean;
+}
+
+/**
+ * The init to send with these headers. Both callers of a transport (the OpenAI SDK, every major,
+ * and `createTokenlayFetch`) build a fresh init for each attempt, so it is changed in place, as
+ * the debug info is taken off it, rather than copied.
+ */
+function ownInit(init: RequestInit | undefined, headers: Headers): RequestInit {
+  if (!init) return { headers };
+  init.headers = headers;
+  return init;
 }
 
 /**
@@ -84,7 +97,7 @@ export function createTransport(
       const headers = ownHeaders(init);
       // The engine sends it where the provider takes it (Authorization, Anthropic's x-api-key, Gemini's x-goog-api-key).
       if (connection.providerApiKey) headers.set(PROVIDER_KEY_HEADER, connection.providerApiKey);
-      const call = await toEngineCall(input, { ...init, headers });
+      const call = await toEngineCall(input, ownInit(init, headers));
       // The engine's report comes back as an object: its headers are for remote clients.
       call.reportTo = report;
       return embedded.engine.handle(call);
@@ -92,15 +105,16 @@ export function createTransport(
     close = async () => embedded.close?.();
     budget = (fields, runs) => embedded.engine.budget(cleanFields(fields), runs);
   } else {
+    const proxyAuthorization = `Bearer ${connection.tokenlayKey}`;
     send = (input, init) => {
       const headers = ownHeaders(init);
+      const nativeKey = sdkNativeKey(headers);
       // The provider key: the client's, else (createTokenlayFetch without providerApiKey) the one
       // the SDK put in its own Authorization.
-      const nativeKey = sdkNativeKey(headers);
-      const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey;
-      headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
-      addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
-      return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
+      const providerKey = connection.providerApiKey || headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey || '';
+      headers.set('authorization', proxyAuthorization);
+      addProviderHeaders(headers, connection, providerKey);
+      return sendWithKeys(inner, input instanceof Request ? input.url : String(input), ownInit(init, headers));
     };
     budget = remoteBudget(connection.tokenlayUrl, connection.tokenlayKey, inner);
   }
