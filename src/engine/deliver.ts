@@ -3,7 +3,6 @@
  * caller. From here on nothing tokenlay does may fail the call or make the SDK send it again:
  * faults are reported once and the provider's answer goes out.
  */
-import { resolveLimits } from '../policy/limits.js';
 import type { CallReport } from '../protocol/report.js';
 import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, streamAnswer } from './answer.js';
 import { readBudget, tightest } from './budget.js';
@@ -12,7 +11,7 @@ import type { ProviderAnswer } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { meterCut, meterJson, meterLeftStream, meterAbandoned, meterStream, withUsage, type Metered } from './meter.js';
 import { reportAfterAnswer } from './report-error.js';
-import { runLimits } from './run-limits.js';
+import { callLimits } from './run-limits.js';
 import { CLIENT_CLOSED, type SentCall } from './sent-call.js';
 
 /**
@@ -46,12 +45,11 @@ function reported(sent: SentCall, report: CallReport): CallReport {
  */
 async function budgetLeft(sent: SentCall): Promise<void> {
   const { ctx, state } = sent;
-  const { rule, decision } = state;
   const now = ctx.now();
-  const limits = [...(rule ? resolveLimits(rule, decision.context, now) : []), ...runLimits(state.runs, state.fields.account, now)];
+  const limits = callLimits(state, now);
   if (limits.length === 0) return;
   try {
-    state.report.budget = tightest(await readBudget(ctx.store, limits, rule?.id ?? null, now));
+    state.report.budget = tightest(await readBudget(ctx.store, limits, state.rule?.id ?? null, now));
   } catch (error) {
     reportAfterAnswer('reading the budget left failed after the provider answered; the answer goes out without it', error);
   }
