@@ -42,7 +42,7 @@ function round(type: string, v: number): number {
 }
 
 /** Reads each limit's counters; see {@link BudgetLimit}. */
-export async function readBudget(store: CounterStore, limits: ResolvedLimit[], ruleId: string | null, now: number): Promise<BudgetLimit[]> {
+export async function readBudget(store: Pick<CounterStore, 'read'>, limits: ResolvedLimit[], ruleId: string | null, now: number): Promise<BudgetLimit[]> {
   await readPrior(store, limits, now);
   return Promise.all(
     limits.map(async (l) => {

@@ -4,6 +4,7 @@
  * faults are reported once and the provider's answer goes out.
  */
 import type { CallReport } from '../protocol/report.js';
+import type { CounterReading, CounterStore } from '../store/types.js';
 import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, streamAnswer } from './answer.js';
 import { readBudget, tightest } from './budget.js';
 import { reportNow } from './call.js';
@@ -48,11 +49,24 @@ async function budgetLeft(sent: SentCall): Promise<void> {
   const now = ctx.now();
   const limits = callLimits(state, now);
   if (limits.length === 0) return;
+  // Once settled, the counters the call held are known as the settlement left them: only a
+  // counter it did not hold (a window turned since, a rolling window's earlier steps) is read.
+  const counters = sent.settlement.counters;
   try {
-    state.report.budget = tightest(await readBudget(ctx.store, limits, state.rule?.id ?? null, now));
+    state.report.budget = tightest(await readBudget(counters ? readingsFirst(counters, ctx.store) : ctx.store, limits, state.rule?.id ?? null, now));
   } catch (error) {
     reportAfterAnswer('reading the budget left failed after the provider answered; the answer goes out without it', error);
   }
+}
+
+/** Reads a counter from `readings` when it is one of them, else from the store. */
+function readingsFirst(readings: readonly CounterReading[], store: Pick<CounterStore, 'read'>): Pick<CounterStore, 'read'> {
+  return {
+    read(key, metric, bucket, now) {
+      for (const r of readings) if (r.key === key && r.metric === metric && r.bucket === bucket) return Promise.resolve({ used: r.used, reserved: r.reserved });
+      return store.read(key, metric, bucket, now);
+    },
+  };
 }
 
 /** Runs a step after the provider answered; when it throws, reports it once and uses `fallback`. */

@@ -6,7 +6,7 @@ import { flushAtExit } from './sqlite-exit.js';
 import { createLedgerWriter } from './sqlite-ledger.js';
 import { migrate } from './sqlite-schema.js';
 import { lostRow } from './lost-row.js';
-import type { Actual, CounterCheck, LedgerRow, Metric, ReserveResult, TokenlayStore } from './types.js';
+import type { Actual, CounterCheck, CounterReading, LedgerRow, Metric, ReserveResult, TokenlayStore } from './types.js';
 import { actualInUnits, checkInUnits, fromCounterUnits } from './units.js';
 import { assertValidChecks } from './validate.js';
 
@@ -149,11 +149,12 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     return { ok: true, id };
   });
 
-  const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow) => {
+  const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow, now?: number): CounterReading[] | undefined => {
     // Charged as lost already: that charge and its row stand, once.
-    if (row && wasCharged.get(id)) return;
+    if (row && wasCharged.get(id)) return undefined;
+    const holds = actual || now !== undefined ? selectHolds.all(id) : [];
     if (actual) {
-      for (const hold of selectHolds.all(id)) {
+      for (const hold of holds) {
         const amount = settledAmount(hold.metric, actual);
         if (amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, amount, hold.expires_at);
       }
@@ -161,6 +162,13 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     deleteHolds.run(id);
     // The call's ledger row commits with its counters: a crash keeps both or neither.
     if (row) ledger.insert(row);
+    if (now === undefined || holds.length === 0) return undefined;
+    // The counters as read() would give them now, without a second trip to the file.
+    chargeLost(now);
+    return holds.map((hold) => {
+      const { used, reserved } = current(hold.key, hold.metric, hold.bucket, now);
+      return { key: hold.key, metric: hold.metric, bucket: hold.bucket, used: fromCounterUnits(hold.metric, used), reserved: fromCounterUnits(hold.metric, reserved) };
+    });
   });
 
   let closed = false;
@@ -185,10 +193,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
       ensureOpen('release');
       await whenUnlocked(() => deleteHolds.run(id), busyTimeoutMs);
     },
-    async settleWithRow(id, actual, row) {
+    async settleWithRow(id, actual, row, now) {
       ensureOpen('settleWithRow');
       const units = actual && actualInUnits(actual);
-      await whenUnlocked(() => settleTx.immediate(id, units, row), busyTimeoutMs);
+      return whenUnlocked(() => settleTx.immediate(id, units, row, now), busyTimeoutMs);
     },
     async renew(id, { now, leaseMs }) {
       ensureOpen('renew');
