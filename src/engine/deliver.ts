@@ -4,9 +4,8 @@
  * faults are reported once and the provider's answer goes out.
  */
 import type { CallReport } from '../protocol/report.js';
-import type { CounterReading, CounterStore } from '../store/types.js';
 import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, streamAnswer } from './answer.js';
-import { readBudget, tightest } from './budget.js';
+import { budgetFromReadings, readBudget, tightest } from './budget.js';
 import { reportNow } from './call.js';
 import type { ProviderAnswer } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
@@ -42,31 +41,29 @@ function reported(sent: SentCall, report: CallReport): CallReport {
 
 /**
  * What is left after this call, for `x-tokenlay-budget-remaining`: read once the call is settled
- * (a JSON answer), or with its reservation still held (a stream's headers go out first).
+ * (a JSON answer), or with its reservation still held (a stream's headers go out first). Once
+ * settled, the counters the call held are known as the settlement left them, and nothing is read
+ * (a promise only when the store must be read: a window turned since, a rolling window's earlier
+ * steps, a store that did not say).
  */
-async function budgetLeft(sent: SentCall): Promise<void> {
+function budgetLeft(sent: SentCall): Promise<void> | undefined {
   const { ctx, state } = sent;
   const now = ctx.now();
   const limits = callLimits(state, now);
-  if (limits.length === 0) return;
-  // Once settled, the counters the call held are known as the settlement left them: only a
-  // counter it did not hold (a window turned since, a rolling window's earlier steps) is read.
+  if (limits.length === 0) return undefined;
+  const ruleId = state.rule?.id ?? null;
   const counters = sent.settlement.counters;
-  try {
-    state.report.budget = tightest(await readBudget(counters ? readingsFirst(counters, ctx.store) : ctx.store, limits, state.rule?.id ?? null, now));
-  } catch (error) {
-    reportAfterAnswer('reading the budget left failed after the provider answered; the answer goes out without it', error);
+  const known = counters && budgetFromReadings(counters, limits, ruleId);
+  if (known) {
+    state.report.budget = tightest(known);
+    return undefined;
   }
-}
-
-/** Reads a counter from `readings` when it is one of them, else from the store. */
-function readingsFirst(readings: readonly CounterReading[], store: Pick<CounterStore, 'read'>): Pick<CounterStore, 'read'> {
-  return {
-    read(key, metric, bucket, now) {
-      for (const r of readings) if (r.key === key && r.metric === metric && r.bucket === bucket) return Promise.resolve({ used: r.used, reserved: r.reserved });
-      return store.read(key, metric, bucket, now);
+  return readBudget(ctx.store, limits, ruleId, now).then(
+    (read) => {
+      state.report.budget = tightest(read);
     },
-  };
+    (error: unknown) => reportAfterAnswer('reading the budget left failed after the provider answered; the answer goes out without it', error),
+  );
 }
 
 /** Runs a step after the provider answered; when it throws, reports it once and uses `fallback`. */
@@ -121,7 +118,8 @@ export async function deliverStream(sent: SentCall, answer: Extract<ProviderAnsw
   const { state, ctx } = sent;
   const { status, headers } = answer.response;
   const meter = sent.meterFor(model);
-  await budgetLeft(sent);
+  const reading = budgetLeft(sent);
+  if (reading) await reading;
   if (sent.left()) {
     // The caller left before the first byte: the stream is given up, and the provider stops it.
     await answer.response.body?.cancel().catch(() => undefined);
@@ -155,7 +153,10 @@ export async function deliverRead(sent: SentCall, answer: Extract<ProviderAnswer
     const meter = sent.meterFor(model);
     const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text, isJsonType(answer.headers)), () => meterAbandoned(meter));
     // A store that could not settle in time (locked, slow) is not read again for the budget: the answer goes out without it.
-    if (await settledOrLater(settleBilled(sent, sent.statusOf(answer.status), metered))) await budgetLeft(sent);
+    if (await settledOrLater(settleBilled(sent, sent.statusOf(answer.status), metered))) {
+      const reading = budgetLeft(sent);
+      if (reading) await reading;
+    }
     return afterAnswer('the answer headers', () => readAnswer(answer.status, answer.headers, answer.bytes, reported(sent, withUsage(reportNow(state), metered))), fallback);
   }
   await sent.nothing(answer.status, model, true);

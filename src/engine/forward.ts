@@ -15,6 +15,13 @@ export type ProviderAnswer =
   /** The call was ended by `stop` (shutdown) after it was sent: the provider may bill it. */
   | { kind: 'aborted'; reason: unknown; model: string | undefined };
 
+/** What ends a call in flight (an `AbortSignal` is one): its reason, and listeners told once when it fires. */
+export interface StopSource {
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface ForwardRequest {
   url: string;
   /** The URL for one model, when the model is part of it (Gemini's own API); default `url`. */
@@ -37,7 +44,7 @@ export interface ForwardRequest {
   /** Give up a streamed answer, once it has begun, as soon as the caller leaves. */
   abandonOnAbort: boolean;
   /** Ends the provider call at once, whoever waits for it (the engine's shutdown). */
-  stop?: Pick<AbortSignal, 'reason' | 'addEventListener' | 'removeEventListener'> | undefined;
+  stop?: StopSource | undefined;
   timeoutMs: number;
   fetch: typeof fetch;
 }
@@ -106,6 +113,9 @@ export function providerBase(url: string): string {
 }
 
 class Timeout extends Error {}
+
+// Decoding whole bodies only (never `stream: true`): one decoder serves every call.
+const UTF8 = new TextDecoder();
 
 function isSse(headers: Headers): boolean {
   return (headers.get('content-type') ?? '').toLowerCase().includes('text/event-stream');
@@ -215,7 +225,7 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
       }
       const { bytes, error } = await readBody(response);
       unlink();
-      const text = new TextDecoder().decode(bytes);
+      const text = UTF8.decode(bytes);
       const abandoned = signal.aborted && !(signal.reason instanceof Timeout);
       if (error !== undefined && response.ok && !abandoned) {
         const detail = signal.aborted ? `no more of it within ${req.timeoutMs} ms` : reasonOf(error);
