@@ -10,6 +10,8 @@ import type { CounterStore } from '../store/types.js';
 
 /** Reads the earlier steps of each rolling limit into its `prior` (used and reserved), in parallel. */
 export async function readPrior(store: Pick<CounterStore, 'read'>, limits: ResolvedLimit[], now: number): Promise<void> {
+  // Fixed windows only (most rules): nothing to read, no promise per limit.
+  if (!limits.some((l) => l.earlier !== undefined && l.earlier.length > 0)) return;
   await Promise.all(
     limits.map(async (l) => {
       if (!l.earlier || l.earlier.length === 0) return;

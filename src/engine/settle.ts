@@ -92,11 +92,7 @@ function describeCall(row: LedgerRow): string {
  */
 export function openSettlement(ctx: EngineContext, state: CallState, reservation: string | null, onSettled?: () => void): Settlement {
   const { store } = ctx;
-  const renew =
-    reservation === null
-      ? undefined
-      : setInterval(() => void store.renew(reservation, { now: ctx.now(), leaseMs: ctx.leaseMs }).catch(() => {}), Math.max(1000, ctx.leaseMs / 2));
-  renew?.unref();
+  if (reservation !== null) ctx.leases.hold(reservation);
   let done: Promise<void> | undefined;
   let outcome: Outcome | undefined;
   let counters: CounterReading[] | undefined;
@@ -172,7 +168,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
     settle(how: Outcome): Promise<void> {
       if (done) return done;
       outcome = how;
-      clearInterval(renew);
+      if (reservation !== null) ctx.leases.drop(reservation);
       const row = ledgerRow(state, how);
       done = writeCounters(how, row).then(
         (written) => record(row, written),
