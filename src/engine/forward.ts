@@ -1,5 +1,6 @@
 /** Sending a call to the provider, with failover to the rule's fallback models. */
 import { HEADER_PREFIX, PROVIDER_KEY_HEADER } from '../protocol/names.js';
+import { partsOf } from './body.js';
 
 /** A provider's answer, read (JSON and errors) or left streaming (SSE). */
 export type ProviderAnswer =
@@ -69,11 +70,7 @@ export function providerKeyHeader(url: string, headers: Headers): 'x-api-key' | 
 }
 
 function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url.split('?')[0] ?? url;
-  }
+  return partsOf(url)?.pathname ?? url.split('?')[0] ?? url;
 }
 
 /**
@@ -103,13 +100,10 @@ export function providerHeaders(headers: Headers, url = ''): Headers {
 
 /** The provider's base for error messages: origin and path, never credentials or a query. */
 export function providerBase(url: string): string {
-  try {
-    const u = new URL(url);
-    const at = u.pathname.lastIndexOf('/v1/');
-    return u.origin + (at >= 0 ? u.pathname.slice(0, at + 3) : '');
-  } catch {
-    return '(invalid provider URL)';
-  }
+  const u = partsOf(url);
+  if (!u) return '(invalid provider URL)';
+  const at = u.pathname.lastIndexOf('/v1/');
+  return u.origin + (at >= 0 ? u.pathname.slice(0, at + 3) : '');
 }
 
 class Timeout extends Error {}
