@@ -108,7 +108,11 @@ export function createEngine(config: EngineConfig = {}): Engine {
         }
       : config.onLedger,
     track(p) {
-      const tracked = p.catch(() => {}).finally(() => pending.delete(tracked));
+      // One promise a write: it neither rejects nor outlives the write.
+      const untrack = () => {
+        pending.delete(tracked);
+      };
+      const tracked = p.then(untrack, untrack);
       pending.add(tracked);
     },
   };

@@ -171,13 +171,16 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
       if (reservation !== null) ctx.leases.drop(reservation);
       const row = ledgerRow(state, how);
       done = writeCounters(how, row).then(
-        (written) => record(row, written),
+        (written) => {
+          record(row, written);
+          onSettled?.();
+        },
         (error: unknown) => {
           ctx.track(retry(how, row, error));
+          onSettled?.();
         },
       );
       ctx.track(done);
-      if (onSettled) void done.finally(onSettled);
       return done;
     },
   };
