@@ -77,11 +77,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   });
   const stopExitFlush = flushAtExit(() => ledger.flushSync());
 
-  const readUsed = db.prepare<[string, string, number, number], { used: number }>(
-    'SELECT used FROM counters WHERE key = ? AND metric = ? AND bucket = ? AND (expires_at IS NULL OR expires_at > ?)',
-  );
-  const readReserved = db.prepare<[string, string, number, number], { reserved: number }>(
-    'SELECT COALESCE(SUM(amount), 0) AS reserved FROM holds WHERE key = ? AND metric = ? AND bucket = ? AND lease_until > ?',
+  const readCounter = db.prepare<[string, string, number, number, string, string, number, number], { used: number | null; reserved: number }>(
+    `SELECT (SELECT used FROM counters WHERE key = ? AND metric = ? AND bucket = ? AND (expires_at IS NULL OR expires_at > ?)) AS used,
+       (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE key = ? AND metric = ? AND bucket = ? AND lease_until > ?) AS reserved`,
   );
   const insertHold = db.prepare(
     'INSERT INTO holds (id, idx, key, metric, bucket, amount, lease_until, expires_at, lost_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -102,11 +100,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   const renewHolds = db.prepare<[number, string]>('UPDATE holds SET lease_until = MAX(lease_until, ?) WHERE id = ?');
   const sweepCounters = db.prepare<[number]>('DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?');
 
-  /** Counter state in units: settled usage, and live reservations. */
+  /** Counter state in units: settled usage, and live reservations (one statement, as each check and reading needs both). */
   function current(key: string, metric: string, bucket: number, now: number) {
-    const used = readUsed.get(key, metric, bucket, now)?.used ?? 0;
-    const reserved = readReserved.get(key, metric, bucket, now)?.reserved ?? 0;
-    return { used, reserved };
+    const row = readCounter.get(key, metric, bucket, now, key, metric, bucket, now);
+    return { used: row?.used ?? 0, reserved: row?.reserved ?? 0 };
   }
 
   /**
