@@ -11,7 +11,7 @@ import type { ProviderAnswer } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { meterCut, meterJson, meterLeftStream, meterAbandoned, meterStream, withUsage, type Metered } from './meter.js';
 import { reportAfterAnswer } from './report-error.js';
-import { callLimits } from './run-limits.js';
+import { callLimits } from './call-limits.js';
 import { CLIENT_CLOSED, type SentCall } from './sent-call.js';
 
 /**

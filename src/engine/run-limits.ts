@@ -3,10 +3,9 @@
  * carries the run's id and caps (`x-tokenlay-run-budget`), and each cap is one more counter in
  * the call's atomic reservation, so parallel calls of one run share it as they share a rule's limit.
  */
-import { escapeKeyPart, resolveLimits, type ResolvedLimit } from '../policy/limits.js';
+import { escapeKeyPart, type ResolvedLimit } from '../policy/limits.js';
 import type { Rule } from '../policy/types.js';
 import type { RunBudget } from '../protocol/run-budget.js';
-import type { CallState } from './call.js';
 
 /** How long a run's counters are kept after its first call (ms): a run is one piece of work, not a billing period. */
 export const RUN_KEEP_MS = 7 * 86_400_000;
@@ -36,21 +35,4 @@ export function runLimits(runs: readonly RunBudget[], account: string | undefine
     }
   }
   return out;
-}
-
-/**
- * The limits a call is held to at `now`: its rule's and its runs' caps. The rule's are those
- * `decide` resolved while every one of their windows is still the one they were resolved in (the
- * same counters, so nothing to resolve again); after a window turned, or for a rolling window
- * (whose earlier steps are read into each resolution), they are resolved anew.
- */
-export function callLimits(state: CallState, now: number): ResolvedLimit[] {
-  const { rule, decision } = state;
-  const ruled = rule === null ? [] : sameWindows(decision.limits, now) ? decision.limits : resolveLimits(rule, decision.context, now);
-  return state.runs.length === 0 ? ruled : [...ruled, ...runLimits(state.runs, state.fields.account, now)];
-}
-
-function sameWindows(limits: readonly ResolvedLimit[], now: number): boolean {
-  for (const l of limits) if (l.earlier !== undefined || now < l.bucket || (l.resetsAt !== null && now >= l.resetsAt)) return false;
-  return true;
 }

@@ -1,7 +1,7 @@
 /** One call through the engine's stages: decide → admit → forward → meter and settle → answer. */
 import { withModelInPath } from '../metering/index.js';
 import { blankReport } from '../protocol/report.js';
-import { callLimits } from './run-limits.js';
+import { callLimits } from './call-limits.js';
 import { admit, type Admitted, type Refused } from './admission.js';
 import { refusalAnswer, refusalReport } from './answer.js';
 import { reportNow, type CallState } from './call.js';
