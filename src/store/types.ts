@@ -186,7 +186,8 @@ export interface AtomicSettlement {
    * With `now` (the caller's clock, ms), it resolves with every counter the reservation held as
    * `read(key, metric, bucket, now)` would give it just after the settlement (lost holders charged
    * first), read in the same step, so that the caller need not read them again. Without `now`, or
-   * when nothing was settled (an id charged as lost, or never seen), it resolves with undefined.
+   * when nothing was settled (an id charged as lost, or never seen), it resolves with undefined
+   * (a store of an earlier contract, resolving with nothing, is read again by the engine instead).
    */
-  settleWithRow(id: string, actual: Actual | null, row: LedgerRow, now?: number): Promise<CounterReading[] | undefined>;
+  settleWithRow(id: string, actual: Actual | null, row: LedgerRow, now?: number): Promise<CounterReading[] | undefined | void>;
 }
