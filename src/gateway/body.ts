@@ -26,9 +26,10 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Read
   const declared = Number(req.headers['content-length']);
   if (declared > maxBytes) return Promise.resolve({ ok: false, status: 413, length: declared });
   if (declared === 0 || req.readableEnded) return Promise.resolve({ ok: true, bytes: undefined });
-  // Most bodies arrive with their headers: the whole of it is in the stream's buffer already, and
-  // taken at once, without the timers and listeners a body still on its way needs.
-  if (req.complete && !req.readableFlowing) return Promise.resolve(takeBuffered(req, maxBytes));
+  // Most bodies arrive with their headers: by the time the call is authenticated, the whole of it
+  // is in the stream's buffer, and taken at once, without the timers and listeners a body still on
+  // its way needs. (`complete` comes a turn later than the bytes of a body with a declared length.)
+  if (!req.readableFlowing && (req.complete || (declared > 0 && req.readableLength >= declared))) return Promise.resolve(takeBuffered(req, maxBytes));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

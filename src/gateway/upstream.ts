@@ -48,6 +48,19 @@ const bytesOf = (chunk: Buffer): Uint8Array<ArrayBuffer> => new Uint8Array(chunk
 /** Statuses that carry no body, which `new Response` refuses one for. */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
+/**
+ * A whole answer as a stream of one chunk. `new Response(bytes)` would wrap the bytes in a byte
+ * stream, whose controller and asynchronous pull cost more than this.
+ */
+function wholeStream(bytes: Buffer): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytesOf(bytes));
+      controller.close();
+    },
+  });
+}
+
 /** The bytes that came, then the error that cut them off: a cut answer as `fetch` would give it. */
 function cutStream(chunks: Buffer[], error: Error): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
@@ -155,8 +168,7 @@ class UpstreamCall implements Dispatcher.DispatchHandlers {
     this.done();
     if (this.headers !== undefined) {
       const { chunks, length } = this;
-      const body = length === 0 ? null : chunks.length === 1 ? bytesOf(chunks[0]!) : bytesOf(Buffer.concat(chunks, length));
-      this.answer(new Response(body, { status: this.status, headers: this.headers }));
+      this.answer(new Response(length === 0 ? null : wholeStream(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)), { status: this.status, headers: this.headers }));
       return;
     }
     this.stream?.close();
