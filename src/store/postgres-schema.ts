@@ -52,6 +52,11 @@ export const migrations: readonly string[] = [
    ALTER TABLE $S.tokenlay_ledger ADD COLUMN estimate_reason text;`,
 ];
 
+/** The name whose `hashtext` is the advisory lock of {@link lockSchemaDdl}. */
+export function ddlLockName(schema: string): string {
+  return `tokenlay-ddl:${schema}`;
+}
+
 /**
  * Inside a transaction: waits for the one advisory lock that every tokenlay DDL on `schema` takes
  * (the ledger's migrations, the override tables, the billing tables), then creates the schema if
@@ -60,7 +65,7 @@ export const migrations: readonly string[] = [
  * ledger, key store and override store, would otherwise fail on a duplicate `pg_namespace` row.
  */
 export async function lockSchemaDdl(client: PoolClient, schema: string): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-ddl:${schema}`]);
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [ddlLockName(schema)]);
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
 }
 
