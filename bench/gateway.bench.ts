@@ -12,6 +12,8 @@
  *   BENCH_ROUNDS=3 BENCH_C1=1000 BENCH_C10=3000 BENCH_C50=5000 BENCH_S=500 …   calls per target and load, over all rounds
  *   BENCH_ONLY=floor,sqlite …   only these targets (direct, floor, sqlite, redis, portkey)
  *   BENCH_PROFILE=1 …   also writes a CPU profile of the SQLite gateway and prints its top functions
+ *   BENCH_BASELINE=/path/to/checkout …   also runs the SQLite gateway of another checkout of tokenlay
+ *     (its src/ beside a node_modules), as target `baseline`: a change and what it replaces, in one run
  *
  * Portkey is a benchmark reference, not a dependency: the bench installs `@portkey-ai/gateway@1.15`
  * with npm into a folder of its own (PORTKEY_DIR, default `<tmpdir>/tokenlay-bench-portkey-1.15`)
@@ -20,7 +22,7 @@
  * schema of its own, dropped at the end).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -39,6 +41,7 @@ const WARMUP = 1000;
 const CONNS = [1, 10, 50] as const;
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const ONLY = process.env.BENCH_ONLY?.split(',');
+const BASELINE = process.env.BENCH_BASELINE;
 const PORTKEY_VERSION = '1.15';
 const POSTGRES_URL = process.env.TOKENLAY_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pin = existsSync('/usr/bin/taskset') ? ['taskset', '-c', String(cpus().length - 1)] : [];
@@ -184,7 +187,7 @@ async function load(target: Target, connections: number, count: number, payload:
   }
 }
 
-/** The top self-time functions of a .cpuprofile, as a share of all samples. */
+/** The top self-time functions of a .cpuprofile, as a share of the samples where the thread was not idle. */
 function topFunctions(file: string, n: number): Array<{ fn: string; pct: number }> {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[]; timeDeltas: number[] };
   const byId = new Map(prof.nodes.map((node) => [node.id, node]));
@@ -193,6 +196,7 @@ function topFunctions(file: string, n: number): Array<{ fn: string; pct: number 
   prof.samples.forEach((id, i) => {
     const dt = prof.timeDeltas[i] ?? 0;
     const f = byId.get(id)!.callFrame;
+    if (f.functionName === '(idle)') return;
     const where = f.url.replace(/^.*\/(node_modules\/)?/, '$1').replace(root, '');
     const key = `${f.functionName || '(anonymous)'} ${where}:${f.lineNumber + 1}`;
     self.set(key, (self.get(key) ?? 0) + dt);
@@ -243,18 +247,21 @@ async function main() {
     writeFileSync(join(dir, 'rules.yaml'), rules);
     const callHeaders = (key: string) => ({ authorization: `Bearer ${key}`, 'x-tokenlay-provider-key': 'sk-bench', 'x-tokenlay-provider-base': providerBase, 'x-tokenlay-user': 'user-1', 'x-tokenlay-plan': 'free', 'x-tokenlay-org': 'acme' });
     const profileDir = join(dir, 'profile');
-    if (want('sqlite')) {
-      const keys = createSqliteKeyStore({ path: join(dir, 'usage.db') });
+    const sqliteGateway = async (id: string, name: string, from: string, profile: boolean): Promise<void> => {
+      const db = join(dir, `${id}.db`);
+      const keys = createSqliteKeyStore({ path: db });
       const key = await keys.create('bench');
       await keys.close();
       const gw = child(
-        [...pin, process.execPath, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', tsx, join(root, 'src/cli/main.ts'), 'gateway', '--port', '0', '--rules', join(dir, 'rules.yaml'), '--store', `sqlite:${join(dir, 'usage.db')}`, '--keys', join(dir, 'usage.db'), '--allow-provider-base', providerBase],
+        [...pin, process.execPath, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', tsx, join(from, 'src/cli/main.ts'), 'gateway', '--port', '0', '--rules', join(dir, 'rules.yaml'), '--store', `sqlite:${db}`, '--keys', db, '--allow-provider-base', providerBase],
         { cwd: dir },
       );
       children.push(gw.proc);
       const gwUrl = (await gw.line(/listening on (http:\/\/\S+)/))[1]!;
-      targets.push({ id: 'sqlite', name: 'tokenlay gateway (rules, SQLite store and ledger, JSON logs)', url: `${gwUrl}/v1`, pid: gw.proc.pid!, headers: callHeaders(key) });
-    }
+      targets.push({ id, name, url: `${gwUrl}/v1`, pid: gw.proc.pid!, headers: callHeaders(key) });
+    };
+    if (want('sqlite')) await sqliteGateway('sqlite', 'tokenlay gateway (rules, SQLite store and ledger, JSON logs)', root, PROFILE);
+    if (BASELINE) await sqliteGateway('baseline', `the same, from ${BASELINE}`, BASELINE, false);
     if (want('redis')) {
       const keys = createPostgresKeyStore({ url: pgUrl });
       const key = await keys.create('bench');
@@ -324,10 +331,11 @@ async function main() {
     for (const c of children.slice(1)) c.kill('SIGTERM');
     if (PROFILE) {
       await new Promise((r) => setTimeout(r, 3000));
-      const files = existsSync(profileDir) ? readdirSync(profileDir) : [];
+      // One file per thread: the main thread's is the largest (the others are tsx's loader).
+      const files = (existsSync(profileDir) ? readdirSync(profileDir) : []).map((f) => join(profileDir, f)).sort((a, b) => statSync(b).size - statSync(a).size);
       if (files[0]) {
-        console.log(`\nGateway CPU profile (${join(profileDir, files[0])}), top self time:\n`);
-        for (const f of topFunctions(join(profileDir, files[0]), 40)) console.log(`${f.pct.toFixed(1).padStart(5)} %  ${f.fn}`);
+        console.log(`\nGateway CPU profile (${files[0]}), top self time, as a share of the time it was not idle:\n`);
+        for (const f of topFunctions(files[0], 40)) console.log(`${f.pct.toFixed(1).padStart(5)} %  ${f.fn}`);
       }
     }
   } catch (err) {

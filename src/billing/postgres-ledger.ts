@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { createPool, loadPg } from '../store/postgres-driver.js';
 import { fromDb, type DbRow } from '../store/postgres.js';
-import { ident } from '../store/postgres-schema.js';
+import { ident, lockSchemaDdl } from '../store/postgres-schema.js';
 import type { BillableRow, BillingLedger } from './types.js';
 
 type Row = DbRow & { call_id: string; seq: string };
@@ -38,9 +38,9 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
   try {
     const { rows } = await pool.query<{ found: string | null }>(`SELECT to_regclass($1) AS found`, [`${s}.tokenlay_ledger`]);
     if (rows[0]?.found == null) throw new Error(`the PostgreSQL database has no tokenlay ledger in schema "${schema}"; point --ledger at the database your gateways write.`);
-    // Two pushers starting at once must not race on CREATE TABLE IF NOT EXISTS (it is not atomic).
+    // Two pushers (or a pusher and a starting gateway) must not race on CREATE TABLE IF NOT EXISTS (it is not atomic).
     await inTransaction(pool, async (client) => {
-      await client.query(`SELECT pg_advisory_xact_lock(hashtext('tokenlay-billing-tables'))`);
+      await lockSchemaDdl(client, schema);
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${s}.tokenlay_billing_cursors (destination text PRIMARY KEY, position bigint NOT NULL, updated_at bigint NOT NULL);
         CREATE TABLE IF NOT EXISTS ${s}.tokenlay_billing_pushed (destination text NOT NULL, id text NOT NULL, customer text NOT NULL, value text NOT NULL,

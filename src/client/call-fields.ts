@@ -61,25 +61,47 @@ function mergeWith(
   explicit: unknown,
   debug: boolean,
 ): MergedCall {
-  const rest: Record<string, string | null | undefined> = {};
-  const given: Record<string, string> = {};
-  const removed: string[] = [];
-  for (const [name, value] of headerEntries(explicit)) {
-    const lower = name.toLowerCase();
-    const isField = lower.startsWith(HEADER_PREFIX) ? !NOT_FIELDS.has(lower) : BARE.has(lower);
-    if (!isField) rest[name] = value as string | null | undefined;
-    else if (value === null) removed.push(...Object.keys(headersToFields({ [lower]: 'x' }, { bare: true })));
-    else if (value !== undefined) given[lower] = String(value);
+  const entries = headerEntries(explicit);
+  // The common call gives no headers and no metadata: the scope's fresh record is the merge.
+  const metadata = callMetadata ? normalizeFields(callMetadata) : NONE;
+  let rest: Record<string, string | null | undefined> | undefined;
+  let headerFields: FieldRecord = NONE;
+  let removed: string[] | undefined;
+  if (entries.length > 0) {
+    rest = {};
+    const given: Record<string, string> = {};
+    removed = [];
+    for (const [name, value] of entries) {
+      const lower = name.toLowerCase();
+      const isField = lower.startsWith(HEADER_PREFIX) ? !NOT_FIELDS.has(lower) : BARE.has(lower);
+      if (!isField) rest[name] = value as string | null | undefined;
+      else if (value === null) removed.push(...Object.keys(headersToFields({ [lower]: 'x' }, { bare: true })));
+      else if (value !== undefined) given[lower] = String(value);
+    }
+    headerFields = headersToFields(given, { bare: true });
   }
-  const metadata = normalizeFields(callMetadata);
-  const headerFields = headersToFields(given, { bare: true });
-  const fields: FieldRecord = { ...client, ...scoped, ...metadata, ...headerFields };
-  for (const name of removed) delete fields[name];
-  const merged: MergedCall = { headers: { ...rest, ...fieldsToHeaders(fields) }, fields };
-  const runs = runsOf(scope);
-  if (runs.length > 0) merged.headers[RUN_BUDGET_HEADER] = formatRunBudgets(runs);
+  // resolveScope answers a record of its own, so it is merged into in place.
+  const fields: FieldRecord = isEmpty(client) ? scoped : Object.assign({}, client, scoped);
+  if (metadata !== NONE) Object.assign(fields, metadata);
+  if (headerFields !== NONE) Object.assign(fields, headerFields);
+  if (removed) for (const name of removed) delete fields[name];
+  const encoded = fieldsToHeaders(fields);
+  const merged: MergedCall = { headers: rest ? Object.assign(rest, encoded) : encoded, fields };
+  if (hasRun(scope)) merged.headers[RUN_BUDGET_HEADER] = formatRunBudgets(runsOf(scope));
   if (debug) merged.sources = sourcesOf(fields, [[client, 'client metadata'], [scopeFieldSources(scope), undefined], [metadata, 'call metadata'], [headerFields, 'call headers']]);
   return merged;
+}
+
+const NONE: FieldRecord = Object.freeze({}) as FieldRecord;
+
+function isEmpty(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
+}
+
+function hasRun(scope: ReturnType<typeof currentScope>): boolean {
+  for (let s = scope; s; s = s.parent) if (s.run) return true;
+  return false;
 }
 
 function sourcesOf(

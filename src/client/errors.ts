@@ -1,6 +1,6 @@
-import { APIError, RateLimitError } from 'openai';
+import { APIConnectionError, APIConnectionTimeoutError, APIError, RateLimitError } from 'openai';
 
-import type { TokenlayLimit } from '../errors.js';
+import { TokenlayError, type TokenlayLimit } from '../errors.js';
 import { blockOf, type Block } from '../protocol/block.js';
 import type { HeaderBag } from '../protocol/header-bag.js';
 import { isLimitError, kLimitError } from '../protocol/limit-answer.js';
@@ -62,4 +62,19 @@ export function createLimitError(
   const error = body?.error ?? body;
   if (status === 429) return new TokenlayRateLimitError(status, error, message, headers) as unknown as TokenlayLimitError;
   return new TokenlayLimitError(status, error, message, headers);
+}
+
+/**
+ * The error for a call whose connection failed in a way the transport explained: the SDK's
+ * `APIConnectionError` saying which URL could not be reached (an `APIConnectionTimeoutError` when
+ * the failure reads as a timeout, as openai 5 to 7 tell them apart), with the explanation as its
+ * `cause`. A refused redirect is not a connection problem: its `TokenlayRedirectError` itself.
+ */
+export function createConnectionError(failure: Error): Error {
+  if (failure instanceof TokenlayError) return failure;
+  const message = `Connection error: ${failure.message}`;
+  if (!/timed? ?out/i.test(`${String(failure)}${String(failure.cause)}`)) return new APIConnectionError({ message, cause: failure });
+  const timeout = new APIConnectionTimeoutError({ message });
+  (timeout as { cause?: unknown }).cause = failure;
+  return timeout;
 }

@@ -1,14 +1,8 @@
 import { addUsage, type TokenlayUsage } from '../scope/context.js';
 import { usageFromJson } from '../metering/usage.js';
-import {
-  linkMetadata,
-  linkRequestId,
-  metadataFromHeaders,
-  metadataFromTrailer,
-  type MetadataHolder,
-} from './metadata.js';
-import { REQUEST_ID_HEADER, TRAILER_PREFIX } from '../protocol/names.js';
-import { readReport, readTrailerLine, type CallReport } from '../protocol/report.js';
+import { linkMetadata, metadataFromTrailer, type MetadataHolder } from './metadata.js';
+import { TRAILER_PREFIX } from '../protocol/names.js';
+import { readReport, readTrailerLine, reportFromHeaderValues, reportHeaderValues, usageFromHeaderValues, usageFromTrailer, type CallReport, type TokenlayMetadata } from '../protocol/report.js';
 import { SseLineReader } from '../protocol/sse.js';
 import type { ReportSink } from '../engine/types.js';
 
@@ -35,6 +29,51 @@ export class InProcessReport implements ReportSink {
   whenSettled(then: (report: CallReport) => void): void {
     if (this.settled) then(this.settled);
     else this.then = then;
+  }
+}
+
+/**
+ * Where one call's metadata lands. A proxy's report headers are kept as they came and read into
+ * metadata only when it is asked for (`getTokenlayMetadata`, a stream's trailer): most calls never are.
+ */
+class CallHolder implements MetadataHolder {
+  ended: boolean;
+  private value: TokenlayMetadata | null | undefined;
+  /** A stream's trailer, read over the header metadata when asked for. */
+  private trailer: Record<string, unknown> | undefined = undefined;
+
+  constructor(
+    readonly streaming: boolean,
+    metadata: TokenlayMetadata | null | undefined,
+    private headerValues: Record<string, string> | null,
+  ) {
+    this.ended = !streaming;
+    this.value = metadata;
+  }
+
+  get metadata(): TokenlayMetadata | null {
+    if (this.value === undefined) {
+      this.value = this.headerValues ? reportFromHeaderValues(this.headerValues) : null;
+      this.headerValues = null;
+    }
+    if (this.trailer) {
+      this.value = metadataFromTrailer(this.trailer, this.value);
+      this.trailer = undefined;
+    }
+    return this.value;
+  }
+
+  set metadata(metadata: TokenlayMetadata | null) {
+    this.value = metadata;
+    this.headerValues = null;
+    this.trailer = undefined;
+  }
+
+  /** A stream's trailer arrived: it says the call's final metadata, over what the headers said. */
+  addTrailer(trailer: Record<string, unknown>): void {
+    // A second trailer reads over the first, as each did when read at once.
+    if (this.trailer) void this.metadata;
+    this.trailer = trailer;
   }
 }
 
@@ -78,6 +117,19 @@ function mayHoldReport(bytes: Uint8Array): boolean {
   return false;
 }
 
+/** The usage of the last of these `data:` lines that holds one. */
+function lastUsage(lines: string[]): BodyUsage | undefined {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const usage = usageOf(JSON.parse(lines[i]!.slice(5)));
+      if (usage) return usage;
+    } catch {
+      // Not JSON: not a usage chunk.
+    }
+  }
+  return undefined;
+}
+
 /**
  * Scans an SSE stream for the `: x-tokenlay {json}` trailer (and, failing that, the provider's
  * usage chunk) while passing every byte through untouched. A class, so that a streamed call makes
@@ -86,13 +138,15 @@ function mayHoldReport(bytes: Uint8Array): boolean {
 class TrailerScanner {
   private readonly decoder = new TextDecoder();
   private readonly lines = new SseLineReader();
-  private trailer = false;
-  private fallback: BodyUsage | undefined;
+  /** The last well-formed trailer, whose cost and tokens the roll-up takes. */
+  private trailer: Record<string, unknown> | undefined;
+  /** The provider's usage lines, read only if no trailer comes (a proxy's stream always has one). */
+  private usageLines: string[] | undefined;
   private done = false;
   private finished = false;
 
   constructor(
-    private readonly holder: MetadataHolder,
+    private readonly holder: CallHolder,
     private readonly usage: TokenlayUsage | undefined,
   ) {}
 
@@ -127,8 +181,11 @@ class TrailerScanner {
     if (this.finished) return;
     this.finished = true;
     this.holder.ended = true;
-    if (this.trailer && this.holder.metadata) addUsage(this.usage, this.holder.metadata, false);
-    else if (this.fallback) addUsage(this.usage, this.fallback, false);
+    if (this.trailer) addUsage(this.usage, usageFromTrailer(this.trailer), false);
+    else if (this.usageLines) {
+      const fallback = lastUsage(this.usageLines);
+      if (fallback) addUsage(this.usage, fallback, false);
+    }
   }
 
   private line(text: string): void {
@@ -141,15 +198,11 @@ class TrailerScanner {
       // A malformed trailer leaves the header metadata in place.
       const parsed = readTrailerLine(text);
       if (parsed) {
-        this.holder.metadata = metadataFromTrailer(parsed, this.holder.metadata);
-        this.trailer = true;
+        this.holder.addTrailer(parsed);
+        this.trailer = parsed;
       }
     } else if (text.startsWith('data:') && text.includes('"usage"') && !text.includes('"usage":null')) {
-      try {
-        this.fallback = usageOf(JSON.parse(text.slice(5))) ?? this.fallback;
-      } catch {
-        // Not JSON: not a usage chunk.
-      }
+      (this.usageLines ??= []).push(text);
     }
   }
 
@@ -222,50 +275,40 @@ function reissue(response: Response, body: ReadableStream<Uint8Array> | null, he
 
 /**
  * @internal Reads what an answer says about the call, rolls it up on the request scope, and links
- * it so that `getTokenlayMetadata` finds it from the parsed body, the `Stream` or the `Response`.
- *
- * The answer is tied to its call by what the OpenAI SDK keeps whichever way it reads a body
- * (`json()` in openai 4 to 6, `text()` in 7): the `x-request-id` it copies onto the parsed body as
- * `_request_id`, and the abort signal a `Stream` holds. An answer without `x-request-id` is given
- * one of ours (`tokenlay-<uuid>`) when it carries Tokenlay metadata. Token counts of an answer without Tokenlay headers are read
- * from the body as it streams past, never by replacing the response's methods.
+ * it so that `getTokenlayMetadata` finds it from the `Response`, or a `Stream` through the abort
+ * signal fetch was given. `TokenlayOpenAI` links the body the SDK parses from this `Response` to
+ * the same metadata. Token counts of an answer without Tokenlay headers are read from the body as
+ * it streams past, never by replacing the response's methods.
  */
 export function observeResponse(response: Response, usage: TokenlayUsage | undefined, signal?: AbortSignal | null, inProcess?: InProcessReport): Response {
   // Embedded: the engine handed its report over as an object; remote: its headers say it.
   const answered = inProcess?.answered;
-  const metadata = answered ? readReport(answered) : inProcess ? null : metadataFromHeaders(response.headers);
-  const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
-  const holder: MetadataHolder = { metadata, streaming, ended: !streaming };
+  const headers = response.headers;
+  const headerValues = inProcess ? null : reportHeaderValues(headers);
+  const hasMetadata = answered !== undefined || headerValues !== null;
+  const contentType = headers.get('content-type') ?? '';
+  const streaming = contentType.includes('text/event-stream');
+  const holder = new CallHolder(streaming, answered ? readReport(answered) : headerValues ? undefined : null, headerValues);
   // A streamed call's `Stream` is found through the abort signal fetch was given; other answers
-  // through the response or the body's request id. (A WeakMap entry per call is not free.)
+  // through the response. (A WeakMap entry per call is not free.)
   if (signal && streaming) linkMetadata(signal, holder);
   if (!response.ok) {
     linkMetadata(response, holder);
     return response;
   }
   // The call counts once it is answered; a stream's cost and tokens arrive with its trailer.
-  addUsage(usage, streaming ? {} : (metadata ?? {}));
+  if (streaming) addUsage(usage, {});
+  else if (headerValues) addUsage(usage, usageFromHeaderValues(headerValues));
+  else addUsage(usage, holder.metadata ?? {});
 
   if (streaming && response.body) {
-    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), inProcess), response.headers);
+    const observed = reissue(response, observedBody(response.body, new TrailerScanner(holder, usage), inProcess), headers);
     linkMetadata(observed, holder);
     return observed;
   }
 
-  let requestId = response.headers.get(REQUEST_ID_HEADER);
-  const scanBody = !metadata && response.body !== null && (response.headers.get('content-type') ?? '').includes('json');
-  // Without Tokenlay headers there is no metadata to find from the body: no id is needed.
-  const addId = !requestId && metadata !== null;
-  let observed = response;
-  if (addId || scanBody) {
-    const headers = new Headers(response.headers);
-    if (addId) {
-      requestId = `tokenlay-${globalThis.crypto.randomUUID()}`;
-      headers.set(REQUEST_ID_HEADER, requestId);
-    }
-    observed = reissue(response, scanBody ? response.body!.pipeThrough(bodyUsageScanner(usage)) : response.body, headers);
-  }
-  if (requestId) linkRequestId(requestId, holder);
+  const scanBody = !hasMetadata && response.body !== null && contentType.includes('json');
+  const observed = scanBody ? reissue(response, response.body!.pipeThrough(bodyUsageScanner(usage)), headers) : response;
   linkMetadata(observed, holder);
   return observed;
 }

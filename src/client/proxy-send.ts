@@ -1,8 +1,9 @@
 import { TokenlayError } from '../errors.js';
+import { headerOf, type HeaderBag } from '../protocol/header-bag.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-/** Marks an error of ours that the OpenAI SDK wraps as a connection error, so the client can unwrap it. */
+/** Marks an error of ours that explains a failed call: which URL could not be reached, which redirect was refused. */
 export const kExplained = Symbol.for('tokenlay.explainedError');
 
 /** The proxy redirected a call, with its keys, to another origin; nothing was sent there. */
@@ -45,18 +46,36 @@ function unreachable(url: string, cause: unknown): Error {
  * @internal Sends a call that carries keys to the proxy. Redirects are followed only within the
  * origin the call was sent to; one to another origin fails without sending anything there. A
  * connection failure names the URL that could not be reached. Aborts and timeouts pass unchanged.
+ * `init` is the caller's own copy: its `redirect` is set here.
  */
-export async function sendWithKeys(inner: Fetch, url: string, init: RequestInit): Promise<Response> {
+export function sendWithKeys(inner: Fetch, url: string, init: RequestInit): Promise<Response> {
+  init.redirect = 'manual';
+  // The first hop, which nearly every call ends at, without an async function of its own.
+  let sent: Promise<Response>;
+  try {
+    sent = inner(url, init);
+  } catch (err) {
+    return Promise.reject(failure(url, init, err));
+  }
+  return sent.then(
+    (response) => (REDIRECTS.has(response.status) ? followRedirects(inner, url, init, response) : response),
+    (err: unknown) => {
+      throw failure(url, init, err);
+    },
+  );
+}
+
+/** Aborts and timeouts pass unchanged; anything else says which URL could not be reached. */
+function failure(url: string, request: RequestInit, err: unknown): unknown {
+  if (request.signal?.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError') return err;
+  return unreachable(url, err);
+}
+
+async function followRedirects(inner: Fetch, url: string, init: RequestInit, first: Response): Promise<Response> {
   let target = url;
-  let request: RequestInit = { ...init, redirect: 'manual' };
+  let request: RequestInit = init;
+  let response = first;
   for (let hop = 0; ; hop++) {
-    let response: Response;
-    try {
-      response = await inner(target, request);
-    } catch (err) {
-      if (request.signal?.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError') throw err;
-      throw unreachable(target, err);
-    }
     const location = REDIRECTS.has(response.status) ? response.headers.get('location') : null;
     if (location === null) return response;
     const next = new URL(location, target);
@@ -76,18 +95,54 @@ export async function sendWithKeys(inner: Fetch, url: string, init: RequestInit)
       throw new TokenlayError(`tokenlay: ${from} redirected a call whose body is a stream, which cannot be sent twice; the call was not completed.`);
     }
     target = next.href;
+    try {
+      response = await inner(target, request);
+    } catch (err) {
+      throw failure(target, request, err);
+    }
   }
 }
 
+/** Names our failure answers; the value is this process's own, so no proxy's answer can pass for one. */
+const FAILURE_HEADER = 'x-tokenlay-client-failure';
+let failureMark: string | undefined;
+
+// The failure each answer stands for, by the headers object the answer carries: openai 5 to 7
+// hand that very object to `makeStatusError`.
+const failures = new WeakMap<object, Error>();
+
 /**
- * @internal The OpenAI SDK reports every fetch failure as "Connection error.". When the failure is
- * one our transport explained, the message says what it said; a refused redirect is not a
- * connection problem and surfaces as the {@link TokenlayRedirectError} itself.
+ * @internal A failure our transport explained (an unreachable proxy, a refused redirect), as the
+ * answer the OpenAI SDK is given instead of a fetch error. The SDK reports every fetch error as
+ * "Connection error.", whatever it was; an answer reaches `makeStatusError`, where the client
+ * turns it back into the explained error ({@link failureOf}). `x-should-retry: true` has the SDK
+ * retry it as it retries a connection failure. `undefined` for any other error.
  */
-export function explainConnectionError(err: unknown): unknown {
-  const cause = (err as { cause?: unknown } | null)?.cause as (Error & { [kExplained]?: boolean }) | undefined;
-  if (!cause?.[kExplained] || err === cause) return err;
-  if (cause instanceof TokenlayError) return cause;
-  (err as Error).message = `Connection error: ${cause.message}`;
-  return err;
+export function failureAnswer(error: unknown): Response | undefined {
+  if (!(error as { [kExplained]?: boolean } | null)?.[kExplained]) return undefined;
+  const explained = error as Error;
+  failureMark ??= `tokenlay-${globalThis.crypto.randomUUID()}`;
+  const redirect = explained instanceof TokenlayRedirectError ? { from: explained.from, to: explained.to } : {};
+  const answer = new Response(JSON.stringify({ error: { message: explained.message, type: 'tokenlay_client_failure', ...redirect } }), {
+    status: 502,
+    headers: { 'content-type': 'application/json', 'x-should-retry': 'true', [FAILURE_HEADER]: failureMark },
+  });
+  failures.set(answer.headers, explained);
+  return answer;
+}
+
+/**
+ * @internal The explained failure a {@link failureAnswer} stands for, from what `makeStatusError`
+ * is given: the answer's headers and parsed body. `undefined` for any real answer.
+ */
+export function failureOf(headers: HeaderBag, body: unknown): Error | undefined {
+  const known = headers && failures.get(headers);
+  if (known) return known;
+  if (failureMark === undefined || headerOf(headers, FAILURE_HEADER) !== failureMark) return undefined;
+  // openai 4 hands over a copy of the headers: the failure is rebuilt from the answer's body.
+  const { message, from, to } = (body as { error?: { message?: string; from?: string; to?: string } } | null)?.error ?? {};
+  if (from !== undefined && to !== undefined) return new TokenlayRedirectError(from, to);
+  const rebuilt = new TypeError(message);
+  Object.defineProperty(rebuilt, kExplained, { value: true });
+  return rebuilt;
 }

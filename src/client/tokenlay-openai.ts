@@ -1,16 +1,18 @@
-import OpenAI, { type ClientOptions } from 'openai';
-import { mergeCallFields } from './call-fields.js';
+import type OpenAI from 'openai';
+import type { ClientOptions } from 'openai';
+import { mergeCallFields, type MergedCall } from './call-fields.js';
 import type { TokenlayChat } from './chat-types.js';
 import { kCallInfo, type CallInfo } from './debug-line.js';
 import { TokenlayConfigError } from '../errors.js';
-import { createLimitError } from './errors.js';
+import { createConnectionError, createLimitError } from './errors.js';
 import { readBlock } from '../protocol/block.js';
 import { normalizeFields, type FieldInput, type FieldRecord, type TokenlayFields } from '../protocol/fields.js';
 import { OPTION_NAMES } from './option-table.js';
 import { resolveConnection, type ResolvedConnection, type TokenlayConnectionOptions } from './options.js';
-import { explainConnectionError } from './proxy-send.js';
+import { failureOf } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';
 import { registerBudgetSource, type BudgetSource } from './budget.js';
+import { LinkedBodiesOpenAI } from './linked-bodies.js';
 
 /**
  * Options of {@link TokenlayOpenAI}: every `OpenAI` client option, plus where calls go.
@@ -93,7 +95,7 @@ function takeCallMetadata(options: any): FieldInput | undefined {
   if (kCallMetadata in options) return options[kCallMetadata];
   let metadata: FieldInput | undefined;
   const body = options.body;
-  if (/\/chat\/completions$/.test(options.path ?? '') && isPlainObject(body) && isPlainObject(body.metadata)) {
+  if (typeof options.path === 'string' && options.path.endsWith('/chat/completions') && isPlainObject(body) && isPlainObject(body.metadata)) {
     metadata = body.metadata as FieldInput;
     if (body.store !== true) {
       const { metadata: _sent, ...rest } = body;
@@ -102,6 +104,13 @@ function takeCallMetadata(options: any): FieldInput | undefined {
   }
   options[kCallMetadata] = metadata;
   return metadata;
+}
+
+/** Puts a call's merged headers (and, with `debug`, its debug info) on the SDK's request options. */
+function applyMerged(config: Config, options: any, merged: MergedCall): void {
+  const { connection } = config.shared;
+  options.headers = merged.headers;
+  if (connection.debug) options[kDebugInfo] = { mode: connection.mode, model: options.body?.model, fields: merged.fields, sources: merged.sources } satisfies CallInfo;
 }
 
 /**
@@ -118,7 +127,8 @@ function takeCallMetadata(options: any): FieldInput | undefined {
  * @throws {TokenlayConfigError} at construction when a key is missing, naming the option and its
  * env var; when `baseURL` or an unknown Tokenlay-looking option is given.
  */
-export class TokenlayOpenAI extends OpenAI {
+// The SDK's own types: the base only adds behaviour (see linked-bodies.ts).
+export class TokenlayOpenAI extends (LinkedBodiesOpenAI as typeof OpenAI) {
   /** The SDK's chat resource; `chat.completions.create` may leave out `model` for the rules to route. */
   declare chat: TokenlayChat;
 
@@ -128,7 +138,7 @@ export class TokenlayOpenAI extends OpenAI {
     if (!shared) {
       const connection = resolveConnection(options);
       const inner = innerFetchOf((options as ClientOptions).fetch as Fetch | undefined);
-      const { fetch, close, budget } = createTransport(connection, inner);
+      const { fetch, close, budget } = createTransport(connection, inner, { answerFailures: true });
       shared = { connection, transport: fetch, close, inner, budget };
     }
     const { connection } = shared;
@@ -217,7 +227,7 @@ export class TokenlayOpenAI extends OpenAI {
         throw new TokenlayConfigError('tokenlay: withOptions() cannot change `fetch` in embedded mode: the copy shares the engine, which sends through the fetch the client was made with.');
       }
       const inner = innerFetchOf(options.fetch as Fetch);
-      shared = { ...shared, transport: createTransport(shared.connection, inner).fetch, inner };
+      shared = { ...shared, transport: createTransport(shared.connection, inner, { answerFailures: true }).fetch, inner };
     }
     const fields = { ...config.fields, ...normalizeFields(options.metadata) };
     const copy = { ...config.openaiOptions, ...openaiOptionsOf(options), [kCopyOf]: { shared, fields } };
@@ -225,17 +235,25 @@ export class TokenlayOpenAI extends OpenAI {
   }
 
   /** Fields are resolved when the call is made, so the scope's identity is the one at call time. */
-  protected override async prepareOptions(options: any): Promise<void> {
-    await super.prepareOptions(options);
-    const { shared, fields } = configOf(this);
-    const { connection } = shared;
-    // Each attempt merges from the headers the caller gave, not from the previous attempt's.
-    if (!(kOriginalHeaders in options)) options[kOriginalHeaders] = options.headers;
-    const metadata = takeCallMetadata(options);
-    const pending = mergeCallFields(fields, metadata, options[kOriginalHeaders], connection.debug);
-    const merged = pending instanceof Promise ? await pending : pending;
-    options.headers = merged.headers;
-    if (connection.debug) options[kDebugInfo] = { mode: connection.mode, model: options.body?.model, fields: merged.fields, sources: merged.sources } satisfies CallInfo;
+  // Not async: with a sync scope (the common case) the call's headers are merged without a promise
+  // of their own, beside the SDK's hook (which reads only the client's own API key).
+  protected override prepareOptions(options: any): Promise<void> {
+    const sdk = super.prepareOptions(options);
+    const config = configOf(this);
+    let pending: MergedCall | Promise<MergedCall>;
+    try {
+      // Each attempt merges from the headers the caller gave, not from the previous attempt's.
+      if (!(kOriginalHeaders in options)) options[kOriginalHeaders] = options.headers;
+      pending = mergeCallFields(config.fields, takeCallMetadata(options), options[kOriginalHeaders], config.shared.connection.debug);
+    } catch (error) {
+      sdk.catch(() => undefined);
+      throw error;
+    }
+    if (!(pending instanceof Promise)) {
+      applyMerged(config, options, pending);
+      return sdk;
+    }
+    return Promise.all([sdk, pending]).then(([, merged]) => applyMerged(config, options, merged));
   }
 
   /** The debug info of the attempt rides on its fetch init to the transport (openai 4 to 7 copy the init, symbols included). */
@@ -246,7 +264,14 @@ export class TokenlayOpenAI extends OpenAI {
     return super.prepareRequest(request, context as Parameters<OpenAI['prepareRequest']>[1]);
   }
 
+  /**
+   * A block is a typed limit error. A failure the transport explained (which URL could not be
+   * reached, which redirect was refused) comes as an answer of its own, so that it is not
+   * reported as a bare "Connection error." (see `failureAnswer`).
+   */
   protected override makeStatusError(status: number, error: any, message: string | undefined, headers: any): any {
+    const failure = failureOf(headers, error);
+    if (failure) return createConnectionError(failure);
     if (readBlock(status, headers, error)) return createLimitError(status, error, message, headers);
     return super.makeStatusError(status, error, message, headers);
   }
@@ -265,21 +290,4 @@ export class TokenlayOpenAI extends OpenAI {
     const { connection } = configOf(this).shared;
     return { mode: connection.mode, baseURL: this.baseURL, providerApiBase: connection.providerApiBase };
   }
-}
-
-// `makeRequest` is private in the SDK's types but the one place every attempt's failure passes:
-// a connection error our transport explained (which URL, which redirect) keeps that explanation.
-const sdkMakeRequest = (OpenAI.prototype as any).makeRequest as ((...args: unknown[]) => Promise<unknown>) | undefined;
-if (typeof sdkMakeRequest === 'function') {
-  Object.defineProperty(TokenlayOpenAI.prototype, 'makeRequest', {
-    configurable: true,
-    writable: true,
-    value: async function makeRequest(this: TokenlayOpenAI, ...args: unknown[]) {
-      try {
-        return await sdkMakeRequest.apply(this, args);
-      } catch (err) {
-        throw explainConnectionError(err);
-      }
-    },
-  });
 }

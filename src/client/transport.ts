@@ -1,7 +1,7 @@
 import { neverRetryBlocks } from './block-answer.js';
 import { currentScope } from '../scope/context.js';
 import { logCall, takeCallInfo } from './debug-line.js';
-import { sendWithKeys } from './proxy-send.js';
+import { failureAnswer, sendWithKeys } from './proxy-send.js';
 import { createEmbeddedFetch, toEngineCall } from '../engine/embedded.js';
 import { TokenlayConfigError } from '../errors.js';
 import { onWorkers } from '../node-builtins.js';
@@ -39,7 +39,9 @@ const SDK_KEY_HEADERS = ['x-api-key', 'x-goog-api-key'];
 function sdkNativeKey(headers: Headers): string | undefined {
   let key: string | undefined;
   for (const name of SDK_KEY_HEADERS) {
-    key ??= headers.get(name) ?? undefined;
+    const value = headers.get(name);
+    if (value === null) continue;
+    key ??= value;
     headers.delete(name);
   }
   return key;
@@ -50,12 +52,37 @@ function ownHeaders(init: RequestInit | undefined): Headers {
   return init?.headers instanceof Headers ? init.headers : new Headers(init?.headers);
 }
 
+/** @internal How a transport reports failures. */
+export interface TransportOptions {
+  /**
+   * Answer a failure the transport explained (an unreachable proxy, a refused redirect) with a
+   * {@link failureAnswer} rather than throw it: for the OpenAI SDK, which reads only answers
+   * through a method a client can override. Default: throw, as a `fetch` does.
+   */
+  answerFailures?: boolean;
+}
+
+/**
+ * The init to send with these headers. Both callers of a transport (the OpenAI SDK, every major,
+ * and `createTokenlayFetch`) build a fresh init for each attempt, so it is changed in place, as
+ * the debug info is taken off it, rather than copied.
+ */
+function ownInit(init: RequestInit | undefined, headers: Headers): RequestInit {
+  if (!init) return { headers };
+  init.headers = headers;
+  return init;
+}
+
 /**
  * @internal The fetch under a `TokenlayOpenAI`. Remote: adds the provider headers at the last
  * moment (after the SDK has logged the request, so the provider key is never logged). Embedded:
  * hands the call to the in-process engine. Both: read the answer's metadata into the request scope.
  */
-export function createTransport(connection: ResolvedConnection, inner: Fetch): { fetch: Fetch; close: () => Promise<void>; budget: BudgetSource['read'] } {
+export function createTransport(
+  connection: ResolvedConnection,
+  inner: Fetch,
+  { answerFailures = false }: TransportOptions = {},
+): { fetch: Fetch; close: () => Promise<void>; budget: BudgetSource['read'] } {
   let send: (input: string | URL | Request, init: RequestInit | undefined, report: InProcessReport | undefined) => Promise<Response>;
   let close = async () => {};
   let budget: BudgetSource['read'];
@@ -70,7 +97,7 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       const headers = ownHeaders(init);
       // The engine sends it where the provider takes it (Authorization, Anthropic's x-api-key, Gemini's x-goog-api-key).
       if (connection.providerApiKey) headers.set(PROVIDER_KEY_HEADER, connection.providerApiKey);
-      const call = await toEngineCall(input, { ...init, headers });
+      const call = await toEngineCall(input, ownInit(init, headers));
       // The engine's report comes back as an object: its headers are for remote clients.
       call.reportTo = report;
       return embedded.engine.handle(call);
@@ -78,15 +105,16 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
     close = async () => embedded.close?.();
     budget = (fields, runs) => embedded.engine.budget(cleanFields(fields), runs);
   } else {
+    const proxyAuthorization = `Bearer ${connection.tokenlayKey}`;
     send = (input, init) => {
       const headers = ownHeaders(init);
+      const nativeKey = sdkNativeKey(headers);
       // The provider key: the client's, else (createTokenlayFetch without providerApiKey) the one
       // the SDK put in its own Authorization.
-      const nativeKey = sdkNativeKey(headers);
-      const sdkKey = headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey;
-      headers.set('authorization', `Bearer ${connection.tokenlayKey}`);
-      addProviderHeaders(headers, connection, connection.providerApiKey || sdkKey || '');
-      return sendWithKeys(inner, input instanceof Request ? input.url : String(input), { ...init, headers });
+      const providerKey = connection.providerApiKey || headers.get('authorization')?.replace(/^Bearer\s+/i, '') || nativeKey || '';
+      headers.set('authorization', proxyAuthorization);
+      addProviderHeaders(headers, connection, providerKey);
+      return sendWithKeys(inner, input instanceof Request ? input.url : String(input), ownInit(init, headers));
     };
     budget = remoteBudget(connection.tokenlayUrl, connection.tokenlayKey, inner);
   }
@@ -100,6 +128,8 @@ export function createTransport(connection: ResolvedConnection, inner: Fetch): {
       response = await neverRetryBlocks(await send(input, init, report), report?.answered);
     } catch (error) {
       if (info) logCall(info, { error });
+      const answer = answerFailures ? failureAnswer(error) : undefined;
+      if (answer) return answer;
       throw error;
     }
     if (info) {

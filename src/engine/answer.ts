@@ -20,8 +20,7 @@ const FRAMING_HEADERS = ['content-length', 'content-encoding', 'transfer-encodin
 /**
  * The provider's headers without its framing or any `x-tokenlay-*` of its own, ready for the engine's report. An answer always carries
  * an `x-request-id` (the provider's, or `tokenlay-<uuid>` when it sent none): the OpenAI SDK stamps
- * it on the parsed body as `_request_id`, which is how a client ties a completion to its metadata
- * without re-wrapping the response.
+ * it on the parsed body as `_request_id`, so every answer can be named when reporting a problem.
  */
 export function answerHeaders(from: Headers): Headers {
   const headers = new Headers(from);

@@ -35,14 +35,34 @@ export function formModel(body: unknown): string | undefined {
   return text === undefined ? undefined : FORM_MODEL.exec(text)?.[1];
 }
 
+/** What the engine reads of a provider URL: its origin and path, or undefined when it is not a URL. */
+export interface UrlParts {
+  origin: string;
+  pathname: string;
+}
+
+// An app calls a handful of URLs over and over: each is parsed once (three readers a call).
+const URL_PARTS_KEPT = 256;
+const urlParts = new Map<string, UrlParts | undefined>();
+
+/** The origin and path of `url` (undefined when it is not a URL), parsed once per distinct URL. */
+export function partsOf(url: string): UrlParts | undefined {
+  if (urlParts.has(url)) return urlParts.get(url);
+  let parts: UrlParts | undefined;
+  try {
+    const u = new URL(url);
+    parts = { origin: u.origin, pathname: u.pathname };
+  } catch {
+    parts = undefined;
+  }
+  if (urlParts.size >= URL_PARTS_KEPT) urlParts.clear();
+  urlParts.set(url, parts);
+  return parts;
+}
+
 /** The OpenAI REST path of a provider URL, from its last `/v1/` on: `/v1/chat/completions`. */
 export function endpointOf(url: string): string {
-  let path: string;
-  try {
-    path = new URL(url).pathname;
-  } catch {
-    path = url.split('?')[0] ?? url;
-  }
+  const path = partsOf(url)?.pathname ?? url.split('?')[0] ?? url;
   const at = path.lastIndexOf('/v1/');
   return at >= 0 ? path.slice(at) : path;
 }

@@ -7,7 +7,7 @@ import { counterMetric, type ResolvedLimit } from '../policy/limits.js';
 import type { OverrideView } from '../policy/overrides.js';
 import type { RulesDocument } from '../policy/types.js';
 import type { RunBudget } from '../protocol/run-budget.js';
-import type { CounterStore } from '../store/types.js';
+import type { CounterReading, CounterStore } from '../store/types.js';
 import { nextRelease, readPrior } from './rolling.js';
 import { withCallOverrides } from './overrides.js';
 import { runLimits } from './run-limits.js';
@@ -41,32 +41,53 @@ function round(type: string, v: number): number {
   return type === 'cost' ? Math.round(v * 1e10) / 1e10 : v;
 }
 
+/** One limit as it stands, from its counter's `used` and `reserved` (and `prior`, a rolling window's earlier steps). */
+function budgetLimit(l: ResolvedLimit, used: number, reserved: number, resetsAt: number | null, ruleId: string | null): BudgetLimit {
+  const type = l.limit.type;
+  const exact = type === 'requests' || type === 'concurrent';
+  const spent = used + (l.prior ?? 0) + (exact ? reserved : 0);
+  const held = used + (l.prior ?? 0) + reserved;
+  const window = l.run ? 'run' : type === 'concurrent' ? 'total' : l.limit.window;
+  return {
+    ruleId: l.run ? null : ruleId,
+    type: l.run ? 'run' : type,
+    ...(l.run ? { metric: type } : {}),
+    window,
+    max: l.limit.max,
+    used: round(type, spent),
+    remaining: round(type, Math.max(0, l.limit.max - held)),
+    resetsAt: iso(l.run ? null : resetsAt),
+  };
+}
+
 /** Reads each limit's counters; see {@link BudgetLimit}. */
-export async function readBudget(store: CounterStore, limits: ResolvedLimit[], ruleId: string | null, now: number): Promise<BudgetLimit[]> {
+export async function readBudget(store: Pick<CounterStore, 'read'>, limits: ResolvedLimit[], ruleId: string | null, now: number): Promise<BudgetLimit[]> {
   await readPrior(store, limits, now);
   return Promise.all(
     limits.map(async (l) => {
       const { used, reserved } = await store.read(l.key, counterMetric(l.limit.type), l.bucket, now);
-      const type = l.limit.type;
-      const exact = type === 'requests' || type === 'concurrent';
-      const spent = used + (l.prior ?? 0) + (exact ? reserved : 0);
       const held = used + (l.prior ?? 0) + reserved;
-      let resetsAt: number | null = l.resetsAt;
-      if (l.run) resetsAt = null;
-      else if (l.earlier) resetsAt = held > 0 ? await nextRelease(store, l, now) : null;
-      const window = l.run ? 'run' : type === 'concurrent' ? 'total' : l.limit.window;
-      return {
-        ruleId: l.run ? null : ruleId,
-        type: l.run ? 'run' : type,
-        ...(l.run ? { metric: type } : {}),
-        window,
-        max: l.limit.max,
-        used: round(type, spent),
-        remaining: round(type, Math.max(0, l.limit.max - held)),
-        resetsAt: iso(resetsAt),
-      };
+      const resetsAt = !l.run && l.earlier ? (held > 0 ? await nextRelease(store, l, now) : null) : l.resetsAt;
+      return budgetLimit(l, used, reserved, resetsAt, ruleId);
     }),
   );
+}
+
+/**
+ * The budget of `limits` from counters already read (a settlement's), without a store round trip:
+ * undefined unless every limit's counter is among `readings` and none has a rolling window (whose
+ * earlier steps and next release need reads of their own).
+ */
+export function budgetFromReadings(readings: readonly CounterReading[], limits: readonly ResolvedLimit[], ruleId: string | null): BudgetLimit[] | undefined {
+  const out: BudgetLimit[] = [];
+  for (const l of limits) {
+    if (l.earlier !== undefined) return undefined;
+    const metric = counterMetric(l.limit.type);
+    const r = readings.find((c) => c.key === l.key && c.metric === metric && c.bucket === l.bucket);
+    if (!r) return undefined;
+    out.push(budgetLimit(l, r.used, r.reserved, l.resetsAt, ruleId));
+  }
+  return out;
 }
 
 /** The limit with the smallest share of its max left, as the report's `budget`; undefined when none. */

@@ -2,6 +2,7 @@ import type { Pricer } from '../metering/index.js';
 import type { RulesDocument } from '../policy/types.js';
 import type { UsageReadout } from '../policy/usage.js';
 import type { LedgerRow, TokenlayStore } from '../store/types.js';
+import type { Leases } from './leases.js';
 import type { LiveOverrides } from './overrides.js';
 
 /** What every stage of every call shares: set up once by `createEngine`. */
@@ -13,6 +14,8 @@ export interface EngineContext {
   /** Waits on the engine's clock (see `EngineConfig.sleep`). */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   leaseMs: number;
+  /** Renews the leases of the reservations held by calls in flight. */
+  leases: Leases;
   providerTimeoutMs: number;
   /** ms without a byte moving before a stream is cancelled. */
   streamIdleTimeout: number;

@@ -3,16 +3,15 @@
  * caller. From here on nothing tokenlay does may fail the call or make the SDK send it again:
  * faults are reported once and the provider's answer goes out.
  */
-import { resolveLimits } from '../policy/limits.js';
 import type { CallReport } from '../protocol/report.js';
 import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, streamAnswer } from './answer.js';
-import { readBudget, tightest } from './budget.js';
+import { budgetFromReadings, readBudget, tightest } from './budget.js';
 import { reportNow } from './call.js';
 import type { ProviderAnswer } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
 import { meterCut, meterJson, meterLeftStream, meterAbandoned, meterStream, withUsage, type Metered } from './meter.js';
 import { reportAfterAnswer } from './report-error.js';
-import { runLimits } from './run-limits.js';
+import { callLimits } from './call-limits.js';
 import { CLIENT_CLOSED, type SentCall } from './sent-call.js';
 
 /**
@@ -42,19 +41,29 @@ function reported(sent: SentCall, report: CallReport): CallReport {
 
 /**
  * What is left after this call, for `x-tokenlay-budget-remaining`: read once the call is settled
- * (a JSON answer), or with its reservation still held (a stream's headers go out first).
+ * (a JSON answer), or with its reservation still held (a stream's headers go out first). Once
+ * settled, the counters the call held are known as the settlement left them, and nothing is read
+ * (a promise only when the store must be read: a window turned since, a rolling window's earlier
+ * steps, a store that did not say).
  */
-async function budgetLeft(sent: SentCall): Promise<void> {
+function budgetLeft(sent: SentCall): Promise<void> | undefined {
   const { ctx, state } = sent;
-  const { rule, decision } = state;
   const now = ctx.now();
-  const limits = [...(rule ? resolveLimits(rule, decision.context, now) : []), ...runLimits(state.runs, state.fields.account, now)];
-  if (limits.length === 0) return;
-  try {
-    state.report.budget = tightest(await readBudget(ctx.store, limits, rule?.id ?? null, now));
-  } catch (error) {
-    reportAfterAnswer('reading the budget left failed after the provider answered; the answer goes out without it', error);
+  const limits = callLimits(state, now);
+  if (limits.length === 0) return undefined;
+  const ruleId = state.rule?.id ?? null;
+  const counters = sent.settlement.counters;
+  const known = counters && budgetFromReadings(counters, limits, ruleId);
+  if (known) {
+    state.report.budget = tightest(known);
+    return undefined;
   }
+  return readBudget(ctx.store, limits, ruleId, now).then(
+    (read) => {
+      state.report.budget = tightest(read);
+    },
+    (error: unknown) => reportAfterAnswer('reading the budget left failed after the provider answered; the answer goes out without it', error),
+  );
 }
 
 /** Runs a step after the provider answered; when it throws, reports it once and uses `fallback`. */
@@ -109,7 +118,8 @@ export async function deliverStream(sent: SentCall, answer: Extract<ProviderAnsw
   const { state, ctx } = sent;
   const { status, headers } = answer.response;
   const meter = sent.meterFor(model);
-  await budgetLeft(sent);
+  const reading = budgetLeft(sent);
+  if (reading) await reading;
   if (sent.left()) {
     // The caller left before the first byte: the stream is given up, and the provider stops it.
     await answer.response.body?.cancel().catch(() => undefined);
@@ -143,7 +153,10 @@ export async function deliverRead(sent: SentCall, answer: Extract<ProviderAnswer
     const meter = sent.meterFor(model);
     const metered = afterAnswer('metering the answer', () => meterJson(meter, answer.text, isJsonType(answer.headers)), () => meterAbandoned(meter));
     // A store that could not settle in time (locked, slow) is not read again for the budget: the answer goes out without it.
-    if (await settledOrLater(settleBilled(sent, sent.statusOf(answer.status), metered))) await budgetLeft(sent);
+    if (await settledOrLater(settleBilled(sent, sent.statusOf(answer.status), metered))) {
+      const reading = budgetLeft(sent);
+      if (reading) await reading;
+    }
     return afterAnswer('the answer headers', () => readAnswer(answer.status, answer.headers, answer.bytes, reported(sent, withUsage(reportNow(state), metered))), fallback);
   }
   await sent.nothing(answer.status, model, true);

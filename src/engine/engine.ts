@@ -11,6 +11,7 @@ import { closeOnExit } from './close-on-exit.js';
 import { durationOption } from './config.js';
 import type { EngineContext } from './context.js';
 import { inFlightCalls } from './in-flight.js';
+import { leaseRenewal } from './leases.js';
 import { counterRebuilder } from './rebuild-counters.js';
 import { run } from './run.js';
 import { readPrior } from './rolling.js';
@@ -84,12 +85,14 @@ export function createEngine(config: EngineConfig = {}): Engine {
   );
   // Store writes still in flight, so that flush() and close() wait for them.
   const pending = new Set<Promise<unknown>>();
+  const leaseMs = durationOption(config, 'leaseMs', 60_000);
   const ctx: EngineContext = {
     doc,
     store,
     now,
     sleep: config.sleep ?? realSleep,
-    leaseMs: durationOption(config, 'leaseMs', 60_000),
+    leaseMs,
+    leases: leaseRenewal(store, now, leaseMs),
     providerTimeoutMs: durationOption(config, 'providerTimeoutMs', 600_000),
     streamIdleTimeout: durationOption(config, 'streamIdleTimeout', 60_000),
     settleRetryMs: durationOption(config, 'settleRetryMs', 60_000),
@@ -105,7 +108,11 @@ export function createEngine(config: EngineConfig = {}): Engine {
         }
       : config.onLedger,
     track(p) {
-      const tracked = p.catch(() => {}).finally(() => pending.delete(tracked));
+      // One promise a write: it neither rejects nor outlives the write.
+      const untrack = () => {
+        pending.delete(tracked);
+      };
+      const tracked = p.then(untrack, untrack);
       pending.add(tracked);
     },
   };
@@ -179,6 +186,7 @@ export function createEngine(config: EngineConfig = {}): Engine {
           await flush();
         } finally {
           await alerts?.close();
+          ctx.leases.stop();
           overrides.close();
           if (ownsOverrides) await overrides.store.close();
           if (ownsStore) await store.close();

@@ -1,5 +1,6 @@
 /** Sending a call to the provider, with failover to the rule's fallback models. */
 import { HEADER_PREFIX, PROVIDER_KEY_HEADER } from '../protocol/names.js';
+import { partsOf } from './body.js';
 
 /** A provider's answer, read (JSON and errors) or left streaming (SSE). */
 export type ProviderAnswer =
@@ -14,6 +15,13 @@ export type ProviderAnswer =
   | { kind: 'cut'; status: number; headers: Headers; text: string; declaredBytes: number | undefined; detail: string; model: string | undefined }
   /** The call was ended by `stop` (shutdown) after it was sent: the provider may bill it. */
   | { kind: 'aborted'; reason: unknown; model: string | undefined };
+
+/** What ends a call in flight (an `AbortSignal` is one): its reason, and listeners told once when it fires. */
+export interface StopSource {
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
 
 export interface ForwardRequest {
   url: string;
@@ -37,7 +45,7 @@ export interface ForwardRequest {
   /** Give up a streamed answer, once it has begun, as soon as the caller leaves. */
   abandonOnAbort: boolean;
   /** Ends the provider call at once, whoever waits for it (the engine's shutdown). */
-  stop?: Pick<AbortSignal, 'reason' | 'addEventListener' | 'removeEventListener'> | undefined;
+  stop?: StopSource | undefined;
   timeoutMs: number;
   fetch: typeof fetch;
 }
@@ -62,11 +70,7 @@ export function providerKeyHeader(url: string, headers: Headers): 'x-api-key' | 
 }
 
 function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url.split('?')[0] ?? url;
-  }
+  return partsOf(url)?.pathname ?? url.split('?')[0] ?? url;
 }
 
 /**
@@ -96,16 +100,16 @@ export function providerHeaders(headers: Headers, url = ''): Headers {
 
 /** The provider's base for error messages: origin and path, never credentials or a query. */
 export function providerBase(url: string): string {
-  try {
-    const u = new URL(url);
-    const at = u.pathname.lastIndexOf('/v1/');
-    return u.origin + (at >= 0 ? u.pathname.slice(0, at + 3) : '');
-  } catch {
-    return '(invalid provider URL)';
-  }
+  const u = partsOf(url);
+  if (!u) return '(invalid provider URL)';
+  const at = u.pathname.lastIndexOf('/v1/');
+  return u.origin + (at >= 0 ? u.pathname.slice(0, at + 3) : '');
 }
 
 class Timeout extends Error {}
+
+// Decoding whole bodies only (never `stream: true`): one decoder serves every call.
+const UTF8 = new TextDecoder();
 
 function isSse(headers: Headers): boolean {
   return (headers.get('content-type') ?? '').toLowerCase().includes('text/event-stream');
@@ -215,7 +219,7 @@ export async function forward(req: ForwardRequest): Promise<{ answer: ProviderAn
       }
       const { bytes, error } = await readBody(response);
       unlink();
-      const text = new TextDecoder().decode(bytes);
+      const text = UTF8.decode(bytes);
       const abandoned = signal.aborted && !(signal.reason instanceof Timeout);
       if (error !== undefined && response.ok && !abandoned) {
         const detail = signal.aborted ? `no more of it within ${req.timeoutMs} ms` : reasonOf(error);

@@ -9,7 +9,9 @@ import { counterMetric, type ResolvedLimit } from '../policy/limits.js';
 import type { CounterStore } from '../store/types.js';
 
 /** Reads the earlier steps of each rolling limit into its `prior` (used and reserved), in parallel. */
-export async function readPrior(store: CounterStore, limits: ResolvedLimit[], now: number): Promise<void> {
+export async function readPrior(store: Pick<CounterStore, 'read'>, limits: ResolvedLimit[], now: number): Promise<void> {
+  // Fixed windows only (most rules): nothing to read, no promise per limit.
+  if (!limits.some((l) => l.earlier !== undefined && l.earlier.length > 0)) return;
   await Promise.all(
     limits.map(async (l) => {
       if (!l.earlier || l.earlier.length === 0) return;
@@ -23,7 +25,7 @@ export async function readPrior(store: CounterStore, limits: ResolvedLimit[], no
  * When a rolling limit next frees room: the end of the oldest step that holds usage leaving the
  * window. For a fixed window, its reset. Reads the store for a rolling limit with earlier usage.
  */
-export async function nextRelease(store: CounterStore, l: ResolvedLimit, now: number): Promise<number | null> {
+export async function nextRelease(store: Pick<CounterStore, 'read'>, l: ResolvedLimit, now: number): Promise<number | null> {
   if (!l.earlier || l.earlier.length === 0 || l.resetsAt === null) return l.resetsAt;
   const span = l.resetsAt - l.bucket;
   for (let i = l.earlier.length - 1; i >= 0; i--) {

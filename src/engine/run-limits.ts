@@ -3,8 +3,7 @@
  * carries the run's id and caps (`x-tokenlay-run-budget`), and each cap is one more counter in
  * the call's atomic reservation, so parallel calls of one run share it as they share a rule's limit.
  */
-import type { ResolvedLimit } from '../policy/limits.js';
-import { escapeKeyPart } from '../policy/limits.js';
+import { escapeKeyPart, type ResolvedLimit } from '../policy/limits.js';
 import type { Rule } from '../policy/types.js';
 import type { RunBudget } from '../protocol/run-budget.js';
 

@@ -1,8 +1,7 @@
 /** One call through the engine's stages: decide → admit → forward → meter and settle → answer. */
 import { withModelInPath } from '../metering/index.js';
-import { resolveLimits } from '../policy/limits.js';
 import { blankReport } from '../protocol/report.js';
-import { runLimits } from './run-limits.js';
+import { callLimits } from './call-limits.js';
 import { admit, type Admitted, type Refused } from './admission.js';
 import { refusalAnswer, refusalReport } from './answer.js';
 import { reportNow, type CallState } from './call.js';
@@ -103,7 +102,7 @@ async function admitStage(ctx: EngineContext, call: EngineCall, state: CallState
       store: ctx.store,
       rule,
       ruleAction: decision.action,
-      limitsAt: (t) => [...(rule ? resolveLimits(rule, decision.context, t) : []), ...runLimits(state.runs, state.fields.account, t)],
+      limitsAt: (t) => callLimits(state, t),
       // Settlement replaces every reservation with the actual usage, so one estimate serves all.
       trackingAt: (t, estimate) => readoutChecks(ctx.readouts, state.fields.user, t, estimate),
       estimate: state.estimate,

@@ -9,7 +9,7 @@
  */
 import type { MeteredUsage } from '../metering/index.js';
 import { roundUsd } from '../store/money.js';
-import type { LedgerRow } from '../store/types.js';
+import type { CounterReading, LedgerRow } from '../store/types.js';
 import type { CallState } from './call.js';
 import { Waited } from './clock.js';
 import type { EngineContext } from './context.js';
@@ -44,6 +44,11 @@ export interface Settlement {
   settle(outcome: Outcome): Promise<void>;
   /** The outcome once settled. */
   readonly outcome: Outcome | undefined;
+  /**
+   * The counters the call held as the store left them once it was settled, when the store said
+   * (its `settleWithRow` reads them in the same step): what the budget read-out needs.
+   */
+  readonly counters: readonly CounterReading[] | undefined;
 }
 
 /** First retry delay of a failed settlement; it doubles up to {@link RETRY_MAX_DELAY_MS}. */
@@ -87,13 +92,10 @@ function describeCall(row: LedgerRow): string {
  */
 export function openSettlement(ctx: EngineContext, state: CallState, reservation: string | null, onSettled?: () => void): Settlement {
   const { store } = ctx;
-  const renew =
-    reservation === null
-      ? undefined
-      : setInterval(() => void store.renew(reservation, { now: ctx.now(), leaseMs: ctx.leaseMs }).catch(() => {}), Math.max(1000, ctx.leaseMs / 2));
-  renew?.unref();
+  if (reservation !== null) ctx.leases.hold(reservation);
   let done: Promise<void> | undefined;
   let outcome: Outcome | undefined;
+  let counters: CounterReading[] | undefined;
 
   let rowRecorded = false;
   const record = (row: LedgerRow, written = false) => {
@@ -118,7 +120,7 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
     // A store that throws synchronously is handled like one that rejects.
     return Promise.resolve().then(async () => {
       if (store.settleWithRow) {
-        await store.settleWithRow(reservation, actual, row);
+        counters = (await store.settleWithRow(reservation, actual, row, ctx.now())) ?? undefined;
         return true;
       }
       // Counters and ledger in different systems (Redis and Postgres): the row first, once. A
@@ -160,19 +162,25 @@ export function openSettlement(ctx: EngineContext, state: CallState, reservation
     get outcome() {
       return outcome;
     },
+    get counters() {
+      return counters;
+    },
     settle(how: Outcome): Promise<void> {
       if (done) return done;
       outcome = how;
-      clearInterval(renew);
+      if (reservation !== null) ctx.leases.drop(reservation);
       const row = ledgerRow(state, how);
       done = writeCounters(how, row).then(
-        (written) => record(row, written),
+        (written) => {
+          record(row, written);
+          onSettled?.();
+        },
         (error: unknown) => {
           ctx.track(retry(how, row, error));
+          onSettled?.();
         },
       );
       ctx.track(done);
-      if (onSettled) void done.finally(onSettled);
       return done;
     },
   };

@@ -25,11 +25,18 @@ function normalize(base: URL): string {
   return base.origin + base.pathname.replace(/\/+$/, '');
 }
 
+type CheckResult = { ok: true; base: string } | { ok: false; message: string };
+
+/** Bases whose verdict {@link ProviderAllowlist.check} keeps; past it, it starts over (a caller sending a new base each call gains nothing). */
+const MAX_VERDICTS = 256;
+/** Characters of the longest base whose verdict is kept: a real base is far shorter. */
+const MAX_KEPT_LENGTH = 512;
+
 /** A parsed allowlist; bases are compared by origin and path (a base allows the paths below it). */
 export interface ProviderAllowlist {
   readonly bases: readonly string[];
   /** The provider base to use, or a refusal message saying how to allow it. */
-  check(base: string): { ok: true; base: string } | { ok: false; message: string };
+  check(base: string): CheckResult;
 }
 
 /**
@@ -52,33 +59,47 @@ export function createAllowlist(bases: readonly string[]): ProviderAllowlist {
     return normalize(url);
   });
   const shown = allowed.join(', ');
+  // A caller sends the same base on every call: its verdict is kept, for a bounded number of bases.
+  const verdicts = new Map<string, CheckResult>();
   return {
     bases: allowed,
     check(base) {
-      let url: URL | undefined;
-      try {
-        url = new URL(base);
-      } catch {
-        url = undefined;
+      let verdict = verdicts.get(base);
+      if (verdict === undefined) {
+        verdict = checkBase(base);
+        if (base.length <= MAX_KEPT_LENGTH) {
+          if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+          verdicts.set(base, verdict);
+        }
       }
-      if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-        return { ok: false, message: `tokenlay: x-tokenlay-provider-base ${JSON.stringify(base.slice(0, 200))} is not an http(s) URL; send the provider's base, such as https://api.openai.com/v1.` };
-      }
-      if (url.username || url.password || url.search || url.hash) {
-        return { ok: false, message: `tokenlay: x-tokenlay-provider-base must be a plain base URL without credentials, query or fragment (got ${url.protocol}//${url.host}${url.pathname}).` };
-      }
-      // The URL parser resolved plain dots already; encoded ones (and `..;`) a provider could still resolve.
-      if (/%(2e|2f|5c)|(^|\/)\.\.?;/i.test(url.pathname)) {
-        return { ok: false, message: `tokenlay: x-tokenlay-provider-base ${JSON.stringify(base.slice(0, 200))} has an encoded dot, slash or backslash (%2e, %2f, %5c) or a "..;" segment in its path; send the provider's plain base, such as https://api.openai.com/v1.` };
-      }
-      const wanted = normalize(url);
-      if (allowed.some((a) => wanted === a || wanted.startsWith(a + '/'))) return { ok: true, base: wanted };
-      return {
-        ok: false,
-        message:
-          `tokenlay: provider base ${wanted} is not allowed by this gateway (allowed: ${shown}). ` +
-          `To allow it, start the gateway with --allow-provider-base ${wanted} (repeat the flag for several), or set TOKENLAY_ALLOW_PROVIDER_BASE=${wanted} (comma-separated).`,
-      };
+      return verdict;
     },
   };
+
+  function checkBase(base: string): CheckResult {
+    let url: URL | undefined;
+    try {
+      url = new URL(base);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      return { ok: false, message: `tokenlay: x-tokenlay-provider-base ${JSON.stringify(base.slice(0, 200))} is not an http(s) URL; send the provider's base, such as https://api.openai.com/v1.` };
+    }
+    if (url.username || url.password || url.search || url.hash) {
+      return { ok: false, message: `tokenlay: x-tokenlay-provider-base must be a plain base URL without credentials, query or fragment (got ${url.protocol}//${url.host}${url.pathname}).` };
+    }
+    // The URL parser resolved plain dots already; encoded ones (and `..;`) a provider could still resolve.
+    if (/%(2e|2f|5c)|(^|\/)\.\.?;/i.test(url.pathname)) {
+      return { ok: false, message: `tokenlay: x-tokenlay-provider-base ${JSON.stringify(base.slice(0, 200))} has an encoded dot, slash or backslash (%2e, %2f, %5c) or a "..;" segment in its path; send the provider's plain base, such as https://api.openai.com/v1.` };
+    }
+    const wanted = normalize(url);
+    if (allowed.some((a) => wanted === a || wanted.startsWith(a + '/'))) return { ok: true, base: wanted };
+    return {
+      ok: false,
+      message:
+        `tokenlay: provider base ${wanted} is not allowed by this gateway (allowed: ${shown}). ` +
+        `To allow it, start the gateway with --allow-provider-base ${wanted} (repeat the flag for several), or set TOKENLAY_ALLOW_PROVIDER_BASE=${wanted} (comma-separated).`,
+    };
+  }
 }

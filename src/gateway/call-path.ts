@@ -15,6 +15,9 @@ export type CallPath = { ok: true; path: string } | { ok: false; message: string
 const ENCODED_SEPARATOR = /%(2e|2f|5c)/gi;
 // The same, encoded twice: a server that decodes again would see a separator the gateway never did.
 const ENCODED_TWICE = /%25(2e|2f|5c)/i;
+// A path that is already resolved: segments without a dot, percent sign, backslash or semicolon,
+// no empty one, no trailing slash. Resolving it would give it back as it is.
+const PLAIN = /^\/v1(?:\/[^/.%\\;]+)+$/;
 
 function refusal(raw: string, why: string): CallPath {
   return {
@@ -29,6 +32,7 @@ function refusal(raw: string, why: string): CallPath {
  * @returns the resolved path when it is still under `/v1/`, else a refusal message naming the path.
  */
 export function resolveCallPath(raw: string): CallPath {
+  if (PLAIN.test(raw)) return { ok: true, path: raw };
   if (ENCODED_TWICE.test(raw)) return refusal(raw, 'has an encoded dot or slash encoded twice (%252e, %252f, %255c)');
   const decoded = raw.replace(ENCODED_SEPARATOR, (m) => decodeURIComponent(m)).replace(/\\/g, '/');
   const segments: string[] = [];

@@ -126,7 +126,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const client = new AsyncLocalStorage<string | undefined>();
   const onLedger = (row: LedgerRow) => {
     metrics.call(row);
-    log?.info({ ...callLine(row), client: client.getStore() ?? null }, 'call');
+    log?.info(callLine(row, client.getStore() ?? null), 'call');
   };
   const engineConfig = (rules: string | object | undefined): EngineConfig => {
     const config: EngineConfig = {

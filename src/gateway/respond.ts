@@ -20,6 +20,21 @@ function drained(res: ServerResponse, clientIdleMs: number, event: 'drain' | 'fi
   });
 }
 
+/** A body read to its end, as one buffer (most answers come as one chunk: no copy then). */
+async function wholeBody(body: ReadableStream<Uint8Array>): Promise<Buffer> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.byteLength;
+  }
+  if (chunks.length === 1) return Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength);
+  return Buffer.concat(chunks, length);
+}
+
 function isEventStream(response: Response): boolean {
   return (response.headers.get('content-type') ?? '').includes('text/event-stream');
 }
@@ -35,7 +50,7 @@ function isEventStream(response: Response): boolean {
 export async function writeAnswer(res: ServerResponse, response: Response, idleTimeoutMs: number, clientIdleMs = 0): Promise<void> {
   const headers = callerHeaders(response);
   if (!response.body || !isEventStream(response)) {
-    const bytes = response.body ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
+    const bytes = response.body ? await wholeBody(response.body) : Buffer.alloc(0);
     headers['content-length'] = String(bytes.length);
     res.writeHead(response.status, headers);
     res.end(bytes);
@@ -49,13 +64,15 @@ export async function writeAnswer(res: ServerResponse, response: Response, idleT
   res.once('close', onClose);
   let idle: NodeJS.Timeout | undefined;
   let idled = false;
+  // One timer for the whole stream, pushed back at each chunk (refresh() costs less than a new timer).
   const arm = () => {
     if (idleTimeoutMs <= 0) return;
-    clearTimeout(idle);
-    idle = setTimeout(() => {
-      idled = true;
-      void reader.cancel().catch(() => {});
-    }, idleTimeoutMs);
+    if (idle) idle.refresh();
+    else
+      idle = setTimeout(() => {
+        idled = true;
+        void reader.cancel().catch(() => {});
+      }, idleTimeoutMs);
   };
   try {
     arm();

@@ -101,10 +101,35 @@ export function utf8Length(text: string): number {
 export function boundTextTokens(text: string, model: string | undefined): number {
   if (text.length === 0) return 0;
   if (!isOpenAiEncoded(model)) return utf8Length(text);
-  const api = load(encodingForModel(model));
+  const encoding = encodingForModel(model);
+  const api = load(encoding);
   if (api === byCharacters) return utf8Length(text);
-  if (text.length <= EXACT_CHARS) return api.countTokens(text, TEXT_ONLY);
-  return api.countTokens(text.slice(0, EXACT_CHARS), TEXT_ONLY) + utf8Length(text.slice(EXACT_CHARS));
+  if (text.length > EXACT_CHARS) return api.countTokens(text.slice(0, EXACT_CHARS), TEXT_ONLY) + utf8Length(text.slice(EXACT_CHARS));
+  return countedBefore(encoding, text) ?? remember(encoding, text, api.countTokens(text, TEXT_ONLY));
+}
+
+// The same prompt is sent again and again (a system prompt, a template, a retried call): its
+// count is kept, per encoding, keyed by the exact text, so it is the count tokenizing would give.
+// Bounded in entries and in characters held per encoding; the oldest entries go first.
+const COUNT_CACHE_ENTRIES = 1024;
+const COUNT_CACHE_CHARS = 4 * 1024 * 1024;
+const counts = new Map<EncodingName, { byText: Map<string, number>; chars: number }>();
+
+function countedBefore(encoding: EncodingName, text: string): number | undefined {
+  return counts.get(encoding)?.byText.get(text);
+}
+
+function remember(encoding: EncodingName, text: string, tokens: number): number {
+  let cache = counts.get(encoding);
+  if (!cache) counts.set(encoding, (cache = { byText: new Map(), chars: 0 }));
+  cache.byText.set(text, tokens);
+  cache.chars += text.length;
+  for (const [oldest] of cache.byText) {
+    if (cache.byText.size <= COUNT_CACHE_ENTRIES && cache.chars <= COUNT_CACHE_CHARS) break;
+    cache.byText.delete(oldest);
+    cache.chars -= oldest.length;
+  }
+  return tokens;
 }
 
 /** Counts the tokens of `text` in the encoding of `model`; very long text is counted by sampling. */

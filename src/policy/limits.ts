@@ -37,8 +37,13 @@ export function thresholds(limit: Limit): number[] {
   return Array.isArray(w) ? w : [w];
 }
 
+// What encodeURIComponent and the replace below leave as it is.
+const KEY_SAFE = /^[A-Za-z0-9_.~-]*$/;
+
 /** Escapes what would make a counter key ambiguous: `|`, `,`, `=`, and the parentheses of `(none)`. */
 export function escapeKeyPart(value: string): string {
+  // Most values (ids, plans, emails without `+`) have nothing to escape: no copy for them.
+  if (KEY_SAFE.test(value)) return value;
   return encodeURIComponent(value).replace(/[()!'*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 }
 

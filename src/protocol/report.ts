@@ -192,17 +192,45 @@ const HEADER_OF: Record<string, string> = Object.fromEntries(
 
 /** Reads the report from answer headers (decoding their text), or `null` when there are no `x-tokenlay-*` headers. */
 export function readReportHeaders(headers: Headers): TokenlayMetadata | null {
+  const values = reportHeaderValues(headers);
+  return values ? reportFromHeaderValues(values) : null;
+}
+
+/**
+ * The report headers of an answer as they came (snake_case keys, text not decoded), or `null`
+ * when there are no `x-tokenlay-*` headers; {@link reportFromHeaderValues} reads them.
+ */
+export function reportHeaderValues(headers: Headers): Record<string, string> | null {
   // Read by name: Headers.forEach sorts every header, and this runs on every answered call.
   const values: Record<string, string> = {};
   let any = false;
   for (const key in HEADER_OF) {
     const value = headers.get(HEADER_OF[key]!);
     if (value === null) continue;
-    values[key] = decodeHeaderValue(value);
+    values[key] = value;
     any = true;
   }
-  if (!any && !hasTokenlayHeader(headers)) return null;
-  return build((key) => values[key]);
+  return any || hasTokenlayHeader(headers) ? values : null;
+}
+
+/** The report of {@link reportHeaderValues}' record. */
+export function reportFromHeaderValues(values: Record<string, string>): TokenlayMetadata {
+  return build((key) => (values[key] === undefined ? undefined : decodeHeaderValue(values[key])));
+}
+
+/** Cost and tokens from {@link reportHeaderValues}' record, as the full report reads them. */
+export function usageFromHeaderValues(values: Record<string, string>): { cost: number; inputTokens: number; outputTokens: number } {
+  return { cost: numAt(values, 'cost'), inputTokens: numAt(values, 'input_tokens'), outputTokens: numAt(values, 'output_tokens') };
+}
+
+/** Cost and tokens of a stream's trailer object, as the full report reads them. */
+export function usageFromTrailer(trailer: Record<string, unknown>): { cost: number; inputTokens: number; outputTokens: number } {
+  return { cost: num(trailer.cost), inputTokens: num(trailer.input_tokens), outputTokens: num(trailer.output_tokens) };
+}
+
+function numAt(values: Record<string, string>, key: string): number {
+  const value = values[key];
+  return num(value === undefined ? undefined : decodeHeaderValue(value));
 }
 
 function hasTokenlayHeader(headers: Headers): boolean {

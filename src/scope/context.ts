@@ -34,7 +34,7 @@ export interface Scope {
   /** The `tokenlay()` middleware that opened it, to tell a nested one from the same one mounted twice. */
   readonly opener?: unknown;
   /** The budget of the run this scope is (`runWithTokenlay({ budget })`, or an adapter's `budget` option). */
-  readonly run?: RunBudget;
+  readonly run?: RunBudget | undefined;
 }
 
 // One store per process, even when both the ESM and the CJS build are loaded: a scope opened by
@@ -64,7 +64,8 @@ export function runInScope<R>(
     resolve: init.resolve,
     set: {},
     usage: init.usage ?? parent?.usage ?? emptyUsage(),
-    ...(init.run ? { run: init.run } : {}),
+    // Always present (undefined outside a run): one shape for every scope, no spread per scope.
+    run: init.run,
   };
   return storage.run(scope, fn);
 }

@@ -80,7 +80,6 @@ export function requestScopes<Req>(
   const openRequestScope: ScopeOpener<Req> = function openRequestScope(req, headers, outer) {
     const caps = typeof budget === 'function' ? budget(req) : budget;
     return {
-      ...(caps ? { run: newRun(caps, 'tokenlay({ budget })') } : {}),
       parent: outer,
       // Never mutated (`set` takes later additions), so requests without trusted headers share it.
       fields: trust ? { ...fields, ...trusted(headers) } : fields,
@@ -90,6 +89,8 @@ export function requestScopes<Req>(
       usage: outer ? outer.usage : emptyUsage(),
       owner: req,
       opener: openRequestScope,
+      // Always present (undefined outside a run): one shape for every scope, no spread per request.
+      run: caps ? newRun(caps, 'tokenlay({ budget })') : undefined,
     };
   };
   return openRequestScope;

@@ -6,6 +6,7 @@ import { settledAmount } from './settle-amount.js';
 import type {
   Actual,
   CounterCheck,
+  CounterReading,
   LedgerQuery,
   LedgerRow,
   Metric,
@@ -33,6 +34,8 @@ interface Counter {
 
 interface Hold {
   counterId: string;
+  key: string;
+  bucket: number;
   metric: Metric;
   amount: number;
   expiresAt: number | null;
@@ -148,11 +151,12 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
     }
   }
 
-  function settle(id: string, actual: Actual): void {
+  function settle(id: string, actual: Actual): Reservation | undefined {
     const reservation = forget(id);
-    if (!reservation) return;
+    if (!reservation) return undefined;
     const cost = costUnits(actual.cost);
     for (const hold of reservation.holds) addUsed(hold, hold.metric === 'cost' ? cost : settledAmount(hold.metric, actual));
+    return reservation;
   }
 
   /** A counter's state in the engine's units (USD for cost). */
@@ -177,7 +181,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
       const id = globalThis.crypto.randomUUID();
       const reservation: Reservation = {
         leaseUntil: now + leaseMs,
-        holds: checks.map((c, i) => ({ counterId: ids[i], metric: c.metric, amount: toCounterUnits(c.metric, c.amount), expiresAt: c.expiresAt })),
+        holds: checks.map((c, i) => ({ counterId: ids[i], key: c.key, bucket: c.bucket, metric: c.metric, amount: toCounterUnits(c.metric, c.amount), expiresAt: c.expiresAt })),
         lost: lost ? copyLedgerRow(lost) : undefined,
       };
       earliestLease = Math.min(earliestLease, reservation.leaseUntil);
@@ -200,13 +204,15 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): TokenlayStore 
       forget(id);
     },
 
-    async settleWithRow(id: string, actual: Actual | null, row: LedgerRow): Promise<void> {
+    async settleWithRow(id: string, actual: Actual | null, row: LedgerRow, now?: number): Promise<CounterReading[] | undefined> {
       ensureOpen('settleWithRow');
       // One synchronous run: nothing else can happen between the counters and the row.
-      if (charged.has(id)) return;
-      if (actual) settle(id, actual);
-      else forget(id);
+      if (charged.has(id)) return undefined;
+      const settled = actual ? settle(id, actual) : forget(id);
       record(row);
+      if (now === undefined || !settled) return undefined;
+      chargeLost(now);
+      return settled.holds.map((hold) => ({ key: hold.key, metric: hold.metric, bucket: hold.bucket, ...state(hold.counterId, hold.metric, now) }));
     },
 
     async renew(id: string, { now, leaseMs }): Promise<void> {

@@ -1,14 +1,14 @@
 import type { Pool } from 'pg';
 import { TokenlayConfigError } from '../errors.js';
 import { createPool } from './postgres-driver.js';
-import { ident } from './postgres-schema.js';
+import { ident, lockSchemaDdl } from './postgres-schema.js';
 import { redactUrl } from './redact.js';
 import { auditPage, clearChange, creditChange, maxUnits, overrideOfRow, setChange, type OverrideRow, type LimitOverride, type OverrideChange, type OverrideStore } from './overrides.js';
 
 /** The ledger URL's own parameters, which are not pg connection options. */
 const LEDGER_PARAMS = ['schema', 'batchSize', 'flushIntervalMs', 'retainMonths'];
 
-// Tables of their own, created if missing under an advisory lock: the ledger's numbered migrations
+// Tables of their own, created if missing under the schema's DDL lock (lockSchemaDdl): the ledger's numbered migrations
 // need not know about them, and a ledger schema without them is upgraded in place.
 const SCHEMA = (s: string) => `
 CREATE TABLE IF NOT EXISTS ${s}.tokenlay_limit_overrides (
@@ -41,8 +41,7 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-overrides:${schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      await lockSchemaDdl(client, schema);
       await client.query(SCHEMA(s));
       await client.query('COMMIT');
     } catch (error) {

@@ -52,6 +52,23 @@ export const migrations: readonly string[] = [
    ALTER TABLE $S.tokenlay_ledger ADD COLUMN estimate_reason text;`,
 ];
 
+/** The name whose `hashtext` is the advisory lock of {@link lockSchemaDdl}. */
+export function ddlLockName(schema: string): string {
+  return `tokenlay-ddl:${schema}`;
+}
+
+/**
+ * Inside a transaction: waits for the one advisory lock that every tokenlay DDL on `schema` takes
+ * (the ledger's migrations, the override tables, the billing tables), then creates the schema if
+ * missing. One lock for all of them because PostgreSQL's `CREATE SCHEMA IF NOT EXISTS` and
+ * `CREATE TABLE IF NOT EXISTS` are not atomic: two gateways starting at once, each opening its
+ * ledger, key store and override store, would otherwise fail on a duplicate `pg_namespace` row.
+ */
+export async function lockSchemaDdl(client: PoolClient, schema: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [ddlLockName(schema)]);
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+}
+
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = migrations.length;
 
@@ -65,9 +82,8 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-migrate:${schema}`]);
+    await lockSchemaDdl(client, schema);
     const s = ident(schema);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.tokenlay_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.tokenlay_migrations`);
     const current = rows[0]?.v ?? 0;

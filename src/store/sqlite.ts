@@ -6,7 +6,7 @@ import { flushAtExit } from './sqlite-exit.js';
 import { createLedgerWriter } from './sqlite-ledger.js';
 import { migrate } from './sqlite-schema.js';
 import { lostRow } from './lost-row.js';
-import type { Actual, CounterCheck, LedgerRow, Metric, ReserveResult, TokenlayStore } from './types.js';
+import type { Actual, CounterCheck, CounterReading, LedgerRow, Metric, ReserveResult, TokenlayStore } from './types.js';
 import { actualInUnits, checkInUnits, fromCounterUnits } from './units.js';
 import { assertValidChecks } from './validate.js';
 
@@ -77,11 +77,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   });
   const stopExitFlush = flushAtExit(() => ledger.flushSync());
 
-  const readUsed = db.prepare<[string, string, number, number], { used: number }>(
-    'SELECT used FROM counters WHERE key = ? AND metric = ? AND bucket = ? AND (expires_at IS NULL OR expires_at > ?)',
-  );
-  const readReserved = db.prepare<[string, string, number, number], { reserved: number }>(
-    'SELECT COALESCE(SUM(amount), 0) AS reserved FROM holds WHERE key = ? AND metric = ? AND bucket = ? AND lease_until > ?',
+  const readCounter = db.prepare<[string, string, number, number, string, string, number, number], { used: number | null; reserved: number }>(
+    `SELECT (SELECT used FROM counters WHERE key = ? AND metric = ? AND bucket = ? AND (expires_at IS NULL OR expires_at > ?)) AS used,
+       (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE key = ? AND metric = ? AND bucket = ? AND lease_until > ?) AS reserved`,
   );
   const insertHold = db.prepare(
     'INSERT INTO holds (id, idx, key, metric, bucket, amount, lease_until, expires_at, lost_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -102,11 +100,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   const renewHolds = db.prepare<[number, string]>('UPDATE holds SET lease_until = MAX(lease_until, ?) WHERE id = ?');
   const sweepCounters = db.prepare<[number]>('DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?');
 
-  /** Counter state in units: settled usage, and live reservations. */
+  /** Counter state in units: settled usage, and live reservations (one statement, as each check and reading needs both). */
   function current(key: string, metric: string, bucket: number, now: number) {
-    const used = readUsed.get(key, metric, bucket, now)?.used ?? 0;
-    const reserved = readReserved.get(key, metric, bucket, now)?.reserved ?? 0;
-    return { used, reserved };
+    const row = readCounter.get(key, metric, bucket, now, key, metric, bucket, now);
+    return { used: row?.used ?? 0, reserved: row?.reserved ?? 0 };
   }
 
   /**
@@ -149,11 +146,12 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     return { ok: true, id };
   });
 
-  const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow) => {
+  const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow, now?: number): CounterReading[] | undefined => {
     // Charged as lost already: that charge and its row stand, once.
-    if (row && wasCharged.get(id)) return;
+    if (row && wasCharged.get(id)) return undefined;
+    const holds = actual || now !== undefined ? selectHolds.all(id) : [];
     if (actual) {
-      for (const hold of selectHolds.all(id)) {
+      for (const hold of holds) {
         const amount = settledAmount(hold.metric, actual);
         if (amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, amount, hold.expires_at);
       }
@@ -161,6 +159,13 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     deleteHolds.run(id);
     // The call's ledger row commits with its counters: a crash keeps both or neither.
     if (row) ledger.insert(row);
+    if (now === undefined || holds.length === 0) return undefined;
+    // The counters as read() would give them now, without a second trip to the file.
+    chargeLost(now);
+    return holds.map((hold) => {
+      const { used, reserved } = current(hold.key, hold.metric, hold.bucket, now);
+      return { key: hold.key, metric: hold.metric, bucket: hold.bucket, used: fromCounterUnits(hold.metric, used), reserved: fromCounterUnits(hold.metric, reserved) };
+    });
   });
 
   let closed = false;
@@ -185,10 +190,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
       ensureOpen('release');
       await whenUnlocked(() => deleteHolds.run(id), busyTimeoutMs);
     },
-    async settleWithRow(id, actual, row) {
+    async settleWithRow(id, actual, row, now) {
       ensureOpen('settleWithRow');
       const units = actual && actualInUnits(actual);
-      await whenUnlocked(() => settleTx.immediate(id, units, row), busyTimeoutMs);
+      return whenUnlocked(() => settleTx.immediate(id, units, row, now), busyTimeoutMs);
     },
     async renew(id, { now, leaseMs }) {
       ensureOpen('renew');

@@ -165,12 +165,29 @@ export interface Ledger {
  */
 export type TokenlayStore = CounterStore & Ledger & Partial<AtomicSettlement>;
 
+/** One counter as it stands: what {@link CounterStore.read} gives, with the counter it is. */
+export interface CounterReading {
+  key: string;
+  metric: Metric;
+  bucket: number;
+  /** Settled usage (USD for cost). */
+  used: number;
+  /** Live reservations (USD for cost). */
+  reserved: number;
+}
+
 /** Settling a call and recording its ledger row in one transaction. */
 export interface AtomicSettlement {
   /**
    * `settle(id, actual)` (or, with `actual` null, `release(id)`) and `record(row)`, committed
    * together: after a crash both happened or neither did. When the reservation was already charged
    * as lost (its lease ran out), neither happens: the lost call's row and charge stand, once.
+   *
+   * With `now` (the caller's clock, ms), it resolves with every counter the reservation held as
+   * `read(key, metric, bucket, now)` would give it just after the settlement (lost holders charged
+   * first), read in the same step, so that the caller need not read them again. Without `now`, or
+   * when nothing was settled (an id charged as lost, or never seen), it resolves with undefined
+   * (a store of an earlier contract, resolving with nothing, is read again by the engine instead).
    */
-  settleWithRow(id: string, actual: Actual | null, row: LedgerRow): Promise<void>;
+  settleWithRow(id: string, actual: Actual | null, row: LedgerRow, now?: number): Promise<CounterReading[] | undefined | void>;
 }

@@ -77,7 +77,8 @@ describe('createTokenlayFetch', () => {
     const fetch = createTokenlayFetch({ policy: { rules: [{ id: 'one-a-day', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }] } }] }, store: 'memory' });
     const sdk = new OpenAI({ apiKey: 'sk-sdk', baseURL: provider.base, fetch, maxRetries: 0 });
     await runWithTokenlay({ user: 'embedded-fetch' }, async () => {
-      const first = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+      // Another SDK's parsed body is not linked (TokenlayOpenAI's are): its answer is.
+      const first = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
       expect(getTokenlayMetadata(first)).toMatchObject({ ruleId: 'one-a-day', inputTokens: 10 });
       const second = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e);
       expect(second).toBeInstanceOf(OpenAI.RateLimitError);

@@ -6,6 +6,7 @@ import {
   TokenlayConfigError,
   TokenlayError,
   TokenlayLimitError,
+  TokenlayRedirectError,
   createTokenlayFetch,
   runWithTokenlay,
   tokenlayFetch,
@@ -93,6 +94,20 @@ describe('keys stay where they belong', () => {
       expect(err.message).toContain(provider.url);
       expect(err.message).toContain(elsewhere.url);
       expect(err.message).not.toContain(PROVIDER_KEY);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it('retries a refused redirect as a connection failure, then throws the TokenlayRedirectError itself', async () => {
+    const elsewhere = await startProvider();
+    try {
+      provider.options.behavior = () => ({ kind: 'status', status: 307, headers: { location: `${elsewhere.base}/chat/completions` } });
+      const err = await client({ maxRetries: 1 }).chat.completions.create(chat).catch((e) => e);
+      expect(provider.requests).toHaveLength(2);
+      expect(err).toBeInstanceOf(TokenlayRedirectError);
+      expect(err).toMatchObject({ from: provider.url, to: elsewhere.url });
+      expect(err.message).toBe(new TokenlayRedirectError(provider.url, elsewhere.url).message);
     } finally {
       await elsewhere.close();
     }
@@ -198,6 +213,60 @@ describe('an unreachable proxy', () => {
     expect(err).toBeInstanceOf(OpenAI.APIConnectionError);
     expect(err.message).toContain('http://127.0.0.1:9/v1/chat/completions');
     expect(err.message).not.toContain(TOKENLAY_KEY);
+  });
+
+  it('is retried as any connection failure is, then says which URL could not be reached', async () => {
+    let attempts = 0;
+    // The app's own fetch under the client, failing as undici does when nothing listens.
+    const refusing = async () => {
+      attempts++;
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    };
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://127.0.0.1:9', maxRetries: 1, fetch: refusing });
+    const err = await openai.chat.completions.create(chat).catch((e) => e);
+    expect(attempts).toBe(2);
+    expect(err).toBeInstanceOf(OpenAI.APIConnectionError);
+    expect(err.message).toBe(
+      'Connection error: tokenlay: could not reach http://127.0.0.1:9/v1/chat/completions (ECONNREFUSED). Check that the Tokenlay proxy runs there, or set tokenlayBaseUrl (env TOKENLAY_BASE_URL).',
+    );
+    // The explanation is the cause. openai 5 to 7 keep the fetch failure under it; openai 4 hands
+    // the client a copy of the answer, from which the explanation is rebuilt, without it.
+    expect(err.cause.message).toBe(err.message.replace('Connection error: ', ''));
+    if (process.env.EXPECT_OPENAI_MAJOR !== '4') expect(err.cause.cause.cause.code).toBe('ECONNREFUSED');
+  });
+
+  it('says which URL could not be reached when connecting timed out, as the SDK\'s timeout error', async () => {
+    const timingOut = async () => {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }) });
+    };
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://127.0.0.1:9', maxRetries: 0, fetch: timingOut });
+    const err = await openai.chat.completions.create(chat).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+    expect(err.message).toContain('could not reach http://127.0.0.1:9/v1/chat/completions (UND_ERR_CONNECT_TIMEOUT)');
+  });
+
+  it('is not mistaken for an answer that looks like one of its explanations', async () => {
+    provider.options.behavior = () => ({
+      kind: 'status',
+      status: 502,
+      headers: { 'x-tokenlay-client-failure': 'tokenlay-guess', 'x-should-retry': 'false' },
+      body: { error: { message: 'proxy down', type: 'tokenlay_client_failure', from: 'http://a', to: 'http://b' } },
+    });
+    const err = await client().chat.completions.create(chat).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err).not.toBeInstanceOf(TokenlayRedirectError);
+    expect(err.status).toBe(502);
+  });
+
+  it('is not retried once the caller aborts, and says so as the SDK does', async () => {
+    const controller = new AbortController();
+    const refusing = async () => {
+      controller.abort();
+      throw new TypeError('fetch failed');
+    };
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://127.0.0.1:9', maxRetries: 2, fetch: refusing });
+    const err = await openai.chat.completions.create(chat, { signal: controller.signal }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIUserAbortError);
   });
 
   it('says so from createTokenlayFetch too', async () => {

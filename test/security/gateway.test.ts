@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -146,6 +147,27 @@ describe('gateway security', () => {
     expect(tooBig.status).toBe(413);
     const under = JSON.stringify({ ...hello, messages: [{ role: 'user', content: 'y'.repeat(1024 * 1024) }] });
     expect((await post(`${rig.url}/v1/chat/completions`, rig.headers(), under)).status).toBe(200);
+  });
+
+  it('answers 413 for a chunked body (no declared length) over the size, whether it arrives with its headers or after them', async () => {
+    const rig = await gatewayRig({ maxBodyBytes: 1024 });
+    const big = JSON.stringify({ ...hello, messages: [{ role: 'user', content: 'x'.repeat(2000) }] });
+    const send = (parts: string[]) =>
+      new Promise<{ status: number; code: string }>((resolve, reject) => {
+        const req = request(`${rig.url}/v1/chat/completions`, { method: 'POST', headers: { ...rig.headers(), 'transfer-encoding': 'chunked' } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += String(c)));
+          res.on('end', () => resolve({ status: res.statusCode!, code: (JSON.parse(text) as { error: { code: string } }).error.code }));
+        });
+        req.on('error', reject);
+        // One write with the headers; or a second one once the connection is up, which may come after them.
+        req.write(parts[0]);
+        if (parts.length === 1) req.end();
+        else req.once('socket', (socket) => socket.once('connect', () => setImmediate(() => req.end(parts[1]))));
+      });
+    expect(await send([big])).toEqual({ status: 413, code: 'request_too_large' });
+    expect(await send([big.slice(0, 500), big.slice(500)])).toEqual({ status: 413, code: 'request_too_large' });
+    expect(rig.chatCalls()).toBe(0);
   });
 
   it('answers 400 for malformed JSON, naming the problem, without calling the provider', async () => {

@@ -297,6 +297,30 @@ export function lostHolderContract(name: string, make: () => TokenlayStore | Pro
       expect(rows).toEqual([lost]);
     });
 
+    it('settleWithRow with the clock gives back every counter the reservation held, as read() would just after; nothing for a call charged as lost', async () => {
+      if (!store.settleWithRow) return expect(store.settleWithRow).toBeUndefined();
+      // Another caller's live reservation on the same counters: it shows as reserved in the readings.
+      const other = await store.reserve(checks, { now: T0, leaseMs: 30_000 });
+      const r = await store.reserve(checks, { now: T0, leaseMs: 30_000, lost });
+      if (!r.ok || !other.ok) throw new Error('expected admission');
+      const readings = await store.settleWithRow(r.id, { requests: 1, tokens: 15, cost: 0.0000045 }, row({ fields: { user: 'lena' } }), T0 + 10);
+      expect(readings).toBeDefined();
+      const byMetric = Object.fromEntries((readings ?? []).map((c) => [c.metric, c]));
+      expect(Object.keys(byMetric).sort()).toEqual(['concurrent', 'cost', 'requests', 'tokens']);
+      for (const c of readings ?? []) {
+        expect(c.key).toBe('lost');
+        expect(c.bucket).toBe(T0);
+        expect({ used: c.used, reserved: c.reserved }).toEqual(await store.read(c.key, c.metric, c.bucket, T0 + 10));
+      }
+      expect(byMetric.cost).toMatchObject({ used: 0.0000045, reserved: 0.0024594 });
+      expect(byMetric.requests).toMatchObject({ used: 1, reserved: 1 });
+      // A holder charged as lost comes back: nothing settled, nothing read.
+      const gone = await store.reserve(checks, { now: T0, leaseMs: 1000, lost });
+      if (!gone.ok) throw new Error('expected admission');
+      await store.read('lost', 'requests', T0, T0 + 2000);
+      expect(await store.settleWithRow(gone.id, { requests: 1, tokens: 15, cost: 0.0000045 }, row({ fields: { user: 'lena' } }), T0 + 2000)).toBeUndefined();
+    });
+
     it('charges a lost holder noticed by a read alone', async () => {
       const r = await store.reserve(checks, { now: T0, leaseMs: 1000, lost });
       if (!r.ok) throw new Error('expected admission');

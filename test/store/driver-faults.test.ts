@@ -5,6 +5,7 @@ import type * as Pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPostgresKeyStore } from '../../src/gateway/keys-postgres.js';
 import { createPostgresLedger } from '../../src/store/postgres.js';
+import { ddlLockName } from '../../src/store/postgres-schema.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import { row } from './contract.js';
 import { PrivatePostgres } from './private-postgres.js';
@@ -114,7 +115,7 @@ describe('PostgreSQL connections killed mid-call', () => {
     const schema = `faults_m_${Date.now()}`;
     const locker = await admin();
     await locker.query('BEGIN');
-    await locker.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-migrate:${schema}`]);
+    await locker.query('SELECT pg_advisory_xact_lock(hashtext($1))', [ddlLockName(schema)]);
     const ledger = createPostgresLedger({ url: postgres.url, schema, spoolPath: join(tempDir(), 'm.spool'), flushIntervalMs: 100, log: () => {} });
     const ready = ledger.ready().then(() => 'ready', (e: Error) => e.message);
     for (let i = 0; i < 3; i++) ledger.record(row({ fields: { user: `m${i}` } }));

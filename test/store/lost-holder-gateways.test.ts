@@ -139,7 +139,11 @@ describe('a gateway killed with -9 while its calls are in flight (three gateways
     type Row = { status: number; estimated: boolean; estimate_reason: string | null; user: string };
     let rows: Row[] = [];
     const ledgerRows = async () => (rows = await pgQuery<Row>(`SELECT status, estimated, estimate_reason, fields->>'user' AS user FROM "${schema}".tokenlay_ledger WHERE status <> 429`)).length;
-    await expect.poll(ledgerRows, { timeout: 20_000, interval: 200 }).toBe(answered().length);
+    // Polled for at most 20 s; a mismatch is reported below with the kinds of rows there.
+    await expect.poll(ledgerRows, { timeout: 20_000, interval: 200 }).toBe(answered().length).catch(() => undefined);
+    // On a mismatch, say which kinds of rows are there (status / estimate reason → count).
+    const kinds = rows.reduce<Record<string, number>>((m, r) => ({ ...m, [`${r.status}/${r.estimate_reason}`]: (m[`${r.status}/${r.estimate_reason}`] ?? 0) + 1 }), {});
+    expect(rows.length, `ledger rows by kind: ${JSON.stringify(kinds)}`).toBe(answered().length);
     const lost = rows.filter((r) => r.estimate_reason === 'holder lost');
     expect(lost.length).toBeGreaterThan(0);
     expect(lost.every((r) => r.estimated && r.status === 502)).toBe(true);

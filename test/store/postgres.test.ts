@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPostgresLedger, type PostgresLedgerOptions } from '../../src/store/postgres.js';
 import { migrations, SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
+import { createPostgresOverrideStore } from '../../src/store/overrides-postgres.js';
+import { createPostgresKeyStore } from '../../src/gateway/keys-postgres.js';
 import { ledgerContract, row } from './contract.js';
 import { pgQuery, POSTGRES_URL, usePostgresSchemas } from './services.js';
 import { useTempDirs } from './temp-dir.js';
@@ -35,6 +37,29 @@ describe('Postgres ledger', () => {
     expect(applied.map((r) => r.version)).toEqual(migrations.map((_, i) => i + 1));
     expect(SCHEMA_VERSION).toBe(migrations.length);
     await Promise.all(ledgers.map((l) => l.close()));
+  });
+
+  it('opens on a new schema when several gateways start at once, each with its ledger, key store and override store', async () => {
+    // Each gateway opens three stores, each creating the schema if missing; PostgreSQL's
+    // CREATE SCHEMA IF NOT EXISTS is not atomic, so two creators at once fail unless serialized.
+    for (let round = 0; round < 6; round++) {
+      const schema = schemaName();
+      const url = `${POSTGRES_URL}?schema=${schema}`;
+      const dir = tempDir();
+      const ledgers = [0, 1].map((i) => createPostgresLedger({ url: POSTGRES_URL, schema, spoolPath: join(dir, `i${i}.spool`) }));
+      const overrides = [0, 1].map(() => createPostgresOverrideStore({ url }));
+      const keys = [0, 1].map(() => createPostgresKeyStore({ url }));
+      try {
+        const opened = await Promise.allSettled([
+          ...ledgers.map((l) => l.ready()),
+          ...overrides.map((o) => o.version()),
+          ...keys.map((k) => k.list()),
+        ]);
+        expect(opened.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual([]);
+      } finally {
+        await Promise.all([...ledgers, ...overrides, ...keys].map(async (s) => s.close()));
+      }
+    }
   });
 
   it('refuses a schema migrated by a newer tokenlay, naming both versions', async () => {

@@ -56,8 +56,8 @@ export interface ProviderOptions {
    * and in a stream's usage chunk.
    */
   rawUsage?: Record<string, unknown> | ((req: Recorded) => Record<string, unknown>);
-  /** Answer with an `x-request-id` (`req_<n>`), as OpenAI does. Default: none. */
-  requestIds?: boolean;
+  /** Answer with an `x-request-id` (`req_<n>`), as OpenAI does, or with this same one every time. Default: none. */
+  requestIds?: boolean | string;
 }
 
 export interface Provider {
@@ -181,7 +181,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
     return (typeof given === 'function' ? given(r!) : given) ?? { prompt: 10, completion: 5 };
   };
   const proxyHeaders = (r?: Recorded): Record<string, string> => ({
-    ...(provider.options.requestIds ? { 'x-request-id': `req_${++answered}` } : {}),
+    ...(provider.options.requestIds ? { 'x-request-id': typeof provider.options.requestIds === 'string' ? provider.options.requestIds : `req_${++answered}` } : {}),
     ...(provider.options.proxyAnswers
       ? {
           'x-tokenlay-rule-id': 'stand-in-rule',
