@@ -68,6 +68,7 @@ export function send(url: string, options: SendOptions = {}): Promise<Answer> {
       res.on('error', () => resolve({ status: 0, headers: res.headers, body, json: () => undefined }));
     });
     req.on('error', (err) => (options.abortAfter !== undefined ? resolve({ status: 0, headers: {}, body: '', json: () => undefined }) : reject(err)));
+    // Stays on the wall clock: the client leaves a given time into the request, mid-flight.
     if (options.abortAfter !== undefined) setTimeout(() => req.destroy(), options.abortAfter);
     if (options.halfBody && options.body !== undefined) {
       const bytes = Buffer.from(options.body);

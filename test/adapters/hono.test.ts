@@ -68,6 +68,7 @@ describe('Hono 4 on @hono/node-server', () => {
     app.post('/sse', (c) =>
       streamSSE(c, async (sse) => {
         for (let i = 0; i < 3; i++) {
+          // Stays on the wall clock: events written apart in time, as a provider streams them.
           await sse.sleep(5);
           const r = await stack.openai.chat.completions.create(chat(`part ${i}`));
           await sse.writeSSE({ data: r.choices[0].message.content ?? '' });
@@ -153,6 +154,7 @@ describe('Hono 4 on @hono/node-server', () => {
     app.use('*', tokenlay({ onFinish: (usage) => finished.push(usage) }));
     app.post('/forever', (c) =>
       streamSSE(c, async (sse) => {
+        // Stays on the wall clock: an endless stream at a pace, so that the client's leaving lands mid-stream.
         while (!sse.aborted && !sse.closed) await sse.writeSSE({ data: 'tick' }).then(() => sse.sleep(5));
       }),
     );

@@ -94,6 +94,7 @@ function makeKit(stack: Stack, finished: Map<string, TokenlayUsage>): Kit {
   return {
     async work(job) {
       const call = async (i: number) => {
+        // Stays on the wall clock: generated delays interleave the concurrent jobs across real timer hops.
         await sleep(job.delays[i]);
         await stack.openai.chat.completions.create(chat(`${job.user}|${job.id}|${i}`));
       };
@@ -146,8 +147,8 @@ export function isolationSuite(framework: string, cases: IsolationCase[]): void 
           expect(stack.provider.requests.length).toBe(expected.size);
           expect(seen).toEqual(expected);
 
-          // onFinish runs once the response has gone out: give the last ones a moment.
-          const deadline = Date.now() + 2_000;
+          // onFinish runs once the response has gone out: polled (bounded) for the last ones.
+          const deadline = Date.now() + 10_000;
           while (finished.size < jobs.length && Date.now() < deadline) await sleep(10);
           const wrongFinish = jobs
             .filter((job) => finished.get(job.id)?.calls !== job.k)

@@ -49,6 +49,7 @@ describe('request and response listeners', () => {
       });
       req.on('error', reject);
       req.flushHeaders();
+      // Stays on the wall clock: the body's pieces arrive apart in time, each a 'data' event of its own.
       setTimeout(() => req.write('x'.repeat(1000)), 20);
       setTimeout(() => req.end('y'.repeat(1000)), 50);
     });
@@ -70,6 +71,7 @@ describe('request and response listeners', () => {
       const req = httpRequest(url, { headers: { 'x-user': 'drain-dora' } }, (res) => {
         const chunks: Buffer[] = [];
         res.pause();
+        // Stays on the wall clock: a client slow to read, so that the server's write waits for 'drain'.
         setTimeout(() => res.resume(), 100);
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));

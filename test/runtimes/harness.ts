@@ -62,6 +62,7 @@ async function waitUntil(what: string, ready: () => Promise<string | undefined>,
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before listening:\n${log()}`);
     const url = await ready();
     if (url) return url;
+    // Polled (bounded above): workerd prints no line when ready; answering HTTP is what ready means.
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what} did not listen within 20 s:\n${log()}`);

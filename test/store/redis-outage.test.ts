@@ -45,6 +45,7 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000
   for (;;) {
     const v = await fn();
     if (ok(v) || Date.now() > end) return v;
+    // Polled (bounded above): the store's reconnection shows only in what the next call gets.
     await new Promise((r) => setTimeout(r, 100));
   }
 }
