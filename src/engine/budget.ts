@@ -41,13 +41,16 @@ function round(type: string, v: number): number {
   return type === 'cost' ? Math.round(v * 1e10) / 1e10 : v;
 }
 
+/** The window a read-out names: `run` for a run's budget, `total` for calls in flight. */
+const windowOf = (l: ResolvedLimit) => (l.run ? 'run' : l.limit.type === 'concurrent' ? 'total' : l.limit.window);
+
 /** One limit as it stands, from its counter's `used` and `reserved` (and `prior`, a rolling window's earlier steps). */
 function budgetLimit(l: ResolvedLimit, used: number, reserved: number, resetsAt: number | null, ruleId: string | null): BudgetLimit {
   const type = l.limit.type;
   const exact = type === 'requests' || type === 'concurrent';
   const spent = used + (l.prior ?? 0) + (exact ? reserved : 0);
   const held = used + (l.prior ?? 0) + reserved;
-  const window = l.run ? 'run' : type === 'concurrent' ? 'total' : l.limit.window;
+  const window = windowOf(l);
   return {
     ruleId: l.run ? null : ruleId,
     type: l.run ? 'run' : type,
@@ -73,25 +76,45 @@ export async function readBudget(store: Pick<CounterStore, 'read'>, limits: Reso
   );
 }
 
+/** What the report's `budget` says of one limit: see {@link tightest}. */
+export interface TightestLimit {
+  remaining: number;
+  type: string;
+  window: string;
+}
+
 /**
- * The budget of `limits` from counters already read (a settlement's), without a store round trip:
- * undefined unless every limit's counter is among `readings` and none has a rolling window (whose
- * earlier steps and next release need reads of their own).
+ * The report's `budget` from counters already read (a settlement's), without a store round trip
+ * and without building each limit's read-out (every call answers with one): the same limit and
+ * figures as `tightest()` of the read-out. `null` when no limit applies; undefined unless every
+ * limit's counter is among `readings` and none has a rolling window (whose earlier steps and next
+ * release need reads of their own).
  */
-export function budgetFromReadings(readings: readonly CounterReading[], limits: readonly ResolvedLimit[], ruleId: string | null): BudgetLimit[] | undefined {
-  const out: BudgetLimit[] = [];
+export function tightestFromReadings(readings: readonly CounterReading[], limits: readonly ResolvedLimit[]): TightestLimit | null | undefined {
+  let best: ResolvedLimit | undefined;
+  let bestRemaining = 0;
   for (const l of limits) {
     if (l.earlier !== undefined) return undefined;
     const metric = counterMetric(l.limit.type);
-    const r = readings.find((c) => c.key === l.key && c.metric === metric && c.bucket === l.bucket);
+    let r: CounterReading | undefined;
+    for (const c of readings) {
+      if (c.key === l.key && c.metric === metric && c.bucket === l.bucket) {
+        r = c;
+        break;
+      }
+    }
     if (!r) return undefined;
-    out.push(budgetLimit(l, r.used, r.reserved, l.resetsAt, ruleId));
+    const remaining = round(l.limit.type, Math.max(0, l.limit.max - (r.used + (l.prior ?? 0) + r.reserved)));
+    if (!best || remaining / l.limit.max < bestRemaining / best.limit.max) {
+      best = l;
+      bestRemaining = remaining;
+    }
   }
-  return out;
+  return best ? { remaining: bestRemaining, type: best.limit.type, window: windowOf(best) } : null;
 }
 
 /** The limit with the smallest share of its max left, as the report's `budget`; undefined when none. */
-export function tightest(budget: BudgetLimit[]): { remaining: number; type: string; window: string } | undefined {
+export function tightest(budget: BudgetLimit[]): TightestLimit | undefined {
   let best: BudgetLimit | undefined;
   for (const b of budget) if (!best || b.remaining / b.max < best.remaining / best.max) best = b;
   if (!best) return undefined;

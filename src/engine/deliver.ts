@@ -5,7 +5,7 @@
  */
 import type { CallReport } from '../protocol/report.js';
 import { answerHeaders, providerCutAnswer, providerFailureAnswer, readAnswer, streamAnswer } from './answer.js';
-import { budgetFromReadings, readBudget, tightest } from './budget.js';
+import { readBudget, tightest, tightestFromReadings } from './budget.js';
 import { reportNow } from './call.js';
 import type { ProviderAnswer } from './forward.js';
 import { cancelWhenIdle } from './idle.js';
@@ -53,9 +53,9 @@ function budgetLeft(sent: SentCall): Promise<void> | undefined {
   if (limits.length === 0) return undefined;
   const ruleId = state.rule?.id ?? null;
   const counters = sent.settlement.counters;
-  const known = counters && budgetFromReadings(counters, limits, ruleId);
-  if (known) {
-    state.report.budget = tightest(known);
+  const known = counters && tightestFromReadings(counters, limits);
+  if (known !== undefined) {
+    state.report.budget = known ?? undefined;
     return undefined;
   }
   return readBudget(ctx.store, limits, ruleId, now).then(

@@ -2,7 +2,7 @@ import { nodeRequire } from '../node-builtins.js';
 import { boundRequestTokens } from './estimate.js';
 import { listedOutputLimit } from './output-limits.js';
 import { foldModelName, priceLookups, type PriceLookup } from './model-names.js';
-import { PRICE_UNITS, priceUsage, type PriceUnit, type PriceUsage, type PricedUsage } from './usage-units.js';
+import { PRICE_UNITS, priceUsage, type PriceUnit, type PriceUsage, type PricedUsage, unitCount } from './usage-units.js';
 import { TokenlayConfigError } from '../errors.js';
 
 /** A price in USD per million tokens. */
@@ -45,6 +45,13 @@ export interface Pricer {
    * `azure`, `groq`, …) or the provider's base URL; without it OpenAI's prices are tried first.
    */
   price(model: string, usage: PricedUsage, providerHint?: string): PriceResult;
+  /**
+   * The USD a reservation holds for `inputTokens` and `outputTokens` on `model`: the larger of the
+   * two prices of that usage with input uncached and with all input written to the prompt cache.
+   * Optional; {@link createPricer}'s prices both in one lookup, and without it both are priced
+   * with `price()`.
+   */
+  reservationCost?(model: string, inputTokens: number, outputTokens: number, providerHint?: string): number;
   /** The model's context window from the price table, when it is known. */
   contextWindow(model: string, providerHint?: string): number | undefined;
 }
@@ -224,24 +231,40 @@ export function createPricer(opts: PricerOptions = {}): Pricer {
     return undefined;
   }
 
+  function price(model: string, usage: PricedUsage, providerHint: string | undefined): PriceResult {
+    const units = priceUsage(usage);
+    const override = model.length > MAX_PRICED_NAME_CHARS ? undefined : fromOverride(model);
+    if (override) {
+      const input = units.input_tokens;
+      const cached = units.cache_read_tokens;
+      const cost = ((input - cached) * override.input + cached * (override.cachedInput ?? override.input) + units.output_tokens * override.output) / MTOK;
+      return { cost, known: true, priced: true, source: 'override' };
+    }
+    const lookup = find(model, providerHint);
+    if (lookup) {
+      const r = linearRates(lookup, `${providerHint ?? ''}\u0000${model}`);
+      if (r) return { cost: sumRates(r, units), known: true, priced: true, source: 'genai-prices' };
+      const result = calc(lookup, units);
+      if (result) return { cost: result.total_price, known: true, priced: true, source: 'genai-prices' };
+    }
+    return { cost: 0, known: !refuse, priced: false, source: 'none', warning: unknownWarning(model, refuse) };
+  }
+
   return {
-    price(model, usage, providerHint) {
-      const units = priceUsage(usage);
-      const override = model.length > MAX_PRICED_NAME_CHARS ? undefined : fromOverride(model);
-      if (override) {
-        const input = units.input_tokens;
-        const cached = units.cache_read_tokens;
-        const cost = ((input - cached) * override.input + cached * (override.cachedInput ?? override.input) + units.output_tokens * override.output) / MTOK;
-        return { cost, known: true, priced: true, source: 'override' };
+    price,
+    reservationCost(model, inputTokens, outputTokens, providerHint) {
+      const lookup = model.length > MAX_PRICED_NAME_CHARS || fromOverride(model) ? null : find(model, providerHint);
+      const r = lookup && linearRates(lookup, `${providerHint ?? ''}\u0000${model}`);
+      if (r) {
+        // The terms sumRates() adds for these two usages, in its order (the zero ones change nothing).
+        const inTokens = unitCount(inputTokens);
+        const input = r.perCall + inTokens * r.perUnit.input_tokens;
+        const output = unitCount(outputTokens) * r.perUnit.output_tokens;
+        return Math.max(input + output, input + inTokens * r.perUnit.cache_write_tokens + output);
       }
-      const lookup = find(model, providerHint);
-      if (lookup) {
-        const r = linearRates(lookup, `${providerHint ?? ''}\u0000${model}`);
-        if (r) return { cost: sumRates(r, units), known: true, priced: true, source: 'genai-prices' };
-        const result = calc(lookup, units);
-        if (result) return { cost: result.total_price, known: true, priced: true, source: 'genai-prices' };
-      }
-      return { cost: 0, known: !refuse, priced: false, source: 'none', warning: unknownWarning(model, refuse) };
+      // An override prices a cache write as input; tiered and unknown prices take the table's word twice.
+      const plain: PricedUsage = { inputTokens, outputTokens, cachedTokens: 0 };
+      return Math.max(price(model, plain, providerHint).cost, price(model, { ...plain, cacheWriteTokens: inputTokens }, providerHint).cost);
     },
     contextWindow(model, providerHint) {
       const key = `${providerHint ?? ''}\u0000${model}`;
@@ -352,9 +375,13 @@ export function pricedShape(model: string, shape: CallShape, perChoice: number, 
   const { inputTokens } = shape;
   // Input is priced at its dearest: plain, or all written to the prompt cache (Anthropic bills a
   // cache write above the input price).
-  const plain = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint).cost;
-  const written = pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0, cacheWriteTokens: inputTokens }, opts.providerHint).cost;
-  return { tokens: inputTokens + outputTokens, cost: Math.max(plain, written), inputTokens, outputTokens, perChoice };
+  const cost =
+    pricer.reservationCost?.(model, inputTokens, outputTokens, opts.providerHint) ??
+    Math.max(
+      pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0 }, opts.providerHint).cost,
+      pricer.price(model, { inputTokens, outputTokens, cachedTokens: 0, cacheWriteTokens: inputTokens }, opts.providerHint).cost,
+    );
+  return { tokens: inputTokens + outputTokens, cost, inputTokens, outputTokens, perChoice };
 }
 
 /** Where output would meet `room` if the price grew linearly between `low` and `high` tokens a choice. */

@@ -49,16 +49,33 @@ function shown(value: unknown): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
-function find(value: unknown, path: string, depth: number): string | undefined {
+/** Why `field` under `key` is not sound (` is …`, to follow its path), or undefined. */
+function fieldProblem(key: string, field: unknown): string | undefined {
+  if (TOKEN_FIELD.test(key) && !isTokenCount(field)) return ` is ${shown(field)}, not a token count (a whole number from 0)`;
+  if (SECONDS_FIELD.test(key) && !isSeconds(field)) return ` is ${shown(field)}, not a duration (seconds from 0 to ${MAX_AUDIO_SECONDS})`;
+  return undefined;
+}
+
+// Usage is checked on every call and is nearly always sound: the walk allocates nothing (no entry
+// arrays, no path strings) until it finds a problem, and builds the field's path on the way back.
+function find(value: unknown, depth: number): string | undefined {
   if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return undefined;
-  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
-  for (const [key, field] of entries) {
-    const at = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const field: unknown = value[i];
+      if (field === null || field === undefined) continue;
+      // An index is neither a token nor a seconds field: only what it holds is checked.
+      const problem = find(field, depth + 1);
+      if (problem) return `[${i}]${problem}`;
+    }
+    return undefined;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const field: unknown = (value as Record<string, unknown>)[key];
     if (field === null || field === undefined) continue;
-    if (TOKEN_FIELD.test(key) && !isTokenCount(field)) return `${at} is ${shown(field)}, not a token count (a whole number from 0)`;
-    if (SECONDS_FIELD.test(key) && !isSeconds(field)) return `${at} is ${shown(field)}, not a duration (seconds from 0 to ${MAX_AUDIO_SECONDS})`;
-    const inner = find(field, at, depth + 1);
-    if (inner) return inner;
+    const problem = fieldProblem(key, field) ?? find(field, depth + 1);
+    if (problem) return `.${key}${problem}`;
   }
   return undefined;
 }
@@ -72,7 +89,8 @@ function find(value: unknown, path: string, depth: number): string | undefined {
  * @returns e.g. `usage.completion_tokens is 1e+308, not a token count (a whole number from 0)`.
  */
 export function usageFieldProblem(usage: Record<string, unknown>): string | undefined {
-  return find(usage, 'usage', 0);
+  const problem = find(usage, 0);
+  return problem && `usage${problem}`;
 }
 
 function choices(body: unknown): number {

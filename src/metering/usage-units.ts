@@ -37,7 +37,8 @@ export type PricedUsage = Pick<MeteredUsage, 'inputTokens' | 'outputTokens' | 'c
     >
   >;
 
-const count = (value: number | undefined) => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0);
+/** A usage count as a price reads it: a finite number above 0, else 0. */
+export const unitCount = (value: number | undefined) => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0);
 
 /**
  * The usage as genai-prices reads it, each part cut to fit inside what it is a part of (so no
@@ -45,20 +46,20 @@ const count = (value: number | undefined) => (typeof value === 'number' && Numbe
  * the input, audio and image input within what is left of it, cached audio and images within both.
  */
 export function priceUsage(usage: PricedUsage): PriceUsage {
-  const input = count(usage.inputTokens);
-  const cached = Math.min(count(usage.cachedTokens), input);
-  const written = Math.min(count(usage.cacheWriteTokens), input - cached);
-  const audio = Math.min(count(usage.inputAudioTokens), input);
-  const cachedAudio = Math.min(count(usage.cachedAudioTokens), audio, cached);
+  const input = unitCount(usage.inputTokens);
+  const cached = Math.min(unitCount(usage.cachedTokens), input);
+  const written = Math.min(unitCount(usage.cacheWriteTokens), input - cached);
+  const audio = Math.min(unitCount(usage.inputAudioTokens), input);
+  const cachedAudio = Math.min(unitCount(usage.cachedAudioTokens), audio, cached);
   // Plain text input left once every part is taken out must not go below zero.
-  const cachedImage = Math.min(count(usage.cachedImageTokens), cached - cachedAudio);
+  const cachedImage = Math.min(unitCount(usage.cachedImageTokens), cached - cachedAudio);
   const room = input - cached - written - (audio - cachedAudio);
-  const image = cachedImage + Math.max(0, Math.min(count(usage.inputImageTokens) - cachedImage, room));
-  const output = count(usage.outputTokens);
-  const outputAudio = Math.min(count(usage.outputAudioTokens), output);
-  const outputImage = Math.min(count(usage.outputImageTokens), output - outputAudio);
-  const reasoning = Math.min(count(usage.reasoningTokens), output - outputAudio - outputImage);
-  const seconds = count(usage.audioSeconds);
+  const image = cachedImage + Math.max(0, Math.min(unitCount(usage.inputImageTokens) - cachedImage, room));
+  const output = unitCount(usage.outputTokens);
+  const outputAudio = Math.min(unitCount(usage.outputAudioTokens), output);
+  const outputImage = Math.min(unitCount(usage.outputImageTokens), output - outputAudio);
+  const reasoning = Math.min(unitCount(usage.reasoningTokens), output - outputAudio - outputImage);
+  const seconds = unitCount(usage.audioSeconds);
   return {
     input_tokens: input,
     cache_read_tokens: cached,

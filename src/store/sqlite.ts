@@ -147,9 +147,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   });
 
   const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow, now?: number): CounterReading[] | undefined => {
-    // Charged as lost already: that charge and its row stand, once.
-    if (row && wasCharged.get(id)) return undefined;
-    const holds = actual || now !== undefined ? selectHolds.all(id) : [];
+    const holds = row || actual || now !== undefined ? selectHolds.all(id) : [];
+    // Charged as lost already: that charge and its row stand, once. Charging deletes every hold
+    // of the call in the same commit, so a call that still holds any was not charged.
+    if (row && holds.length === 0 && wasCharged.get(id)) return undefined;
     if (actual) {
       for (const hold of holds) {
         const amount = settledAmount(hold.metric, actual);

@@ -228,3 +228,32 @@ describe('reservation cost', () => {
     expect(mini.cost).toBeCloseTo(calcPrice({ input_tokens: mini.inputTokens, output_tokens: 100 }, 'gpt-4o-mini', { providerId: 'openai' })!.total_price, 12);
   });
 });
+
+describe('reservationCost', () => {
+  it('is exactly the larger of the plain and the cache-write price, on linear, tiered, overridden and unknown models', () => {
+    const pricer = createPricer({ overrides: { 'my-model': { input: 2, output: 6, cachedInput: 1 } } });
+    const models: Array<[string, string | undefined]> = [
+      ['gpt-4o-mini', 'openai'],
+      ['claude-sonnet-4-0', 'anthropic'],
+      ['claude-3-5-sonnet-latest', undefined],
+      ['gemini-1.5-pro', 'google'], // tiered above 128k input tokens
+      ['my-model', undefined],
+      ['no-such-model-anywhere', undefined],
+      ['x'.repeat(300), undefined],
+    ];
+    const usages: Array<[number, number]> = [
+      [0, 0],
+      [10, 5],
+      [100_000, 3_000],
+      [300_000, 65_536],
+      [1_234_567, 8_000_000],
+    ];
+    for (const [model, hint] of models) {
+      for (const [input, output] of usages) {
+        const plain = pricer.price(model, { inputTokens: input, outputTokens: output, cachedTokens: 0 }, hint).cost;
+        const written = pricer.price(model, { inputTokens: input, outputTokens: output, cachedTokens: 0, cacheWriteTokens: input }, hint).cost;
+        expect(pricer.reservationCost!(model, input, output, hint), `${model.slice(0, 40)} ${input}/${output}`).toBe(Math.max(plain, written));
+      }
+    }
+  });
+});
