@@ -4,6 +4,7 @@ import { TokenlayError, type TokenlayLimit } from '../errors.js';
 import { blockOf, type Block } from '../protocol/block.js';
 import type { HeaderBag } from '../protocol/header-bag.js';
 import { isLimitError, kLimitError } from '../protocol/limit-answer.js';
+import { kTimedOut } from './proxy-send.js';
 
 /**
  * Thrown when a proxy or the embedded engine blocks a call (docs/protocol.md §3). It is an
@@ -67,13 +68,13 @@ export function createLimitError(
 /**
  * The error for a call whose connection failed in a way the transport explained: the SDK's
  * `APIConnectionError` saying which URL could not be reached (an `APIConnectionTimeoutError` when
- * the failure reads as a timeout, as openai 5 to 7 tell them apart), with the explanation as its
+ * the transport saw it time out, as openai 5 to 7 tell them apart), with the explanation as its
  * `cause`. A refused redirect is not a connection problem: its `TokenlayRedirectError` itself.
  */
 export function createConnectionError(failure: Error): Error {
   if (failure instanceof TokenlayError) return failure;
   const message = `Connection error: ${failure.message}`;
-  if (!/timed? ?out/i.test(`${String(failure)}${String(failure.cause)}`)) return new APIConnectionError({ message, cause: failure });
+  if ((failure as { [kTimedOut]?: boolean })[kTimedOut] !== true) return new APIConnectionError({ message, cause: failure });
   const timeout = new APIConnectionTimeoutError({ message });
   (timeout as { cause?: unknown }).cause = failure;
   return timeout;

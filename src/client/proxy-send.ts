@@ -32,13 +32,23 @@ function replayable(body: RequestInit['body']): boolean {
     body instanceof URLSearchParams || body instanceof Blob || body instanceof FormData;
 }
 
+/** Marks an explained connection failure that timed out (which openai 5 to 7 report as a timeout). */
+export const kTimedOut = Symbol.for('tokenlay.timedOut');
+
+/** Text with the user and password of any URL in it shown as `***`, as the option errors show them. */
+function hideCredentials(text: string): string {
+  return text.replace(/\/\/[^/@\s]*@/g, '//***@');
+}
+
 function unreachable(url: string, cause: unknown): Error {
-  const reason = (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.message ?? String(cause);
+  const reason = hideCredentials(String((cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.message ?? String(cause)));
   const error = new TypeError(
-    `tokenlay: could not reach ${url} (${reason}). Check that the Tokenlay proxy runs there, or set tokenlayBaseUrl (env TOKENLAY_BASE_URL).`,
+    `tokenlay: could not reach ${hideCredentials(url)} (${reason}). Check that the Tokenlay proxy runs there, or set tokenlayBaseUrl (env TOKENLAY_BASE_URL).`,
     { cause },
   );
   Object.defineProperty(error, kExplained, { value: true });
+  // Told by the failure's code or message alone: the URL may well contain "timeout".
+  if (/timed? ?out/i.test(reason)) Object.defineProperty(error, kTimedOut, { value: true });
   return error;
 }
 
@@ -123,7 +133,8 @@ export function failureAnswer(error: unknown): Response | undefined {
   const explained = error as Error;
   failureMark ??= `tokenlay-${globalThis.crypto.randomUUID()}`;
   const redirect = explained instanceof TokenlayRedirectError ? { from: explained.from, to: explained.to } : {};
-  const answer = new Response(JSON.stringify({ error: { message: explained.message, type: 'tokenlay_client_failure', ...redirect } }), {
+  const timedOut = (explained as { [kTimedOut]?: boolean })[kTimedOut] === true ? { timed_out: true } : {};
+  const answer = new Response(JSON.stringify({ error: { message: explained.message, type: 'tokenlay_client_failure', ...redirect, ...timedOut } }), {
     status: 502,
     headers: { 'content-type': 'application/json', 'x-should-retry': 'true', [FAILURE_HEADER]: failureMark },
   });
@@ -140,9 +151,10 @@ export function failureOf(headers: HeaderBag, body: unknown): Error | undefined 
   if (known) return known;
   if (failureMark === undefined || headerOf(headers, FAILURE_HEADER) !== failureMark) return undefined;
   // openai 4 hands over a copy of the headers: the failure is rebuilt from the answer's body.
-  const { message, from, to } = (body as { error?: { message?: string; from?: string; to?: string } } | null)?.error ?? {};
+  const { message, from, to, timed_out } = (body as { error?: { message?: string; from?: string; to?: string; timed_out?: boolean } } | null)?.error ?? {};
   if (from !== undefined && to !== undefined) return new TokenlayRedirectError(from, to);
   const rebuilt = new TypeError(message);
   Object.defineProperty(rebuilt, kExplained, { value: true });
+  if (timed_out === true) Object.defineProperty(rebuilt, kTimedOut, { value: true });
   return rebuilt;
 }

@@ -245,6 +245,26 @@ describe('an unreachable proxy', () => {
     expect(err.message).toContain('could not reach http://127.0.0.1:9/v1/chat/completions (UND_ERR_CONNECT_TIMEOUT)');
   });
 
+  it('is a refused connection, not a timeout, when the proxy URL merely contains "timeout"', async () => {
+    const refusing = async () => {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    };
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://timeout-proxy.internal:8080', maxRetries: 0, fetch: refusing });
+    const err = await openai.chat.completions.create(chat).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIConnectionError);
+    expect(err).not.toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+    expect(err.message).toContain('could not reach http://timeout-proxy.internal:8080/v1/chat/completions (ECONNREFUSED)');
+  });
+
+  it('never shows a password written into tokenlayBaseUrl', async () => {
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://bob:hunter2-secret@127.0.0.1:9', maxRetries: 0 });
+    const err = await openai.chat.completions.create(chat).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIConnectionError);
+    expect(err.message).toContain('could not reach http://***@127.0.0.1:9/v1/chat/completions');
+    expect(err.message).not.toContain('hunter2');
+    expect(String(err.cause?.message)).not.toContain('hunter2');
+  });
+
   it('is not mistaken for an answer that looks like one of its explanations', async () => {
     provider.options.behavior = () => ({
       kind: 'status',
