@@ -113,8 +113,10 @@ async function followRedirects(inner: Fetch, url: string, init: RequestInit, fir
   }
 }
 
-/** Names our failure answers; the value is this process's own, so no proxy's answer can pass for one. */
+/** Names our failure answers, for whoever reads the SDK's log of one (a 502 that no server sent). */
 const FAILURE_HEADER = 'x-tokenlay-client-failure';
+// This process's own, so no proxy's answer can pass for one. It rides in the body, which the SDK
+// never logs when it is JSON (openai 4 to 7), not in a header, which it logs at logLevel 'debug'.
 let failureMark: string | undefined;
 
 // The failure each answer stands for, by the headers object the answer carries: openai 5 to 7
@@ -134,9 +136,9 @@ export function failureAnswer(error: unknown): Response | undefined {
   failureMark ??= `tokenlay-${globalThis.crypto.randomUUID()}`;
   const redirect = explained instanceof TokenlayRedirectError ? { from: explained.from, to: explained.to } : {};
   const timedOut = (explained as { [kTimedOut]?: boolean })[kTimedOut] === true ? { timed_out: true } : {};
-  const answer = new Response(JSON.stringify({ error: { message: explained.message, type: 'tokenlay_client_failure', ...redirect, ...timedOut } }), {
+  const answer = new Response(JSON.stringify({ error: { message: explained.message, type: 'tokenlay_client_failure', ...redirect, ...timedOut, mark: failureMark } }), {
     status: 502,
-    headers: { 'content-type': 'application/json', 'x-should-retry': 'true', [FAILURE_HEADER]: failureMark },
+    headers: { 'content-type': 'application/json', 'x-should-retry': 'true', [FAILURE_HEADER]: 'true' },
   });
   failures.set(answer.headers, explained);
   return answer;
@@ -149,9 +151,10 @@ export function failureAnswer(error: unknown): Response | undefined {
 export function failureOf(headers: HeaderBag, body: unknown): Error | undefined {
   const known = headers && failures.get(headers);
   if (known) return known;
-  if (failureMark === undefined || headerOf(headers, FAILURE_HEADER) !== failureMark) return undefined;
+  if (failureMark === undefined || headerOf(headers, FAILURE_HEADER) === undefined) return undefined;
   // openai 4 hands over a copy of the headers: the failure is rebuilt from the answer's body.
-  const { message, from, to, timed_out } = (body as { error?: { message?: string; from?: string; to?: string; timed_out?: boolean } } | null)?.error ?? {};
+  const { message, from, to, timed_out, mark } = (body as { error?: { message?: string; from?: string; to?: string; timed_out?: boolean; mark?: string } } | null)?.error ?? {};
+  if (mark !== failureMark) return undefined;
   if (from !== undefined && to !== undefined) return new TokenlayRedirectError(from, to);
   const rebuilt = new TypeError(message);
   Object.defineProperty(rebuilt, kExplained, { value: true });

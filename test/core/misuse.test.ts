@@ -278,6 +278,28 @@ describe('an unreachable proxy', () => {
     expect(err.status).toBe(502);
   });
 
+  it('cannot be imitated by a proxy that copies what the SDK logged of one at logLevel debug', async () => {
+    const logged: string[] = [];
+    const record = (...args: unknown[]) => void logged.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+    const logger = { debug: record, info: record, warn: record, error: record };
+    const unreachable = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://127.0.0.1:9', maxRetries: 0, logLevel: 'debug', logger } as never);
+    expect(await unreachable.chat.completions.create(chat).catch((e) => e)).toBeInstanceOf(OpenAI.APIConnectionError);
+    // openai 4 has no logger option (it prints with DEBUG=true); openai 5 to 7 log the answer's headers.
+    if (process.env.EXPECT_OPENAI_MAJOR !== '4') expect(logged.join('\n')).toContain('x-tokenlay-client-failure');
+    const seen = [...new Set(logged.join('\n').match(/"x-tokenlay-client-failure":"[^"]*"/g) ?? [])].map((h) => JSON.parse(`{${h}}`)['x-tokenlay-client-failure'] as string);
+    for (const value of [...seen, ...logged.join('\n').match(/tokenlay-[0-9a-f-]{36}/g) ?? []]) {
+      provider.options.behavior = () => ({
+        kind: 'status',
+        status: 502,
+        headers: { 'x-tokenlay-client-failure': value },
+        body: { error: { message: 'copied', type: 'tokenlay_client_failure', mark: value, from: 'http://a', to: 'http://b' } },
+      });
+      const err = await client().chat.completions.create(chat).catch((e) => e);
+      expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+      expect(err.status).toBe(502);
+    }
+  });
+
   it('is not retried once the caller aborts, and says so as the SDK does', async () => {
     const controller = new AbortController();
     const refusing = async () => {
