@@ -24,6 +24,13 @@ export class TokenlayRedirectError extends TokenlayError {
   }
 }
 
+/** A TokenlayError that says why a call was not made, which `TokenlayOpenAI` throws as it is. */
+function explainedError(message: string): TokenlayError {
+  const error = new TokenlayError(message);
+  Object.defineProperty(error, kExplained, { value: true });
+  return error;
+}
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
@@ -92,7 +99,7 @@ async function followRedirects(inner: Fetch, url: string, init: RequestInit, fir
     const from = new URL(target).origin;
     await response.body?.cancel().catch(() => undefined);
     if (next.origin !== from) throw new TokenlayRedirectError(from, next.origin);
-    if (hop >= MAX_REDIRECTS) throw new TokenlayError(`tokenlay: more than ${MAX_REDIRECTS} redirects from ${from}; the call was not completed.`);
+    if (hop >= MAX_REDIRECTS) throw explainedError(`tokenlay: more than ${MAX_REDIRECTS} redirects from ${from}; the call was not completed.`);
     // As fetch does: 303, and 301/302 after a POST, turn into a GET without a body.
     const toGet = response.status === 303 || ((response.status === 301 || response.status === 302) && request.method === 'POST');
     if (toGet) {
@@ -102,7 +109,7 @@ async function followRedirects(inner: Fetch, url: string, init: RequestInit, fir
       headers.delete('content-length');
       request.headers = headers;
     } else if (!replayable(request.body)) {
-      throw new TokenlayError(`tokenlay: ${from} redirected a call whose body is a stream, which cannot be sent twice; the call was not completed.`);
+      throw explainedError(`tokenlay: ${from} redirected a call whose body is a stream, which cannot be sent twice; the call was not completed.`);
     }
     target = next.href;
     try {
@@ -134,7 +141,8 @@ export function failureAnswer(error: unknown): Response | undefined {
   if (!(error as { [kExplained]?: boolean } | null)?.[kExplained]) return undefined;
   const explained = error as Error;
   failureMark ??= `tokenlay-${globalThis.crypto.randomUUID()}`;
-  const redirect = explained instanceof TokenlayRedirectError ? { from: explained.from, to: explained.to } : {};
+  const redirect =
+    explained instanceof TokenlayRedirectError ? { from: explained.from, to: explained.to } : explained instanceof TokenlayError ? { tokenlay_error: true } : {};
   const timedOut = (explained as { [kTimedOut]?: boolean })[kTimedOut] === true ? { timed_out: true } : {};
   const answer = new Response(JSON.stringify({ error: { message: explained.message, type: 'tokenlay_client_failure', ...redirect, ...timedOut, mark: failureMark } }), {
     status: 502,
@@ -153,9 +161,11 @@ export function failureOf(headers: HeaderBag, body: unknown): Error | undefined 
   if (known) return known;
   if (failureMark === undefined || headerOf(headers, FAILURE_HEADER) === undefined) return undefined;
   // openai 4 hands over a copy of the headers: the failure is rebuilt from the answer's body.
-  const { message, from, to, timed_out, mark } = (body as { error?: { message?: string; from?: string; to?: string; timed_out?: boolean; mark?: string } } | null)?.error ?? {};
+  const { message, from, to, tokenlay_error, timed_out, mark } =
+    (body as { error?: { message?: string; from?: string; to?: string; tokenlay_error?: boolean; timed_out?: boolean; mark?: string } } | null)?.error ?? {};
   if (mark !== failureMark) return undefined;
   if (from !== undefined && to !== undefined) return new TokenlayRedirectError(from, to);
+  if (tokenlay_error === true) return explainedError(message ?? '');
   const rebuilt = new TypeError(message);
   Object.defineProperty(rebuilt, kExplained, { value: true });
   if (timed_out === true) Object.defineProperty(rebuilt, kTimedOut, { value: true });

@@ -113,6 +113,14 @@ describe('keys stay where they belong', () => {
     }
   });
 
+  it('throws a TokenlayError naming the proxy when it redirects more than 5 times, as the README says', async () => {
+    provider.options.behavior = () => ({ kind: 'status', status: 307, headers: { location: `${provider.base}/chat/completions` } });
+    const err = await client().chat.completions.create(chat).catch((e) => e);
+    expect(err).toBeInstanceOf(TokenlayError);
+    expect(err.message).toBe(`tokenlay: more than 5 redirects from ${provider.url}; the call was not completed.`);
+    expect(provider.requests).toHaveLength(6);
+  });
+
   it('refuses a cross-origin redirect in createTokenlayFetch as well', async () => {
     const elsewhere = await startProvider();
     try {
