@@ -131,11 +131,12 @@ let failureMark: string | undefined;
 const failures = new WeakMap<object, Error>();
 
 /**
- * @internal A failure our transport explained (an unreachable proxy, a refused redirect), as the
- * answer the OpenAI SDK is given instead of a fetch error. The SDK reports every fetch error as
- * "Connection error.", whatever it was; an answer reaches `makeStatusError`, where the client
- * turns it back into the explained error ({@link failureOf}). `x-should-retry: true` has the SDK
- * retry it as it retries a connection failure. `undefined` for any other error.
+ * @internal A failure our transport explained (an unreachable proxy, a refused redirect, too many
+ * redirects), as the answer the OpenAI SDK is given instead of a fetch error. The SDK reports
+ * every fetch error as "Connection error.", whatever it was; an answer reaches `makeStatusError`,
+ * where the client turns it back into the explained error ({@link failureOf}).
+ * `x-should-retry: true` has the SDK retry it as it retries a connection failure. `undefined` for
+ * any other error.
  */
 export function failureAnswer(error: unknown): Response | undefined {
   if (!(error as { [kExplained]?: boolean } | null)?.[kExplained]) return undefined;
