@@ -48,7 +48,9 @@ function hideCredentials(text: string): string {
 }
 
 function unreachable(url: string, cause: unknown): Error {
-  const reason = hideCredentials(String((cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.message ?? String(cause)));
+  // undici's "fetch failed" says why in its cause: a code (ECONNREFUSED), else a message ("bad port").
+  const why = (cause as { cause?: { code?: string; message?: string } })?.cause;
+  const reason = hideCredentials(String(why?.code ?? why?.message ?? (cause as Error)?.message ?? String(cause)));
   const error = new TypeError(
     `tokenlay: could not reach ${hideCredentials(url)} (${reason}). Check that the Tokenlay proxy runs there, or set tokenlayBaseUrl (env TOKENLAY_BASE_URL).`,
     { cause },

@@ -223,6 +223,13 @@ describe('an unreachable proxy', () => {
     expect(err.message).not.toContain(TOKENLAY_KEY);
   });
 
+  it('says why fetch refused the URL, not only that fetch failed', async () => {
+    // Port 9 is one fetch never connects to: undici's "fetch failed" has "bad port" as its cause, without a code.
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: TOKENLAY_KEY, tokenlayBaseUrl: 'http://127.0.0.1:9', maxRetries: 0 });
+    const err = await openai.chat.completions.create(chat).catch((e) => e);
+    expect(err.message).toContain('could not reach http://127.0.0.1:9/v1/chat/completions (bad port)');
+  });
+
   it('is retried as any connection failure is, then says which URL could not be reached', async () => {
     let attempts = 0;
     // The app's own fetch under the client, failing as undici does when nothing listens.
