@@ -147,6 +147,12 @@ function checkUrl(value: string, option: ConnectionOption): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TokenlayConfigError(`tokenlay: ${option} must be an http(s) URL, got ${JSON.stringify(url.protocol)}.`);
   }
+  // fetch refuses a URL with credentials, and the error it gives would print them.
+  if (option === 'tokenlayBaseUrl' && (url.username !== '' || url.password !== '')) {
+    throw new TokenlayConfigError(
+      `tokenlay: ${option} "${url.protocol}//***@${url.host}${url.pathname}" carries a user name or password, which fetch cannot send. Remove them from the URL and pass the Tokenlay key as \`tokenlayKey\` (env TOKENLAY_KEY).`,
+    );
+  }
   return value.replace(/\/+$/, '');
 }
 
