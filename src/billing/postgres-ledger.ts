@@ -1,26 +1,10 @@
-import type { Pool, PoolClient } from 'pg';
-import { createPool, loadPg } from '../store/postgres-driver.js';
+import type { Pool } from 'pg';
+import { createPool, inTransaction, loadPg } from '../store/postgres-driver.js';
 import { fromDb, type DbRow } from '../store/postgres.js';
 import { ident, lockSchemaDdl } from '../store/postgres-schema.js';
 import type { BillableRow, BillingLedger } from './types.js';
 
 type Row = DbRow & { call_id: string; seq: string };
-
-/** Runs `fn` in a transaction on one client of the pool: committed, or rolled back when it throws. */
-async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
-}
 
 const COLUMNS = 'call_id, seq, time, fields, model_requested, model_used, endpoint, input_tokens, output_tokens, cached_tokens, cost_units, rule_id, action, status, latency_ms, estimated, estimate_reason';
 

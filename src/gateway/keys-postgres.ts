@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { TokenlayConfigError } from '../errors.js';
-import { createPool } from '../store/postgres-driver.js';
-import { ident, migrate } from '../store/postgres-schema.js';
+import { createPool, inTransaction } from '../store/postgres-driver.js';
+import { ident, lockSchemaDdl, migrate } from '../store/postgres-schema.js';
 import { redactUrl } from '../store/redact.js';
 import { checkKeyName, generateKey, hashKey, sameHash, type KeyRecord, type KeyStore } from './keys.js';
 
@@ -80,7 +80,7 @@ export function createPostgresKeyStore(opts: PostgresKeyStoreOptions): PostgresK
   const pool: Pool = createPool({ connectionString: url.toString(), max: opts.poolSize ?? 2 }, () => {});
 
   const started = migrate(pool, schema)
-    .then(() => addAdminColumn(pool, table))
+    .then(() => addAdminColumn(pool, schema, table))
     .catch((error: unknown) => {
     throw new Error(
       `tokenlay: cannot use the Postgres key store at ${where} (${(error as Error)?.message ?? String(error)}). Check --ledger (TOKENLAY_LEDGER) and that the database is up and reachable.`,
@@ -188,18 +188,10 @@ export function isPostgresUrl(spec: unknown): spec is string {
   return typeof spec === 'string' && /^postgres(ql)?:\/\//i.test(spec.trim());
 }
 
-/** Admin keys came after the table: a database made before gets the column (false for its keys), once, under a lock. */
-async function addAdminColumn(pool: Pool, table: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tokenlay-keys-admin:${table}`]);
+/** Admin keys came after the table: a database made before gets the column (false for its keys), once, under the schema's DDL lock. */
+async function addAdminColumn(pool: Pool, schema: string, table: string): Promise<void> {
+  await inTransaction(pool, async (client) => {
+    await lockSchemaDdl(client, schema);
     await client.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS admin boolean NOT NULL DEFAULT false`);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { TokenlayConfigError } from '../errors.js';
-import { createPool } from './postgres-driver.js';
+import { createPool, inTransaction } from './postgres-driver.js';
 import { ident, lockSchemaDdl } from './postgres-schema.js';
 import { redactUrl } from './redact.js';
 import { auditPage, clearChange, creditChange, maxUnits, overrideOfRow, setChange, type OverrideRow, type LimitOverride, type OverrideChange, type OverrideStore } from './overrides.js';
@@ -38,6 +38,7 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
   const s = ident(schema);
   const pool: Pool = createPool({ connectionString: url.toString(), max: 2 }, () => {});
   const started = (async () => {
+    // Connected outside the wrapping below: a database that cannot be reached fails as it is, and the CLI names it.
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
@@ -53,20 +54,9 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
   })();
   started.catch(() => {});
 
-  async function inTransaction<T>(fn: (q: Pool['query']) => Promise<T>): Promise<T> {
+  async function changing<T>(fn: (q: Pool['query']) => Promise<T>): Promise<T> {
     await started;
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client.query.bind(client) as Pool['query']);
-      await client.query('COMMIT');
-      return out;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    return inTransaction(pool, (client) => fn(client.query.bind(client) as Pool['query']));
   }
   const record = (q: Pool['query'], c: OverrideChange) => q(`INSERT INTO ${s}.tokenlay_limit_changes (account, entry) VALUES ($1, $2)`, [c.account, JSON.stringify(c)]);
 
@@ -82,7 +72,7 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
       return rows.map(overrideOfRow);
     },
     set(o) {
-      return inTransaction(async (q) => {
+      return changing(async (q) => {
         await q(
           `INSERT INTO ${s}.tokenlay_limit_overrides (account, target, value, type, max, "window", until, note, set_by, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (account, target, value, type) DO UPDATE SET max = EXCLUDED.max, "window" = EXCLUDED."window", until = EXCLUDED.until, note = EXCLUDED.note, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at`,
@@ -92,7 +82,7 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
       });
     },
     clear(key, type, by, time) {
-      return inTransaction(async (q) => {
+      return changing(async (q) => {
         const { rows } = await q<OverrideRow>(`DELETE FROM ${s}.tokenlay_limit_overrides WHERE account = $1 AND target = $2 AND value = $3 AND type = $4 RETURNING *`, [key.account, key.target, key.value, type]);
         if (!rows[0]) return false;
         await record(q, clearChange(overrideOfRow(rows[0]), by, time));
@@ -100,7 +90,7 @@ export function createPostgresOverrideStore(opts: { url: string; now?: () => num
       });
     },
     grant(key, units, by, time, note) {
-      return inTransaction(async (q) => {
+      return changing(async (q) => {
         const { rows } = await q<{ granted_units: string }>(
           `INSERT INTO ${s}.tokenlay_credit_grants (account, target, value, granted_units) VALUES ($1, $2, $3, $4)
            ON CONFLICT (account, target, value) DO UPDATE SET granted_units = ${s}.tokenlay_credit_grants.granted_units + EXCLUDED.granted_units RETURNING granted_units`,

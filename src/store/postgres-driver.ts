@@ -19,3 +19,19 @@ export function createPool(config: Pg.PoolConfig, onError: (error: Error) => voi
   pool.on('connect', (client) => client.on('error', onError));
   return pool;
 }
+
+/** Runs `fn` in a transaction on one client of `pool`: committed, or rolled back (and rethrown) when it throws. */
+export async function inTransaction<T>(pool: Pg.Pool, fn: (client: Pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

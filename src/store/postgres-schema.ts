@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from './postgres-driver.js';
 
 /** Quotes an SQL identifier (schema and table names come from options). */
 export function ident(name: string): string {
@@ -79,9 +80,7 @@ export const SCHEMA_VERSION = migrations.length;
  * @throws when the database was migrated by a newer tokenlay.
  */
 export async function migrate(pool: Pool, schema: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await lockSchemaDdl(client, schema);
     const s = ident(schema);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.tokenlay_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -96,13 +95,7 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
       await client.query(migrations[v].replaceAll('$S', s));
       await client.query(`INSERT INTO ${s}.tokenlay_migrations (version) VALUES ($1)`, [v + 1]);
     }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** First ms of the UTC month holding `time`. */
