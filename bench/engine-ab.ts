@@ -5,25 +5,29 @@
  * (user + system, `process.cpuUsage`). On a machine others load, the low percentile is the steadiest.
  *
  *   AB_REFS=cdc42cb,1bac1c7 AB_ROUNDS=40 AB_BLOCK=200 npx tsx bench/engine-ab.ts
+ *
+ * AB_BUILT=1 runs each engine as the package ships it (bundled like the ESM build) instead of
+ * its TypeScript sources through tsx.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, type Engine } from '../src/engine/index.js';
-import { benchRules, callHeaders, chatBody, engineAt, inProcess } from './lib/engine-calls.js';
+import { benchRules, builtEngineAt, callHeaders, chatBody, engineAt, inProcess } from './lib/engine-calls.js';
 
 const REFS = (process.env.AB_REFS ?? 'HEAD').split(',').filter(Boolean);
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 40);
 const BLOCK = Number(process.env.AB_BLOCK ?? 200);
 const STORES = (process.env.AB_STORES ?? 'memory,sqlite').split(',');
+const BUILT = process.env.AB_BUILT === '1';
 
 const rules = benchRules;
 const body = chatBody;
 const headers = callHeaders;
 
 const dir = mkdtempSync(join(tmpdir(), 'tokenlay-ab-'));
-const makers: Array<[string, typeof createEngine]> = [['working tree', createEngine]];
-for (const ref of REFS) makers.push([ref, await engineAt(ref)]);
+const makers: Array<[string, typeof createEngine]> = [['working tree', BUILT ? await builtEngineAt(undefined) : createEngine]];
+for (const ref of REFS) makers.push([ref, BUILT ? await builtEngineAt(ref) : await engineAt(ref)]);
 const engines: Array<{ name: string; engine: Engine; cpu: number[]; wall: number[] }> = [];
 for (const store of STORES) {
   for (const [name, make] of makers) {
@@ -52,7 +56,7 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 load.push(loadavg()[0]!);
 const at = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * q)]!;
-console.log(`\n${new Date().toISOString()}, node ${process.version}, load average ${load.map((l) => l.toFixed(1)).join(' → ')}, ${ROUNDS} rounds of ${BLOCK} calls per engine\n`);
+console.log(`\n${new Date().toISOString()}, node ${process.version}, load average ${load.map((l) => l.toFixed(1)).join(' → ')}, ${ROUNDS} rounds of ${BLOCK} calls per engine, ${BUILT ? 'built as the ESM package' : 'sources through tsx'}\n`);
 console.log('| engine alone | CPU µs/call, median | CPU µs/call, p10 of rounds | wall µs/call, median | wall µs/call, p10 of rounds |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
 for (const e of engines) console.log(`| ${e.name} | ${at(e.cpu, 0.5).toFixed(0)} | ${at(e.cpu, 0.1).toFixed(0)} | ${at(e.wall, 0.5).toFixed(0)} | ${at(e.wall, 0.1).toFixed(0)} |`);

@@ -1,5 +1,6 @@
 /** What the engine benches share: the rules and call they send, an in-process provider, and the engine of a git ref. */
 import { execFileSync } from 'node:child_process';
+import { build } from 'esbuild';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +31,33 @@ export const inProcess: typeof fetch = async () => new Response(canned, { header
  * checkout's node_modules linked) and imported from there, to run beside the working tree's.
  */
 export async function engineAt(ref: string): Promise<typeof createEngine> {
+  const dir = sourcesAt(ref);
+  return ((await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine }).createEngine;
+}
+
+/**
+ * `createEngine` as the package ships it: the engine of `ref` (or of the working tree) bundled the
+ * way the ESM build is (no `keepNames`, node20, dependencies left outside). Through tsx, every
+ * closure made per call also pays an `Object.defineProperty` for its name, which the package does not.
+ */
+export async function builtEngineAt(ref: string | undefined): Promise<typeof createEngine> {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const dir = ref === undefined ? root : sourcesAt(ref);
+  const outfile = join(tmpdir(), `tokenlay-built-${ref === undefined ? `tree-${process.pid}` : ref.replace(/[^\w.-]/g, '_')}`, 'engine.mjs');
+  await build({ entryPoints: [join(dir, 'src', 'engine', 'index.ts')], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', keepNames: false, packages: 'external', logLevel: 'error' });
+  // Bare imports resolve from the bundle's folder: this checkout's node_modules, linked beside it.
+  const modules = join(dirname(outfile), 'node_modules');
+  rmSync(modules, { force: true });
+  symlinkSync(join(root, 'node_modules'), modules);
+  const built = ((await import(pathToFileURL(outfile).href)) as { createEngine: typeof createEngine }).createEngine;
+  // The working tree's bundle is this run's own (its sources change between runs); a ref's is kept.
+  // Removed at exit, not now: drivers are imported from beside it on first use.
+  if (ref === undefined) process.once('exit', () => rmSync(dirname(outfile), { recursive: true, force: true }));
+  return built;
+}
+
+/** The sources of a git ref, extracted to a temporary directory once, with this checkout's node_modules linked. */
+function sourcesAt(ref: string): string {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const dir = join(tmpdir(), `tokenlay-baseline-${ref.replace(/[^\w.-]/g, '_')}`);
   if (!existsSync(join(dir, 'src'))) {
@@ -41,5 +69,5 @@ export async function engineAt(ref: string): Promise<typeof createEngine> {
   const modules = join(dir, 'node_modules');
   rmSync(modules, { force: true });
   symlinkSync(join(root, 'node_modules'), modules);
-  return ((await import(pathToFileURL(join(dir, 'src', 'engine', 'index.ts')).href)) as { createEngine: typeof createEngine }).createEngine;
+  return dir;
 }
