@@ -117,4 +117,24 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     const rows = await rig.gateway.store.ledger({ fields: { account: 'boss' } });
     expect(rows.find((r) => r.action === 'credit')).toMatchObject({ fields: { user: 'alice', account: 'boss', credit_usd: '10', credit_by: 'key:boss' }, cost: 0 });
   });
+
+  it('credits granted for no account (tokenlay credits add without --account) serve every account\'s calls that have no balance of their own', async () => {
+    const rig = await gatewayRig({ rules, prices: { 'gpt-4o-mini': { input: 100_000, output: 200_000 } } }, { usage: { prompt: 10, completion: 5 } });
+    // What `tokenlay credits add --user dan --usd 10` does on the gateway's store: a grant of no account.
+    await rig.gateway.engine.credits.add({ user: 'dan', usd: 10, by: 'cli:ops' });
+    expect(await chat(rig, rig.key, { user: 'dan', plan: 'prepaid' })).toBe(200);
+    expect(await rig.gateway.engine.credits.balance({ user: 'dan' })).toMatchObject({ account: '', granted: 10, used: 2, reserved: 0, remaining: 8 });
+    // An account's own balance wins: boss's dan draws boss's grant, and the shared one is left alone.
+    const boss = await rig.gateway.keys.create('boss', { admin: true });
+    expect((await admin(rig, boss, 'POST', '/v1/admin/credits', { user: 'dan', usd: 6 })).status).toBe(200);
+    expect(await chat(rig, boss, { user: 'dan', plan: 'prepaid' })).toBe(200);
+    expect((await admin(rig, boss, 'GET', '/v1/admin/credits?user=dan')).json.balance).toMatchObject({ account: 'boss', granted: 6, used: 2, remaining: 4 });
+    expect(await rig.gateway.engine.credits.balance({ user: 'dan' })).toMatchObject({ account: '', used: 2, remaining: 8 });
+    // The shared balance never goes below zero, whichever accounts draw it.
+    expect(await chat(rig, rig.key, { user: 'dan', plan: 'prepaid' })).toBe(200);
+    for (let i = 0; i < 4; i++) await chat(rig, rig.key, { user: 'dan', plan: 'prepaid' });
+    const left = await rig.gateway.engine.credits.balance({ user: 'dan' });
+    expect(left.remaining).toBeGreaterThanOrEqual(0);
+    expect(left.used).toBeLessThanOrEqual(10);
+  });
 });
