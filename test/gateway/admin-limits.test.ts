@@ -55,6 +55,11 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     const put = await admin(rig, boss, 'PUT', '/v1/admin/limits', { user: 'alice', type: 'requests', max: 3, window: 'day', note: 'launch week', by: 'spoofed' });
     expect(put.status).toBe(200);
     expect(put.json.limit).toMatchObject({ account: 'boss', target: 'user', value: 'alice', type: 'requests', max: 3, window: 'day', note: 'launch week', setBy: 'key:boss' });
+    // Times on the wire are ISO 8601, as resets_at is: an override set until a day ends when that day does.
+    const dated = await admin(rig, boss, 'PUT', '/v1/admin/limits', { org: 'initech', type: 'cost', max: 5, window: 'month', until: '2099-01-31' });
+    expect(dated.json.limit.until).toBe('2099-02-01T00:00:00Z');
+    expect(dated.json.limit.setAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
+    expect((await admin(rig, boss, 'DELETE', '/v1/admin/limits?org=initech&type=cost')).status).toBe(200);
 
     const statuses = async (key: string, n: number) => {
       const out: number[] = [];
@@ -67,7 +72,10 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
 
     const listed = await admin(rig, boss, 'GET', '/v1/admin/limits');
     expect(listed.json.data).toHaveLength(1);
-    expect(listed.json.changes[0]).toMatchObject({ action: 'set', by: 'key:boss', account: 'boss', value: 'alice', max: 3 });
+    expect(listed.json.data[0]).toMatchObject({ until: null });
+    expect(listed.json.changes.map((c: any) => c.action)).toEqual(['clear', 'set', 'set']);
+    expect(listed.json.changes[2]).toMatchObject({ action: 'set', by: 'key:boss', account: 'boss', value: 'alice', max: 3 });
+    expect(listed.json.changes[0].time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
     expect((await admin(rig, other, 'GET', '/v1/admin/limits')).json).toMatchObject({ data: [], changes: [] });
     // Another admin cannot clear it: it is not in that account.
     expect((await admin(rig, other, 'DELETE', '/v1/admin/limits?user=alice&type=requests')).status).toBe(404);
@@ -75,7 +83,7 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     const cleared = await admin(rig, boss, 'DELETE', '/v1/admin/limits?user=alice&type=requests');
     expect(cleared).toEqual({ status: 200, json: { cleared: true } });
     expect((await admin(rig, boss, 'DELETE', '/v1/admin/limits', { user: 'alice', type: 'requests' })).status).toBe(404);
-    expect((await admin(rig, boss, 'GET', '/v1/admin/limits')).json.changes.map((c: any) => c.action)).toEqual(['clear', 'set']);
+    expect((await admin(rig, boss, 'GET', '/v1/admin/limits')).json.changes.map((c: any) => c.action)).toEqual(['clear', 'clear', 'set', 'set']);
   });
 
   it('answers bad input 400 with the field as param, and an unknown admin method 405', async () => {
