@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { TokenlayOverrideInputError } from '../../src/engine/override-input.js';
-import { as, hello, manualClock, rig, tempDir } from './support.js';
+import { runWithTokenlay, TokenlayLimitError, TokenlayOpenAI } from '../../src/index.js';
+import { startProvider } from '../support/provider.js';
+import { as, hello, manualClock, onCleanup, PROVIDER_KEY, rig, tempDir } from './support.js';
 
 const perUser = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }] } }] };
 
@@ -133,5 +135,27 @@ describe('limits set at run time on the engine handle', () => {
     }
     await expect(limits.clear({ user: 'a', type: 'credits' })).rejects.toThrow(/credits add/);
     expect(await limits.list()).toEqual([]);
+  });
+});
+
+describe('the engine handle of an embedded TokenlayOpenAI', () => {
+  it('openai.tokenlayEngine.limits changes the limits of the client\'s own engine, on its memory store too', async () => {
+    const provider = await startProvider();
+    onCleanup(() => provider.close());
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, providerApiBase: provider.base, policy: perUser, store: 'memory' });
+    onCleanup(() => openai.close());
+    const engine = openai.tokenlayEngine!;
+    expect(engine).toBeDefined();
+    const ask = () => runWithTokenlay({ user: 'alice' }, () => openai.chat.completions.create(hello));
+    await ask();
+    await expect(ask()).rejects.toBeInstanceOf(TokenlayLimitError);
+    await engine.limits.set({ user: 'alice', type: 'requests', max: 2, window: 'day' });
+    expect(await engine.limits.list()).toMatchObject([{ value: 'alice', max: 2 }]);
+    await expect(ask()).resolves.toBeDefined();
+    await expect(ask()).rejects.toBeInstanceOf(TokenlayLimitError);
+    expect(await engine.limits.clear({ user: 'alice', type: 'requests' })).toBe(true);
+    // A copy shares the engine; a remote client has none of its own.
+    expect(openai.withOptions({ timeout: 5000 }).tokenlayEngine).toBe(engine);
+    expect(new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: 'tl_x', tokenlayBaseUrl: 'http://127.0.0.1:9' }).tokenlayEngine).toBeUndefined();
   });
 });
