@@ -58,6 +58,7 @@ export function readTarget(input: TargetInput, account: string): OverrideKey {
 
 /** The limit type given. @throws {TokenlayOverrideInputError} for any other. */
 export function readType(type: unknown): LimitOverride['type'] {
+  if (type === undefined || type === null) throw bad('type', `type is missing; give one of ${TYPES.join(', ')} (e.g. --type cost).`);
   if (!TYPES.includes(type as LimitOverride['type'])) {
     throw bad('type', `type must be one of ${TYPES.join(', ')} (a balance of credits is added with credits add); got ${JSON.stringify(type)}.`);
   }
@@ -87,11 +88,13 @@ export function readLimitSet(input: LimitSetInput, account: string, now: number)
   if (typeof input !== 'object' || input === null) throw bad('type', `limits.set() takes an object { user | org | plan, type, max, window, until?, note? }; got ${String(input)}.`);
   const key = readTarget(input, account);
   const type = readType(input.type);
+  if (input.max === undefined || input.max === null) throw bad('max', `max is missing; give the new limit (${type === 'cost' ? 'USD' : `whole ${type}`}), e.g. --max 50.`);
   const max = typeof input.max === 'string' && (input.max as string).trim() !== '' ? Number(input.max) : input.max;
   if (typeof max !== 'number' || !Number.isFinite(max) || max < 0 || (type !== 'cost' && !Number.isInteger(max))) {
     throw bad('max', `max must be a number ≥ 0 (${type === 'cost' ? 'USD' : `whole ${type}`}); got ${JSON.stringify(input.max)}.`);
   }
   const window = input.window ?? (type === 'concurrent' ? 'total' : undefined);
+  if (window === undefined) throw bad('window', `window is missing; give one of ${WINDOWS.join(', ')} (e.g. --window month).`);
   if (!WINDOWS.includes(window as LimitOverride['window'])) {
     throw bad('window', `window must be one of ${WINDOWS.join(', ')} (e.g. --window month); got ${JSON.stringify(input.window)}.`);
   }

@@ -93,6 +93,9 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ code: 'invalid_override', param: 'max' });
     expect(bad.json.error.message).toMatch(/max must be a number ≥ 0.*"lots"/);
+    const noMax = await admin(rig, boss, 'PUT', '/v1/admin/limits', { user: 'alice', type: 'cost', window: 'month' });
+    expect(noMax.json.error).toMatchObject({ code: 'invalid_override', param: 'max' });
+    expect(noMax.json.error.message).toBe('tokenlay limits: max is missing; give the new limit (USD), e.g. --max 50.');
     const notJson = await fetch(`${rig.url}/v1/admin/limits`, { method: 'PUT', headers: { authorization: `Bearer ${boss}` }, body: '{user:' });
     expect(notJson.status).toBe(400);
     expect((await notJson.json()).error.code).toBe('invalid_json');
