@@ -9,7 +9,7 @@ const FLAGS: Flag[] = [
   { name: 'plan', value: 'NAME', help: 'the plan whose limit changes' },
   { name: 'type', value: 'TYPE', help: 'requests, tokens, cost (USD) or concurrent' },
   { name: 'max', value: 'N', help: 'the new limit: requests, tokens, calls in flight, or USD for cost (set)' },
-  { name: 'window', value: 'WINDOW', help: 'minute, hour, day, month, year or total (set; concurrent needs none)' },
+  { name: 'window', value: 'WINDOW', help: 'minute, hour, day, month, year, total, or rolling: last_24h, last_30d (set; concurrent needs none)' },
   { name: 'until', value: 'DATE', help: 'when the override ends: 2027-01-31 (the end of that day, UTC) or an ISO time (set; default: until cleared)' },
   { name: 'note', value: 'TEXT', help: 'why, kept with the override and in the audit list (set)' },
   { name: 'json', help: 'print JSON (list)' },

@@ -89,6 +89,23 @@ describe('limits set at run time on the engine handle', () => {
     expect(await answered(openai, { org: 'initech', plan: 'pro' }, 1)).toBe(1);
   });
 
+  it('raises a rolling window\'s limit on the same window, so what was spent in it counts', async () => {
+    const clock = manualClock('2026-12-07T10:00:00Z');
+    const rules = { rules: [{ id: 'rolling', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'last_24h', per: 'user' }] } }] };
+    const { fetch, openai } = await rig({ rules, store: 'memory', now: clock.now });
+    expect(await answered(openai, { user: 'alice' }, 2)).toBe(1);
+    const set = await fetch.engine.limits.set({ user: 'alice', type: 'requests', max: 3, window: 'last_24h' });
+    expect(set.window).toBe('last_24h');
+    expect(await answered(openai, { user: 'alice' }, 3)).toBe(2);
+    expect((await fetch.engine.budget({ user: 'alice' }))[0]).toMatchObject({ window: 'last_24h', max: 3, used: 3, remaining: 0 });
+    // The window still rolls: the 10:00 hour's calls leave it at 11:00 the next day.
+    clock.set('2026-12-08T11:00:00Z');
+    expect(await answered(openai, { user: 'alice' }, 4)).toBe(3);
+    await expect(fetch.engine.limits.set({ user: 'alice', type: 'requests', max: 3, window: 'last_400d' })).rejects.toThrow(
+      'tokenlay limits: window must be one of minute, hour, day, month, year, total, or a rolling window last_<n>h (n from 1 to 168) or last_<n>d (n from 1 to 90) (e.g. --window month); got "last_400d".',
+    );
+  });
+
   it('applies to calls no rule matched, and without any rules file', async () => {
     const { fetch, openai } = await rig({ store: 'memory' });
     expect(await answered(openai, { user: 'carol' }, 2)).toBe(2);
