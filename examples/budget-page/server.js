@@ -36,6 +36,7 @@ const openai = new TokenlayOpenAI({ policy: rules, store: 'memory' }); // produc
 
 const app = express();
 app.use(express.json());
+app.use(express.urlencoded({ extended: false })); // the page's own form
 app.use(
   tokenlay({
     identify: (req) => {
@@ -74,6 +75,8 @@ app.get('/api/budget', async (_req, res) => res.json(await getTokenlayBudget()))
 
 app.post('/ask', async (req, res) => {
   const completion = await openai.chat.completions.create({ messages: [{ role: 'user', content: String(req.body?.message ?? 'Hello') }] });
+  // Asked from the page's form: back to the page, which shows what is left now.
+  if (req.is('application/x-www-form-urlencoded')) return res.redirect(303, `/?user=${encodeURIComponent(String(req.query.user ?? 'alice'))}`);
   const meta = getTokenlayMetadata(completion);
   // Each answer says what its tightest limit has left, without a second read.
   res.json({ answer: completion.choices[0].message.content, cost: meta?.cost, budgetRemaining: meta?.budgetRemaining, budgetLimit: meta?.budgetLimit });

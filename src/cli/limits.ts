@@ -9,7 +9,7 @@ const FLAGS: Flag[] = [
   { name: 'plan', value: 'NAME', help: 'the plan whose limit changes' },
   { name: 'type', value: 'TYPE', help: 'requests, tokens, cost (USD) or concurrent' },
   { name: 'max', value: 'N', help: 'the new limit: requests, tokens, calls in flight, or USD for cost (set)' },
-  { name: 'window', value: 'WINDOW', help: 'minute, hour, day, month, year or total (set; concurrent needs none)' },
+  { name: 'window', value: 'WINDOW', help: 'minute, hour, day, month, year, total, or rolling: last_24h, last_30d (set; concurrent needs none)' },
   { name: 'until', value: 'DATE', help: 'when the override ends: 2027-01-31 (the end of that day, UTC) or an ISO time (set; default: until cleared)' },
   { name: 'note', value: 'TEXT', help: 'why, kept with the override and in the audit list (set)' },
   { name: 'json', help: 'print JSON (list)' },
@@ -30,6 +30,11 @@ function when(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** An end as given: `--until 2027-01-31` ends at the day's end, shown as that day, not as 2027-02-01T00:00:00Z. */
+function endOf(ms: number): string {
+  return ms % 86_400_000 === 0 ? `end of ${new Date(ms - 1).toISOString().slice(0, 10)}` : when(ms);
+}
+
 function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
@@ -42,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   const v = parsed.values as Record<string, string | undefined>;
   const { openOverrideStore } = await import('../store/overrides-open.js');
   const { liveOverrides } = await import('../engine/overrides.js');
-  const { limitsApi } = await import('../engine/limits-api.js');
+  const { limitsApi, overrideJson, changeJson } = await import('../engine/limits-api.js');
   let store: Awaited<ReturnType<typeof openOverrideStore>> | undefined;
   let live: ReturnType<typeof liveOverrides> | undefined;
   let source: Source | undefined;
@@ -57,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
       const o = await limits.set({ ...target, type: v.type as string, max: v.max as unknown as number, ...(v.window === undefined ? {} : { window: v.window }), until: v.until ?? null, note: v.note ?? null, by: cliUser() });
       const amount = o.type === 'cost' ? `$${o.max}` : `${o.max} ${o.type}`;
       console.log(
-        `Set ${o.target} ${o.value}'s ${o.type} limit to ${amount}${o.type === 'concurrent' ? '' : ` per ${o.window}`}${o.until === null ? '' : ` until ${when(o.until)}`}${o.account === '' ? '' : ` in account ${o.account}`}, in ${source.where}. Every app and gateway on it applies it within 1 s.`,
+        `Set ${o.target} ${o.value}'s ${o.type} limit to ${amount}${o.type === 'concurrent' ? '' : ` per ${o.window}`}${o.until === null ? '' : ` until ${o.until % 86_400_000 === 0 ? `the ${endOf(o.until)} (UTC)` : when(o.until)}`}${o.account === '' ? '' : ` in account ${o.account}`}, in ${source.where}. Every app and gateway on it applies it within 1 s.`,
       );
       return 0;
     }
@@ -73,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     const list = await limits.list();
     const changes = await limits.audit({ limit: 20 });
     if (v.json !== undefined) {
-      console.log(JSON.stringify({ limits: list, changes }, null, 2));
+      console.log(JSON.stringify({ limits: list.map(overrideJson), changes: changes.map(changeJson) }, null, 2));
       return 0;
     }
     if (list.length === 0) console.log(`No overrides in ${source.where}. Set one with: tokenlay limits set --user alice --type cost --max 50 --window month`);
@@ -86,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
           o.type,
           o.type === 'cost' ? `$${o.max}` : String(o.max),
           o.window,
-          o.until === null ? '-' : `${when(o.until)}${o.until <= now ? ' (ended)' : ''}`,
+          o.until === null ? '-' : `${endOf(o.until)}${o.until <= now ? ' (ended)' : ''}`,
           o.account || '(all)',
           o.setBy,
           when(o.setAt),

@@ -6,7 +6,7 @@ import { redactUrl } from '../store/redact.js';
 
 /** The flags both commands take to find their store. */
 export const SOURCE_FLAGS: Flag[] = [
-  { name: 'account', value: 'NAME', help: 'the gateway account (key name) the change is for; without it, a limit applies to every account, and credits to calls that carry no account (embedded mode)' },
+  { name: 'account', value: 'NAME', help: 'the gateway account (key name) the change is for; without it, a limit or a balance applies to every account that has none of its own, and to calls that carry no account (embedded mode)' },
   { name: 'store', value: 'URL', env: 'TOKENLAY_STORE', default: DEFAULT_STORE, help: 'the store your app or gateway uses: overrides and credits live in its sqlite: file' },
   { name: 'ledger', value: 'URL', env: 'TOKENLAY_LEDGER', default: 'none', help: 'with postgres://…, overrides and credits live in that database, shared by every gateway on it' },
 ];

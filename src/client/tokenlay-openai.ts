@@ -13,6 +13,7 @@ import { failureOf } from './proxy-send.js';
 import { createTransport, innerFetchOf } from './transport.js';
 import { registerBudgetSource, type BudgetSource } from './budget.js';
 import { LinkedBodiesOpenAI } from './linked-bodies.js';
+import type { Engine } from '../engine/types.js';
 
 /**
  * Options of {@link TokenlayOpenAI}: every `OpenAI` client option, plus where calls go.
@@ -43,6 +44,8 @@ interface Shared {
   budget: BudgetSource['read'];
   /** The app's own fetch under the transport. */
   inner: Fetch;
+  /** The in-process engine (embedded mode). */
+  engine?: Engine;
 }
 
 interface Config {
@@ -138,8 +141,8 @@ export class TokenlayOpenAI extends (LinkedBodiesOpenAI as typeof OpenAI) {
     if (!shared) {
       const connection = resolveConnection(options);
       const inner = innerFetchOf((options as ClientOptions).fetch as Fetch | undefined);
-      const { fetch, close, budget } = createTransport(connection, inner, { answerFailures: true });
-      shared = { connection, transport: fetch, close, inner, budget };
+      const { fetch, close, budget, engine } = createTransport(connection, inner, { answerFailures: true });
+      shared = { connection, transport: fetch, close, inner, budget, ...(engine ? { engine } : {}) };
     }
     const { connection } = shared;
     const openaiOptions = openaiOptionsOf(options);
@@ -159,6 +162,16 @@ export class TokenlayOpenAI extends (LinkedBodiesOpenAI as typeof OpenAI) {
   /** Where calls go: `remote` (through a proxy) or `embedded` (the policy engine in-process). */
   get tokenlayMode(): 'remote' | 'embedded' {
     return configOf(this).shared.connection.mode;
+  }
+
+  /**
+   * Embedded mode: the client's own policy engine, to change budgets while the app runs
+   * (`openai.tokenlayEngine.limits.set({ user: 'alice', type: 'cost', max: 50, window: 'month' })`,
+   * `.credits.add({ user: 'alice', usd: 10 })`), on whatever store it has, `memory` included.
+   * Remote mode: undefined; the proxy keeps the limits (`/v1/admin/limits` of a `tokenlay gateway`).
+   */
+  get tokenlayEngine(): Engine | undefined {
+    return configOf(this).shared.engine;
   }
 
   /** This client, for code written for the first `@tokenlay/sdk`, which wrapped an `OpenAI`. */

@@ -8,6 +8,7 @@ import { onWorkers } from '../node-builtins.js';
 import { InProcessReport, observeResponse } from './observe.js';
 import { remoteBudget, type BudgetSource } from './budget.js';
 import type { ResolvedConnection } from './options.js';
+import type { Engine } from '../engine/types.js';
 import { PROVIDER_BASE_HEADER, PROVIDER_KEY_HEADER, REPORT_HEADERS } from '../protocol/names.js';
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -82,10 +83,11 @@ export function createTransport(
   connection: ResolvedConnection,
   inner: Fetch,
   { answerFailures = false }: TransportOptions = {},
-): { fetch: Fetch; close: () => Promise<void>; budget: BudgetSource['read'] } {
+): { fetch: Fetch; close: () => Promise<void>; budget: BudgetSource['read']; engine?: Engine } {
   let send: (input: string | URL | Request, init: RequestInit | undefined, report: InProcessReport | undefined) => Promise<Response>;
   let close = async () => {};
   let budget: BudgetSource['read'];
+  let engine: Engine | undefined;
   if (connection.mode === 'embedded') {
     if (onWorkers()) {
       throw new TokenlayConfigError(
@@ -104,6 +106,7 @@ export function createTransport(
     };
     close = async () => embedded.close?.();
     budget = (fields, runs) => embedded.engine.budget(cleanFields(fields), runs);
+    engine = embedded.engine;
   } else {
     const proxyAuthorization = `Bearer ${connection.tokenlayKey}`;
     send = (input, init) => {
@@ -143,5 +146,5 @@ export function createTransport(
     return observeResponse(response, usage, init?.signal, report);
   };
   transport[kInner] = inner;
-  return { fetch: transport, close, budget };
+  return { fetch: transport, close, budget, ...(engine ? { engine } : {}) };
 }

@@ -37,13 +37,16 @@ export async function overridesPanel(overrides: OverrideStore | undefined, count
   // A signed-in account sees its own and those set for every account (they apply to its calls too).
   const mine = (a: string) => account === undefined || a === account || a === '';
   const [list, grants] = await Promise.all([overrides.list(), overrides.grants()]);
+  // A balance granted for no account is drawn by the calls of every account without one of its own.
+  const own = new Set(grants.filter((g) => account !== undefined && g.account === account).map((g) => `${g.target}=${g.value}`));
   const credits = await Promise.all(
     grants
-      .filter((g) => account === undefined || g.account === account)
+      .filter((g) => account === undefined || g.account === account || (g.account === '' && !own.has(`${g.target}=${g.value}`)))
       .map(async (g): Promise<CreditRow> => {
         const { used, reserved } = await counters.read(creditsCounterKey(g.account, `${escapeKeyPart(g.target)}=${escapeKeyPart(g.value)}`), 'cost', 0, now);
         const usedUnits = costUnits(used);
-        return { who: `${g.target}=${g.value}`, account: g.account, granted: usdOf(g.grantedUnits), used: usdOf(usedUnits), remaining: usdOf(Math.max(0, g.grantedUnits - usedUnits - costUnits(reserved))) };
+        const shared = account !== undefined && account !== '' && g.account === '';
+        return { who: `${g.target}=${g.value}${shared ? ' (every account)' : ''}`, account: g.account, granted: usdOf(g.grantedUnits), used: usdOf(usedUnits), remaining: usdOf(Math.max(0, g.grantedUnits - usedUnits - costUnits(reserved))) };
       }),
   );
   return {

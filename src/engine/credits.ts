@@ -63,7 +63,7 @@ function readCreditTarget(input: TargetInput, account: string): OverrideKey & { 
   return readTarget(input, account) as OverrideKey & { target: 'user' | 'org' };
 }
 
-/** The credits handle of `account` (`''`: calls that carry no account, embedded). */
+/** The credits handle of `account` (`''`: balances granted for no account, drawn by calls that carry none and by accounts with none of their own). */
 export function creditsApi(live: LiveOverrides, counters: CounterStore, ledger: Pick<Ledger, 'record'>, now: () => number, account = ''): EngineCredits {
   const { store } = live;
   async function balanceOf(key: OverrideKey & { target: 'user' | 'org' }, grantedUnits: number): Promise<CreditBalance> {

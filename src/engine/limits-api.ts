@@ -30,6 +30,22 @@ export interface EngineLimits {
   audit(query?: { limit?: number }): Promise<OverrideChange[]>;
 }
 
+/** A time as JSON answers give it: ISO 8601 to the second (`2027-02-01T00:00:00Z`), as `resets_at` is. */
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+/** An override as JSON (the admin API, `tokenlay limits list --json`): its times in ISO 8601. */
+export function overrideJson(o: LimitOverride): Omit<LimitOverride, 'until' | 'setAt'> & { until: string | null; setAt: string } {
+  return { ...o, until: o.until === null ? null : isoTime(o.until), setAt: isoTime(o.setAt) };
+}
+
+/** An audit entry as JSON: its times in ISO 8601. */
+export function changeJson(c: OverrideChange): Omit<OverrideChange, 'time' | 'until'> & { time: string; until?: string | null } {
+  const { until, ...rest } = c;
+  return { ...rest, time: isoTime(c.time), ...(until === undefined ? {} : { until: until === null ? null : isoTime(until) }) };
+}
+
 /** The limits handle of `account` (`''`: overrides that apply to every account). */
 export function limitsApi(live: LiveOverrides, now: () => number, account = ''): EngineLimits {
   const { store } = live;

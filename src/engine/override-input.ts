@@ -1,4 +1,5 @@
 /** Checks what `limits.set()`, `credits.add()`, the CLI and the admin API are given, with messages that say the fix. */
+import { MAX_ROLLING_DAYS, MAX_ROLLING_HOURS, parseRolling } from '../policy/windows.js';
 import { costUnits, usdOf } from '../store/money.js';
 import type { OverrideKey, OverrideTarget, LimitOverride } from '../store/overrides.js';
 
@@ -26,7 +27,7 @@ export interface LimitSetInput extends TargetInput {
   type: string;
   /** The new limit: requests, tokens, concurrent calls, or USD for `cost`. */
   max: number;
-  /** `minute`, `hour`, `day`, `month`, `year` or `total`; `concurrent` needs none. */
+  /** `minute`, `hour`, `day`, `month`, `year`, `total`, or rolling (`last_24h`, `last_30d`); `concurrent` needs none. */
   window?: string;
   /** When the override ends: a date (`2027-01-31`: the end of that day, UTC), an ISO time, a Date, or ms since epoch. None: until cleared. */
   until?: string | number | Date | null;
@@ -58,6 +59,7 @@ export function readTarget(input: TargetInput, account: string): OverrideKey {
 
 /** The limit type given. @throws {TokenlayOverrideInputError} for any other. */
 export function readType(type: unknown): LimitOverride['type'] {
+  if (type === undefined || type === null) throw bad('type', `type is missing; give one of ${TYPES.join(', ')} (e.g. --type cost).`);
   if (!TYPES.includes(type as LimitOverride['type'])) {
     throw bad('type', `type must be one of ${TYPES.join(', ')} (a balance of credits is added with credits add); got ${JSON.stringify(type)}.`);
   }
@@ -87,13 +89,18 @@ export function readLimitSet(input: LimitSetInput, account: string, now: number)
   if (typeof input !== 'object' || input === null) throw bad('type', `limits.set() takes an object { user | org | plan, type, max, window, until?, note? }; got ${String(input)}.`);
   const key = readTarget(input, account);
   const type = readType(input.type);
+  if (input.max === undefined || input.max === null) throw bad('max', `max is missing; give the new limit (${type === 'cost' ? 'USD' : `whole ${type}`}), e.g. --max 50.`);
   const max = typeof input.max === 'string' && (input.max as string).trim() !== '' ? Number(input.max) : input.max;
   if (typeof max !== 'number' || !Number.isFinite(max) || max < 0 || (type !== 'cost' && !Number.isInteger(max))) {
     throw bad('max', `max must be a number ≥ 0 (${type === 'cost' ? 'USD' : `whole ${type}`}); got ${JSON.stringify(input.max)}.`);
   }
   const window = input.window ?? (type === 'concurrent' ? 'total' : undefined);
-  if (!WINDOWS.includes(window as LimitOverride['window'])) {
-    throw bad('window', `window must be one of ${WINDOWS.join(', ')} (e.g. --window month); got ${JSON.stringify(input.window)}.`);
+  if (window === undefined) throw bad('window', `window is missing; give one of ${WINDOWS.join(', ')} (e.g. --window month).`);
+  if (!(WINDOWS as readonly string[]).includes(window as string) && (typeof window !== 'string' || !parseRolling(window))) {
+    throw bad(
+      'window',
+      `window must be one of ${WINDOWS.join(', ')}, or a rolling window last_<n>h (n from 1 to ${MAX_ROLLING_HOURS}) or last_<n>d (n from 1 to ${MAX_ROLLING_DAYS}) (e.g. --window month); got ${JSON.stringify(input.window)}.`,
+    );
   }
   const note = input.note ?? null;
   if (note !== null && (typeof note !== 'string' || note.length > 500)) throw bad('note', `note must be text of at most 500 characters; got ${typeof note === 'string' ? `${note.length} characters` : JSON.stringify(note)}.`);

@@ -37,8 +37,12 @@ function snapshot(overrides: LimitOverride[], grants: CreditGrantTotal[]): Overr
       return o && { type: o.type, max: o.max, window: o.window };
     },
     granted(account, target, value) {
-      // Balances are per account (a grant for no account serves calls that carry none, embedded).
+      // Balances are per account (a grant for no account serves calls that carry none, and those of accounts with none of their own).
       return usdOf(granted.get(overrideId({ account, target, value }, 'credits')) ?? 0);
+    },
+    balanceAccount(account, target, value) {
+      if (granted.has(overrideId({ account, target, value }, 'credits'))) return account;
+      return account !== '' && granted.has(overrideId({ account: '', target, value }, 'credits')) ? '' : undefined;
     },
   };
 }

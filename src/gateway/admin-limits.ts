@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine/types.js';
 import { TokenlayOverrideInputError } from '../engine/override-input.js';
+import { changeJson, overrideJson } from '../engine/limits-api.js';
 import { readBody } from './body.js';
 import { sendError, sendJson } from './errors.js';
 
@@ -84,11 +85,11 @@ export async function answerAdmin(a: AdminRequest): Promise<void> {
   const by = `key:${account}`;
   try {
     if (path === ADMIN_LIMITS_PATH) {
-      if (method === 'GET') return sendJson(res, 200, { object: 'list', data: await limits.list(), changes: await limits.audit({ limit: 100 }) });
+      if (method === 'GET') return sendJson(res, 200, { object: 'list', data: (await limits.list()).map(overrideJson), changes: (await limits.audit({ limit: 100 })).map(changeJson) });
       if (method === 'PUT') {
         const body = await jsonBody(a);
         if (!body) return;
-        return sendJson(res, 200, { limit: await limits.set({ ...body, by } as never) });
+        return sendJson(res, 200, { limit: overrideJson(await limits.set({ ...body, by } as never)) });
       }
       if (method === 'DELETE') {
         const input = { ...queryObject(a.query), ...((await jsonBody(a)) ?? {}) };

@@ -62,8 +62,8 @@ export function counterMetric(type: Limit['type']): Exclude<Limit['type'], 'cred
  * The counter of a balance of credits: one per account and user (or org), whatever rule draws it,
  * so that every rule with a `credits` limit draws the same balance.
  */
-function creditsKey(context: MatchContext, keyScope: string): string {
-  return creditsCounterKey(valueOf(context, 'account') ?? '', keyScope);
+function creditsKey(limit: Limit, context: MatchContext, keyScope: string): string {
+  return creditsCounterKey(limit.balance_account ?? valueOf(context, 'account') ?? '', keyScope);
 }
 
 /** The counter key of the balance of `scope` (`user=alice`, escaped as in a counter key) in `account` (`''`: none). */
@@ -86,7 +86,7 @@ export function resolveLimit(rule: Rule, limit: Limit, index: number, context: M
   const scope = pairs.map((p) => `${p.name}=${p.value ?? MISSING_VALUE}`).join(',');
   const keyScope = pairs.map((p) => `${escapeKeyPart(p.name)}=${p.value === undefined ? MISSING_VALUE : escapeKeyPart(p.value)}`).join(',');
   const window = limit.type === 'concurrent' ? 'total' : limit.window;
-  const key = limit.type === 'credits' ? creditsKey(context, keyScope) : `${escapeKeyPart(rule.id)}|${limit.type}|${window}|${keyScope}`;
+  const key = limit.type === 'credits' ? creditsKey(limit, context, keyScope) : `${escapeKeyPart(rule.id)}|${limit.type}|${window}|${keyScope}`;
   const rolling = parseRolling(window);
   if (rolling) {
     const r = rollingBounds(rolling, now);

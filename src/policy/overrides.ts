@@ -20,6 +20,12 @@ export interface OverrideView {
   find(account: string, target: 'user' | 'org' | 'plan', value: string, type: string, now: number): OverrideLimit | undefined;
   /** USD granted so far to the balance of `target=value` in `account`. */
   granted(account: string, target: 'user' | 'org', value: string): number;
+  /**
+   * Which account's balance of `target=value` a call of `account` draws: its own when it was
+   * granted one, else the balance granted for no account (`''`, e.g. `tokenlay credits add`
+   * without `--account`), else none.
+   */
+  balanceAccount(account: string, target: 'user' | 'org', value: string): string | undefined;
   /** Whether there is any override or balance at all (a call skips the lookups when not). */
   readonly empty: boolean;
 }
@@ -42,8 +48,9 @@ function field(context: MatchContext, name: string): string | undefined {
  * org's, the org's over the plan's. An override whose type the rule does not limit adds a limit
  * of its own, counted per that field (for a plan, all of its users together). A call no rule
  * matched gets a rule of its own, `override`, with the document's default `on_limit_exceeded`.
- * A `credits` limit's max becomes the balance granted to the call's user or org. An override of
- * one account never applies to another's calls; one of account `''` applies to every account's.
+ * A `credits` limit's max becomes the balance granted to the call's user or org: the account's
+ * own, else one granted for no account. An override or balance of one account never applies to
+ * another's calls; one of account `''` applies to every account's that has none of its own.
  */
 export function withOverrides(rule: Rule | null, context: MatchContext, view: OverrideView | undefined, doc: RulesDocument | undefined, now: number): Rule | null {
   if (!view || view.empty) return rule;
@@ -75,7 +82,9 @@ export function withOverrides(rule: Rule | null, context: MatchContext, view: Ov
     if (l.type !== 'credits') return;
     const target = l.per[0] as 'user' | 'org';
     const value = values[target];
-    limits[i] = { ...l, max: value === undefined ? 0 : view.granted(account, target, value) };
+    const from = value === undefined ? undefined : view.balanceAccount(account, target, value);
+    // The counter follows the balance drawn: a balance granted for no account is one balance, whichever account's calls draw it.
+    limits[i] = from === undefined ? { ...l, max: 0 } : { ...l, max: view.granted(from, target, value!), balance_account: from };
     changed = true;
   });
   if (!changed) return rule;

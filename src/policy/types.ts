@@ -73,6 +73,11 @@ export interface Limit {
    * (`billing_anchor: billing_date`, the app setting `billing_date: '2026-11-17'` in the scope).
    */
   billing_anchor?: string;
+  /**
+   * @internal Set by overrides on a `credits` limit: the account whose balance the call draws
+   * (the call's own, or `''` for a balance granted for no account). Not part of the rules file.
+   */
+  balance_account?: string;
 }
 
 /** A webhook, email or Slack notice; accepted for compatibility, not sent by this engine. */

@@ -209,6 +209,17 @@ function checkCondition(p: Problems, path: string, value: unknown): value is Con
   return true;
 }
 
+/** The file's spelling of a rolling window written another way (`rolling_24h`, `30d`, `last_30_days`), when it is one the file takes. */
+function rollingSpelling(window: unknown): { window: string; says: string } | undefined {
+  const m = typeof window === 'string' ? /^(?:rolling|last)?[\s_-]*(\d+)[\s_-]*(h|hrs?|hours?|d|days?)$/i.exec(window.trim()) : null;
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const hours = m[2]!.toLowerCase().startsWith('h');
+  if (n < 1 || n > (hours ? MAX_ROLLING_HOURS : MAX_ROLLING_DAYS)) return undefined;
+  const spelled = `last_${n}${hours ? 'h' : 'd'}`;
+  return spelled === window ? undefined : { window: spelled, says: `the last ${n} ${hours ? 'hours' : 'days'}` };
+}
+
 function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDefaults | undefined, ruleWarnAt: number | number[] | undefined): Limit | undefined {
   if (!plainObject(p, path, value)) return undefined;
   checkKeys(p, path, value, LIMIT_KEYS);
@@ -220,9 +231,11 @@ function checkLimit(p: Problems, path: string, value: unknown, defaults: RuleDef
   const window = value.window ?? (value.type === 'concurrent' || credits ? 'total' : undefined);
   if (typeof window !== 'string' || !parseRolling(window)) {
     if (!(WINDOWS as readonly string[]).includes(window as string)) {
-      p.add(child(path, 'window'), typeof window === 'string' && window.startsWith('last_')
-          ? `expected a rolling window last_<n>h (n from 1 to ${MAX_ROLLING_HOURS}) or last_<n>d (n from 1 to ${MAX_ROLLING_DAYS}), got ${show(window)}`
-          : `expected one of ${WINDOWS.join('|')}, got ${show(window)}`);
+      const rolling = `a rolling window last_<n>h (n from 1 to ${MAX_ROLLING_HOURS}) or last_<n>d (n from 1 to ${MAX_ROLLING_DAYS})`;
+      const spelled = rollingSpelling(window);
+      p.add(child(path, 'window'), typeof window === 'string' && window.startsWith('last_') && !spelled
+          ? `expected ${rolling}, got ${show(window)}`
+          : `expected one of ${WINDOWS.join('|')}, or ${rolling}${spelled ? `; for ${spelled.says} write ${spelled.window}` : ''}, got ${show(window)}`);
     }
   }
   if (credits) checkCredits(p, path, value, window);

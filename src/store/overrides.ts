@@ -22,7 +22,8 @@ export interface LimitOverride extends OverrideKey {
   type: 'requests' | 'tokens' | 'cost' | 'concurrent';
   /** Requests, tokens, concurrent calls, or USD for `cost`. */
   max: number;
-  window: 'minute' | 'hour' | 'day' | 'month' | 'year' | 'total';
+  /** A fixed window, or a rolling one (`last_24h`, `last_30d`). */
+  window: 'minute' | 'hour' | 'day' | 'month' | 'year' | 'total' | `last_${number}h` | `last_${number}d`;
   /** ms since epoch after which the override no longer applies; null: until cleared. */
   until: number | null;
   note: string | null;

@@ -23,14 +23,17 @@ describe('tokenlay limits and tokenlay credits', () => {
     const set = await runCli(['limits', 'set', '--user', 'alice', '--type', 'cost', '--max', '50', '--window', 'month', '--until', '2099-01-31', '--note', 'annual plan', '--store', store]);
     expect(set.stderr).toBe('');
     expect(set.code).toBe(0);
-    expect(set.stdout).toMatch(/Set user alice's cost limit to \$50 per month until 2099-02-01T00:00:00Z/);
+    // The day given is the day shown: --until 2099-01-31 runs to the end of that day.
+    expect(set.stdout).toMatch(/Set user alice's cost limit to \$50 per month until the end of 2099-01-31 \(UTC\)/);
 
     const list = await runCli(['limits', 'list', '--store', store]);
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/user=alice\s+cost\s+\$50\s+month\s+2099-02-01T00:00:00Z\s+\(all\)\s+cli:\S+\s+\S+\s+annual plan/);
+    expect(list.stdout).toMatch(/user=alice\s+cost\s+\$50\s+month\s+end of 2099-01-31\s+\(all\)\s+cli:\S+\s+\S+\s+annual plan/);
     expect(list.stdout).toMatch(/Changes, newest first:\n\S+\s+cli:\S+\s+set\s+user=alice\s+cost\s+\$50\s+month/);
     const json = JSON.parse((await runCli(['limits', 'list', '--json', '--store', store])).stdout);
-    expect(json.limits).toMatchObject([{ target: 'user', value: 'alice', type: 'cost', max: 50, window: 'month', note: 'annual plan' }]);
+    expect(json.limits).toMatchObject([{ target: 'user', value: 'alice', type: 'cost', max: 50, window: 'month', until: '2099-02-01T00:00:00Z', note: 'annual plan' }]);
+    expect(json.limits[0].setAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
+    expect(json.changes[0].time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
 
     // An app's engine on the same file: a $1 rule, raised to $50 for alice by the command.
     const provider = await startProvider({ usage: { prompt: 10, completion: 5 } });
@@ -84,6 +87,9 @@ describe('tokenlay limits and tokenlay credits', () => {
       [['limits', 'set', '--user', 'alice', '--type', 'cost', '--max', '5', '--window', 'month', '--until', '2001-01-01', '--store', store], /already past/],
       [['limits', 'set', '--type', 'cost', '--max', '5', '--window', 'month', '--store', store], /exactly one of user, org or plan/],
       [['limits', 'set', '--user', 'alice', '--type', 'cost', '--max', '5', '--window', 'month', '--store', 'memory'], /"memory" is neither.*--store sqlite:/],
+      [['limits', 'set', '--user', 'alice', '--type', 'cost', '--max', '5', '--store', store], /window is missing; give one of minute, hour, day, month, year, total \(e\.g\. --window month\)\./],
+      [['limits', 'set', '--user', 'alice', '--max', '5', '--window', 'day', '--store', store], /type is missing; give one of requests, tokens, cost, concurrent/],
+      [['limits', 'clear', '--user', 'alice', '--store', store], /type is missing; give one of requests, tokens, cost, concurrent/],
       [['limits', 'reset', '--store', store], /unknown action "reset": set, list or clear/],
       [['limits', 'set', '--usr', 'alice', '--store', store], /unknown flag --usr; did you mean --user\?/],
       [['credits', 'add', '--user', 'alice', '--usd=-3', '--store', store], /usd must be a positive amount.*"-3"/],

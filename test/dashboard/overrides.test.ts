@@ -54,7 +54,8 @@ describe('the dashboard\'s Limits panel', () => {
     const page = await signIn(rig, boss);
     const rows = await tableRows(page, '#overrides');
     expect(rows).toHaveLength(2);
-    expect(rows).toContainEqual(['user=alice', '$50.00 per month', '2099-02-01 00:00:00 UTC', expect.stringMatching(/^key:boss, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/), 'annual plan']);
+    // Set until 2099-01-31: the day given is the day shown.
+    expect(rows).toContainEqual(['user=alice', '$50.00 per month', 'end of 2099-01-31 UTC', expect.stringMatching(/^key:boss, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/), 'annual plan']);
     expect(rows).toContainEqual(['org=acme', '100 requests per day', 'until cleared', expect.stringMatching(/^key:boss, /), '']);
     expect(await tableRows(page, '#credits')).toEqual([['user=carol', '$10.00', '$2.00', '$8.00']]);
     await screenshot(page, 'limits-overrides');
@@ -63,5 +64,15 @@ describe('the dashboard\'s Limits panel', () => {
     const other = await signIn(rig, rig.key);
     expect(await tableRows(other, '#overrides')).toEqual([['No limit is set at run time.']]);
     expect(await tableRows(other, '#credits')).toEqual([['No credits granted.']]);
+
+    // A balance granted for no account (tokenlay credits add without --account) is drawn by every
+    // account without one of its own, so each such account's panel lists it.
+    await rig.gateway.engine.credits.add({ user: 'dora', usd: 5 });
+    await rig.gateway.engine.credits.add({ user: 'carol', usd: 7 });
+    const shared = await signIn(rig, rig.key);
+    expect(await tableRows(shared, '#credits')).toEqual([['user=dora (every account)', '$5.00', '$0', '$5.00'], ['user=carol (every account)', '$7.00', '$0', '$7.00']]);
+    // Boss has carol's balance of its own, which its calls draw instead.
+    const own = await signIn(rig, boss);
+    expect(await tableRows(own, '#credits')).toEqual([['user=dora (every account)', '$5.00', '$0', '$5.00'], ['user=carol', '$10.00', '$2.00', '$8.00']]);
   }, 60_000);
 });

@@ -82,4 +82,45 @@ describe('windows on each customer’s own dates', () => {
     clock.set('2028-03-03T00:00:00Z');
     await expect(call()).resolves.toBeDefined();
   });
+
+  it('takes a user’s own billing date on the 31st across a month end into a leap February', async () => {
+    const clock = manualClock('2028-01-30T12:00:00Z');
+    const rules = {
+      fields: ['billing_date'],
+      rules: [{ id: 'plan', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'month', per: 'user', billing_anchor: 'billing_date' }] } }],
+    };
+    const { openai } = await rig({ rules, store: 'memory', now: clock.now });
+    const call = () => openai.chat.completions.create(hello, as({ user: 'ann', billing_date: '2027-01-31' }));
+    await call();
+    // 31 January starts her next month.
+    expect(limitOf(await refusal(call())).resets_at).toBe('2028-01-31T00:00:00Z');
+    clock.set('2028-01-31T00:00:00Z');
+    await call();
+    // February has no 31st: her month starts on its last day, the leap day.
+    clock.set('2028-02-28T23:59:59Z');
+    expect(limitOf(await refusal(call())).resets_at).toBe('2028-02-29T00:00:00Z');
+    clock.set('2028-02-29T00:00:00Z');
+    await expect(call()).resolves.toBeDefined();
+    expect(limitOf(await refusal(call())).resets_at).toBe('2028-03-31T00:00:00Z');
+  });
+
+  it('counts the last 24 hours across a leap day and the month end after it', async () => {
+    const clock = manualClock('2028-02-28T22:10:00Z');
+    const rules = { rules: [{ id: 'day', if: {}, then: { limits: [{ type: 'requests', max: 2, window: 'last_24h', per: 'user' }] } }] };
+    const { openai } = await rig({ rules, store: 'memory', now: clock.now });
+    const call = () => openai.chat.completions.create(hello, as({ user: 'ann' }));
+    await call();
+    clock.set('2028-02-29T05:00:00Z');
+    await call();
+    // The 22:00 hour of 28 February leaves the window at 23:00 on the leap day.
+    clock.set('2028-02-29T22:59:59Z');
+    expect(limitOf(await refusal(call())).resets_at).toBe('2028-02-29T23:00:00Z');
+    clock.set('2028-02-29T23:00:00Z');
+    await expect(call()).resolves.toBeDefined();
+    // Then the leap day's 05:00 hour, on 1 March; then its 23:00 hour, on 2 March.
+    expect(limitOf(await refusal(call())).resets_at).toBe('2028-03-01T06:00:00Z');
+    clock.set('2028-03-01T06:00:00Z');
+    await expect(call()).resolves.toBeDefined();
+    expect(limitOf(await refusal(call())).resets_at).toBe('2028-03-02T00:00:00Z');
+  });
 });

@@ -90,7 +90,7 @@ describe('rules at startup', () => {
     }
     expect(error).toBeInstanceOf(TokenlayRulesError);
     expect((error as TokenlayRulesError).problems).toEqual([
-      'rules[0].then.limits[0].window: expected one of minute|hour|day|month|year|total, got "week"',
+      'rules[0].then.limits[0].window: expected one of minute|hour|day|month|year|total, or a rolling window last_<n>h (n from 1 to 168) or last_<n>d (n from 1 to 90), got "week"',
       'rules[1].then.on_limit_exceeded.downgrade_to: required when action is downgrade: name the model to answer from',
     ]);
     expect((error as Error).message).toContain(path);

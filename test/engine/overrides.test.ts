@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { TokenlayOverrideInputError } from '../../src/engine/override-input.js';
-import { as, hello, manualClock, rig, tempDir } from './support.js';
+import { runWithTokenlay, TokenlayLimitError, TokenlayOpenAI } from '../../src/index.js';
+import { startProvider } from '../support/provider.js';
+import { as, hello, manualClock, onCleanup, PROVIDER_KEY, rig, tempDir } from './support.js';
 
 const perUser = { rules: [{ id: 'daily', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'day', per: 'user' }] } }] };
 
@@ -87,6 +89,23 @@ describe('limits set at run time on the engine handle', () => {
     expect(await answered(openai, { org: 'initech', plan: 'pro' }, 1)).toBe(1);
   });
 
+  it('raises a rolling window\'s limit on the same window, so what was spent in it counts', async () => {
+    const clock = manualClock('2026-12-07T10:00:00Z');
+    const rules = { rules: [{ id: 'rolling', if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'last_24h', per: 'user' }] } }] };
+    const { fetch, openai } = await rig({ rules, store: 'memory', now: clock.now });
+    expect(await answered(openai, { user: 'alice' }, 2)).toBe(1);
+    const set = await fetch.engine.limits.set({ user: 'alice', type: 'requests', max: 3, window: 'last_24h' });
+    expect(set.window).toBe('last_24h');
+    expect(await answered(openai, { user: 'alice' }, 3)).toBe(2);
+    expect((await fetch.engine.budget({ user: 'alice' }))[0]).toMatchObject({ window: 'last_24h', max: 3, used: 3, remaining: 0 });
+    // The window still rolls: the 10:00 hour's calls leave it at 11:00 the next day.
+    clock.set('2026-12-08T11:00:00Z');
+    expect(await answered(openai, { user: 'alice' }, 4)).toBe(3);
+    await expect(fetch.engine.limits.set({ user: 'alice', type: 'requests', max: 3, window: 'last_400d' })).rejects.toThrow(
+      'tokenlay limits: window must be one of minute, hour, day, month, year, total, or a rolling window last_<n>h (n from 1 to 168) or last_<n>d (n from 1 to 90) (e.g. --window month); got "last_400d".',
+    );
+  });
+
   it('applies to calls no rule matched, and without any rules file', async () => {
     const { fetch, openai } = await rig({ store: 'memory' });
     expect(await answered(openai, { user: 'carol' }, 2)).toBe(2);
@@ -133,5 +152,27 @@ describe('limits set at run time on the engine handle', () => {
     }
     await expect(limits.clear({ user: 'a', type: 'credits' })).rejects.toThrow(/credits add/);
     expect(await limits.list()).toEqual([]);
+  });
+});
+
+describe('the engine handle of an embedded TokenlayOpenAI', () => {
+  it('openai.tokenlayEngine.limits changes the limits of the client\'s own engine, on its memory store too', async () => {
+    const provider = await startProvider();
+    onCleanup(() => provider.close());
+    const openai = new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, providerApiBase: provider.base, policy: perUser, store: 'memory' });
+    onCleanup(() => openai.close());
+    const engine = openai.tokenlayEngine!;
+    expect(engine).toBeDefined();
+    const ask = () => runWithTokenlay({ user: 'alice' }, () => openai.chat.completions.create(hello));
+    await ask();
+    await expect(ask()).rejects.toBeInstanceOf(TokenlayLimitError);
+    await engine.limits.set({ user: 'alice', type: 'requests', max: 2, window: 'day' });
+    expect(await engine.limits.list()).toMatchObject([{ value: 'alice', max: 2 }]);
+    await expect(ask()).resolves.toBeDefined();
+    await expect(ask()).rejects.toBeInstanceOf(TokenlayLimitError);
+    expect(await engine.limits.clear({ user: 'alice', type: 'requests' })).toBe(true);
+    // A copy shares the engine; a remote client has none of its own.
+    expect(openai.withOptions({ timeout: 5000 }).tokenlayEngine).toBe(engine);
+    expect(new TokenlayOpenAI({ providerApiKey: PROVIDER_KEY, tokenlayKey: 'tl_x', tokenlayBaseUrl: 'http://127.0.0.1:9' }).tokenlayEngine).toBeUndefined();
   });
 });

@@ -43,6 +43,19 @@ describe('examples/budget-page', () => {
     expect(bob).toMatch(/more from \d{4}-\d{2}-05 00:00 UTC/);
   });
 
+  it('answers the question typed in the page’s form, not a stand-in', async () => {
+    const form = (await page('bob')).match(/<form method="post" action="([^"]+)"><input name="(\w+)"/);
+    expect(form).not.toBeNull();
+    const response = await fetch(`${app.url}${form![1]}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `${form![2]}=What%20is%20left%3F` });
+    expect(response.status).toBe(200);
+    const sent = provider.requests.filter((r) => r.path === '/v1/chat/completions').at(-1)!;
+    expect(sent.body.messages).toEqual([{ role: 'user', content: 'What is left?' }]);
+    // The form lands back on the page, which shows what the question spent.
+    const shown = await response.text();
+    expect(shown).toContain('<h1>Hello, bob</h1>');
+    expect(shown).toContain('4 requests left in the last 24 hours (of 5)');
+  });
+
   it('blocks the sixth question in 24 hours with the rule’s message, and the page says none are left', async () => {
     for (let i = 0; i < 4; i++) expect((await ask('alice')).status).toBe(200);
     const sixth = await ask('alice');

@@ -55,6 +55,11 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     const put = await admin(rig, boss, 'PUT', '/v1/admin/limits', { user: 'alice', type: 'requests', max: 3, window: 'day', note: 'launch week', by: 'spoofed' });
     expect(put.status).toBe(200);
     expect(put.json.limit).toMatchObject({ account: 'boss', target: 'user', value: 'alice', type: 'requests', max: 3, window: 'day', note: 'launch week', setBy: 'key:boss' });
+    // Times on the wire are ISO 8601, as resets_at is: an override set until a day ends when that day does.
+    const dated = await admin(rig, boss, 'PUT', '/v1/admin/limits', { org: 'initech', type: 'cost', max: 5, window: 'month', until: '2099-01-31' });
+    expect(dated.json.limit.until).toBe('2099-02-01T00:00:00Z');
+    expect(dated.json.limit.setAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
+    expect((await admin(rig, boss, 'DELETE', '/v1/admin/limits?org=initech&type=cost')).status).toBe(200);
 
     const statuses = async (key: string, n: number) => {
       const out: number[] = [];
@@ -67,7 +72,10 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
 
     const listed = await admin(rig, boss, 'GET', '/v1/admin/limits');
     expect(listed.json.data).toHaveLength(1);
-    expect(listed.json.changes[0]).toMatchObject({ action: 'set', by: 'key:boss', account: 'boss', value: 'alice', max: 3 });
+    expect(listed.json.data[0]).toMatchObject({ until: null });
+    expect(listed.json.changes.map((c: any) => c.action)).toEqual(['clear', 'set', 'set']);
+    expect(listed.json.changes[2]).toMatchObject({ action: 'set', by: 'key:boss', account: 'boss', value: 'alice', max: 3 });
+    expect(listed.json.changes[0].time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
     expect((await admin(rig, other, 'GET', '/v1/admin/limits')).json).toMatchObject({ data: [], changes: [] });
     // Another admin cannot clear it: it is not in that account.
     expect((await admin(rig, other, 'DELETE', '/v1/admin/limits?user=alice&type=requests')).status).toBe(404);
@@ -75,7 +83,7 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     const cleared = await admin(rig, boss, 'DELETE', '/v1/admin/limits?user=alice&type=requests');
     expect(cleared).toEqual({ status: 200, json: { cleared: true } });
     expect((await admin(rig, boss, 'DELETE', '/v1/admin/limits', { user: 'alice', type: 'requests' })).status).toBe(404);
-    expect((await admin(rig, boss, 'GET', '/v1/admin/limits')).json.changes.map((c: any) => c.action)).toEqual(['clear', 'set']);
+    expect((await admin(rig, boss, 'GET', '/v1/admin/limits')).json.changes.map((c: any) => c.action)).toEqual(['clear', 'clear', 'set', 'set']);
   });
 
   it('answers bad input 400 with the field as param, and an unknown admin method 405', async () => {
@@ -85,6 +93,9 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ code: 'invalid_override', param: 'max' });
     expect(bad.json.error.message).toMatch(/max must be a number ≥ 0.*"lots"/);
+    const noMax = await admin(rig, boss, 'PUT', '/v1/admin/limits', { user: 'alice', type: 'cost', window: 'month' });
+    expect(noMax.json.error).toMatchObject({ code: 'invalid_override', param: 'max' });
+    expect(noMax.json.error.message).toBe('tokenlay limits: max is missing; give the new limit (USD), e.g. --max 50.');
     const notJson = await fetch(`${rig.url}/v1/admin/limits`, { method: 'PUT', headers: { authorization: `Bearer ${boss}` }, body: '{user:' });
     expect(notJson.status).toBe(400);
     expect((await notJson.json()).error.code).toBe('invalid_json');
@@ -116,5 +127,25 @@ describe('the gateway\'s admin API: /v1/admin/limits and /v1/admin/credits', () 
     await rig.gateway.engine.flush();
     const rows = await rig.gateway.store.ledger({ fields: { account: 'boss' } });
     expect(rows.find((r) => r.action === 'credit')).toMatchObject({ fields: { user: 'alice', account: 'boss', credit_usd: '10', credit_by: 'key:boss' }, cost: 0 });
+  });
+
+  it('credits granted for no account (tokenlay credits add without --account) serve every account\'s calls that have no balance of their own', async () => {
+    const rig = await gatewayRig({ rules, prices: { 'gpt-4o-mini': { input: 100_000, output: 200_000 } } }, { usage: { prompt: 10, completion: 5 } });
+    // What `tokenlay credits add --user dan --usd 10` does on the gateway's store: a grant of no account.
+    await rig.gateway.engine.credits.add({ user: 'dan', usd: 10, by: 'cli:ops' });
+    expect(await chat(rig, rig.key, { user: 'dan', plan: 'prepaid' })).toBe(200);
+    expect(await rig.gateway.engine.credits.balance({ user: 'dan' })).toMatchObject({ account: '', granted: 10, used: 2, reserved: 0, remaining: 8 });
+    // An account's own balance wins: boss's dan draws boss's grant, and the shared one is left alone.
+    const boss = await rig.gateway.keys.create('boss', { admin: true });
+    expect((await admin(rig, boss, 'POST', '/v1/admin/credits', { user: 'dan', usd: 6 })).status).toBe(200);
+    expect(await chat(rig, boss, { user: 'dan', plan: 'prepaid' })).toBe(200);
+    expect((await admin(rig, boss, 'GET', '/v1/admin/credits?user=dan')).json.balance).toMatchObject({ account: 'boss', granted: 6, used: 2, remaining: 4 });
+    expect(await rig.gateway.engine.credits.balance({ user: 'dan' })).toMatchObject({ account: '', used: 2, remaining: 8 });
+    // The shared balance never goes below zero, whichever accounts draw it.
+    expect(await chat(rig, rig.key, { user: 'dan', plan: 'prepaid' })).toBe(200);
+    for (let i = 0; i < 4; i++) await chat(rig, rig.key, { user: 'dan', plan: 'prepaid' });
+    const left = await rig.gateway.engine.credits.balance({ user: 'dan' });
+    expect(left.remaining).toBeGreaterThanOrEqual(0);
+    expect(left.used).toBeLessThanOrEqual(10);
   });
 });

@@ -83,6 +83,16 @@ describe('rules file syntax', () => {
     ]);
     expect(problems({ window: 'day', billing_anchor: '2026-11-17' })[0]).toContain('only a month or year window starts on a billing date');
     expect(problems({ window: 'last_400d' })[0]).toEqual('rules[0].then.limits[0].window: expected a rolling window last_<n>h (n from 1 to 168) or last_<n>d (n from 1 to 90), got "last_400d"');
+    // A rolling window written another way is answered with the spelling the file takes.
+    expect(problems({ window: 'rolling_24h' })).toEqual([
+      'rules[0].then.limits[0].window: expected one of minute|hour|day|month|year|total, or a rolling window last_<n>h (n from 1 to 168) or last_<n>d (n from 1 to 90); for the last 24 hours write last_24h, got "rolling_24h"',
+    ]);
+    expect(problems({ window: '30d' })[0]).toContain('for the last 30 days write last_30d, got "30d"');
+    expect(problems({ window: 'last_30_days' })[0]).toContain('for the last 30 days write last_30d, got "last_30_days"');
+    expect(problems({ window: '24 hours' })[0]).toContain('for the last 24 hours write last_24h');
+    expect(problems({ window: 'week' })[0]).toEqual(
+      'rules[0].then.limits[0].window: expected one of minute|hour|day|month|year|total, or a rolling window last_<n>h (n from 1 to 168) or last_<n>d (n from 1 to 90), got "week"',
+    );
     expect(problems({ window: 'day', warn_at: [0.5, 1.2] })).toEqual([
       'rules[0].then.limits[0].warn_at[1]: expected a fraction between 0 and 1 (exclusive), e.g. 0.8, got 1.2',
     ]);

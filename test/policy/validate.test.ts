@@ -69,7 +69,7 @@ describe('validateRules', () => {
       'rules[2].then.on_limit_exceeded.http_status: expected an integer HTTP status from 100 to 599, got 700',
       'rules[2].then.limits[0].type: expected one of requests|tokens|cost|concurrent|credits, got "dollars"',
       'rules[2].then.limits[0].max: expected a positive number, got -1',
-      'rules[2].then.limits[0].window: expected one of minute|hour|day|month|year|total, got "week"',
+      'rules[2].then.limits[0].window: expected one of minute|hour|day|month|year|total, or a rolling window last_<n>h (n from 1 to 168) or last_<n>d (n from 1 to 90), got "week"',
       'rules[2].then.limits[0].warn_at: expected a fraction between 0 and 1 (exclusive), e.g. 0.8, got 1.5',
       'rules[2].then.fallbacks: expected an array of model names, got "gpt-4o"',
     ]);
@@ -169,7 +169,7 @@ describe('loadRules', () => {
   it('names the file for schema problems, unreadable paths and bad JSON', () => {
     const path = join(tmp, 'bad.json');
     writeFileSync(path, JSON.stringify({ rules: [{ if: {}, then: { limits: [{ type: 'requests', max: 1, window: 'week', per: 'user' }] } }] }));
-    expect(() => loadRules(path)).toThrow(/bad\.json[\s\S]*rules\[0\]\.then\.limits\[0\]\.window: expected one of minute\|hour\|day\|month\|year\|total, got "week"/);
+    expect(() => loadRules(path)).toThrow(/bad\.json[\s\S]*rules\[0\]\.then\.limits\[0\]\.window: expected one of minute\|hour\|day\|month\|year\|total, or a rolling window last_<n>h \(n from 1 to 168\) or last_<n>d \(n from 1 to 90\), got "week"/);
     expect(() => loadRules(join(tmp, 'missing.yaml'))).toThrow(/missing\.yaml[\s\S]*ENOENT/);
     writeFileSync(join(tmp, 'trailing.json'), '{"rules": [],}');
     expect(() => loadRules(join(tmp, 'trailing.json'))).toThrow(/trailing\.json[\s\S]*not valid JSON/);

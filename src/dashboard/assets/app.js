@@ -30,6 +30,10 @@
   function time(ms) {
     return new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
   }
+  // An end at midnight UTC is the end of the day before: set until 2027-01-31, shown as that day.
+  function endTime(ms) {
+    return ms % 86400000 === 0 ? 'end of ' + new Date(ms - 1).toISOString().slice(0, 10) + ' UTC' : time(ms);
+  }
   function el(tag, text, title, cls) {
     const e = document.createElement(tag);
     if (text !== undefined && text !== null) e.textContent = String(text);
@@ -181,7 +185,7 @@
       const tr = el('tr', null, null, o.ended ? 'ended' : null);
       const max = o.type === 'cost' ? usd(o.max) : count(o.max) + ' ' + o.type;
       tr.append(el('td', o.who + (o.account ? '' : ' (every account)')), el('td', max + (o.type === 'concurrent' ? '' : ' per ' + o.window)));
-      tr.append(el('td', o.until === null ? 'until cleared' : time(o.until) + (o.ended ? ' (ended)' : '')), el('td', o.setBy + ', ' + time(o.setAt)), el('td', o.note || ''));
+      tr.append(el('td', o.until === null ? 'until cleared' : endTime(o.until) + (o.ended ? ' (ended)' : '')), el('td', o.setBy + ', ' + time(o.setAt)), el('td', o.note || ''));
       body.append(tr);
     }
     const cbody = $('credits').tBodies[0];
