@@ -75,6 +75,23 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
         );
       });
     },
+    async heldRows(destination, position, limit) {
+      const { rows } = await pool.query<Row>(
+        `SELECT ${COLUMNS.split(', ').map((c) => `l.${c}`).join(', ')} FROM ${s}.tokenlay_billing_held h JOIN ${s}.tokenlay_ledger l ON l.time = h.time AND l.call_id = h.id::uuid
+         WHERE h.destination = $1 AND h.position > $2 ORDER BY h.position LIMIT $3`,
+        [destination, position, limit],
+      );
+      return rows.map(billable);
+    },
+    async release(destination, pushed) {
+      const now = Date.now();
+      await inTransaction(pool, async (client) => {
+        for (const p of pushed) {
+          await client.query(`INSERT INTO ${s}.tokenlay_billing_pushed (destination, id, customer, value, time, pushed_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [destination, p.id, p.customer, p.value, p.time, now]);
+          await client.query(`DELETE FROM ${s}.tokenlay_billing_held WHERE destination = $1 AND id = $2`, [destination, p.id]);
+        }
+      });
+    },
     async destinations() {
       const { rows } = await pool.query<{ destination: string }>(`SELECT destination FROM ${s}.tokenlay_billing_cursors ORDER BY destination`);
       return rows.map((r) => r.destination);

@@ -72,6 +72,13 @@ export interface BillingLedger {
    * in one transaction. A cursor never moves back (two pushers on one destination are safe).
    */
   advance(destination: string, to: number, pushed: PushedRow[], held: HeldRow[]): Promise<void>;
+  /** Up to `limit` ledger rows held back for `destination`, after position `after`, in position order. */
+  heldRows(destination: string, after: number, limit: number): Promise<BillableRow[]>;
+  /**
+   * Records that `destination` accepted rows it had held back: they are pushed and no longer held,
+   * in one transaction.
+   */
+  release(destination: string, pushed: PushedRow[]): Promise<void>;
   /** The destinations that have a cursor in this store. */
   destinations(): Promise<string[]>;
   /** Rows `destination` accepted whose call time is in [from, to). */

@@ -44,7 +44,7 @@ export async function startGatewayBilling(values: Record<string, string | string
   const pusher = startBillingPusher(ledger, destination, plan, {
     intervalMs: interval === undefined ? 10_000 : Number(interval),
     batchSize: batchSize(values, command, 'billing-'),
-    onReport: (r) => process.stderr.write(`${JSON.stringify({ msg: 'billing push', destination: r.destination, pushed: r.pushed, held: r.held.map((h) => ({ id: h.id, reason: h.reason, detail: h.detail })), cursor: r.cursor })}\n`),
+    onReport: (r) => process.stderr.write(`${JSON.stringify({ msg: 'billing push', destination: r.destination, pushed: r.pushed, released: r.released, held: r.held.map((h) => ({ id: h.id, reason: h.reason, detail: h.detail })), cursor: r.cursor })}\n`),
     onError: (err) => process.stderr.write(`${JSON.stringify({ msg: 'billing push failed', error: err.message })}\n`),
   });
   return {
