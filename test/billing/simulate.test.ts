@@ -69,6 +69,19 @@ describe('simulate', () => {
     expect(result.users[0]).toMatchObject({ calls: 2, allowed: 2, unknownUsage: 1, revenue: null, margin: null });
   });
 
+  it('refuses, as the engine does (400 model_required), a call that named no model when the new rules route it nowhere', () => {
+    // The ledger's calls named no model; the old rules routed them to gpt-4o. The new rules route pro only.
+    const routed = (user: string, plan: string, start: number) => call(user, plan, start, 10, { modelRequested: null });
+    const rows = [routed('ed', 'pro', 0), routed('flo', 'free', 100), call('flo', 'free', 200, 10), call('flo', 'free', 300, 10, { endpoint: '/v1/models', modelRequested: null, modelUsed: null, inputTokens: 0, outputTokens: 0, cost: 0 })];
+    const rules = loadRules({ version: '0.1', rules: [{ id: 'pro', if: { plan: 'pro' }, then: { model: 'gpt-4o-mini' } }, { id: 'free', if: { plan: 'free' }, then: { limits: [{ type: 'requests', max: 10, window: 'day', per: ['user'] }] } }] });
+    const result = simulate(rows, rules, T0, T0 + 86_400_000);
+    expect(result.users.find((u) => u.user === 'ed')).toMatchObject({ allowed: 1, refused: 0, cost: usd(MINI) });
+    // flo's first call named none and the free rule sets no model; the call that named gpt-4o and the
+    // one to /v1/models (which needs no model) go through.
+    expect(result.users.find((u) => u.user === 'flo')).toMatchObject({ calls: 3, allowed: 2, refused: 1, modelRequired: 1, cost: usd(COST) });
+    expect(result.total.modelRequired).toBe(1);
+  });
+
   it('answers bad input with the fix: no --rules, a missing file, a --from that is not a duration or a date', async () => {
     const noRules = await runCli(['simulate', '--from', '30d']);
     expect(noRules.code).toBe(1);
