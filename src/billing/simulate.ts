@@ -98,7 +98,8 @@ function add(into: Sums, from: Sums): void {
 
 /**
  * Replays the ledger's calls in [from, to) under other rules, in the order they arrived (a row's
- * time less its latency), with counters of its own, as the engine admits them:
+ * time, which is the call's start; it ran for its latency), with counters of its own, as the
+ * engine admits them:
  *
  * - a `requests` limit admits while the count stays within max; `tokens` and `cost` while what was
  *   spent plus the call's own usage (tokens from the ledger, priced on the model it would run on)
@@ -116,14 +117,15 @@ function add(into: Sums, from: Sums): void {
  */
 export function simulate(rows: LedgerRow[], rules: RulesDocument, from: number, to: number, pricer: Pricer = pricerOf(rules)): Simulation {
   const order = rows
-    .map((row, i) => ({ row, i, start: row.time - Math.max(0, row.latencyMs) }))
+    // A row's time is when the call arrived (the engine's start); it ran for its latency.
+    .map((row, i) => ({ row, i, start: row.time, end: row.time + Math.max(0, row.latencyMs) }))
     .sort((a, b) => a.start - b.start || a.i - b.i);
   const used = new Map<string, number>();
   const inFlight = new Map<string, number[]>();
   const byUser = new Map<string, Sums>();
   const planOf = new Map<string, string>();
 
-  for (const { row, start } of order) {
+  for (const { row, start, end } of order) {
     const user = row.fields.user ?? '(none)';
     planOf.set(user, row.fields.plan ?? '(none)');
     let s = byUser.get(user);
@@ -179,7 +181,7 @@ export function simulate(rows: LedgerRow[], rules: RulesDocument, from: number, 
     for (const l of decision.limits) {
       if (l.limit.type === 'concurrent') {
         const list = inFlight.get(l.key) ?? [];
-        list.push(row.time);
+        list.push(end);
         inFlight.set(l.key, list.filter((end) => end > start));
         continue;
       }

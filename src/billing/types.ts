@@ -21,7 +21,7 @@ export interface UsageEvent {
   customer: string;
   /** What is billed: USD with the plan's markup as an exact decimal string, or tokens. */
   value: string;
-  /** ms since epoch: when the call was settled. */
+  /** ms since epoch: the ledger row's time, when the call arrived (Stripe's `timestamp`, the CloudEvents `time`). */
   time: number;
   row: LedgerRow;
 }

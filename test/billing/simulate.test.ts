@@ -11,7 +11,8 @@ const T0 = Date.UTC(2026, 10, 10, 12);
 const pricer = createPricer();
 function call(user: string, plan: string, start: number, latency: number, extra: Partial<LedgerRow> = {}): LedgerRow {
   return {
-    time: T0 + start + latency,
+    // The engine records a call at its start; it ran for its latency.
+    time: T0 + start,
     fields: { user, plan },
     modelRequested: 'gpt-4o',
     modelUsed: 'gpt-4o',
