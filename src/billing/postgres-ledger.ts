@@ -31,7 +31,11 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
           time bigint NOT NULL, pushed_at bigint NOT NULL, PRIMARY KEY (destination, id));
         CREATE INDEX IF NOT EXISTS tokenlay_billing_pushed_by_time ON ${s}.tokenlay_billing_pushed (destination, time);
         CREATE TABLE IF NOT EXISTS ${s}.tokenlay_billing_held (destination text NOT NULL, id text NOT NULL, position bigint NOT NULL, reason text NOT NULL,
-          detail text NOT NULL, time bigint NOT NULL, PRIMARY KEY (destination, id));`);
+          detail text NOT NULL, time bigint NOT NULL, PRIMARY KEY (destination, id));
+        -- The pusher reads max(seq) under a SHARE lock (ledger writes wait meanwhile) and the rows
+        -- after its cursor by seq: without this index each is a scan of every partition. Built once,
+        -- the first time the ledger is billed (writes wait for that build too); new partitions get it.
+        CREATE INDEX IF NOT EXISTS tokenlay_ledger_seq ON ${s}.tokenlay_ledger (seq);`);
     });
   } catch (err) {
     await pool.end().catch(() => {});
