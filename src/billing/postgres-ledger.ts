@@ -79,11 +79,11 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
         );
       });
     },
-    async heldRows(destination, position, limit) {
+    async heldRows(destination, reasons, position, limit) {
       const { rows } = await pool.query<Row>(
         `SELECT ${COLUMNS.split(', ').map((c) => `l.${c}`).join(', ')} FROM ${s}.tokenlay_billing_held h JOIN ${s}.tokenlay_ledger l ON l.time = h.time AND l.call_id = h.id::uuid
-         WHERE h.destination = $1 AND h.position > $2 ORDER BY h.position LIMIT $3`,
-        [destination, position, limit],
+         WHERE h.destination = $1 AND h.reason = ANY($2::text[]) AND h.position > $3 ORDER BY h.position LIMIT $4`,
+        [destination, reasons, position, limit],
       );
       return rows.map(billable);
     },

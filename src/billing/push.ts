@@ -1,4 +1,4 @@
-import { classify, type BillingPlan } from './classify.js';
+import { classify, NO_CUSTOMER, UNPRICED, type BillingPlan } from './classify.js';
 import { BillingError, type BillableRow, type BillingLedger, type Destination, type HeldRow, type PushedRow, type UsageEvent } from './types.js';
 
 /** Options of {@link pushLedger}. */
@@ -101,7 +101,8 @@ function sendable(rows: BillableRow[], destination: Destination, plan: BillingPl
 async function releaseHeld(ledger: BillingLedger, destination: Destination, plan: BillingPlan, batchSize: number, opts: PushOptions, report: PushReport): Promise<void> {
   let after = 0;
   while (!opts.signal?.aborted) {
-    const rows = await ledger.heldRows(destination.name, after, batchSize);
+    // Held for a reason the team can fix (a price, a customer); not what the destination refuses for good (too old).
+    const rows = await ledger.heldRows(destination.name, [UNPRICED, NO_CUSTOMER], after, batchSize);
     if (rows.length === 0) return;
     after = rows[rows.length - 1]!.position;
     const { events, held } = sendable(rows, destination, plan);

@@ -72,8 +72,8 @@ export interface BillingLedger {
    * in one transaction. A cursor never moves back (two pushers on one destination are safe).
    */
   advance(destination: string, to: number, pushed: PushedRow[], held: HeldRow[]): Promise<void>;
-  /** Up to `limit` ledger rows held back for `destination`, after position `after`, in position order. */
-  heldRows(destination: string, after: number, limit: number): Promise<BillableRow[]>;
+  /** Up to `limit` ledger rows held back for `destination` for one of `reasons`, after position `after`, in position order. */
+  heldRows(destination: string, reasons: readonly string[], after: number, limit: number): Promise<BillableRow[]>;
   /**
    * Records that `destination` accepted rows it had held back: they are pushed and no longer held,
    * in one transaction.

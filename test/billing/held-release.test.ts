@@ -26,7 +26,9 @@ afterEach(async () => {
 describe('tokenlay billing push: rows held back', () => {
   it('sends a held row once its model has a price and its user a customer, at the price given, and never twice', async () => {
     const now = Date.now();
-    const rows = fixtureRows(6, now);
+    // One call older than Stripe's 35 days: held for good, and not listed again as fixable.
+    const old = { ...fixtureRows(1, now - 40 * 86_400_000)[0]!, fields: { user: 'bob', org: 'bob-org', plan: 'free' } };
+    const rows = [old, ...fixtureRows(6, now)];
     const files = await writeLedger(tempDir(), rows);
     standIn = await startStripeStandIn(KEY);
     const env = { STRIPE_API_KEY: KEY, TOKENLAY_STRIPE_API_BASE: standIn.url };
@@ -34,7 +36,8 @@ describe('tokenlay billing push: rows held back', () => {
 
     const first = await runCli(args, env);
     expect(first.code).toBe(0);
-    expect(first.output).toMatch(/2 held back/);
+    expect(first.output).toMatch(/3 held back/);
+    expect(first.output).toMatch(/held back: \S+ \S+ older than 35 days/);
     expect(first.output).toMatch(/held back: \S+ \S+ unpriced model: acme-private-llm/);
     expect(first.output).toMatch(/held back: \S+ \S+ no customer: user=dave/);
     const sentFirst = standIn.events.length;
@@ -45,6 +48,7 @@ describe('tokenlay billing push: rows held back', () => {
     expect(standIn.events).toHaveLength(sentFirst);
     expect(again.output).toMatch(/2 calls held back before are still held/);
     expect(again.output).toMatch(/still held back: \S+ \S+ unpriced model: acme-private-llm/);
+    expect(again.output).not.toMatch(/older than 35 days/);
 
     // The team prices its model (carol is enterprise: markup 1.15) and gives dave a customer.
     writeFileSync(files.rules, `${RULES_YAML}prices:\n  acme-private-llm: { input: 2, output: 8 }\n`);
@@ -55,7 +59,7 @@ describe('tokenlay billing push: rows held back', () => {
     expect(standIn.events).toHaveLength(sentFirst + 2);
     const ledger = openSqliteBillingLedger(files.db);
     const ids = (await ledger.rowsAfter(0, 100)).map((r) => r.id);
-    expect(await ledger.held('stripe', 0, now + 1)).toEqual([]);
+    expect((await ledger.held('stripe', 0, now + 1)).map((h) => h.reason)).toEqual(['older than 35 days']);
     await ledger.close();
     const acme = rows.findIndex((r) => r.modelUsed === 'acme-private-llm');
     const dave = rows.findIndex((r) => r.fields.user === 'dave');
