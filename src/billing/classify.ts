@@ -41,9 +41,15 @@ export function classify(rows: BillableRow[], plan: BillingPlan): { events: Usag
     const tokens = row.inputTokens + row.outputTokens;
     if (isBlocked(row) || (tokens === 0 && row.cost === 0)) continue;
     const model = row.modelUsed ?? row.modelRequested ?? '';
-    if (plan.value === 'cost' && row.cost === 0 && !plan.pricer.price(model, { inputTokens: 1_000_000, outputTokens: 1_000_000, cachedTokens: 0 }).priced) {
-      held.push({ id: b.id, position: b.position, reason: UNPRICED, detail: model || '(no model)', time: row.time });
-      continue;
+    let billed = row;
+    if (plan.value === 'cost' && row.cost === 0) {
+      if (!plan.pricer.price(model, { inputTokens: 1_000_000, outputTokens: 1_000_000, cachedTokens: 0 }).priced) {
+        held.push({ id: b.id, position: b.position, reason: UNPRICED, detail: model || '(no model)', time: row.time });
+        continue;
+      }
+      // Tokens at $0 on a model that has a price now (given in the rules file's prices: since the
+      // call): billed at that price, not at the $0 the ledger recorded for want of one.
+      if (tokens > 0) billed = { ...row, cost: plan.pricer.price(model, { inputTokens: row.inputTokens, outputTokens: row.outputTokens, cachedTokens: row.cachedTokens }).cost };
     }
     const fieldValue = row.fields[plan.customers.field];
     const customer = plan.customers.customerOf(fieldValue);
@@ -51,7 +57,7 @@ export function classify(rows: BillableRow[], plan: BillingPlan): { events: Usag
       held.push({ id: b.id, position: b.position, reason: NO_CUSTOMER, detail: `${plan.customers.field}=${fieldValue ?? '(none)'}`, time: row.time });
       continue;
     }
-    events.push({ id: b.id, customer, value: valueOf(row, plan.value, plan.markups), time: row.time, row });
+    events.push({ id: b.id, customer, value: valueOf(billed, plan.value, plan.markups), time: row.time, row: billed });
   }
   return { events, held };
 }

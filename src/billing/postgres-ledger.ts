@@ -31,7 +31,11 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
           time bigint NOT NULL, pushed_at bigint NOT NULL, PRIMARY KEY (destination, id));
         CREATE INDEX IF NOT EXISTS tokenlay_billing_pushed_by_time ON ${s}.tokenlay_billing_pushed (destination, time);
         CREATE TABLE IF NOT EXISTS ${s}.tokenlay_billing_held (destination text NOT NULL, id text NOT NULL, position bigint NOT NULL, reason text NOT NULL,
-          detail text NOT NULL, time bigint NOT NULL, PRIMARY KEY (destination, id));`);
+          detail text NOT NULL, time bigint NOT NULL, PRIMARY KEY (destination, id));
+        -- The pusher reads max(seq) under a SHARE lock (ledger writes wait meanwhile) and the rows
+        -- after its cursor by seq: without this index each is a scan of every partition. Built once,
+        -- the first time the ledger is billed (writes wait for that build too); new partitions get it.
+        CREATE INDEX IF NOT EXISTS tokenlay_ledger_seq ON ${s}.tokenlay_ledger (seq);`);
     });
   } catch (err) {
     await pool.end().catch(() => {});
@@ -73,6 +77,23 @@ export async function openPostgresBillingLedger(url: string, schema = 'public'):
            ON CONFLICT (destination) DO UPDATE SET position = greatest(${s}.tokenlay_billing_cursors.position, excluded.position), updated_at = excluded.updated_at`,
           [destination, to, now],
         );
+      });
+    },
+    async heldRows(destination, reasons, position, limit) {
+      const { rows } = await pool.query<Row>(
+        `SELECT ${COLUMNS.split(', ').map((c) => `l.${c}`).join(', ')} FROM ${s}.tokenlay_billing_held h JOIN ${s}.tokenlay_ledger l ON l.time = h.time AND l.call_id = h.id::uuid
+         WHERE h.destination = $1 AND h.reason = ANY($2::text[]) AND h.position > $3 ORDER BY h.position LIMIT $4`,
+        [destination, reasons, position, limit],
+      );
+      return rows.map(billable);
+    },
+    async release(destination, pushed) {
+      const now = Date.now();
+      await inTransaction(pool, async (client) => {
+        for (const p of pushed) {
+          await client.query(`INSERT INTO ${s}.tokenlay_billing_pushed (destination, id, customer, value, time, pushed_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [destination, p.id, p.customer, p.value, p.time, now]);
+          await client.query(`DELETE FROM ${s}.tokenlay_billing_held WHERE destination = $1 AND id = $2`, [destination, p.id]);
+        }
       });
     },
     async destinations() {

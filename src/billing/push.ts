@@ -1,5 +1,5 @@
-import { classify, type BillingPlan } from './classify.js';
-import { BillingError, type BillingLedger, type Destination, type HeldRow, type PushedRow } from './types.js';
+import { classify, NO_CUSTOMER, UNPRICED, type BillingPlan } from './classify.js';
+import { BillingError, type BillableRow, type BillingLedger, type Destination, type HeldRow, type PushedRow, type UsageEvent } from './types.js';
 
 /** Options of {@link pushLedger}. */
 export interface PushOptions {
@@ -13,6 +13,11 @@ export interface PushOptions {
   onBatch?: (batch: { pushed: number; held: number; cursor: number }) => void;
   /** Stops between batches. */
   signal?: AbortSignal;
+  /**
+   * Looks again at the rows held back before, and sends those that are billable now (their model
+   * got a price, their user a customer). Default true.
+   */
+  releaseHeld?: boolean;
 }
 
 /** What one {@link pushLedger} run did. */
@@ -22,6 +27,10 @@ export interface PushReport {
   pushed: number;
   /** Rows held back in this run (unpriced models, no customer, too old for the destination). */
   held: HeldRow[];
+  /** Rows held back by an earlier run and sent in this one: what held them was fixed since. */
+  released: number;
+  /** Rows held back by an earlier run that are still held (looked at only with `releaseHeld`). */
+  stillHeld: HeldRow[];
   /** Rows with nothing to bill (refused by a rule before any provider saw them). */
   skipped: number;
   batches: number;
@@ -53,16 +62,12 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  */
 export async function pushLedger(ledger: BillingLedger, destination: Destination, plan: BillingPlan, opts: PushOptions = {}): Promise<PushReport> {
   const batchSize = opts.batchSize ?? 100;
-  const report: PushReport = { destination: destination.name, pushed: 0, held: [], skipped: 0, batches: 0, cursor: await ledger.cursor(destination.name) };
+  const report: PushReport = { destination: destination.name, pushed: 0, held: [], released: 0, stillHeld: [], skipped: 0, batches: 0, cursor: await ledger.cursor(destination.name) };
+  if (opts.releaseHeld ?? true) await releaseHeld(ledger, destination, plan, batchSize, opts, report);
   while (!opts.signal?.aborted) {
     const rows = await ledger.rowsAfter(report.cursor, batchSize);
     if (rows.length === 0) break;
-    const { events: all, held } = classify(rows, plan);
-    const events = all.filter((e) => {
-      const refused = destination.accepts?.(e);
-      if (refused !== undefined) held.push({ id: e.id, position: rows.find((r) => r.id === e.id)!.position, reason: refused, detail: e.customer, time: e.time });
-      return refused === undefined;
-    });
+    const { events, held } = sendable(rows, destination, plan);
     if (events.length > 0) await sendWithRetries(destination, events, opts);
     const to = rows[rows.length - 1]!.position;
     const pushed: PushedRow[] = events.map((e) => ({ id: e.id, customer: e.customer, value: e.value, time: e.time }));
@@ -75,6 +80,38 @@ export async function pushLedger(ledger: BillingLedger, destination: Destination
     opts.onBatch?.({ pushed: pushed.length, held: held.length, cursor: to });
   }
   return report;
+}
+
+/** The rows' events the destination takes, and the rows held back (by billing or by the destination). */
+function sendable(rows: BillableRow[], destination: Destination, plan: BillingPlan): { events: UsageEvent[]; held: HeldRow[] } {
+  const { events: all, held } = classify(rows, plan);
+  const events = all.filter((e) => {
+    const refused = destination.accepts?.(e);
+    if (refused !== undefined) held.push({ id: e.id, position: rows.find((r) => r.id === e.id)!.position, reason: refused, detail: e.customer, time: e.time });
+    return refused === undefined;
+  });
+  return { events, held };
+}
+
+/**
+ * Sends the rows held back before that are billable now, a batch at a time; each batch is marked
+ * pushed (and no longer held) once the destination accepted it. A crash in between sends it again,
+ * which the destination counts once, as in the main push.
+ */
+async function releaseHeld(ledger: BillingLedger, destination: Destination, plan: BillingPlan, batchSize: number, opts: PushOptions, report: PushReport): Promise<void> {
+  let after = 0;
+  while (!opts.signal?.aborted) {
+    // Held for a reason the team can fix (a price, a customer); not what the destination refuses for good (too old).
+    const rows = await ledger.heldRows(destination.name, [UNPRICED, NO_CUSTOMER], after, batchSize);
+    if (rows.length === 0) return;
+    after = rows[rows.length - 1]!.position;
+    const { events, held } = sendable(rows, destination, plan);
+    report.stillHeld.push(...held);
+    if (events.length === 0) continue;
+    await sendWithRetries(destination, events, opts);
+    await ledger.release(destination.name, events.map((e) => ({ id: e.id, customer: e.customer, value: e.value, time: e.time })));
+    report.released += events.length;
+  }
 }
 
 async function sendWithRetries(destination: Destination, events: Parameters<Destination['send']>[0], opts: PushOptions): Promise<void> {
@@ -112,10 +149,13 @@ export function startBillingPusher(
   const controller = new AbortController();
   const signal = controller.signal;
   const loop = (async () => {
+    // The plan is read once, at start: held rows can become billable only then.
+    let releaseHeld = true;
     while (!signal.aborted) {
       try {
-        const report = await pushLedger(ledger, destination, plan, { ...opts, signal });
-        if (report.batches > 0) opts.onReport?.(report);
+        const report = await pushLedger(ledger, destination, plan, { ...opts, signal, releaseHeld });
+        releaseHeld = false;
+        if (report.batches > 0 || report.released > 0) opts.onReport?.(report);
       } catch (err) {
         opts.onError(err as Error);
       }

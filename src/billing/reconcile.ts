@@ -62,6 +62,10 @@ export async function reconcile(ledger: BillingLedger, destination: string, plan
   const heldById = new Map([...heldNow, ...held].map((h) => [h.id, h]));
   const storedHeld = new Map(held.map((h) => [h.id, h]));
   const positionOf = new Map(rows.map((r) => [r.id, r.position]));
+  const rowOf = new Map(rows.map((r) => [r.id, r.row]));
+  /** Who a held row would be billed to: the field value that has no customer, else its customer. */
+  const heldCustomer = (id: string, reason: string, detail: string) =>
+    reason === 'no customer' ? detail : (plan.customers.customerOf(rowOf.get(id)?.fields[plan.customers.field]) ?? '(none)');
   const eventIds = new Set(events.map((e) => e.id));
   const differences: Difference[] = [];
   const sums = new Map<string, { ledger: string[]; pushed: string[]; rows: number; pushedRows: number }>();
@@ -87,7 +91,7 @@ export async function reconcile(ledger: BillingLedger, destination: string, plan
   }
   for (const h of heldById.values()) {
     if (eventIds.has(h.id) || !positionOf.has(h.id)) continue;
-    differences.push({ id: h.id, customer: h.reason === 'no customer' ? h.detail : '(none)', kind: `held: ${h.reason} (${h.detail})`, ledger: null, pushed: null, time: h.time });
+    differences.push({ id: h.id, customer: heldCustomer(h.id, h.reason, h.detail), kind: `held: ${h.reason} (${h.detail})`, ledger: null, pushed: null, time: h.time });
   }
   for (const p of pushed) {
     const s = sumOf(p.customer);

@@ -2,6 +2,7 @@ import { evaluateRules } from '../policy/evaluate.js';
 import type { OnLimitExceeded, RulesDocument } from '../policy/types.js';
 import type { ResolvedLimit } from '../policy/limits.js';
 import type { Pricer } from '../metering/prices.js';
+import { modelRequired } from '../policy/model.js';
 import { pricerOf } from './rules-pricer.js';
 import { capUnits, costUnits, formatUsd } from '../store/money.js';
 import type { LedgerRow } from '../store/types.js';
@@ -21,6 +22,11 @@ export interface SimulatedLine {
   queued: number;
   /** Calls the ledger has as refused that the new rules let through: their usage is unknown, counted $0. */
   unknownUsage: number;
+  /**
+   * Of the refused: calls that named no model (the old rules routed them) and that no new rule
+   * routes, which the engine answers 400 `model_required`.
+   */
+  modelRequired: number;
   /** What the calls cost in the ledger, USD (exact decimal string). */
   costBefore: string;
   /** What they would cost under the new rules, USD. */
@@ -52,11 +58,12 @@ interface Sums {
   downgraded: number;
   queued: number;
   unknownUsage: number;
+  modelRequired: number;
   before: bigint;
   after: bigint;
   revenue: bigint | null;
 }
-const empty = (): Sums => ({ calls: 0, allowed: 0, refused: 0, downgraded: 0, queued: 0, unknownUsage: 0, before: 0n, after: 0n, revenue: 0n });
+const empty = (): Sums => ({ calls: 0, allowed: 0, refused: 0, downgraded: 0, queued: 0, unknownUsage: 0, modelRequired: 0, before: 0n, after: 0n, revenue: 0n });
 
 function line(s: Sums): SimulatedLine {
   const revenue = s.revenue === null ? null : formatUsd(s.revenue);
@@ -67,6 +74,7 @@ function line(s: Sums): SimulatedLine {
     downgraded: s.downgraded,
     queued: s.queued,
     unknownUsage: s.unknownUsage,
+    modelRequired: s.modelRequired,
     costBefore: formatUsd(s.before),
     cost: formatUsd(s.after),
     revenue,
@@ -82,6 +90,7 @@ function add(into: Sums, from: Sums): void {
   into.downgraded += from.downgraded;
   into.queued += from.queued;
   into.unknownUsage += from.unknownUsage;
+  into.modelRequired += from.modelRequired;
   into.before += from.before;
   into.after += from.after;
   into.revenue = into.revenue === null || from.revenue === null ? null : into.revenue + from.revenue;
@@ -89,7 +98,8 @@ function add(into: Sums, from: Sums): void {
 
 /**
  * Replays the ledger's calls in [from, to) under other rules, in the order they arrived (a row's
- * time less its latency), with counters of its own, as the engine admits them:
+ * time, which is the call's start; it ran for its latency), with counters of its own, as the
+ * engine admits them:
  *
  * - a `requests` limit admits while the count stays within max; `tokens` and `cost` while what was
  *   spent plus the call's own usage (tokens from the ledger, priced on the model it would run on)
@@ -98,7 +108,8 @@ function add(into: Sums, from: Sums): void {
  * - when one is full, `on_limit_exceeded` decides: `block` refuses, `downgrade` runs the call on
  *   `downgrade_to` (counted, not checked), `warn` runs it, `queue` waits for a concurrency slot
  *   (any other full limit: refused once the wait is over);
- * - a rule with `action: block` refuses; a rule's `model` routes calls that named none.
+ * - a rule with `action: block` refuses; a rule's `model` routes calls that named none, and a call
+ *   that named none with no rule to route it is refused (the engine's 400 `model_required`).
  *
  * Tokens are the ledger's: a downgraded call is priced on its new model with the same usage; a call
  * the ledger has as refused and the new rules let through has no known usage (counted $0, listed as
@@ -106,14 +117,15 @@ function add(into: Sums, from: Sums): void {
  */
 export function simulate(rows: LedgerRow[], rules: RulesDocument, from: number, to: number, pricer: Pricer = pricerOf(rules)): Simulation {
   const order = rows
-    .map((row, i) => ({ row, i, start: row.time - Math.max(0, row.latencyMs) }))
+    // A row's time is when the call arrived (the engine's start); it ran for its latency.
+    .map((row, i) => ({ row, i, start: row.time, end: row.time + Math.max(0, row.latencyMs) }))
     .sort((a, b) => a.start - b.start || a.i - b.i);
   const used = new Map<string, number>();
   const inFlight = new Map<string, number[]>();
   const byUser = new Map<string, Sums>();
   const planOf = new Map<string, string>();
 
-  for (const { row, start } of order) {
+  for (const { row, start, end } of order) {
     const user = row.fields.user ?? '(none)';
     planOf.set(user, row.fields.plan ?? '(none)');
     let s = byUser.get(user);
@@ -125,6 +137,13 @@ export function simulate(rows: LedgerRow[], rules: RulesDocument, from: number, 
     const decision = evaluateRules(rules, { fields: row.fields, model: row.modelRequested ?? undefined, endpoint: row.endpoint }, start);
     if (decision.action === 'block') {
       s.refused += 1;
+      continue;
+    }
+    // A call that named no model goes where the matched rule routes it; with no route the engine
+    // answers 400 model_required before any limit.
+    if (modelRequired(row.endpoint, decision.model, decision.rule)) {
+      s.refused += 1;
+      s.modelRequired += 1;
       continue;
     }
     let model = decision.model ?? row.modelUsed ?? row.modelRequested ?? '';
@@ -162,7 +181,7 @@ export function simulate(rows: LedgerRow[], rules: RulesDocument, from: number, 
     for (const l of decision.limits) {
       if (l.limit.type === 'concurrent') {
         const list = inFlight.get(l.key) ?? [];
-        list.push(row.time);
+        list.push(end);
         inFlight.set(l.key, list.filter((end) => end > start));
         continue;
       }

@@ -58,6 +58,18 @@ export function openSqliteBillingLedger(path: string): BillingLedger {
     for (const h of held) insertHeld.run(destination, h.id, h.position, h.reason, h.detail, h.time);
     move.run(destination, to, now);
   });
+  const heldAfter = db.prepare<[string, string, number, number], Row>(
+    `SELECT l.* FROM billing_held h JOIN ledger l ON l.id = h.position
+     WHERE h.destination = ? AND h.reason IN (SELECT value FROM json_each(?)) AND h.position > ? ORDER BY h.position LIMIT ?`,
+  );
+  const unhold = db.prepare<[string, string]>(`DELETE FROM billing_held WHERE destination = ? AND id = ?`);
+  const release = db.transaction((destination: string, pushed: PushedRow[]) => {
+    const now = Date.now();
+    for (const p of pushed) {
+      insertPushed.run(destination, p.id, p.customer, p.value, p.time, now);
+      unhold.run(destination, p.id);
+    }
+  });
   return {
     async cursor(destination) {
       return cursorOf.get(destination)?.position ?? 0;
@@ -67,6 +79,12 @@ export function openSqliteBillingLedger(path: string): BillingLedger {
     },
     async advance(destination, to, pushed, held) {
       advance.immediate(destination, to, pushed, held);
+    },
+    async heldRows(destination, reasons, position, limit) {
+      return heldAfter.all(destination, JSON.stringify(reasons), position, limit).map(billable);
+    },
+    async release(destination, pushed) {
+      release.immediate(destination, pushed);
     },
     async destinations() {
       return db.prepare<[], { destination: string }>(`SELECT destination FROM billing_cursors ORDER BY destination`).all().map((r) => r.destination);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type StripeType from 'stripe';
 import { optionalPeer } from '../node-builtins.js';
 import { BillingError, type Destination, type UsageEvent } from './types.js';
@@ -26,6 +27,28 @@ export const STRIPE_MAX_AGE_MS = 35 * 86_400_000;
 
 /** Stripe's answer when an identifier was already taken: the event is there, once. */
 const DUPLICATE = /already exists with identifier/i;
+
+/**
+ * Whether Stripe refused an event because it already has one with this identifier: its message
+ * ("An event already exists with identifier …"), or an error code or parameter that says so.
+ */
+function isDuplicate(e: { type?: string; code?: string; param?: string; message?: string }, identifier: string): boolean {
+  if (e.type !== 'StripeInvalidRequestError') return false;
+  const message = e.message ?? '';
+  if (DUPLICATE.test(message) || e.code === 'duplicate_meter_event' || e.code === 'resource_already_exists') return true;
+  return (e.param === 'identifier' || message.includes(identifier)) && /already|duplicate|exists/i.test(message);
+}
+
+/**
+ * The `Idempotency-Key` of a meter event: the same for the same event, so that sending it again
+ * after a crash (Stripe keeps keys 24 hours) gets Stripe's first answer back instead of a second
+ * event, whatever Stripe's identifier check does. Stripe refuses a key reused with other
+ * parameters, so the key hashes them (a value changed since is a new key; the identifier still
+ * holds the event once).
+ */
+function idempotencyKey(params: object, identifier: string): string {
+  return `tokenlay-${identifier.slice(0, 100)}-${createHash('sha256').update(JSON.stringify(params)).digest('hex').slice(0, 24)}`;
+}
 
 /**
  * Hides the key wherever it could appear in a message. A long key keeps its `sk_test_` / `sk_live_`
@@ -62,18 +85,24 @@ export function createStripeDestination(opts: StripeDestinationOptions): Destina
     return client;
   };
 
+  // Events whose key Stripe answered with a failure it saved (it replays a 5xx for 24 hours):
+  // sent again without a key of ours, so that they can go through.
+  const freshKey = new Set<string>();
+
   async function sendOne(event: UsageEvent): Promise<void> {
+    const params = {
+      event_name: opts.eventName,
+      payload: { stripe_customer_id: event.customer, value: event.value },
+      identifier: event.id,
+      timestamp: Math.floor(event.time / 1000),
+    };
     try {
-      await stripe().billing.meterEvents.create({
-        event_name: opts.eventName,
-        payload: { stripe_customer_id: event.customer, value: event.value },
-        identifier: event.id,
-        timestamp: Math.floor(event.time / 1000),
-      });
+      await stripe().billing.meterEvents.create(params, freshKey.has(event.id) ? undefined : { idempotencyKey: idempotencyKey(params, event.id) });
     } catch (err) {
-      const e = err as { type?: string; statusCode?: number; message?: string; code?: string };
+      const e = err as { type?: string; statusCode?: number; message?: string; code?: string; param?: string; headers?: Record<string, string> };
       const message = redact(e.message ?? String(err), opts.apiKey);
-      if (e.type === 'StripeInvalidRequestError' && DUPLICATE.test(message)) return;
+      if (isDuplicate(e, event.id)) return;
+      if ((e.statusCode ?? 0) >= 500 && e.headers?.['idempotent-replayed'] === 'true') freshKey.add(event.id);
       if (e.type === 'StripeAuthenticationError' || e.statusCode === 401) {
         throw new BillingError(`Stripe refused the API key in STRIPE_API_KEY (${e.statusCode ?? 401}: ${message}). Set STRIPE_API_KEY to a secret key (sk_…) or a restricted key (rk_…) that may write meter events.`, false);
       }

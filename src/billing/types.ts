@@ -21,7 +21,7 @@ export interface UsageEvent {
   customer: string;
   /** What is billed: USD with the plan's markup as an exact decimal string, or tokens. */
   value: string;
-  /** ms since epoch: when the call was settled. */
+  /** ms since epoch: the ledger row's time, when the call arrived (Stripe's `timestamp`, the CloudEvents `time`). */
   time: number;
   row: LedgerRow;
 }
@@ -72,6 +72,13 @@ export interface BillingLedger {
    * in one transaction. A cursor never moves back (two pushers on one destination are safe).
    */
   advance(destination: string, to: number, pushed: PushedRow[], held: HeldRow[]): Promise<void>;
+  /** Up to `limit` ledger rows held back for `destination` for one of `reasons`, after position `after`, in position order. */
+  heldRows(destination: string, reasons: readonly string[], after: number, limit: number): Promise<BillableRow[]>;
+  /**
+   * Records that `destination` accepted rows it had held back: they are pushed and no longer held,
+   * in one transaction.
+   */
+  release(destination: string, pushed: PushedRow[]): Promise<void>;
   /** The destinations that have a cursor in this store. */
   destinations(): Promise<string[]>;
   /** Rows `destination` accepted whose call time is in [from, to). */

@@ -116,8 +116,13 @@ async function push(argv: string[]): Promise<number> {
     if (values.json) {
       console.log(JSON.stringify(report, null, 2));
     } else {
-      console.log(`${command}: ${report.pushed} calls sent to ${report.destination} in ${report.batches} batches; ${report.held.length} held back; ${report.skipped} with nothing to bill (refused before any provider saw them).`);
+      const released = report.released > 0 ? `, and ${report.released} held back before sent now (their model has a price, or their ${plan.customers.field} a customer, since)` : '';
+      console.log(`${command}: ${report.pushed} calls sent to ${report.destination} in ${report.batches} batches${released}; ${report.held.length} held back; ${report.skipped} with nothing to bill (refused before any provider saw them).`);
       for (const h of report.held) console.log(`  held back: ${h.id} ${new Date(h.time).toISOString()} ${h.reason}: ${h.detail}`);
+      if (report.stillHeld.length > 0) {
+        console.log(`${report.stillHeld.length} calls held back before are still held (an unpriced model: give its price under prices: in --rules; no customer: map the ${plan.customers.field} in --customers; then push again):`);
+        for (const h of report.stillHeld) console.log(`  still held back: ${h.id} ${new Date(h.time).toISOString()} ${h.reason}: ${h.detail}`);
+      }
     }
     return 0;
   });

@@ -6,7 +6,7 @@ import { batchSize, billingDestination, billingPlan, planFlags } from './billing
 
 /** The gateway's billing flags; the plan's are those of `tokenlay billing push`, prefixed `billing-`, with the same env vars. */
 export const BILLING_FLAGS: Flag[] = [
-  { name: 'billing', value: 'DESTINATION', env: 'TOKENLAY_BILLING', default: 'off', help: 'stripe: send each settled call to Stripe Billing as a meter event while serving, exactly once (key in env STRIPE_API_KEY); cloudevents: to --billing-url as CloudEvents (OpenMeter)' },
+  { name: 'billing', value: 'DESTINATION', env: 'TOKENLAY_BILLING', default: 'off', help: 'stripe: send each settled call to Stripe Billing as a meter event while serving, exactly once (key in env STRIPE_API_KEY); cloudevents URL (or with --billing-url): to that URL as CloudEvents (OpenMeter)' },
   { name: 'billing-url', value: 'URL', env: 'TOKENLAY_BILLING_URL', help: 'with --billing cloudevents: the URL events are POSTed to' },
   { name: 'billing-interval', value: 'MS', env: 'TOKENLAY_BILLING_INTERVAL', default: '10000', help: 'how often new ledger rows are pushed' },
   { name: 'billing-rules', value: 'FILE', env: 'TOKENLAY_BILLING_RULES', default: 'the --rules file', help: 'rules file whose plans.<plan>.markup the billed cost is multiplied by' },
@@ -44,7 +44,7 @@ export async function startGatewayBilling(values: Record<string, string | string
   const pusher = startBillingPusher(ledger, destination, plan, {
     intervalMs: interval === undefined ? 10_000 : Number(interval),
     batchSize: batchSize(values, command, 'billing-'),
-    onReport: (r) => process.stderr.write(`${JSON.stringify({ msg: 'billing push', destination: r.destination, pushed: r.pushed, held: r.held.map((h) => ({ id: h.id, reason: h.reason, detail: h.detail })), cursor: r.cursor })}\n`),
+    onReport: (r) => process.stderr.write(`${JSON.stringify({ msg: 'billing push', destination: r.destination, pushed: r.pushed, released: r.released, held: r.held.map((h) => ({ id: h.id, reason: h.reason, detail: h.detail })), cursor: r.cursor })}\n`),
     onError: (err) => process.stderr.write(`${JSON.stringify({ msg: 'billing push failed', error: err.message })}\n`),
   });
   return {

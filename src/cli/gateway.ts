@@ -55,6 +55,12 @@ export async function run(argv: string[]): Promise<number> {
       console.log(HELP);
       return 0;
     }
+    // `--billing cloudevents URL`, as `billing push --to cloudevents URL`: the URL on the command
+    // line wins over TOKENLAY_BILLING_URL; given twice (with --billing-url too), it is refused.
+    if (values.billing === 'cloudevents' && positionals.length > 0 && argv.some((a) => a === '--billing-url' || a.startsWith('--billing-url='))) {
+      throw new Error(`tokenlay gateway: --billing cloudevents got two URLs, ${JSON.stringify(positionals[0])} and --billing-url ${JSON.stringify(values['billing-url'])}; give one.`);
+    }
+    if (values.billing === 'cloudevents' && positionals.length > 0) values['billing-url'] = positionals.shift();
     if (positionals.length > 0) throw new Error(`tokenlay gateway: unexpected argument ${JSON.stringify(positionals[0])}. Run 'tokenlay gateway --help' for the options.`);
     const str = (name: string) => values[name] as string | undefined;
     billingValues = values;

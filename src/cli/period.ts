@@ -27,10 +27,19 @@ export function windowPeriod(window: PeriodWindow, now: number): Period {
  * @throws an Error naming the flag, the value and the accepted forms.
  */
 export function parseTime(flag: string, value: string): number {
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(value) ? Date.parse(`${value}T00:00:00Z`) : Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`${flag} "${value}" is not a date; use an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T12:00:00Z.`);
+  // ISO 8601 only: Date.parse alone reads "1" as 2001, "Dec 1" as 2001-12-01, and moves
+  // 2026-02-30 to March 2 without a word.
+  const m = ISO_TIME.exec(value.trim());
+  const ms = m ? Date.parse(m[4] === undefined ? `${m[1]}-${m[2]}-${m[3]}T00:00:00Z` : value.trim()) : NaN;
+  const [y, mo, d] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  const realDay = m !== null && mo >= 1 && mo <= 12 && d >= 1 && d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  const realTime = m === null || m[4] === undefined || (Number(m[4]) <= 23 && Number(m[5]) <= 59 && Number(m[6] ?? 0) <= 59);
+  if (Number.isNaN(ms) || !realDay || !realTime) throw new Error(`${flag} "${value}" is not a date; use an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T12:00:00Z.`);
   return ms;
 }
+
+/** `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]` and `Z` or an offset. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /**
  * The period a command covers: `--from`/`--to` when given (`--to` defaults to now, `--from` to

@@ -78,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(plans.toString());
     console.log('Per user:');
     console.log(users.toString());
+    if (result.total.modelRequired > 0) console.log(`${result.total.modelRequired} of the refused calls named no model and no rule of ${values.rules} routes them (400 model_required); give those rules a then.model, or a catch-all rule such as { id: "default-model", if: {}, then: { model: "gpt-4o-mini" } }.`);
     if (result.total.unknownUsage > 0) console.log(`${result.total.unknownUsage} calls the ledger has as refused would be let through; their usage is unknown and counted as $0.`);
     return 0;
   } catch (err) {

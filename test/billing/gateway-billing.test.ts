@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/gate.js';
 import { startProvider, type Provider } from '../support/provider.js';
 import { startStripeStandIn, type StripeStandIn } from '../support/stripe.js';
+import { startCloudEventsReceiver } from '../support/cloudevents.js';
 import { CHAT_BODY, createKey, gatewayCall, startGateway, type GatewayProcess } from '../store/gateway-process.js';
 
 const KEY = 'sk_test_51GatewayBillingStandIn00000000000000';
@@ -71,5 +72,26 @@ describe('tokenlay gateway --billing stripe', () => {
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const refused = startGateway(dir, ['--billing', 'stripe', '--billing-customers', join(dir, 'nope.json')], { STRIPE_API_KEY: KEY });
     await expect(refused).rejects.toThrow(/cannot read the customers file .*nope\.json" \(ENOENT\); give --billing-customers a JSON file/);
+  }, 60_000);
+
+  it('takes the URL after --billing cloudevents, as billing push takes it after --to cloudevents', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenlay-gateway-billing-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const provider: Provider = await startProvider();
+    cleanup.push(() => provider.close());
+    const receiver = await startCloudEventsReceiver();
+    cleanup.push(() => receiver.close());
+    const key = await createKey(dir, 'acme', 'sqlite:./.tokenlay/usage.db');
+    const gateway = await startGateway(dir, ['--allow-provider-base', provider.base, '--log-level', 'warn', '--billing', 'cloudevents', receiver.url, '--billing-interval', '200', '--billing-customer-field', 'org'], { TOKENLAY_BILLING_URL: '' });
+    cleanup.push(() => {
+      if (gateway.exited() === null) gateway.proc.kill('SIGKILL');
+    });
+    const headers = { authorization: `Bearer ${key}`, 'x-tokenlay-provider-key': 'sk-provider', 'x-tokenlay-provider-base': provider.base, 'x-tokenlay-org': 'acme-corp', 'x-tokenlay-user': 'u1' };
+    for (let i = 0; i < 2; i++) expect(await gatewayCall(gateway.url, headers, CHAT_BODY)).toBe(200);
+    await eventually(() => receiver.events.length === 2, 'two CloudEvents', 20_000);
+    expect(receiver.events.map((e) => e.subject)).toEqual(['acme-corp', 'acme-corp']);
+    await gateway.stop();
+    // A second URL is still refused: the gateway takes one destination.
+    await expect(startGateway(dir, ['--billing', 'cloudevents', receiver.url, 'http://127.0.0.1:1/other'], {})).rejects.toThrow(/unexpected argument "http:\/\/127.0.0.1:1\/other"/);
   }, 60_000);
 });

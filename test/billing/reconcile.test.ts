@@ -49,6 +49,9 @@ describe('tokenlay billing reconcile', () => {
       expect(line.rows).toBe(rows.filter((r) => r.fields.user === user && r.status !== 429 && r.modelUsed !== 'acme-private-llm').length);
     }
     expect(before.differences.map((d) => d.kind).sort()).toEqual(['held: no customer (user=dave)', 'held: unpriced model (acme-private-llm)']);
+    // A held row is listed under the customer it would be billed to, when it has one (carol's call of the unpriced model).
+    expect(before.differences.find((d) => d.kind.startsWith('held: unpriced'))!.customer).toBe(CUSTOMERS.carol);
+    expect(before.differences.find((d) => d.kind.startsWith('held: no customer'))!.customer).toBe('user=dave');
 
     // Two calls after the push, and a new markup for pro: the ledger now says more than was pushed.
     const store = createSqliteStore({ path: files.db });

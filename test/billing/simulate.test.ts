@@ -11,7 +11,8 @@ const T0 = Date.UTC(2026, 10, 10, 12);
 const pricer = createPricer();
 function call(user: string, plan: string, start: number, latency: number, extra: Partial<LedgerRow> = {}): LedgerRow {
   return {
-    time: T0 + start + latency,
+    // The engine records a call at its start; it ran for its latency.
+    time: T0 + start,
     fields: { user, plan },
     modelRequested: 'gpt-4o',
     modelUsed: 'gpt-4o',
@@ -67,6 +68,19 @@ describe('simulate', () => {
     const refused = call('di', 'free', 100, 1, { modelUsed: null, inputTokens: 0, outputTokens: 0, cost: 0, action: 'block', status: 429, ruleId: 'old' });
     const result = simulate([call('di', 'free', 0, 10), refused], loadRules({ version: '0.1', rules: [] }), T0, T0 + 86_400_000);
     expect(result.users[0]).toMatchObject({ calls: 2, allowed: 2, unknownUsage: 1, revenue: null, margin: null });
+  });
+
+  it('refuses, as the engine does (400 model_required), a call that named no model when the new rules route it nowhere', () => {
+    // The ledger's calls named no model; the old rules routed them to gpt-4o. The new rules route pro only.
+    const routed = (user: string, plan: string, start: number) => call(user, plan, start, 10, { modelRequested: null });
+    const rows = [routed('ed', 'pro', 0), routed('flo', 'free', 100), call('flo', 'free', 200, 10), call('flo', 'free', 300, 10, { endpoint: '/v1/models', modelRequested: null, modelUsed: null, inputTokens: 0, outputTokens: 0, cost: 0 })];
+    const rules = loadRules({ version: '0.1', rules: [{ id: 'pro', if: { plan: 'pro' }, then: { model: 'gpt-4o-mini' } }, { id: 'free', if: { plan: 'free' }, then: { limits: [{ type: 'requests', max: 10, window: 'day', per: ['user'] }] } }] });
+    const result = simulate(rows, rules, T0, T0 + 86_400_000);
+    expect(result.users.find((u) => u.user === 'ed')).toMatchObject({ allowed: 1, refused: 0, cost: usd(MINI) });
+    // flo's first call named none and the free rule sets no model; the call that named gpt-4o and the
+    // one to /v1/models (which needs no model) go through.
+    expect(result.users.find((u) => u.user === 'flo')).toMatchObject({ calls: 3, allowed: 2, refused: 1, modelRequired: 1, cost: usd(COST) });
+    expect(result.total.modelRequired).toBe(1);
   });
 
   it('answers bad input with the fix: no --rules, a missing file, a --from that is not a duration or a date', async () => {

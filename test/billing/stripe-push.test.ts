@@ -11,7 +11,7 @@ import type { LedgerRow } from '../../src/store/types.js';
 import { eventually } from '../support/gate.js';
 import { startStripeStandIn, type StripeStandIn } from '../support/stripe.js';
 import { useTempDirs } from '../store/temp-dir.js';
-import { CUSTOMERS, fixtureRows, runCli, startCli, writeLedger } from './ledger-fixture.js';
+import { CUSTOMERS, RULES_YAML, fixtureRows, runCli, startCli, writeLedger } from './ledger-fixture.js';
 
 const KEY = 'sk_test_51TokenlayStandInKey0000000000000000';
 const tempDir = useTempDirs();
@@ -83,8 +83,9 @@ describe('tokenlay billing push --to stripe', () => {
     expect(expected).toHaveLength(40 + 1);
     expect([...perIdentifier.keys()].sort()).toEqual(expected.map((e) => e.id).sort());
     expect([...perIdentifier.values()].every((n) => n === 1)).toBe(true);
-    // The restarted pusher sent the unacknowledged rows again; Stripe refused them as duplicates.
-    const duplicates = standIn.requests.filter((q) => q.status === 400).length;
+    // The restarted pusher sent the unacknowledged rows again, with the same Idempotency-Keys:
+    // Stripe answered them with its first answers.
+    const duplicates = standIn.requests.filter((q) => q.replayed).length;
     expect(duplicates).toBeGreaterThan(0);
     for (const { r, id } of expected) {
       const event = standIn.events.find((e) => e.identifier === id)!;
@@ -103,6 +104,63 @@ describe('tokenlay billing push --to stripe', () => {
     expect(third.code).toBe(0);
     expect(third.output).toMatch(/0 calls sent to stripe/);
     expect(standIn.requests.length).toBe(before);
+  }, 90_000);
+
+  it('keeps each row once across a kill -9 mid-batch by its Idempotency-Key alone, when Stripe does not refuse the identifier again', async () => {
+    const rows = fixtureRows(20);
+    const files = await writeLedger(tempDir(), rows);
+    standIn = await startStripeStandIn(KEY);
+    standIn.acceptDuplicateIdentifiers();
+    const env = { STRIPE_API_KEY: KEY, TOKENLAY_STRIPE_API_BASE: standIn.url };
+    standIn.holdAfter(10 + 4);
+    const first = startCli(pushArgs(files), env);
+    await eventually(() => standIn!.held() >= 2, 'the pusher to be waiting on the second batch', 30_000);
+    first.child.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+    standIn.release();
+    const second = await runCli(pushArgs(files), env);
+    expect(second.code).toBe(0);
+    // The rows of the second batch were sent again, with the same keys: Stripe replayed its answers.
+    expect(standIn.requests.filter((q) => q.replayed).length).toBeGreaterThan(0);
+    const perIdentifier = new Map<string, number>();
+    for (const e of standIn.events) perIdentifier.set(e.identifier, (perIdentifier.get(e.identifier) ?? 0) + 1);
+    expect(perIdentifier.size).toBe(rows.filter(billable).length);
+    expect([...perIdentifier.entries()].filter(([, n]) => n > 1)).toEqual([]);
+  }, 90_000);
+
+  it('counts an event Stripe refuses as already there ("An event already exists with identifier") as sent, when its value changed since the crash', async () => {
+    const rows = fixtureRows(20);
+    const files = await writeLedger(tempDir(), rows);
+    standIn = await startStripeStandIn(KEY);
+    const env = { STRIPE_API_KEY: KEY, TOKENLAY_STRIPE_API_BASE: standIn.url };
+    standIn.holdAfter(10 + 4);
+    const first = startCli(pushArgs(files), env);
+    await eventually(() => standIn!.held() >= 2, 'the pusher to be waiting on the second batch', 30_000);
+    first.child.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+    standIn.release();
+    // A new markup: the events sent again have other parameters, so another Idempotency-Key.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(files.rules, RULES_YAML.replace('markup: 1.3', 'markup: 1.4').replace('markup: 1.15', 'markup: 1.25'));
+    const second = await runCli(pushArgs(files), env);
+    expect(second.code).toBe(0);
+    expect(standIn.requests.filter((q) => q.status === 400).length).toBeGreaterThan(0);
+    expect(new Set(standIn.events.map((e) => e.identifier)).size).toBe(standIn.events.length);
+    expect(standIn.events).toHaveLength(rows.filter(billable).length);
+  }, 90_000);
+
+  it('gets past a 500 that Stripe keeps under the Idempotency-Key, by sending that event again under a new key', async () => {
+    const rows = fixtureRows(3);
+    const files = await writeLedger(tempDir(), rows);
+    standIn = await startStripeStandIn(KEY);
+    standIn.failNext(1);
+    const run = await runCli(pushArgs(files), { STRIPE_API_KEY: KEY, TOKENLAY_STRIPE_API_BASE: standIn.url });
+    expect(run.output).toMatch(/calls sent to stripe/);
+    expect(run.code).toBe(0);
+    // The stripe package's own retries got the saved 500 back; the next try went through.
+    expect(standIn.requests.filter((q) => q.status === 500 && q.replayed).length).toBeGreaterThan(0);
+    expect(standIn.events).toHaveLength(rows.filter(billable).length);
+    expect(new Set(standIn.events.map((e) => e.identifier)).size).toBe(standIn.events.length);
   }, 90_000);
 
   it('lets the stripe package retry a 429 that Stripe marks retryable, and bills once', async () => {

@@ -25,15 +25,26 @@ export interface StripeStandIn {
   /** Accepted meter events, one per identifier, in order of arrival. */
   events: MeterEvent[];
   /** Every request that reached the endpoint (retries, duplicates, refusals included). */
-  requests: Array<{ identifier: string | null; status: number; idempotencyKey: string | null }>;
+  requests: Array<{ identifier: string | null; status: number; idempotencyKey: string | null; replayed?: boolean }>;
   /** Answer the next `n` requests 429 with `Stripe-Should-Retry: true`. */
   rateLimitNext(n: number): void;
+  /**
+   * Answer the next `n` new requests 500 `api_error`, and keep that answer under their
+   * `Idempotency-Key` as Stripe does (a request with the key gets the 500 again for 24 hours).
+   */
+  failNext(n: number): void;
   /** From now on, leave requests unanswered after `n` more were answered (until {@link release}). */
   holdAfter(n: number): void;
   /** Requests waiting unanswered. */
   held(): number;
   /** Answers (and records) every held request, and holds no more. */
   release(): void;
+  /**
+   * Stops refusing an identifier seen before, as an asynchronous Stripe that checks it later does:
+   * then only the `Idempotency-Key` (replayed for 24 hours) keeps an event from being counted twice.
+   * `events` then holds every event accepted, duplicates included.
+   */
+  acceptDuplicateIdentifiers(): void;
   close(): Promise<void>;
 }
 
@@ -49,6 +60,8 @@ export async function startStripeStandIn(apiKey: string): Promise<StripeStandIn>
   const replays = new Map<string, { status: number; body: string }>();
   const requests: StripeStandIn['requests'] = [];
   let rateLimited = 0;
+  let duplicatesRefused = true;
+  let failing = 0;
   let answerBeforeHold = Infinity;
   const waiting: Array<() => void> = [];
 
@@ -59,7 +72,7 @@ export async function startStripeStandIn(apiKey: string): Promise<StripeStandIn>
     const record = (status: number) => requests.push({ identifier, status, idempotencyKey });
     if (idempotencyKey && replays.has(idempotencyKey)) {
       const first = replays.get(idempotencyKey)!;
-      record(first.status);
+      requests.push({ identifier, status: first.status, idempotencyKey, replayed: true });
       res.writeHead(first.status, { 'content-type': 'application/json', 'idempotent-replayed': 'true', 'idempotency-key': idempotencyKey });
       res.end(first.body);
       return;
@@ -86,13 +99,17 @@ export async function startStripeStandIn(apiKey: string): Promise<StripeStandIn>
       res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${randomBytes(7).toString('hex')}`, ...headers });
       res.end(json);
     };
+    if (failing > 0) {
+      failing -= 1;
+      return answer(500, { error: { type: 'api_error', message: 'An unknown error occurred' } }, { 'stripe-should-retry': 'true' });
+    }
     for (const param of ['event_name', 'payload[stripe_customer_id]', 'payload[value]']) {
       if (!form.get(param)) return answer(400, { error: { type: 'invalid_request_error', code: 'parameter_missing', param, message: `Missing required param: ${param}.` } });
     }
     const value = form.get('payload[value]')!;
     if (!/^\d+(\.\d+)?$/.test(value)) return answer(400, { error: { type: 'invalid_request_error', param: 'payload[value]', message: `Invalid value: ${value} is not a positive number.` } });
     const id = identifier ?? `evt_${randomBytes(12).toString('hex')}`;
-    if (byIdentifier.has(id)) {
+    if (duplicatesRefused && byIdentifier.has(id)) {
       return answer(400, { error: { type: 'invalid_request_error', message: `An event already exists with identifier ${id}.` } }, { 'stripe-should-retry': 'false' });
     }
     const payload: Record<string, string> = {};
@@ -135,6 +152,12 @@ export async function startStripeStandIn(apiKey: string): Promise<StripeStandIn>
       answerBeforeHold = n;
     },
     held: () => waiting.length,
+    failNext(n) {
+      failing = n;
+    },
+    acceptDuplicateIdentifiers() {
+      duplicatesRefused = false;
+    },
     release() {
       answerBeforeHold = Infinity;
       for (const go of waiting.splice(0)) go();
