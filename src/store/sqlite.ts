@@ -44,6 +44,13 @@ interface HoldRow {
   expires_at: number | null;
 }
 
+/** A hold of the call being settled, with its counter as it stood before the settlement (units). */
+interface HoldWithCounter extends HoldRow {
+  used: number | null;
+  /** Live reservations of other calls on the counter. */
+  others: number;
+}
+
 interface LostHoldRow extends HoldRow {
   id: string;
   lost_row: string | null;
@@ -88,6 +95,17 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   const selectLost = db.prepare<[number], LostHoldRow>(
     'SELECT id, key, metric, bucket, amount, expires_at, lost_row FROM holds WHERE lease_until <= ? ORDER BY id, idx',
   );
+  const selectLostOthers = db.prepare<[number, string], LostHoldRow>(
+    'SELECT id, key, metric, bucket, amount, expires_at, lost_row FROM holds WHERE lease_until <= ? AND id <> ? ORDER BY id, idx',
+  );
+  // The call's holds with their counters in one statement: a settlement that gives the counters
+  // back reads them here, before it changes them, instead of once more per counter afterwards.
+  const selectHoldsWithCounters = db.prepare<[number, number, string], HoldWithCounter>(
+    `SELECT h.key, h.metric, h.bucket, h.amount, h.expires_at,
+       (SELECT c.used FROM counters c WHERE c.key = h.key AND c.metric = h.metric AND c.bucket = h.bucket AND (c.expires_at IS NULL OR c.expires_at > ?)) AS used,
+       (SELECT COALESCE(SUM(o.amount), 0) FROM holds o WHERE o.key = h.key AND o.metric = h.metric AND o.bucket = h.bucket AND o.lease_until > ? AND o.id <> h.id) AS others
+     FROM holds h WHERE h.id = ? ORDER BY h.idx`,
+  );
   const markCharged = db.prepare<[string, number]>('INSERT OR IGNORE INTO lost_calls (id, charged_at) VALUES (?, ?)');
   const wasCharged = db.prepare<[string], { id: string }>('SELECT id FROM lost_calls WHERE id = ?');
   const sweepCharged = db.prepare<[number]>('DELETE FROM lost_calls WHERE charged_at <= ?');
@@ -110,9 +128,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
    * Inside a write transaction: charges every reservation whose lease ran out at what it reserved
    * and records its row, in the same commit, so exactly one process does it for each.
    */
-  function chargeLost(now: number): void {
+  function chargeLost(now: number, except?: string): void {
     let last: string | undefined;
-    for (const hold of selectLost.all(now)) {
+    for (const hold of except === undefined ? selectLost.all(now) : selectLostOthers.all(now, except)) {
       if (hold.metric !== 'concurrent' && hold.amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, hold.amount, hold.expires_at);
       if (hold.id === last) continue;
       last = hold.id;
@@ -147,7 +165,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   });
 
   const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow, now?: number): CounterReading[] | undefined => {
-    const holds = row || actual || now !== undefined ? selectHolds.all(id) : [];
+    if (now !== undefined) return settleReading(id, actual, row, now);
+    const holds = row || actual ? selectHolds.all(id) : [];
     // Charged as lost already: that charge and its row stand, once. Charging deletes every hold
     // of the call in the same commit, so a call that still holds any was not charged.
     if (row && holds.length === 0 && wasCharged.get(id)) return undefined;
@@ -160,14 +179,37 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     deleteHolds.run(id);
     // The call's ledger row commits with its counters: a crash keeps both or neither.
     if (row) ledger.insert(row);
-    if (now === undefined || holds.length === 0) return undefined;
-    // The counters as read() would give them now, without a second trip to the file.
-    chargeLost(now);
-    return holds.map((hold) => {
-      const { used, reserved } = current(hold.key, hold.metric, hold.bucket, now);
-      return { key: hold.key, metric: hold.metric, bucket: hold.bucket, used: fromCounterUnits(hold.metric, used), reserved: fromCounterUnits(hold.metric, reserved) };
-    });
+    return undefined;
   });
+
+  /**
+   * Inside the settle transaction: settles the call and gives back its counters as read() would
+   * give them at `now`. Other lost holders are charged first (this call is settled for real, even
+   * past its lease, as long as nobody charged it), then the call's holds and counters are read
+   * once and the readings follow from what this settlement adds.
+   */
+  function settleReading(id: string, actual: Actual | null, row: LedgerRow | undefined, now: number): CounterReading[] | undefined {
+    chargeLost(now, id);
+    const holds = selectHoldsWithCounters.all(now, now, id);
+    if (row && holds.length === 0 && wasCharged.get(id)) return undefined;
+    const added = holds.map((hold) => (actual ? settledAmount(hold.metric, actual) : 0));
+    holds.forEach((hold, i) => {
+      if (added[i] !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, added[i], hold.expires_at);
+    });
+    const readings = holds.map((hold): CounterReading => {
+      // What this settlement added to the counter (a call may hold one counter more than once).
+      let sum = 0;
+      holds.forEach((other, i) => {
+        if (other.key === hold.key && other.metric === hold.metric && other.bucket === hold.bucket) sum += added[i];
+      });
+      // A counter whose window has ended reads as empty, whatever this call added to it.
+      const used = hold.expires_at !== null && hold.expires_at <= now ? 0 : (hold.used ?? 0) + sum;
+      return { key: hold.key, metric: hold.metric, bucket: hold.bucket, used: fromCounterUnits(hold.metric, used), reserved: fromCounterUnits(hold.metric, hold.others) };
+    });
+    deleteHolds.run(id);
+    if (row) ledger.insert(row);
+    return holds.length === 0 ? undefined : readings;
+  }
 
   let closed = false;
   function ensureOpen(method: string): void {

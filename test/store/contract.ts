@@ -321,6 +321,26 @@ export function lostHolderContract(name: string, make: () => TokenlayStore | Pro
       expect(await store.settleWithRow(gone.id, { requests: 1, tokens: 15, cost: 0.0000045 }, row({ fields: { user: 'lena' } }), T0 + 2000)).toBeUndefined();
     });
 
+    it("settleWithRow's counters equal read() when another holder's lease ran out, the window ended, or the call holds one counter twice", async () => {
+      if (!store.settleWithRow) return expect(store.settleWithRow).toBeUndefined();
+      const at = T0 + 5000;
+      const shared = check({ key: 'edge', metric: 'cost', max: 1, amount: 0.0002 });
+      // A holder whose lease runs out before the call below settles, on the same counter.
+      const dead = await store.reserve([shared], { now: T0, leaseMs: 1000, lost: row({ fields: { user: 'dead' }, cost: 0.0002 }) });
+      // A window that ends while the call is in flight: its counter reads as empty afterwards.
+      const ended = check({ key: 'edge-ended', metric: 'requests', max: 10, bucket: T0, expiresAt: T0 + 1000 });
+      const twice = check({ key: 'edge-twice', metric: 'tokens', max: 10_000, amount: 100 });
+      const r = await store.reserve([shared, ended, twice, twice], { now: T0, leaseMs: 30_000 });
+      if (!dead.ok || !r.ok) throw new Error('expected admission');
+      const readings = await store.settleWithRow(r.id, { requests: 1, tokens: 15, cost: 0.0000045 }, row({ fields: { user: 'edge' } }), at);
+      expect(readings?.length).toBe(4);
+      for (const c of readings ?? []) expect({ key: c.key, used: c.used, reserved: c.reserved }).toEqual({ key: c.key, ...(await store.read(c.key, c.metric, c.bucket, at)) });
+      const byKey = Object.fromEntries((readings ?? []).map((c) => [c.key, c]));
+      expect(byKey.edge).toMatchObject({ used: 0.0002045, reserved: 0 });
+      expect(byKey['edge-ended']).toMatchObject({ used: 0, reserved: 0 });
+      expect(byKey['edge-twice']).toMatchObject({ used: 30, reserved: 0 });
+    });
+
     it('charges a lost holder noticed by a read alone', async () => {
       const r = await store.reserve(checks, { now: T0, leaseMs: 1000, lost });
       if (!r.ok) throw new Error('expected admission');
