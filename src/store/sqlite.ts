@@ -5,6 +5,7 @@ import { openDatabase } from './sqlite-driver.js';
 import { flushAtExit } from './sqlite-exit.js';
 import { createLedgerWriter } from './sqlite-ledger.js';
 import { migrate } from './sqlite-schema.js';
+import { STATEMENTS } from './sqlite-statements.js';
 import { lostRow } from './lost-row.js';
 import type { Actual, CounterCheck, CounterReading, LedgerRow, Metric, ReserveResult, TokenlayStore } from './types.js';
 import { actualInUnits, checkInUnits, fromCounterUnits } from './units.js';
@@ -84,39 +85,20 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
   });
   const stopExitFlush = flushAtExit(() => ledger.flushSync());
 
-  const readCounter = db.prepare<[string, string, number, number, string, string, number, number], { used: number | null; reserved: number }>(
-    `SELECT (SELECT used FROM counters WHERE key = ? AND metric = ? AND bucket = ? AND (expires_at IS NULL OR expires_at > ?)) AS used,
-       (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE key = ? AND metric = ? AND bucket = ? AND lease_until > ?) AS reserved`,
-  );
-  const insertHold = db.prepare(
-    'INSERT INTO holds (id, idx, key, metric, bucket, amount, lease_until, expires_at, lost_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const anyLost = db.prepare<[number], { id: string }>('SELECT id FROM holds WHERE lease_until <= ? LIMIT 1');
-  const selectLost = db.prepare<[number], LostHoldRow>(
-    'SELECT id, key, metric, bucket, amount, expires_at, lost_row FROM holds WHERE lease_until <= ? ORDER BY id, idx',
-  );
-  const selectLostOthers = db.prepare<[number, string], LostHoldRow>(
-    'SELECT id, key, metric, bucket, amount, expires_at, lost_row FROM holds WHERE lease_until <= ? AND id <> ? ORDER BY id, idx',
-  );
-  // The call's holds with their counters in one statement: a settlement that gives the counters
-  // back reads them here, before it changes them, instead of once more per counter afterwards.
-  const selectHoldsWithCounters = db.prepare<[number, number, string], HoldWithCounter>(
-    `SELECT h.key, h.metric, h.bucket, h.amount, h.expires_at,
-       (SELECT c.used FROM counters c WHERE c.key = h.key AND c.metric = h.metric AND c.bucket = h.bucket AND (c.expires_at IS NULL OR c.expires_at > ?)) AS used,
-       (SELECT COALESCE(SUM(o.amount), 0) FROM holds o WHERE o.key = h.key AND o.metric = h.metric AND o.bucket = h.bucket AND o.lease_until > ? AND o.id <> h.id) AS others
-     FROM holds h WHERE h.id = ? ORDER BY h.idx`,
-  );
-  const markCharged = db.prepare<[string, number]>('INSERT OR IGNORE INTO lost_calls (id, charged_at) VALUES (?, ?)');
-  const wasCharged = db.prepare<[string], { id: string }>('SELECT id FROM lost_calls WHERE id = ?');
-  const sweepCharged = db.prepare<[number]>('DELETE FROM lost_calls WHERE charged_at <= ?');
-  const selectHolds = db.prepare<[string], HoldRow>('SELECT key, metric, bucket, amount, expires_at FROM holds WHERE id = ?');
-  const deleteHolds = db.prepare<[string]>('DELETE FROM holds WHERE id = ?');
-  const addUsage = db.prepare(
-    `INSERT INTO counters (key, metric, bucket, used, expires_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (key, metric, bucket) DO UPDATE SET used = used + excluded.used`,
-  );
-  const renewHolds = db.prepare<[number, string]>('UPDATE holds SET lease_until = MAX(lease_until, ?) WHERE id = ?');
-  const sweepCounters = db.prepare<[number]>('DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?');
+  const readCounter = db.prepare<[string, string, number, number, string, string, number, number], { used: number | null; reserved: number }>(STATEMENTS.readCounter);
+  const insertHold = db.prepare(STATEMENTS.insertHold);
+  const anyLost = db.prepare<[number], { id: string }>(STATEMENTS.anyLost);
+  const selectLost = db.prepare<[number], LostHoldRow>(STATEMENTS.selectLost);
+  const selectLostOthers = db.prepare<[number, string], LostHoldRow>(STATEMENTS.selectLostOthers);
+  const selectHoldsWithCounters = db.prepare<[number, number, string], HoldWithCounter>(STATEMENTS.selectHoldsWithCounters);
+  const markCharged = db.prepare<[string, number]>(STATEMENTS.markCharged);
+  const wasCharged = db.prepare<[string], { id: string }>(STATEMENTS.wasCharged);
+  const sweepCharged = db.prepare<[number]>(STATEMENTS.sweepCharged);
+  const selectHolds = db.prepare<[string], HoldRow>(STATEMENTS.selectHolds);
+  const deleteHolds = db.prepare<[string]>(STATEMENTS.deleteHolds);
+  const addUsage = db.prepare(STATEMENTS.addUsage);
+  const renewHolds = db.prepare<[number, string]>(STATEMENTS.renewHolds);
+  const sweepCounters = db.prepare<[number]>(STATEMENTS.sweepCounters);
 
   /** Counter state in units: settled usage, and live reservations (one statement, as each check and reading needs both). */
   function current(key: string, metric: string, bucket: number, now: number) {
