@@ -7,7 +7,11 @@
  *   AB_REFS=cdc42cb,1bac1c7 AB_ROUNDS=40 AB_BLOCK=200 npx tsx bench/engine-ab.ts
  *
  * AB_BUILT=1 runs each engine as the package ships it (bundled like the ESM build) instead of
- * its TypeScript sources through tsx.
+ * its TypeScript sources through tsx. AB_VARIANTS=no-clamp-no-integer-money,no-budget-header,…
+ * adds the working tree with one feature taken out (bench/lib/engine-variants.ts), built the same
+ * way, to show what that feature costs per call:
+ *
+ *   AB_BUILT=1 AB_REFS=1bac1c7 AB_VARIANTS=no-clamp-no-integer-money AB_ROUNDS=80 npx tsx bench/engine-ab.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -28,6 +32,10 @@ const headers = callHeaders;
 const dir = mkdtempSync(join(tmpdir(), 'tokenlay-ab-'));
 const makers: Array<[string, typeof createEngine]> = [['working tree', BUILT ? await builtEngineAt(undefined) : createEngine]];
 for (const ref of REFS) makers.push([ref, BUILT ? await builtEngineAt(ref) : await engineAt(ref)]);
+const VARIANTS = (process.env.AB_VARIANTS ?? '').split(',').filter(Boolean);
+// A variant is built; beside sources run through tsx it would measure the build, not the feature.
+if (VARIANTS.length > 0 && !BUILT) throw new Error('bench: AB_VARIANTS needs AB_BUILT=1 (variants are bundled like the package)');
+for (const variant of VARIANTS) makers.push([`tree, ${variant}`, await builtEngineAt(undefined, variant)]);
 const engines: Array<{ name: string; engine: Engine; cpu: number[]; wall: number[] }> = [];
 for (const store of STORES) {
   for (const [name, make] of makers) {

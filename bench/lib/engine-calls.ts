@@ -1,6 +1,7 @@
 /** What the engine benches share: the rules and call they send, an in-process provider, and the engine of a git ref. */
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
+import { variantSources } from './engine-variants.js';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,15 +37,18 @@ export async function engineAt(ref: string): Promise<typeof createEngine> {
 }
 
 /**
- * `createEngine` as the package ships it: the engine of `ref` (or of the working tree) bundled the
+ * `createEngine` as the package ships it: the engine of `ref` (or of the working tree, or of the
+ * working tree with a variant of `engine-variants.ts` applied) bundled the
  * way the ESM build is (no `keepNames`, node20, dependencies left outside). Through tsx, every
  * closure made per call also pays an `Object.defineProperty` for its name, which the package does not.
  */
-export async function builtEngineAt(ref: string | undefined): Promise<typeof createEngine> {
+export async function builtEngineAt(ref: string | undefined, variant?: string): Promise<typeof createEngine> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const dir = ref === undefined ? root : sourcesAt(ref);
-  const outfile = join(tmpdir(), `tokenlay-built-${ref === undefined ? `tree-${process.pid}` : ref.replace(/[^\w.-]/g, '_')}`, 'engine.mjs');
-  await build({ entryPoints: [join(dir, 'src', 'engine', 'index.ts')], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', keepNames: false, packages: 'external', logLevel: 'error' });
+  const entry = variant === undefined ? join(dir, 'src', 'engine', 'index.ts') : variantSources(join(root, 'src'), variant);
+  const own = ref === undefined || variant !== undefined;
+  const outfile = join(tmpdir(), `tokenlay-built-${own ? `tree${variant ? `-${variant}` : ''}-${process.pid}` : ref.replace(/[^\w.-]/g, '_')}`, 'engine.mjs');
+  await build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', keepNames: false, packages: 'external', logLevel: 'error' });
   // Bare imports resolve from the bundle's folder: this checkout's node_modules, linked beside it.
   const modules = join(dirname(outfile), 'node_modules');
   rmSync(modules, { force: true });
@@ -52,8 +56,15 @@ export async function builtEngineAt(ref: string | undefined): Promise<typeof cre
   const built = ((await import(pathToFileURL(outfile).href)) as { createEngine: typeof createEngine }).createEngine;
   // The working tree's bundle is this run's own (its sources change between runs); a ref's is kept.
   // Removed at exit, not now: drivers are imported from beside it on first use.
-  if (ref === undefined) process.once('exit', () => rmSync(dirname(outfile), { recursive: true, force: true }));
+  if (own) removeAtExit(dirname(outfile));
   return built;
+}
+
+const leftovers: string[] = [];
+/** Removes `dir` when the bench exits: one exit listener for all of them. */
+export function removeAtExit(dir: string): void {
+  if (leftovers.length === 0) process.once('exit', () => leftovers.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  leftovers.push(dir);
 }
 
 /** The sources of a git ref, extracted to a temporary directory once, with this checkout's node_modules linked. */
