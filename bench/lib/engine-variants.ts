@@ -20,8 +20,8 @@ export const VARIANTS: Record<string, { what: string; edits: Edit[] }> = {
       ['store/money.ts', '  return Number.isFinite(usd) ? Math.round(usd * COST_UNITS_PER_USD) : usd;', '  return usd;'],
       ['store/money.ts', '  return Number(units) / COST_UNITS_PER_USD;', '  return Number(units);'],
       ['store/money.ts', '  return Number.isFinite(usd) ? usdOf(costUnits(usd)) : usd;', '  return usd;'],
-      ['store/units.ts', "  if (check.metric !== 'cost') return check;\n  return { ...check, max: capUnits(check.max), amount: costUnits(check.amount) };", '  return check;'],
-      ['store/units.ts', '  return { ...actual, cost: costUnits(actual.cost) };', '  return actual;'],
+      ['store/units.ts', "  if (check.metric !== 'cost') return check;", '  return check;'],
+      ['store/units.ts', '  return { requests: actual.requests, tokens: actual.tokens, cost: costUnits(actual.cost) };', '  return actual;'],
       ['engine/admission.ts', '    if (result.ok || tries >= CLAMP_TRIES || !estimate.within) return { result, estimate, clamp };', '    if (result.ok || tries >= 0) return { result, estimate, clamp };'],
       [
         'engine/reservation.ts',

@@ -22,7 +22,7 @@ export interface Estimate {
    */
   within?: (room: { tokens?: number; cost?: number }) => Estimate | undefined;
   /** Per model, the output limit (tokens, one choice) the call must be sent with to stay within this reservation. */
-  outputLimits?: ReadonlyMap<string, number>;
+  outputLimits?: Map<string, number>;
 }
 
 /** A call admitted with a lower output limit than it asked for, and the limit that made room for it. */

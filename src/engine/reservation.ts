@@ -31,13 +31,14 @@ export function callEstimate(ctx: EngineContext, state: CallState, models: reado
   const opts: ReservationOptions = { endpoint: state.endpoint, providerHint: state.hint };
   // The prompt is read once per model; clamping only re-prices.
   const shapes = models.map((model) => ({ model, shape: callShape(model, bodyFor(state, model), ctx.pricer, opts) }));
+  /** The largest reservation among the models, each model's choices writing at most `perChoice(…)` tokens; undefined when one cannot. */
   const largest = (perChoice: (model: string, shape: CallShape) => number | undefined): Estimate | undefined => {
-    const outputLimits = new Map<string, number>();
-    const e: Estimate = { tokens: 0, cost: 0, outputLimits, within };
+    const e: Estimate = { tokens: 0, cost: 0, within };
     for (const { model, shape } of shapes) {
       const limit = perChoice(model, shape);
       if (limit === undefined) return undefined;
-      if (limit < shape.perChoice) outputLimits.set(model, limit);
+      // A map only for a clamped call: the calls that fit, nearly all, need none.
+      if (limit < shape.perChoice) (e.outputLimits ??= new Map()).set(model, limit);
       const r = pricedShape(model, shape, limit, ctx.pricer, opts);
       e.tokens = Math.max(e.tokens, r.tokens);
       e.cost = Math.max(e.cost, r.cost);
@@ -48,8 +49,11 @@ export function callEstimate(ctx: EngineContext, state: CallState, models: reado
   function within(room: { tokens?: number; cost?: number }): Estimate | undefined {
     return largest((model, shape) => fittingOutput(model, shape, ctx.pricer, room, SHORT_ANSWER_TOKENS, opts));
   }
-  return largest((_, shape) => shape.perChoice)!;
+  return largest(ownLimit)!;
 }
+
+/** A model's own output limit for the call, unclamped. */
+const ownLimit = (_: string, shape: CallShape) => shape.perChoice;
 
 const OUTPUT_LIMIT_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const;
 

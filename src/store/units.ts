@@ -17,10 +17,11 @@ export function fromCounterUnits(metric: Metric, value: number): number {
 /** A check with its cost max and amount in units. */
 export function checkInUnits(check: CounterCheck): CounterCheck {
   if (check.metric !== 'cost') return check;
-  return { ...check, max: capUnits(check.max), amount: costUnits(check.amount) };
+  // Named fields, not a spread: this runs for every cost limit of every call.
+  return { key: check.key, metric: check.metric, bucket: check.bucket, expiresAt: check.expiresAt, max: capUnits(check.max), amount: costUnits(check.amount) };
 }
 
 /** Actual usage with its cost in units. */
 export function actualInUnits(actual: Actual): Actual {
-  return { ...actual, cost: costUnits(actual.cost) };
+  return { requests: actual.requests, tokens: actual.tokens, cost: costUnits(actual.cost) };
 }
