@@ -43,21 +43,28 @@ function pushArgs(files: { db: string; customers: string; rules: string }, extra
   return ['billing', 'push', '--to', 'stripe', '--store', `sqlite:${files.db}`, '--customers', files.customers, '--rules', files.rules, '--batch', '10', ...extra];
 }
 
+/**
+ * Runs a push that is killed (kill -9) in its second batch: the first batch (10 rows) is
+ * answered; in the second, 4 events are answered and the rest reach Stripe but hang, as if the
+ * answers were lost. Stripe then processes what reached it: those events exist although the
+ * pusher never heard back.
+ */
+async function killedInSecondBatch(files: { db: string; customers: string; rules: string }, env: Record<string, string>): Promise<void> {
+  standIn!.holdAfter(10 + 4);
+  const first = startCli(pushArgs(files), env);
+  await eventually(() => standIn!.held() >= 2, 'the pusher to be waiting on the second batch', 30_000);
+  first.child.kill('SIGKILL');
+  expect(await first.exited).toBe('SIGKILL');
+  standIn!.release();
+}
+
 describe('tokenlay billing push --to stripe', () => {
   it('bills every row exactly once when the pusher is killed (kill -9) mid-batch and started again', async () => {
     const rows = fixtureRows(40);
     const files = await writeLedger(tempDir(), rows);
     standIn = await startStripeStandIn(KEY);
     const env = { STRIPE_API_KEY: KEY, TOKENLAY_STRIPE_API_BASE: standIn.url };
-    // The first batch (10 rows) is answered; in the second, 4 events are answered and the rest
-    // reach Stripe but hang, as if the answers were lost: the pusher is killed then.
-    standIn.holdAfter(10 + 4);
-    const first = startCli(pushArgs(files), env);
-    await eventually(() => standIn!.held() >= 2, 'the pusher to be waiting on the second batch', 30_000);
-    first.child.kill('SIGKILL');
-    expect(await first.exited).toBe('SIGKILL');
-    // Stripe processes what reached it: those events exist although the pusher never heard back.
-    standIn.release();
+    await killedInSecondBatch(files, env);
     const acceptedBeforeRestart = standIn.events.length;
     expect(acceptedBeforeRestart).toBeGreaterThan(9);
 
@@ -112,12 +119,7 @@ describe('tokenlay billing push --to stripe', () => {
     standIn = await startStripeStandIn(KEY);
     standIn.acceptDuplicateIdentifiers();
     const env = { STRIPE_API_KEY: KEY, TOKENLAY_STRIPE_API_BASE: standIn.url };
-    standIn.holdAfter(10 + 4);
-    const first = startCli(pushArgs(files), env);
-    await eventually(() => standIn!.held() >= 2, 'the pusher to be waiting on the second batch', 30_000);
-    first.child.kill('SIGKILL');
-    expect(await first.exited).toBe('SIGKILL');
-    standIn.release();
+    await killedInSecondBatch(files, env);
     const second = await runCli(pushArgs(files), env);
     expect(second.code).toBe(0);
     // The rows of the second batch were sent again, with the same keys: Stripe replayed its answers.
