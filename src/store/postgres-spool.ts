@@ -148,9 +148,9 @@ export class Spool {
     return { file, rows };
   }
 
-  /** Forgets a segment whose rows Postgres has committed. */
+  /** Forgets a segment whose rows Postgres has committed (another instance replaying it too may have removed it already). */
   done(segment: Segment): void {
-    if (fs().existsSync(segment.file)) fs().unlinkSync(segment.file);
+    fs().rmSync(segment.file, { force: true });
   }
 
   /**
@@ -179,9 +179,18 @@ export class Spool {
     }
   }
 
-  /** Closes an adopted spool whose rows were all written, and removes its (empty) file and lock. */
+  /**
+   * Closes an adopted spool whose rows were all written, and removes its (empty) file and lock.
+   * Two instances starting at once may both have adopted it: the other may have removed the file
+   * already, which leaves nothing to do here.
+   */
   retire(): void {
-    const empty = fs().statSync(this.path).size === 0;
+    let empty = true;
+    try {
+      empty = fs().statSync(this.path).size === 0;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
     this.close();
     if (empty) fs().rmSync(this.path, { force: true });
   }

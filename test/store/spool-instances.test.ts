@@ -39,8 +39,20 @@ async function recorder(cwd: string, schema: string, count: number, workers = 0)
       child.kill('SIGKILL');
       for (const pid of workerPids) process.kill(pid, 'SIGKILL');
       await new Promise((r) => child.once('exit', r));
+      // A signalled process dies a moment later; the next instances start once all are dead, as after a crash.
+      await expect.poll(() => workerPids.filter(stillRunning), { timeout: 10_000, interval: 20 }).toEqual([]);
     },
   };
+}
+
+/** Whether `pid` still runs: neither gone nor a zombie waiting to be reaped. */
+function stillRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 async function childPids(parent: number): Promise<number[]> {
