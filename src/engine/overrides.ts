@@ -36,13 +36,12 @@ function snapshot(overrides: LimitOverride[], grants: CreditGrantTotal[]): Overr
       const o = inForce(byId.get(overrideId({ account, target, value }, type)), now) ?? (account === '' ? undefined : inForce(byId.get(overrideId({ account: '', target, value }, type)), now));
       return o && { type: o.type, max: o.max, window: o.window };
     },
-    granted(account, target, value) {
-      // Balances are per account (a grant for no account serves calls that carry none, and those of accounts with none of their own).
-      return usdOf(granted.get(overrideId({ account, target, value }, 'credits')) ?? 0);
-    },
-    balanceAccount(account, target, value) {
-      if (granted.has(overrideId({ account, target, value }, 'credits'))) return account;
-      return account !== '' && granted.has(overrideId({ account: '', target, value }, 'credits')) ? '' : undefined;
+    balance(account, target, value) {
+      // Balances are per account: a grant for no account serves calls that carry none, and those of accounts with none of their own.
+      const own = granted.get(overrideId({ account, target, value }, 'credits'));
+      if (own !== undefined) return { account, granted: usdOf(own) };
+      const shared = account === '' ? undefined : granted.get(overrideId({ account: '', target, value }, 'credits'));
+      return shared === undefined ? undefined : { account: '', granted: usdOf(shared) };
     },
   };
 }

@@ -18,14 +18,12 @@ export interface OverrideLimit {
 export interface OverrideView {
   /** The override of `type` for `target=value` in `account` (`''` for every account), in force at `now`. */
   find(account: string, target: 'user' | 'org' | 'plan', value: string, type: string, now: number): OverrideLimit | undefined;
-  /** USD granted so far to the balance of `target=value` in `account`. */
-  granted(account: string, target: 'user' | 'org', value: string): number;
   /**
-   * Which account's balance of `target=value` a call of `account` draws: its own when it was
-   * granted one, else the balance granted for no account (`''`, e.g. `tokenlay credits add`
-   * without `--account`), else none.
+   * The balance of `target=value` a call of `account` draws: its own when it was granted one, else
+   * the balance granted for no account (`''`, e.g. `tokenlay credits add` without `--account`),
+   * with the USD granted to it so far; undefined when neither was granted.
    */
-  balanceAccount(account: string, target: 'user' | 'org', value: string): string | undefined;
+  balance(account: string, target: 'user' | 'org', value: string): { account: string; granted: number } | undefined;
   /** Whether there is any override or balance at all (a call skips the lookups when not). */
   readonly empty: boolean;
 }
@@ -82,9 +80,9 @@ export function withOverrides(rule: Rule | null, context: MatchContext, view: Ov
     if (l.type !== 'credits') return;
     const target = l.per[0] as 'user' | 'org';
     const value = values[target];
-    const from = value === undefined ? undefined : view.balanceAccount(account, target, value);
+    const balance = value === undefined ? undefined : view.balance(account, target, value);
     // The counter follows the balance drawn: a balance granted for no account is one balance, whichever account's calls draw it.
-    limits[i] = from === undefined ? { ...l, max: 0 } : { ...l, max: view.granted(from, target, value!), balance_account: from };
+    limits[i] = balance === undefined ? { ...l, max: 0 } : { ...l, max: balance.granted, balance_account: balance.account };
     changed = true;
   });
   if (!changed) return rule;
