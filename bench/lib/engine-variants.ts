@@ -43,7 +43,7 @@ export const VARIANTS: Record<string, { what: string; edits: Edit[] }> = {
     edits: [
       ['store/sqlite.ts', 'const lostText = lost ? JSON.stringify(lost) : null;', 'const lostText = null;'],
       ['store/sqlite.ts', '    sweep(now);\n    for (let index', '    for (let index'],
-      ['store/sqlite.ts', '    chargeLost(now, id);\n', ''],
+      ['store/sqlite.ts', '    if (now !== undefined) chargeLost(now, id);\n', ''],
     ],
   },
   'no-budget-header': {

@@ -146,39 +146,27 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
     return { ok: true, id };
   });
 
+  /**
+   * Settles a call: its counters get what it used, its holds go, and its ledger row commits with
+   * them (a crash keeps both or neither). With `now`, it also gives back the call's counters as
+   * read() would give them then: other lost holders are charged first (this call is settled for
+   * real, even past its lease, as long as nobody charged it), and the call's holds are read with
+   * their counters once, before this settlement changes them.
+   */
   const settleTx = db.transaction((id: string, actual: Actual | null, row?: LedgerRow, now?: number): CounterReading[] | undefined => {
-    if (now !== undefined) return settleReading(id, actual, row, now);
-    const holds = row || actual ? selectHolds.all(id) : [];
+    if (now !== undefined) chargeLost(now, id);
+    const holds: Array<HoldRow & Partial<HoldWithCounter>> = now !== undefined ? selectHoldsWithCounters.all(now, now, id) : row || actual ? selectHolds.all(id) : [];
     // Charged as lost already: that charge and its row stand, once. Charging deletes every hold
     // of the call in the same commit, so a call that still holds any was not charged.
-    if (row && holds.length === 0 && wasCharged.get(id)) return undefined;
-    if (actual) {
-      for (const hold of holds) {
-        const amount = settledAmount(hold.metric, actual);
-        if (amount !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, amount, hold.expires_at);
-      }
-    }
-    deleteHolds.run(id);
-    // The call's ledger row commits with its counters: a crash keeps both or neither.
-    if (row) ledger.insert(row);
-    return undefined;
-  });
-
-  /**
-   * Inside the settle transaction: settles the call and gives back its counters as read() would
-   * give them at `now`. Other lost holders are charged first (this call is settled for real, even
-   * past its lease, as long as nobody charged it), then the call's holds and counters are read
-   * once and the readings follow from what this settlement adds.
-   */
-  function settleReading(id: string, actual: Actual | null, row: LedgerRow | undefined, now: number): CounterReading[] | undefined {
-    chargeLost(now, id);
-    const holds = selectHoldsWithCounters.all(now, now, id);
     if (row && holds.length === 0 && wasCharged.get(id)) return undefined;
     const added = holds.map((hold) => (actual ? settledAmount(hold.metric, actual) : 0));
     holds.forEach((hold, i) => {
       if (added[i] !== 0) addUsage.run(hold.key, hold.metric, hold.bucket, added[i], hold.expires_at);
     });
-    const readings = holds.map((hold): CounterReading => {
+    deleteHolds.run(id);
+    if (row) ledger.insert(row);
+    if (now === undefined || holds.length === 0) return undefined;
+    return holds.map((hold): CounterReading => {
       // What this settlement added to the counter (a call may hold one counter more than once).
       let sum = 0;
       holds.forEach((other, i) => {
@@ -186,12 +174,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): TokenlayStore {
       });
       // A counter whose window has ended reads as empty, whatever this call added to it.
       const used = hold.expires_at !== null && hold.expires_at <= now ? 0 : (hold.used ?? 0) + sum;
-      return { key: hold.key, metric: hold.metric, bucket: hold.bucket, used: fromCounterUnits(hold.metric, used), reserved: fromCounterUnits(hold.metric, hold.others) };
+      return { key: hold.key, metric: hold.metric, bucket: hold.bucket, used: fromCounterUnits(hold.metric, used), reserved: fromCounterUnits(hold.metric, hold.others ?? 0) };
     });
-    deleteHolds.run(id);
-    if (row) ledger.insert(row);
-    return holds.length === 0 ? undefined : readings;
-  }
+  });
 
   let closed = false;
   function ensureOpen(method: string): void {
