@@ -140,10 +140,26 @@ export class Spool {
 
   /** Moves the live file aside as a segment (none when it is empty) and starts a fresh one. */
   rotate(rows: SpooledRow[]): Segment | undefined {
-    if (fs().statSync(this.path).size === 0) return undefined;
-    fs().closeSync(this.fd);
     const file = `${this.path}.${Date.now()}-${process.pid}-${this.seq++}.flushing`;
-    fs().renameSync(this.path, file);
+    // An adopted spool that another instance, starting at the same moment, moved aside or removed
+    // first (see adoptDeadSpools): its rows are then in that instance's hands too, and the
+    // ledger keeps each once (idempotency keys). Here they are still written, from `rows`.
+    const gone = () => (rows.length > 0 ? { file, rows } : undefined);
+    try {
+      // Empty: nothing to move (or, with rows read from it, another instance moved it and left a new one).
+      if (fs().statSync(this.path).size === 0) return gone();
+    } catch (error) {
+      if (isMissing(error)) return gone();
+      throw error;
+    }
+    fs().closeSync(this.fd);
+    try {
+      fs().renameSync(this.path, file);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      this.fd = fs().openSync(this.path, 'a');
+      return gone();
+    }
     this.fd = fs().openSync(this.path, 'a');
     return { file, rows };
   }
@@ -166,7 +182,8 @@ export class Spool {
       .map((f) => nodePath().join(dir, f));
     const segments = files.map((file) => ({ file, rows: readRows(file) }));
     const live = readRows(this.path);
-    if (live.length > 0) segments.push(this.rotate(live)!);
+    const moved = live.length > 0 ? this.rotate(live) : undefined;
+    if (moved) segments.push(moved);
     return segments;
   }
 
@@ -189,17 +206,28 @@ export class Spool {
     try {
       empty = fs().statSync(this.path).size === 0;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (!isMissing(error)) throw error;
     }
     this.close();
     if (empty) fs().rmSync(this.path, { force: true });
   }
 }
 
+/** A file another instance replaying the same adopted spool has moved or removed meanwhile. */
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
 function readRows(file: string): SpooledRow[] {
-  if (!fs().existsSync(file)) return [];
+  let text: string;
+  try {
+    text = fs().readFileSync(file, 'utf8');
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
+  }
   const rows: SpooledRow[] = [];
-  for (const line of fs().readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (!line) continue;
     try {
       rows.push(JSON.parse(line) as SpooledRow);

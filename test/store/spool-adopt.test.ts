@@ -36,4 +36,25 @@ describe('spools of a dead instance, adopted by two instances at once', () => {
     expect(() => second[0]!.retire()).not.toThrow();
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  it('the second to move the live file aside, after the first moved it and removed the spool, keeps its rows and does not fail its start', () => {
+    const dir = tempDir();
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const spool = join(dir, `ledger-${host}-${dead}.spool`);
+    const line = JSON.stringify({ k: 'a', row: { time: 0, fields: { user: 'u' }, cost: 0.001 } });
+    writeFileSync(spool, `${line}\n`);
+    writeFileSync(`${spool}.lock`, `${dead}@${host}`);
+    const [first] = adoptDeadSpools(join(dir, 'ledger-first.spool'));
+    const [second] = adoptDeadSpools(join(dir, 'ledger-second.spool'));
+    // The second has read the live rows; the first moves the file aside, writes and retires it.
+    const rows = [{ k: 'a', row: JSON.parse(line).row }];
+    for (const s of first!.leftovers()) first!.done(s);
+    first!.retire();
+    // Before: ENOENT from the rename, and the instance failed to start.
+    const segment = second!.rotate(rows);
+    expect(segment?.rows).toEqual(rows);
+    second!.done(segment!);
+    second!.retire();
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });
