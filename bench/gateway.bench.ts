@@ -13,7 +13,12 @@
  *   BENCH_ONLY=floor,sqlite …   only these targets (direct, floor, sqlite, redis, portkey)
  *   BENCH_PROFILE=1 …   also writes a CPU profile of the SQLite gateway and prints its top functions
  *   BENCH_BASELINE=/path/to/checkout …   also runs the SQLite gateway of another checkout of tokenlay
- *     (its src/ beside a node_modules), as target `baseline`: a change and what it replaces, in one run
+ *     (its sources beside a node_modules), as target `baseline`: a change and what it replaces, in one run
+ *
+ * Every proxy runs as it ships, without a TypeScript loader: the gateway from the package's build
+ * (`dist/cli.js`, built first when older than the sources: `scripts/ensure-built.mjs`, or tsup in a
+ * baseline checkout without that script), the floor bundled with esbuild. Through tsx, every named
+ * closure made per call pays an `Object.defineProperty` for its name, which the package does not.
  *
  * Portkey is a benchmark reference, not a dependency: the bench installs `@portkey-ai/gateway@1.15`
  * with npm into a folder of its own (PORTKEY_DIR, default `<tmpdir>/tokenlay-bench-portkey-1.15`)
@@ -22,12 +27,13 @@
  * schema of its own, dropped at the end).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { createPostgresKeyStore } from '../src/gateway/keys-postgres.js';
 import { createSqliteKeyStore } from '../src/gateway/keys-sqlite.js';
 
@@ -107,6 +113,22 @@ function cpuUs(pid: number): number {
   }
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100);
+}
+
+/** The CLI of the checkout at `from` as its package ships it: `dist/cli.js`, built first when stale. */
+function builtCli(from: string): string {
+  const script = join(from, 'scripts', 'ensure-built.mjs');
+  if (existsSync(script)) execFileSync(process.execPath, [script], { cwd: from, stdio: ['ignore', 'inherit', 'inherit'] });
+  else if (!existsSync(join(from, 'dist', 'cli.js'))) execFileSync('npx', ['tsup'], { cwd: from, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, TOKENLAY_BUILD_DTS: '0' } });
+  return join(from, 'dist', 'cli.js');
+}
+
+/** The floor proxy bundled into `dir` (its packages imported from this checkout's node_modules, linked beside it). */
+async function builtFloor(dir: string): Promise<string> {
+  const outfile = join(dir, 'floor', 'undici-proxy.mjs');
+  await build({ entryPoints: [join(root, 'bench/fixtures/undici-proxy.ts')], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' });
+  symlinkSync(join(root, 'node_modules'), join(dir, 'floor', 'node_modules'));
+  return outfile;
 }
 
 function freePort(): Promise<number> {
@@ -238,7 +260,7 @@ async function main() {
     if (want('direct')) targets.push({ id: 'direct', name: 'direct to the provider', url: providerBase, headers: { authorization: 'Bearer sk-bench' } });
 
     if (want('floor')) {
-      const floor = child([...pin, process.execPath, '--import', tsx, join(root, 'bench/fixtures/undici-proxy.ts'), providerBase]);
+      const floor = child([...pin, process.execPath, await builtFloor(dir), providerBase]);
       children.push(floor.proc);
       const url = (await floor.line(/listening on (http:\/\/\S+)/))[1]!;
       targets.push({ id: 'floor', name: 'bare node:http + undici Pool, JSON parsed both ways (the floor)', url: `${url}/v1`, pid: floor.proc.pid!, headers: { authorization: 'Bearer sk-bench' } });
@@ -253,7 +275,7 @@ async function main() {
       const key = await keys.create('bench');
       await keys.close();
       const gw = child(
-        [...pin, process.execPath, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', tsx, join(from, 'src/cli/main.ts'), 'gateway', '--port', '0', '--rules', join(dir, 'rules.yaml'), '--store', `sqlite:${db}`, '--keys', db, '--allow-provider-base', providerBase],
+        [...pin, process.execPath, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), builtCli(from), 'gateway', '--port', '0', '--rules', join(dir, 'rules.yaml'), '--store', `sqlite:${db}`, '--keys', db, '--allow-provider-base', providerBase],
         { cwd: dir },
       );
       children.push(gw.proc);
@@ -267,7 +289,7 @@ async function main() {
       const key = await keys.create('bench');
       await keys.close();
       const gw = child(
-        [...pin, process.execPath, '--import', tsx, join(root, 'src/cli/main.ts'), 'gateway', '--port', '0', '--rules', join(dir, 'rules.yaml'), '--store', `redis://127.0.0.1:6379?prefix=tokenlay-bench-${process.pid}:`, '--ledger', pgUrl, '--allow-provider-base', providerBase],
+        [...pin, process.execPath, builtCli(root), 'gateway', '--port', '0', '--rules', join(dir, 'rules.yaml'), '--store', `redis://127.0.0.1:6379?prefix=tokenlay-bench-${process.pid}:`, '--ledger', pgUrl, '--allow-provider-base', providerBase],
         { cwd: dir },
       );
       children.push(gw.proc);
@@ -331,7 +353,7 @@ async function main() {
     for (const c of children.slice(1)) c.kill('SIGTERM');
     if (PROFILE) {
       await new Promise((r) => setTimeout(r, 3000));
-      // One file per thread: the main thread's is the largest (the others are tsx's loader).
+      // One file per thread: the main thread's is the largest.
       const files = (existsSync(profileDir) ? readdirSync(profileDir) : []).map((f) => join(profileDir, f)).sort((a, b) => statSync(b).size - statSync(a).size);
       if (files[0]) {
         console.log(`\nGateway CPU profile (${files[0]}), top self time, as a share of the time it was not idle:\n`);
